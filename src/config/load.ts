@@ -1,0 +1,99 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import type { z } from 'zod';
+import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { writeFileAtomic } from '../fsutil/index.js';
+import { type Config, configSchema } from './schema.js';
+
+export interface LoadedConfig {
+  config: Config;
+  /** The file it came from, or undefined when there is none and defaults apply. */
+  file: string | undefined;
+}
+
+/** SPEC 1: --home, else $NUWAX_HOME, else the current directory. */
+export function resolveHome(home?: string): string {
+  return path.resolve(home ?? process.env.NUWAX_HOME ?? process.cwd());
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  const key = issue.path.map(String).join('.') || '(root)';
+  let value: unknown = raw;
+  for (const part of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[part as string];
+  const shown = value === undefined ? 'missing' : JSON.stringify(value);
+  return `${key} = ${shown}: ${issue.message}`;
+}
+
+export function parseConfig(text: string, source = 'config.toml'): Config {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (error) {
+    const where = error instanceof TomlError ? ` (line ${error.line}, column ${error.column})` : '';
+    throw new NuwaxError(ErrorCodes.E_CONFIG, `${source} is not valid TOML${where}: ${(error as Error).message.split('\n')[0]}`, {
+      cause: error,
+    });
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => describeIssue(issue, raw));
+    throw new NuwaxError(ErrorCodes.E_CONFIG, `${source}: ${lines.join('; ')}`, { details: { issues: lines } });
+  }
+  return result.data;
+}
+
+export async function loadConfig(home: string, configFile?: string): Promise<LoadedConfig> {
+  const file = configFile ? path.resolve(configFile) : path.join(home, 'config.toml');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !configFile) return { config: parseConfig(''), file: undefined };
+    throw new NuwaxError(ErrorCodes.E_CONFIG, `Cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return { config: parseConfig(text, file), file };
+}
+
+/**
+ * SPEC 8: commit the new version into config.toml. A targeted text edit of `[versions] docker_service`
+ * keeps the user's comments and key order intact, which a parse-and-serialise round trip would not.
+ */
+export function setVersionInToml(text: string, version: string): string {
+  const lines = text.split('\n');
+  const assignment = `docker_service = "${version}"`;
+  let section = '';
+  let sectionStart = -1;
+  for (let index = 0; index < lines.length; index += 1) {
+    const trimmed = lines[index]!.trim();
+    const header = /^\[([^\]]+)\]/.exec(trimmed);
+    if (header && !trimmed.startsWith('[[')) {
+      section = header[1]!.trim();
+      if (section === 'versions') sectionStart = index;
+      continue;
+    }
+    if (section === 'versions' && /^docker_service\s*=/.test(trimmed)) {
+      const comment = /(\s+#.*)$/.exec(lines[index]!.replace(/"[^"]*"|'[^']*'/g, ''));
+      lines[index] = assignment + (comment ? comment[1] : '');
+      return lines.join('\n');
+    }
+  }
+  if (sectionStart >= 0) {
+    lines.splice(sectionStart + 1, 0, assignment);
+    return lines.join('\n');
+  }
+  const prefix = text.length === 0 || text.endsWith('\n') ? text : `${text}\n`;
+  return `${prefix}${prefix.length > 0 ? '\n' : ''}[versions]\n${assignment}\n`;
+}
+
+export async function commitVersionToConfig(file: string, version: string): Promise<void> {
+  let text = '';
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const updated = setVersionInToml(text, version);
+  parseConfig(updated, file);
+  await writeFileAtomic(file, updated);
+}

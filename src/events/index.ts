@@ -1,0 +1,123 @@
+/**
+ * The one event stream of an upgrade (STYLE: progress is a typed event). Low-level modules emit
+ * `ProgressEvent`s through an `onProgress` callback; the orchestrator wraps them into `UpgradeEvent`s
+ * for the TUI, plain logs, --json and webhooks. This module imports nothing so that everyone may use it.
+ */
+export const STEPS = [
+  'checking',
+  'downloading',
+  'verifying',
+  'staging',
+  'loading_images',
+  'backing_up',
+  'stopping',
+  'applying',
+  'migrating',
+  'starting',
+  'health_check',
+  'committing',
+  'cleaning_up',
+  'rolling_back',
+] as const;
+
+export type StepName = (typeof STEPS)[number];
+
+export interface ProgressEvent {
+  type: 'progress';
+  step: StepName;
+  /** Units done so far (bytes, unless `unit` says otherwise). */
+  done: number;
+  /** Units in all, when known. */
+  total: number | null;
+  /** Units per second over a recent window. */
+  rate: number;
+  /** Seconds left, when it can be estimated. */
+  eta: number | null;
+  unit?: 'bytes' | 'files' | 'images';
+  /** Optional second counter, e.g. files next to bytes for a backup. */
+  files?: number;
+}
+
+export type ProgressListener = (event: ProgressEvent) => void;
+
+export interface PlanEvent {
+  type: 'plan';
+  upgradeId: number | null;
+  from: string | null;
+  to: string;
+  strategy: 'full' | 'patch' | 'none';
+  size: number | null;
+  notes: string | null;
+  downloadOnly: boolean;
+}
+
+export interface StepEvent {
+  type: 'step';
+  step: StepName;
+  status: 'running' | 'done' | 'failed' | 'skipped';
+  /** Duration, on done/failed/skipped. */
+  ms?: number;
+  message?: string;
+  error?: { code: string; message: string };
+}
+
+export interface LogEvent {
+  type: 'log';
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  step?: StepName;
+}
+
+export interface ResultEvent {
+  type: 'result';
+  result: Record<string, unknown> & { status: string };
+}
+
+export type UpgradeEvent = PlanEvent | StepEvent | ProgressEvent | LogEvent | ResultEvent;
+export type UpgradeListener = (event: UpgradeEvent) => void;
+
+/**
+ * Throttles progress at the source (at most `perSecond` events, plus the last one) and computes a
+ * rate over a sliding window and an ETA.
+ */
+export function createProgressReporter(
+  step: StepName,
+  total: number | null,
+  listener: ProgressListener | undefined,
+  options: { perSecond?: number; windowMs?: number; unit?: ProgressEvent['unit']; now?: () => number } = {},
+): { update(done: number, extra?: { files?: number }): void; finish(done: number, extra?: { files?: number }): void } {
+  const now = options.now ?? Date.now;
+  const interval = 1000 / (options.perSecond ?? 4);
+  const windowMs = options.windowMs ?? 3000;
+  const samples: Array<[number, number]> = [];
+  let lastEmit = 0;
+  const emit = (done: number, extra?: { files?: number }): void => {
+    if (!listener) return;
+    const time = now();
+    samples.push([time, done]);
+    while (samples.length > 2 && time - samples[0]![0] > windowMs) samples.shift();
+    const [firstTime, firstDone] = samples[0]!;
+    const elapsed = (time - firstTime) / 1000;
+    const rate = elapsed > 0 ? Math.max(0, (done - firstDone) / elapsed) : 0;
+    const eta = total !== null && rate > 0 ? Math.max(0, (total - done) / rate) : null;
+    const event: ProgressEvent = { type: 'progress', step, done, total, rate, eta };
+    if (options.unit) event.unit = options.unit;
+    if (extra?.files !== undefined) event.files = extra.files;
+    listener(event);
+  };
+  return {
+    update(done, extra) {
+      const time = now();
+      if (time - lastEmit < interval) {
+        samples.push([time, done]);
+        if (samples.length > 64) samples.splice(1, samples.length - 64);
+        return;
+      }
+      lastEmit = time;
+      emit(done, extra);
+    },
+    finish(done, extra) {
+      emit(done, extra);
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import path from 'node:path';
+import { BackupRepository } from './backups.js';
+import { type Db, openDatabase } from './db.js';
+import { DeploymentRepository } from './deployment.js';
+import { DownloadRepository } from './downloads.js';
+import { KeyValueRepository } from './kv.js';
+import { UpgradeRepository } from './upgrades.js';
+
+export type { BackupKind, BackupRow, BackupStatus } from './backups.js';
+export type { DeploymentRow } from './deployment.js';
+export type { DownloadInput, DownloadRow, DownloadStatus } from './downloads.js';
+export type { JournalRow, JournalStatus, UpgradeRow, UpgradeStatus } from './upgrades.js';
+
+/** The state store (SPEC 12): the only owner of the database; everything else calls its repositories. */
+export class Store {
+  readonly deployment: DeploymentRepository;
+  readonly downloads: DownloadRepository;
+  readonly backups: BackupRepository;
+  readonly upgrades: UpgradeRepository;
+  readonly kv: KeyValueRepository;
+
+  constructor(readonly db: Db, readonly file: string) {
+    this.deployment = new DeploymentRepository(db);
+    this.downloads = new DownloadRepository(db);
+    this.backups = new BackupRepository(db);
+    this.upgrades = new UpgradeRepository(db);
+    this.kv = new KeyValueRepository(db);
+  }
+
+  /** Runs `work` in one transaction: changes that must hold together. */
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+export function openStore(file: string): Store {
+  return new Store(openDatabase(file), file);
+}
+
+export function storePathFor(home: string): string {
+  return path.join(home, 'data', 'nuwax.db');
+}
