@@ -14,7 +14,8 @@ function walk(directory) {
 }
 
 const filters = process.argv.slice(2);
-const files = walk('dist/test')
+const distDir = process.env.NUWAX_DIST ?? 'dist';
+const files = walk(path.join(distDir, 'test'))
   .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
   .sort();
 if (files.length === 0) {
