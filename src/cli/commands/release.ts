@@ -1,0 +1,77 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { parseDuration } from '../../config/index.js';
+import { ErrorCodes, NuwaxError } from '../../errors/index.js';
+import { buildManifest, signManifestFile, writeKeyPair, writeManifest } from '../../release/index.js';
+import { action } from '../context.js';
+
+function parseArch(value: string): 'x86_64' | 'aarch64' {
+  const mapped = ({ x86_64: 'x86_64', amd64: 'x86_64', x64: 'x86_64', aarch64: 'aarch64', arm64: 'aarch64' } as const)[value as 'x86_64'];
+  if (!mapped) throw new NuwaxError(ErrorCodes.E_USAGE, `--arch must be x86_64 or aarch64, not "${value}"`);
+  return mapped;
+}
+
+/** The publisher's tools (SPEC 11). Returns the `release` command so other files can add subcommands. */
+export function registerRelease(program: Command): Command {
+  const release = program.command('release').description("the publisher's tools: keygen, pack, patch, manifest, sign");
+
+  release
+    .command('keygen')
+    .description('make an ed25519 signing key pair: PREFIX.key (keep it secret) and PREFIX.pub (for security.public_keys)')
+    .option('-o, --output <prefix>', 'file prefix', 'nuwax-release')
+    .action(
+      action(async (context, options: { output: string }) => {
+        const keys = await writeKeyPair(path.resolve(options.output));
+        context.print(
+          [`private key: ${keys.privateKeyFile}`, `public key:  ${keys.publicKeyFile}`, '', 'config.toml:', '[security]', `public_keys = ["${keys.publicKey}"]`],
+          { public_key: keys.publicKey, private_key_file: keys.privateKeyFile, public_key_file: keys.publicKeyFile },
+        );
+      }),
+    );
+
+  release
+    .command('manifest')
+    .description('build a manifest from package files (computes sha256 and size; reads <file>.release.json sidecars)')
+    .argument('<packages...>', 'package files made by `release pack` / `release patch`')
+    .requiredOption('--version <version>', 'the release version')
+    .option('--notes <text>', 'release notes')
+    .option('--notes-file <file>', 'release notes from a file')
+    .option('--base-url <url>', 'where the packages will be served (default: URLs relative to the manifest)')
+    .option('--arch <arch>', 'arch of packages without a sidecar', 'x86_64')
+    .option('--expires <duration>', 'refuse the manifest after this long, e.g. 30d')
+    .option('--min-client <version>', 'oldest nuwax that may use it')
+    .option('-o, --output <file>', 'output file', 'manifest.json')
+    .action(
+      action(async (context, packages: string[], options: { version: string; notes?: string; notesFile?: string; baseUrl?: string; arch: string; expires?: string; minClient?: string; output: string }) => {
+        const notes = options.notesFile ? await readFile(options.notesFile, 'utf8') : options.notes;
+        const manifest = await buildManifest({
+          version: options.version,
+          packages: packages.map((file) => path.resolve(file)),
+          arch: parseArch(options.arch),
+          ...(notes !== undefined ? { notes } : {}),
+          ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+          ...(options.expires ? { expires: new Date(Date.now() + parseDuration(options.expires) * 1000) } : {}),
+          ...(options.minClient ? { minClient: options.minClient } : {}),
+        });
+        const output = path.resolve(options.output);
+        await writeManifest(manifest, output);
+        context.print(`wrote ${output} for ${options.version} (${packages.length} package${packages.length === 1 ? '' : 's'})`, { manifest: output, ...manifest });
+      }),
+    );
+
+  release
+    .command('sign')
+    .description('sign a manifest file: writes <manifest>.sig (base64 ed25519 over the exact bytes)')
+    .argument('<manifest>', 'manifest file')
+    .requiredOption('-k, --key <file>', 'private key file from `release keygen`')
+    .action(
+      action(async (context, manifest: string, options: { key: string }) => {
+        const output = await signManifestFile(path.resolve(manifest), path.resolve(options.key));
+        context.print(`wrote ${output}`, { signature: output });
+      }),
+    );
+  return release;
+}
+
+export { parseArch };

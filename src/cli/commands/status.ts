@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { installedVersion } from '../../upgrade/check.js';
+import { action } from '../context.js';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('what the state store knows: deployed version, staged release, last upgrade')
+    .action(
+      action(async (context) => {
+        const { store, config } = context;
+        const deployment = store.deployment.get();
+        const [last] = store.upgrades.list(1);
+        const staged = store.kv.get<Record<string, unknown>>('staged');
+        const waiting = store.kv.get<Record<string, unknown>>('daemon:waiting');
+        const json = {
+          home: context.home,
+          version: installedVersion(store, config),
+          partial: deployment.partial,
+          executed_scripts: deployment.executedScripts,
+          staged: staged ?? null,
+          waiting: waiting ?? null,
+          last_upgrade: last
+            ? { id: last.id, from: last.fromVersion, to: last.toVersion, status: last.status, step: last.step, trigger: last.trigger, started_at: last.startedAt, finished_at: last.finishedAt }
+            : null,
+        };
+        const human = [`home:     ${context.home}`, `version:  ${json.version ?? '(none)'}${deployment.partial ? ' (partial: some non-critical services unhealthy)' : ''}`];
+        human.push(`staged:   ${staged ? `${String(staged.version)} (${String(staged.strategy)})` : '(nothing)'}`);
+        if (waiting) human.push(`waiting:  ${String(waiting.reason)}`);
+        human.push(last ? `last:     #${last.id} ${last.fromVersion ?? '(none)'} → ${last.toVersion ?? '?'} ${last.status} at ${last.finishedAt ?? last.startedAt}` : 'last:     (no upgrade yet)');
+        context.print(human, json);
+      }),
+    );
+}
