@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { Agent, type Dispatcher, request } from 'undici';
+import { Agent, type Dispatcher, getGlobalDispatcher, interceptors, request } from 'undici';
 import type { Config } from '../config/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
@@ -66,9 +66,9 @@ async function httpRequest(
       signal: options.signal,
       headersTimeout: timeout,
       bodyTimeout: timeout,
-      maxRedirections: 5,
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-    } as Parameters<typeof request>[1]);
+      // undici 7 follows redirects only through the interceptor (bounded).
+      dispatcher: (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: 5 })),
+    });
     const body = await readBounded(response.body, MAX_MANIFEST_BYTES, url);
     return { status: response.statusCode, headers: response.headers, body };
   } catch (error) {
