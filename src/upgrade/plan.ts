@@ -1,0 +1,33 @@
+import type { PatchOperations } from '../manifest/index.js';
+import type { Store } from '../state/index.js';
+
+/**
+ * Everything a recovery in a new process needs to finish or reverse an upgrade (SPEC 9), persisted
+ * in `upgrades.plan` and updated as the upgrade moves.
+ */
+export interface UpgradePlan {
+  from: string | null;
+  to: string;
+  strategy: 'full' | 'patch';
+  arch: 'x86_64' | 'aarch64';
+  packageUrl: string;
+  packageSha256: string | null;
+  packagePath: string | null;
+  operations: PatchOperations | null;
+  protectedPaths: string[];
+  stagingDir: string;
+  stagedRoot: string | null;
+  undoDir: string;
+  backupId: number | null;
+  skipBackup: boolean;
+  servicesStopped: boolean;
+  applyStarted: boolean;
+  executedScripts: string[];
+  partial: { healthy: string[]; unhealthy: string[] } | null;
+  downtimeStartedAt: number | null;
+  fallbackReason: string | null;
+}
+
+export function savePlan(store: Store, upgradeId: number, plan: UpgradePlan): void {
+  store.upgrades.update(upgradeId, { plan });
+}

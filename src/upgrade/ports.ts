@@ -1,0 +1,85 @@
+import type { ProgressListener } from '../events/index.js';
+import type { PatchOperations } from '../manifest/index.js';
+
+/**
+ * The orchestrator's collaborators, narrowed to what it calls (STYLE: collaborators are passed in,
+ * so a test can hand it a runtime that fails at step N). Production wiring happens once, in cli.
+ */
+export interface DownloaderPort {
+  download(options: {
+    urls: string[];
+    sha256: string;
+    size: number | null;
+    signal?: AbortSignal;
+    onProgress?: ProgressListener;
+  }): Promise<{ path: string; size: number; sha256: string; reused: boolean }>;
+}
+
+export interface PatchInfo {
+  from?: unknown;
+  to?: unknown;
+  operations?: unknown;
+  base?: Record<string, string | null>;
+}
+
+export interface ApplyPlan {
+  kind: 'full' | 'patch';
+  operations?: PatchOperations;
+  protectedPaths: string[];
+}
+
+export interface PackagePort {
+  stage(file: string, stagingDir: string, options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<{ root: string; patchInfo: PatchInfo | null }>;
+  validatePlan(stagedRoot: string, plan: ApplyPlan): Promise<void>;
+  apply(options: { dockerDir: string; stagedRoot: string; plan: ApplyPlan; undoDir: string; signal?: AbortSignal }): Promise<{ replaced: string[]; deleted: string[]; skippedProtected: string[] }>;
+  undo(undoDir: string, dockerDir: string): Promise<void>;
+  discardUndo(undoDir: string): Promise<void>;
+  checkBase(dockerDir: string, patchInfo: PatchInfo): Promise<{ ok: boolean; mismatches: Array<{ path: string; expected: string | null; actual: string | null }> }>;
+  pathsToBackUp(options: { plan: ApplyPlan; dockerDir: string; stagedRoot: string; include: string[] }): Promise<string[]>;
+}
+
+export interface BackupPort {
+  create(options: { paths: string[]; kind: 'pre-upgrade'; version: string | null; upgradeId: number; signal?: AbortSignal; onProgress?: ProgressListener }): Promise<{ id: number }>;
+  restore(id: number, options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<void>;
+  prune(options: { keepIds: number[] }): Promise<void>;
+}
+
+export interface ServiceHealthFacts {
+  service: string;
+  healthy: boolean;
+  critical: boolean;
+  state: string;
+  exitCode: number | null;
+  oomKilled: boolean;
+  restartCount: number;
+  reason: string;
+  logs: string[];
+  portInUse?: string;
+}
+
+export interface HealthFacts {
+  healthy: boolean;
+  healthyServices: string[];
+  unhealthyServices: string[];
+  criticalFailures: string[];
+  services: ServiceHealthFacts[];
+}
+
+export interface RuntimePort {
+  available(): Promise<boolean>;
+  validate(composeFile: string, signal?: AbortSignal): Promise<void>;
+  loadImages(imagesDir: string, arch: 'x86_64' | 'aarch64', options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<{ loaded: string[]; skipped: string[] }>;
+  checkImages(arch: 'x86_64' | 'aarch64', composeFile: string): Promise<void>;
+  down(options: { signal?: AbortSignal; timeoutMs: number }): Promise<void>;
+  up(options: { signal?: AbortSignal; timeoutMs: number }): Promise<void>;
+  health(options: { critical?: string[]; timeoutMs: number; settleMs: number; http: Array<{ url: string; status: number }>; signal?: AbortSignal }): Promise<HealthFacts>;
+  diagnostics(): Promise<Record<string, unknown>>;
+}
+
+export interface Collaborators {
+  downloader: DownloaderPort;
+  packages: PackagePort;
+  backups: BackupPort;
+  runtime: RuntimePort;
+  now?: () => Date;
+}
