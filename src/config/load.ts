@@ -72,9 +72,10 @@ export function setVersionInToml(text: string, version: string): string {
       if (section === 'versions') sectionStart = index;
       continue;
     }
-    if (section === 'versions' && /^docker_service\s*=/.test(trimmed)) {
-      const comment = /(\s+#.*)$/.exec(lines[index]!.replace(/"[^"]*"|'[^']*'/g, ''));
-      lines[index] = assignment + (comment ? comment[1] : '');
+    const value = section === 'versions' ? /^(\s*docker_service\s*=\s*)("[^"]*"|'[^']*'|[^\s#]*)(.*)$/.exec(lines[index]!) : null;
+    if (value) {
+      // Only the value changes: indentation, trailing comments and the rest of the file stay as the user wrote them.
+      lines[index] = `${value[1]}"${version}"${value[3]}`;
       return lines.join('\n');
     }
   }

@@ -1,0 +1,311 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { homePaths, loadConfig } from '../../src/config/index.js';
+import { silentLogger } from '../../src/log/index.js';
+import { openStore } from '../../src/state/index.js';
+import { exitCodeFor, recoverUnfinished, runUpgrade, type UpgradeResult } from '../../src/upgrade/index.js';
+import type { UpgradeEvent } from '../../src/events/index.js';
+import { withTempDir } from '../helpers/cli.js';
+import { ReleaseServer } from '../helpers/release-server.js';
+import { fakeCollaborators, type FakeOptions } from './fakes.js';
+
+const HASH = 'c'.repeat(64);
+const server = new ReleaseServer();
+before(async () => {
+  await server.start();
+  server.set('/manifest.json', JSON.stringify({ version: '1.1.0', release_notes: 'B', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 }, aarch64: { url: 'b.tar.gz', hash: HASH, size: 7 } } }));
+});
+after(() => server.stop());
+
+interface Box {
+  home: string;
+  dockerDir: string;
+  calls: string[];
+  events: UpgradeEvent[];
+  result: UpgradeResult;
+  read(file: string): Promise<string>;
+}
+
+async function setUp(home: string, migrations: Record<string, string> = {}) {
+  const dockerDir = path.join(home, 'docker');
+  await mkdir(path.join(dockerDir, 'data'), { recursive: true });
+  await mkdir(path.join(dockerDir, 'migrations'), { recursive: true });
+  await writeFile(path.join(home, 'config.toml'), `# my box\n[versions]\ndocker_service = "1.0.0" # installed\n\n[server]\nmanifest_url = "${server.url}/manifest.json"\n\n[health]\ntimeout = 5\n`);
+  await writeFile(path.join(dockerDir, 'docker-compose.yml'), 'services: {}\n');
+  await writeFile(path.join(dockerDir, 'VERSION'), '1.0.0');
+  await writeFile(path.join(dockerDir, 'data', 'db'), 'rows-of-A');
+  for (const [name, body] of Object.entries(migrations)) await writeFile(path.join(dockerDir, 'migrations', name), body);
+  return dockerDir;
+}
+
+async function upgrade(home: string, fake: Omit<FakeOptions, 'to'>, extra: Partial<Parameters<typeof runUpgrade>[0]> = {}): Promise<Box> {
+  const { config, file } = await loadConfig(home);
+  const paths = homePaths(home, config, file);
+  const store = openStore(paths.dbFile);
+  const calls: string[] = [];
+  const events: UpgradeEvent[] = [];
+  try {
+    const result = await runUpgrade({
+      config,
+      paths,
+      store,
+      collaborators: fakeCollaborators(paths.dockerDir, { ...fake, to: '1.1.0' }, calls),
+      clientVersion: '0.1.0',
+      logger: silentLogger,
+      hostArch: 'x64',
+      trigger: 'manual',
+      startedBy: 'test',
+      onEvent: (event) => events.push(event),
+      ...extra,
+    });
+    return { home, dockerDir: paths.dockerDir, calls, events, result, read: (name) => readFile(path.join(home, name), 'utf8') };
+  } finally {
+    store.close();
+  }
+}
+
+/** A migration that appends its name to docker/data/log, so order and reversal are visible. */
+const log = (name: string, exit = 0) => `echo ${name} "$NUWAX_FROM_VERSION" "$NUWAX_TO_VERSION" >> data/log\nexit ${exit}\n`;
+
+describe('upgrade decision tree (SPEC 8)', () => {
+  test('success runs every step in order, commits the version keeping config comments, records scripts', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home, { 'up-1.0.5.sh': log('up-1.0.5'), 'up-1.1.0.sh': log('up-1.1.0'), 'up-0.9.0.sh': log('up-0.9.0'), 'up-1.2.0.sh': log('up-1.2.0') });
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status, 'success', JSON.stringify(box.result));
+      assert.equal(exitCodeFor(box.result), 0);
+      const steps = box.events.filter((event) => event.type === 'step' && event.status === 'done').map((event) => (event as { step: string }).step);
+      assert.deepEqual(steps, ['checking', 'downloading', 'verifying', 'staging', 'loading_images', 'backing_up', 'stopping', 'applying', 'migrating', 'starting', 'health_check', 'committing', 'cleaning_up']);
+      assert.equal(await box.read('docker/data/log'), 'up-1.0.5 1.0.0 1.1.0\nup-1.1.0 1.0.0 1.1.0\n');
+      const config = await box.read('config.toml');
+      assert.match(config, /docker_service = "1\.1\.0" # installed/);
+      assert.match(config, /^# my box/);
+      if (box.result.status === 'success') {
+        assert.deepEqual(box.result.executed_scripts, ['up-1.0.5.sh', 'up-1.1.0.sh']);
+        assert.equal(box.result.backup_id, 7);
+        assert.equal(box.result.from, '1.0.0');
+        assert.ok(box.result.downtime_ms >= 0);
+      }
+      assert.equal(box.events.at(-1)?.type, 'result');
+    }));
+
+  test('a second run is up_to_date', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      await upgrade(home, {});
+      const again = await upgrade(home, {});
+      assert.equal(again.result.status, 'up_to_date');
+      assert.ok(!again.calls.includes('download'));
+    }));
+
+  test('backup fails: old services restarted, nothing changed, exit 4', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { failBackup: true });
+      assert.equal(box.result.status, 'failed');
+      assert.equal(exitCodeFor(box.result), 4);
+      assert.deepEqual(box.calls.slice(-2), ['backup', 'up:1.0.0']);
+      assert.ok(!box.calls.includes('apply'));
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+      assert.match(await box.read('config.toml'), /docker_service = "1\.0\.0"/);
+    }));
+
+  test('migration fails: down scripts in reverse, files and data restored, old services healthy, exit 4', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home, {
+        'up-1.0.5.sh': `${log('up-1.0.5')}echo corrupted > data/db\n`,
+        'down-1.0.5.sh': log('down-1.0.5'),
+        'up-1.1.0.sh': log('up-1.1.0', 3),
+        'down-1.1.0.sh': log('down-1.1.0'),
+      });
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status, 'failed', JSON.stringify(box.result));
+      assert.equal(exitCodeFor(box.result), 4);
+      if (box.result.status === 'failed' && 'recovered' in box.result) {
+        assert.equal(box.result.step, 'migrating');
+        assert.equal(box.result.error.code, 'E_MIGRATION');
+        assert.match(box.result.diagnosis.cause, /up-1\.1\.0\.sh/);
+        assert.equal(box.result.previous_version, '1.0.0');
+      }
+      assert.equal(await box.read('docker/data/db'), 'rows-of-A');
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+      assert.deepEqual(box.calls.slice(-4), ['undo', 'restore', 'up:1.0.0', 'health:1.0.0']);
+      const bundle = JSON.parse(await box.read(`logs/failures/${box.result.status === 'failed' ? box.result.upgrade_id : 0}/result.json`));
+      assert.equal(bundle.status, 'failed');
+    }));
+
+  test('compose up fails: rolled back, exit 4', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { failUp: 'new' });
+      assert.equal(exitCodeFor(box.result), 4);
+      assert.equal(box.result.status === 'failed' && box.result.step, 'starting');
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+      assert.ok(box.calls.includes('up:1.0.0'));
+    }));
+
+  test('critical service unhealthy: rolled back, exit 4', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { unhealthy: 'critical' });
+      assert.equal(exitCodeFor(box.result), 4);
+      assert.equal(box.result.status === 'failed' && box.result.error.code, 'E_HEALTH');
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+    }));
+
+  test('only a non-critical service unhealthy: partial_success, kept, state marked partial, exit 3', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { unhealthy: 'noncritical' });
+      assert.equal(box.result.status, 'partial_success');
+      assert.equal(exitCodeFor(box.result), 3);
+      if (box.result.status === 'partial_success') assert.deepEqual(box.result.unhealthy_services, ['worker']);
+      assert.equal(await box.read('docker/VERSION'), '1.1.0');
+      const store = openStore(path.join(home, 'data', 'nuwax.db'));
+      assert.equal(store.deployment.get().partial, true);
+      store.close();
+    }));
+
+  test('--skip-backup and a failure: recovered false, exit 5, manual steps', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { failUp: 'new' }, { skipBackup: true });
+      assert.equal(exitCodeFor(box.result), 5);
+      if (box.result.status === 'failed' && 'recovered' in box.result) {
+        assert.equal(box.result.recovered, false);
+        assert.ok(box.result.manual_steps && box.result.manual_steps.length > 0);
+      }
+    }));
+
+  test('rollback itself fails: recovered false, exit 5, never a silent success', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { failUp: 'always' });
+      assert.equal(box.result.status, 'failed');
+      assert.equal(exitCodeFor(box.result), 5);
+    }));
+
+  test('declining the confirmation changes nothing, exit 1', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, {}, { confirm: async () => false });
+      assert.equal(exitCodeFor(box.result), 1);
+      assert.ok(!box.calls.includes('down'));
+    }));
+
+  test('an unreachable server fails at checking with changed:false, exit 1', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      await writeFile(path.join(home, 'config.toml'), '[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "http://127.0.0.1:9/m.json"\n');
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status, 'failed');
+      assert.equal(exitCodeFor(box.result), 1);
+      assert.equal(box.result.status === 'failed' && box.result.step, 'checking');
+    }));
+});
+
+describe('crash recovery (SPEC 9)', () => {
+  /** Runs an upgrade whose process "dies" at `step`: the step's work never returns, as after kill -9. */
+  async function interruptAt(home: string, step: string): Promise<void> {
+    const { config, file } = await loadConfig(home);
+    const paths = homePaths(home, config, file);
+    const store = openStore(paths.dbFile);
+    const calls: string[] = [];
+    const collaborators = fakeCollaborators(paths.dockerDir, { to: '1.1.0' }, calls);
+    const die = new Promise<never>(() => undefined);
+    const kill = <T extends unknown[], R>(name: string, work: (...args: T) => Promise<R>) => async (...args: T) => {
+      const value = await work(...args);
+      if (name === step) await Promise.race([die, new Promise((_, reject) => setTimeout(() => reject(new Error('killed')), 50))]);
+      return value;
+    };
+    collaborators.packages.apply = kill('applying', collaborators.packages.apply);
+    collaborators.runtime.health = kill('health_check', collaborators.runtime.health);
+    collaborators.backups.create = kill('backing_up', collaborators.backups.create);
+    // Simulate the death: let the step fail with a non-error "kill", then forge the journal as a crash leaves it.
+    await runUpgrade({ config, paths, store, collaborators, clientVersion: '0.1.0', logger: silentLogger, hostArch: 'x64', trigger: 'manual', startedBy: 'test' }).catch(() => undefined);
+    const [row] = store.upgrades.list(1);
+    store.db.prepare(`UPDATE upgrades SET status = 'running', result = NULL, finished_at = NULL WHERE id = ?`).run(row!.id);
+    store.db.prepare(`UPDATE journal SET status = 'running', finished_at = NULL WHERE upgrade_id = ? AND step = ?`).run(row!.id, step);
+    store.db.prepare(`DELETE FROM journal WHERE upgrade_id = ? AND step = 'rolling_back'`).run(row!.id);
+    store.close();
+  }
+
+  async function recover(home: string) {
+    const { config, file } = await loadConfig(home);
+    const paths = homePaths(home, config, file);
+    const store = openStore(paths.dbFile);
+    const calls: string[] = [];
+    try {
+      const result = await recoverUnfinished({ config, paths, store, collaborators: fakeCollaborators(paths.dockerDir, { to: '1.1.0' }, calls), logger: silentLogger });
+      return { result, calls, store: openStore(paths.dbFile) };
+    } finally {
+      store.close();
+    }
+  }
+
+  test('interrupted during backing_up: abandoned, old services started, nothing changed', () =>
+    withTempDir('recover', async (home) => {
+      await setUp(home);
+      await interruptAt(home, 'backing_up');
+      const { result, calls, store } = await recover(home);
+      assert.equal(result?.status, 'failed');
+      assert.ok(result && 'changed' in result && result.changed === false);
+      assert.ok(calls.includes('up:1.0.0'));
+      assert.equal(store.upgrades.list(1)[0]!.status, 'abandoned');
+      store.close();
+    }));
+
+  test('interrupted during applying: rolled back to the old version', () =>
+    withTempDir('recover', async (home) => {
+      await setUp(home);
+      await interruptAt(home, 'applying');
+      const { result, calls, store } = await recover(home);
+      assert.equal(result?.status, 'failed');
+      assert.ok(result && 'recovered' in result && result.recovered);
+      assert.ok(calls.includes('undo') && calls.includes('restore'));
+      assert.equal(await readFile(path.join(home, 'docker', 'VERSION'), 'utf8'), '1.0.0');
+      assert.equal(store.upgrades.findUnfinished(), undefined);
+      store.close();
+    }));
+
+  test('interrupted after health passed: committed', () =>
+    withTempDir('recover', async (home) => {
+      await setUp(home);
+      await interruptAt(home, 'health_check');
+      // The health step itself was done before the kill in this forged journal.
+      const { config, file } = await loadConfig(home);
+      const store0 = openStore(homePaths(home, config, file).dbFile);
+      store0.db.prepare(`UPDATE journal SET status = 'done' WHERE step = 'health_check'`).run();
+      store0.close();
+      const { result, store } = await recover(home);
+      assert.equal(result?.status, 'success', JSON.stringify(result));
+      assert.equal(store.deployment.get().version, '1.1.0');
+      assert.match(await readFile(path.join(home, 'config.toml'), 'utf8'), /docker_service = "1\.1\.0"/);
+      store.close();
+    }));
+
+  test('a recovery attempted three times ends terminally with recovered:false and a bundle', () =>
+    withTempDir('recover', async (home) => {
+      await setUp(home);
+      await interruptAt(home, 'applying');
+      const { config, file } = await loadConfig(home);
+      const store0 = openStore(homePaths(home, config, file).dbFile);
+      store0.db.prepare('UPDATE upgrades SET recovery_attempts = 3').run();
+      store0.close();
+      const { result, store } = await recover(home);
+      assert.ok(result && 'recovered' in result && result.recovered === false);
+      assert.equal(exitCodeFor(result!), 5);
+      assert.equal(store.upgrades.findUnfinished(), undefined);
+      store.close();
+    }));
+
+  test('nothing unfinished: recovery is a no-op', () =>
+    withTempDir('recover', async (home) => {
+      await setUp(home);
+      const { result, store } = await recover(home);
+      assert.equal(result, null);
+      store.close();
+    }));
+});
