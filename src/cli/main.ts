@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CLIENT_VERSION } from './client-version.js';
 import { registerCheck } from './commands/check.js';
+import { registerHistory } from './commands/history.js';
 import { registerRelease } from './commands/release.js';
 import { registerStatus } from './commands/status.js';
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
 
   registerCheck(program);
   registerStatus(program);
+  registerHistory(program);
   registerRelease(program);
   return program;
 }
