@@ -1,13 +1,26 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { CLIENT_VERSION } from './client-version.js';
-import { registerCheck } from './commands/check.js';
-import { registerHistory } from './commands/history.js';
-import { registerRelease } from './commands/release.js';
-import { registerStatus } from './commands/status.js';
+
+type Register = (program: Command) => unknown;
+
+/**
+ * Each command's module is imported only when that command runs, so `nuwax status` does not load
+ * undici, the upgrade or the TUI (issue 7: status answers well under half a second).
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  check: async () => (await import('./commands/check.js')).registerCheck,
+  status: async () => (await import('./commands/status.js')).registerStatus,
+  history: async () => (await import('./commands/history.js')).registerHistory,
+  release: async () => (await import('./commands/release.js')).registerRelease,
+};
+
+export function registerCommand(name: string, load: () => Promise<Register>): void {
+  COMMANDS[name] = load;
+}
 
 export function buildProgram(): Command {
-  const program = new Command('nuwax')
+  return new Command('nuwax')
     .description('keeps a docker-compose application on an edge box up to date, and never leaves it broken')
     .version(CLIENT_VERSION)
     .option('--home <dir>', 'home directory (default: $NUWAX_HOME, else the current directory)')
@@ -16,16 +29,24 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('warn'))
     .showHelpAfterError()
     .exitOverride();
+}
 
-  registerCheck(program);
-  registerStatus(program);
-  registerHistory(program);
-  registerRelease(program);
-  return program;
+/** The first word that is not a global option or its value. */
+function commandName(argv: string[]): string | undefined {
+  const withValue = new Set(['--home', '--config', '--log-level']);
+  for (let index = 2; index < argv.length; index += 1) {
+    const word = argv[index]!;
+    if (withValue.has(word)) index += 1;
+    else if (!word.startsWith('-')) return word;
+  }
+  return undefined;
 }
 
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
+  const name = commandName(argv);
+  const wanted = name && COMMANDS[name] ? [COMMANDS[name]!] : Object.values(COMMANDS);
+  for (const load of wanted) (await load())(program);
   try {
     await program.parseAsync(argv);
   } catch (error) {

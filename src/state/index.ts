@@ -27,6 +27,11 @@ export class Store {
     this.kv = new KeyValueRepository(db);
   }
 
+  /** The installed version: the store is the truth once nuwax has committed; before that, config.toml's. */
+  installedVersion(fromConfig: string | undefined): string | null {
+    return this.deployment.get().version ?? fromConfig ?? null;
+  }
+
   /** Runs `work` in one transaction: changes that must hold together. */
   transaction<T>(work: () => T): T {
     return this.db.transaction(work)();

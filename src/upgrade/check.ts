@@ -31,7 +31,7 @@ export interface CheckResult {
 
 /** The installed version: the state store is the truth once nuwax has committed; before that, config.toml. */
 export function installedVersion(store: Store, config: Config): string | null {
-  return store.deployment.get().version ?? config.versions.docker_service ?? null;
+  return store.installedVersion(config.versions.docker_service);
 }
 
 export function decide(options: CheckOptions & { fetched: FetchedManifest; current: string | null }): StrategyDecision {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { installedVersion } from '../../upgrade/check.js';
 import { action } from '../context.js';
 
 export function registerStatus(program: Command): void {
@@ -15,7 +14,7 @@ export function registerStatus(program: Command): void {
         const waiting = store.kv.get<Record<string, unknown>>('daemon:waiting');
         const json = {
           home: context.home,
-          version: installedVersion(store, config),
+          version: store.installedVersion(config.versions.docker_service),
           partial: deployment.partial,
           executed_scripts: deployment.executedScripts,
           staged: staged ?? null,
