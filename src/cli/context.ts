@@ -63,7 +63,7 @@ export class ExitCode {
  * Wraps a command action: builds the context, runs, closes, and turns errors into one line (or a
  * JSON result with --json) and exit code 1; a stack trace only at --log-level debug.
  */
-export function action<A extends unknown[]>(run: (context: CliContext, ...args: A) => Promise<number | undefined | void>) {
+export function action<A extends unknown[]>(run: (context: CliContext, ...args: A) => Promise<unknown>) {
   return async (...args: unknown[]): Promise<void> => {
     const command = args[args.length - 1] as Command;
     const options = globalOptions(command);

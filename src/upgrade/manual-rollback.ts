@@ -27,7 +27,7 @@ export interface ManualRollbackOptions {
 export async function rollbackToBackup(options: ManualRollbackOptions): Promise<UpgradeResult> {
   const { store, collaborators, config } = options;
   const backup = options.backupId !== undefined ? store.backups.get(options.backupId) : store.backups.list().find((row) => row.status === 'complete' && row.kind === 'pre-upgrade');
-  if (!backup || backup.status !== 'complete') {
+  if (backup?.status !== 'complete') {
     throw new NuwaxError(ErrorCodes.E_BACKUP_NOT_FOUND, options.backupId !== undefined ? `Backup #${options.backupId} does not exist or is not complete` : 'No complete pre-upgrade backup to roll back to');
   }
   const current = store.deployment.get().version ?? config.versions.docker_service ?? null;

@@ -54,15 +54,24 @@ export class ReleaseServer {
     let name = url.pathname;
     if (name === '/api/v1/docker/checkVersion') {
       const id = request.headers['x-client-id'];
-      if (typeof id !== 'string' || !this.clients.has(id)) return this.send(response, 401, '{"error":"unknown client"}');
+      if (typeof id !== 'string' || !this.clients.has(id)) {
+        this.send(response, 401, '{"error":"unknown client"}');
+        return;
+      }
       name = this.apiManifest;
     } else if (name === '/api/v1/docker/checkVersion.sig') {
       name = `${this.apiManifest}.sig`;
     }
     const body = this.files.get(name);
-    if (!body) return this.send(response, 404, 'not found');
+    if (!body) {
+      this.send(response, 404, 'not found');
+      return;
+    }
     const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`;
-    if (request.headers['if-none-match'] === etag) return this.send(response, 304, '', { etag });
+    if (request.headers['if-none-match'] === etag) {
+      this.send(response, 304, '', { etag });
+      return;
+    }
     this.send(response, 200, body, { etag, 'content-length': String(body.length) });
   }
 
