@@ -266,7 +266,8 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
           await rm(partPath, { force: true });
           row.etag = null;
           row.lastModified = null;
-          if ((restarts += 1) > 3) throw new NuwaxError(ErrorCodes.E_NETWORK, `${url}: ${caught.message}, again after restarting`);
+          restarts += 1;
+          if (restarts > 3) throw new NuwaxError(ErrorCodes.E_NETWORK, `${url}: ${caught.message}, again after restarting`);
           attemptNumber -= 1;
           continue;
         }
