@@ -77,7 +77,11 @@ async function reverse(step: JournalStep, dirs: UndoDirs): Promise<boolean> {
  * and safe in a new process after a kill -9 at any point of the apply or of an earlier undo.
  * Without a journal there is nothing to undo.
  */
-export async function undoApply(undoDir: string, dockerDir?: string): Promise<{ restored: number }> {
+export async function undoApply(
+  undoDir: string,
+  dockerDir?: string,
+  options: { /** Test hook: called after each reversal, before it is journaled. */ onReverse?: (step: JournalStep) => void | Promise<void> } = {},
+): Promise<{ restored: number }> {
   const folder = path.resolve(undoDir);
   const contents = await readJournal(folder);
   if (!contents) {
@@ -101,6 +105,7 @@ export async function undoApply(undoDir: string, dockerDir?: string): Promise<{ 
             details: { step, undoDir: folder },
           });
         }
+        await options.onReverse?.(step);
         touched.add(path.dirname(absolute(dirs.dockerDir, step.path)));
         touched.add(path.dirname(absolute(dirs.stagedRoot, step.path)));
         await journal.write({ undone: step.seq });

@@ -1,0 +1,50 @@
+import path from 'node:path';
+import { METADATA_DIR, scanTree } from '../apply/index.js';
+import { createTarGz } from '../archive/index.js';
+import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import type { ProgressListener } from '../events/index.js';
+import { diffTrees } from './diff.js';
+import { checkDirectory, checkReleaseArguments, type PackageSidecar, writeSidecar } from './pack.js';
+
+export interface PatchReleaseOptions {
+  oldDir: string;
+  newDir: string;
+  from: string;
+  to: string;
+  arch: string;
+  output: string;
+  level?: number;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+/**
+ * `release patch` (SPEC 4, 5): compares two deployment folders by content hash and packs only
+ * what changed or was added, with `.nuwax/patch.json` `{ from, to, operations, base }` inside (the
+ * base lets a box detect files edited by hand) and the sidecar beside it.
+ */
+export async function patchRelease(options: PatchReleaseOptions): Promise<PackageSidecar> {
+  checkReleaseArguments([options.from, options.to], options.arch);
+  const oldDir = path.resolve(options.oldDir);
+  const newDir = path.resolve(options.newDir);
+  const output = path.resolve(options.output);
+  await checkDirectory(oldDir, 'The old deployment folder');
+  await checkDirectory(newDir, 'The new deployment folder');
+  const scan = options.signal ? { signal: options.signal } : {};
+  const [oldTree, newTree] = await Promise.all([scanTree(oldDir, scan), scanTree(newDir, scan)]);
+  for (const tree of [oldTree, newTree]) {
+    if (tree.has(METADATA_DIR)) throw new NuwaxError(ErrorCodes.E_USAGE, `A deployment folder must not hold ${METADATA_DIR}/: the name is reserved for package metadata`);
+  }
+  const { operations, base } = diffTrees(oldTree, newTree);
+  const patchInfo = { from: options.from, to: options.to, operations, base };
+  const created = await createTarGz(newDir, [...operations.replace.directories, ...operations.replace.files], output, {
+    step: 'staging',
+    extraEntries: [{ name: `${METADATA_DIR}/patch.json`, content: Buffer.from(`${JSON.stringify(patchInfo, null, 2)}\n`) }],
+    ...(options.level !== undefined ? { level: options.level } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  const sidecar: PackageSidecar = { kind: 'patch', version: options.to, arch: options.arch, from: [options.from], operations, size: created.size, sha256: created.sha256 };
+  await writeSidecar(output, sidecar);
+  return sidecar;
+}
