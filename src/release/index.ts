@@ -1,1 +1,5 @@
 export { type BuildManifestOptions, buildManifest, type ReleaseSidecar, sha256File, signManifestFile, writeKeyPair, writeManifest } from './manifest.js';
+export { diffTrees, type TreeDiff } from './diff.js';
+export { type PackageSidecar, type PackOptions, packRelease, type ReleaseArch } from './pack.js';
+export { type PatchReleaseOptions, patchRelease } from './patch.js';
+export { parseRange, type StaticServer, startServer } from './serve.js';
