@@ -65,9 +65,19 @@ export class UndoJournal {
     return new UndoJournal(await open(path.join(undoDir, JOURNAL_FILE), 'a'));
   }
 
-  async write(record: object): Promise<void> {
-    await this.handle.write(`${JSON.stringify(record)}\n`);
-    await this.handle.sync();
+  /** Appends records and fsyncs them: when this returns they survive a power loss. */
+  async writeAll(records: object[], durable = true): Promise<void> {
+    if (records.length === 0) return;
+    await this.handle.write(records.map((record) => `${JSON.stringify(record)}\n`).join(''));
+    if (durable) await this.handle.sync();
+  }
+
+  async write(record: object, durable = true): Promise<void> {
+    await this.writeAll([record], durable);
+  }
+
+  sync(): Promise<void> {
+    return this.handle.sync();
   }
 
   close(): Promise<void> {

@@ -204,5 +204,5 @@ function join(parent: string, name: string): string {
 
 /** Drops paths that lie inside another path of the list. */
 function outermost(paths: string[]): string[] {
-  return paths.filter((candidate, index) => !paths.some((other, otherIndex) => otherIndex !== index && candidate !== other && isWithin(candidate, other)) && paths.indexOf(candidate) === index);
+  return [...new Set(paths)].filter((candidate) => !paths.some((other) => other !== candidate && isWithin(candidate, other)));
 }

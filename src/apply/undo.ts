@@ -5,6 +5,8 @@ import { exists, fsyncDirectory } from '../fsutil/index.js';
 import { syncFolders } from './apply.js';
 import { discardPath, JOURNAL_FILE, type JournalStep, originalPath, readJournal, UndoJournal } from './journal.js';
 
+const PROGRESS_BATCH = 64;
+
 function absolute(root: string, relative: string): string {
   return relative === '' ? root : path.join(root, ...relative.split('/'));
 }
@@ -34,25 +36,36 @@ interface UndoDirs {
   undoDir: string;
 }
 
+type Reversal = 'none' | 'moved' | 'discarded';
+
 /**
- * Reverses one journaled step. Each case checks on disk whether the step happened, since a
- * kill -9 can fall between the journal line and the rename; steps are reversed newest first and
- * each reversal is journaled, so a path is never looked at in a state the check does not expect.
- * Returns whether something moved.
+ * Reverses one journaled step. Each case checks on disk whether the step happened, since a kill
+ * can fall between a journal line and its rename (lines are written in batches ahead of the
+ * renames). The checks also hold when the undo itself was killed and its progress lines lost:
+ * an install goes back to staging (so "left staging" stays a true test), a created directory is
+ * only ever a directory where the box had none, an original is restored only if still held.
  */
-async function reverse(step: JournalStep, dirs: UndoDirs): Promise<boolean> {
+async function reverse(step: JournalStep, dirs: UndoDirs): Promise<Reversal> {
   const target = absolute(dirs.dockerDir, step.path);
   switch (step.op) {
     case 'install': {
       const source = absolute(dirs.stagedRoot, step.path);
       // Installed iff it left staging and arrived in docker/.
-      if (!(await present(target)) || (await present(source))) return false;
-      if (await present(path.dirname(source))) await rename(target, source);
-      else await discard(target, dirs.undoDir, step.seq, '');
-      return true;
+      if (!(await present(target)) || (await present(source))) return 'none';
+      if (await present(path.dirname(source))) {
+        await rename(target, source);
+        return 'moved';
+      }
+      await discard(target, dirs.undoDir, step.seq, '');
+      return 'discarded';
     }
     case 'mkdir': {
-      if (!(await present(target))) return false;
+      const info = await lstat(target).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
+        throw error;
+      });
+      // Not a directory: the original this step replaced is back already.
+      if (!info?.isDirectory()) return 'none';
       try {
         await rmdir(target);
       } catch (error) {
@@ -60,14 +73,14 @@ async function reverse(step: JournalStep, dirs: UndoDirs): Promise<boolean> {
         if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         await discard(target, dirs.undoDir, step.seq, '');
       }
-      return true;
+      return 'moved';
     }
     case 'remove': {
       const original = originalPath(dirs.undoDir, step.seq);
-      if (!(await present(original))) return false;
+      if (!(await present(original))) return 'none';
       if (await present(target)) await discard(target, dirs.undoDir, step.seq, '.displaced');
       await rename(original, target);
-      return true;
+      return 'moved';
     }
   }
 }
@@ -93,11 +106,13 @@ export async function undoApply(
     const dirs: UndoDirs = { dockerDir: path.resolve(dockerDir ?? contents.header.dockerDir), stagedRoot: contents.header.stagedRoot, undoDir: folder };
     const journal = await UndoJournal.reopen(folder);
     const touched = new Set<string>();
+    let pending = 0;
     try {
       for (const step of [...contents.steps].reverse()) {
         if (contents.undone.has(step.seq)) continue;
+        let reversal: Reversal;
         try {
-          if (await reverse(step, dirs)) restored += 1;
+          reversal = await reverse(step, dirs);
         } catch (error) {
           const wrapped = toNuwaxError(error, ErrorCodes.E_ROLLBACK);
           throw new NuwaxError(wrapped.code === ErrorCodes.E_DISK_FULL ? wrapped.code : ErrorCodes.E_ROLLBACK, `Cannot undo ${step.op} of docker/${step.path}: ${wrapped.message}`, {
@@ -105,11 +120,18 @@ export async function undoApply(
             details: { step, undoDir: folder },
           });
         }
+        if (reversal !== 'none') restored += 1;
         await options.onReverse?.(step);
         touched.add(path.dirname(absolute(dirs.dockerDir, step.path)));
         touched.add(path.dirname(absolute(dirs.stagedRoot, step.path)));
-        await journal.write({ undone: step.seq });
+        // Progress lines spare work on a rerun; only a discarded install must be durable at once,
+        // since staging can then no longer tell that it was reversed.
+        pending += 1;
+        const durable = reversal === 'discarded' || pending >= PROGRESS_BATCH;
+        await journal.write({ undone: step.seq }, durable);
+        if (durable) pending = 0;
       }
+      await journal.sync();
       await syncFolders(touched);
     } finally {
       await journal.close();
