@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { parseManifest } from '../../src/manifest/index.js';
+import { temporaryFolder, writeTree } from '../apply/trees.js';
+
+const HARNESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli-harness.js');
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [HARNESS, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('release pack, release patch and serve on the command line', () => {
+  let folder: ReturnType<typeof temporaryFolder>;
+  beforeEach(() => {
+    folder = temporaryFolder('release-cli');
+    writeTree(path.join(folder.dir, 'v1'), { 'docker-compose.yml': 'v1', 'app/a.txt': 'a', 'old.txt': 'old' });
+    writeTree(path.join(folder.dir, 'v2'), { 'docker-compose.yml': 'v2', 'app/a.txt': 'a', 'front/index.html': 'new' });
+  });
+  afterEach(() => folder.cleanup());
+
+  test('pack and patch print their sidecars with --json and release manifest builds on them', async () => {
+    const home = ['--home', folder.dir, '--json'];
+    const full = path.join(folder.dir, 'out', 'app-2.0.0.tar.gz');
+    const patch = path.join(folder.dir, 'out', 'app-2.0.0-patch.tar.gz');
+    const packed = await run([...home, 'release', 'pack', path.join(folder.dir, 'v2'), '--version', '2.0.0', '--arch', 'amd64', '-o', full]);
+    assert.equal(packed.code, 0, packed.stderr);
+    assert.deepEqual(JSON.parse(packed.stdout), { file: full, ...JSON.parse(readFileSync(`${full}.release.json`, 'utf8')) });
+    const patched = await run([...home, 'release', 'patch', path.join(folder.dir, 'v1'), path.join(folder.dir, 'v2'), '--from', '1.0.0', '--to', '2.0.0', '-o', patch]);
+    assert.equal(patched.code, 0, patched.stderr);
+    assert.deepEqual(JSON.parse(patched.stdout).operations, {
+      replace: { files: ['docker-compose.yml'], directories: ['front'] },
+      delete: { files: ['old.txt'], directories: [] },
+    });
+    const manifestFile = path.join(folder.dir, 'out', 'manifest.json');
+    const built = await run([...home, 'release', 'manifest', full, patch, '--version', '2.0.0', '-o', manifestFile]);
+    assert.equal(built.code, 0, built.stderr);
+    const manifest = parseManifest(readFileSync(manifestFile), 'manifest.json');
+    assert.deepEqual(manifest.patch?.x86_64?.from, ['1.0.0']);
+    assert.ok(manifest.platforms?.x86_64);
+  });
+
+  test('a bad arch or a missing folder is a usage error (exit 2), nothing written', async () => {
+    const output = path.join(folder.dir, 'x.tar.gz');
+    const badArch = await run(['--home', folder.dir, 'release', 'pack', path.join(folder.dir, 'v2'), '--version', '2.0.0', '--arch', 'mips', '-o', output]);
+    assert.equal(badArch.code, 2);
+    assert.match(badArch.stderr, /E_USAGE/);
+    const missing = await run(['--home', folder.dir, 'release', 'patch', path.join(folder.dir, 'nope'), path.join(folder.dir, 'v2'), '--from', '1.0.0', '--to', '2.0.0', '-o', output]);
+    assert.equal(missing.code, 2);
+    assert.throws(() => readFileSync(output));
+  });
+
+  test('serve prints its URL, serves ranges and stops on SIGTERM with exit 0', async () => {
+    writeTree(path.join(folder.dir, 'www'), { 'pkg.bin': '0123456789' });
+    const child = spawn(process.execPath, [HARNESS, '--home', folder.dir, '--json', 'serve', path.join(folder.dir, 'www'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const first = await new Promise<string>((resolve) => {
+      let buffered = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        if (buffered.includes('\n')) resolve(buffered.split('\n')[0]!);
+      });
+    });
+    const { url } = JSON.parse(first) as { url: string };
+    const response = await fetch(new URL('pkg.bin', url), { headers: { range: 'bytes=3-4' } });
+    assert.equal(response.status, 206);
+    assert.equal(await response.text(), '34');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+});
