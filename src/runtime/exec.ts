@@ -62,8 +62,14 @@ let detected: ComposeCommand | undefined;
 export async function detectCompose(signal?: AbortSignal): Promise<ComposeCommand> {
   if (detected) return detected;
   const v2 = await runCommand('docker', ['compose', 'version'], { timeoutMs: 15_000, ...(signal ? { signal } : {}) }).catch(() => null);
-  if (v2?.code === 0) return (detected = { command: 'docker', args: ['compose'], version: 'v2' });
+  if (v2?.code === 0) {
+    detected = { command: 'docker', args: ['compose'], version: 'v2' };
+    return detected;
+  }
   const v1 = await runCommand('docker-compose', ['version'], { timeoutMs: 15_000, ...(signal ? { signal } : {}) }).catch(() => null);
-  if (v1?.code === 0) return (detected = { command: 'docker-compose', args: [], version: 'v1' });
+  if (v1?.code === 0) {
+    detected = { command: 'docker-compose', args: [], version: 'v1' };
+    return detected;
+  }
   throw new NuwaxError(ErrorCodes.E_COMPOSE, 'Neither `docker compose` (v2) nor `docker-compose` (v1) is available');
 }
