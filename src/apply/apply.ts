@@ -76,15 +76,22 @@ function describeFailure(error: unknown, step: JournalStep): NuwaxError {
   return new NuwaxError(ErrorCodes.E_APPLY, `Cannot ${step.op} docker/${step.path}: ${wrapped.message}`, { cause: error, details: { step } });
 }
 
-/** fsyncs folders that changed; one moved away since has nothing left to sync. */
+/**
+ * fsyncs folders that changed, a few at a time (their journal commits coalesce); one moved away
+ * since has nothing left to sync.
+ */
 export async function syncFolders(folders: Iterable<string>): Promise<void> {
-  for (const folder of folders) {
-    try {
-      await fsyncDirectory(folder);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  const pending = [...folders];
+  const worker = async (): Promise<void> => {
+    for (let folder = pending.pop(); folder !== undefined; folder = pending.pop()) {
+      try {
+        await fsyncDirectory(folder);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
 }
 
 /**

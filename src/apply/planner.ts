@@ -1,9 +1,8 @@
-import { lstat, readdir } from 'node:fs/promises';
-import path from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import type { MoveStep } from './journal.js';
 import { isWithin, parentOf, type ProtectedPaths } from './protected.js';
-import { type EntryKind, kindOf } from './tree.js';
+import { type EntryKind, KindCache } from './tree.js';
 import { METADATA_DIR, type PatchOperations } from './types.js';
 
 type BoxKind = EntryKind | 'none';
@@ -24,14 +23,18 @@ export interface MovePlan {
  */
 export class MovePlanner {
   private readonly overrides = new Map<string, Override>();
-  private readonly diskKinds = new Map<string, BoxKind>();
+  private readonly box: KindCache;
+  private readonly staged: KindCache;
   private readonly plan: MovePlan = { steps: [], replaced: [], deleted: [], skippedProtected: [] };
 
   constructor(
     private readonly dockerDir: string,
-    private readonly stagedRoot: string,
+    stagedRoot: string,
     private readonly protectedPaths: ProtectedPaths,
-  ) {}
+  ) {
+    this.box = new KindCache(dockerDir);
+    this.staged = new KindCache(stagedRoot);
+  }
 
   /** SPEC 5 full: every entry of docker/ is replaced by the package's, except protected paths. */
   async full(): Promise<MovePlan> {
@@ -105,7 +108,7 @@ export class MovePlanner {
 
   /** Both sides are directories: replace child by child (a protected path lies inside). */
   private async merge(relative: string): Promise<void> {
-    const staged = new Set((await readdir(this.stagedPath(relative))).map((name) => join(relative, name)));
+    const staged = new Set((await readdir(this.staged.absolute(relative))).map((name) => join(relative, name)));
     if (relative === '') staged.delete(METADATA_DIR);
     const box = await this.boxChildren(relative);
     for (const child of [...new Set([...staged, ...box])].sort()) {
@@ -155,46 +158,23 @@ export class MovePlanner {
     return (await this.diskKind(relative)) !== 'none';
   }
 
-  private async diskKind(relative: string): Promise<BoxKind> {
-    let kind = this.diskKinds.get(relative);
-    if (kind === undefined) {
-      kind = await kindAt(this.boxPath(relative));
-      this.diskKinds.set(relative, kind);
-    }
-    return kind;
+  private diskKind(relative: string): Promise<BoxKind> {
+    return this.box.kind(relative);
   }
 
-  private async stagedKind(relative: string): Promise<BoxKind> {
-    return kindAt(this.stagedPath(relative));
+  private stagedKind(relative: string): Promise<BoxKind> {
+    return this.staged.kind(relative);
   }
 
   private async boxChildren(relative: string): Promise<string[]> {
     const where = await this.locate(relative);
     const names = new Set<string>();
-    if (where.where === 'disk') for (const name of await readdir(this.boxPath(relative))) names.add(join(relative, name));
-    if (where.where === 'staged') for (const name of await readdir(this.stagedPath(relative))) names.add(join(relative, name));
+    if (where.where === 'disk') for (const name of await readdir(this.box.absolute(relative))) names.add(join(relative, name));
+    if (where.where === 'staged') for (const name of await readdir(this.staged.absolute(relative))) names.add(join(relative, name));
     for (const key of this.overrides.keys()) if (key !== '' && parentOf(key) === relative) names.add(key);
     const present: string[] = [];
     for (const name of [...names].sort()) if ((await this.locate(name)).kind !== 'none') present.push(name);
     return present;
-  }
-
-  private boxPath(relative: string): string {
-    return relative === '' ? this.dockerDir : path.join(this.dockerDir, ...relative.split('/'));
-  }
-
-  private stagedPath(relative: string): string {
-    return relative === '' ? this.stagedRoot : path.join(this.stagedRoot, ...relative.split('/'));
-  }
-}
-
-async function kindAt(absolute: string): Promise<BoxKind> {
-  try {
-    return kindOf(await lstat(absolute));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return 'none';
-    throw error;
   }
 }
 

@@ -66,3 +66,65 @@ export async function scanTree(root: string, options: { signal?: AbortSignal; ha
   await walk('');
   return entries;
 }
+
+/**
+ * Kinds of entries under a root, read by listing each parent once (d_type, like lstat never
+ * follows the entry itself): planning a patch of thousands of files asks about the same
+ * folders again and again, and one readdir beats an lstat per file.
+ */
+export class KindCache {
+  private readonly listings = new Map<string, Map<string, EntryKind> | null>();
+  private rootKind: EntryKind | 'none' | undefined;
+
+  constructor(readonly root: string) {}
+
+  absolute(relative: string): string {
+    return relative === '' ? this.root : path.join(this.root, ...relative.split('/'));
+  }
+
+  /** The kind at a path, symlinks not followed; 'none' when absent. */
+  async kind(relative: string): Promise<EntryKind | 'none'> {
+    if (relative === '') {
+      this.rootKind ??= await lstat(this.root).then(kindOf, (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return 'none' as const;
+        throw error;
+      });
+      return this.rootKind;
+    }
+    const index = relative.lastIndexOf('/');
+    const listing = await this.listing(index === -1 ? '' : relative.slice(0, index));
+    return listing?.get(index === -1 ? relative : relative.slice(index + 1)) ?? 'none';
+  }
+
+  /** The kind at a path reached only through real directories: 'none' behind a file or a symlink. */
+  async kindThroughDirectories(relative: string): Promise<EntryKind | 'none'> {
+    const index = relative.lastIndexOf('/');
+    if (index !== -1 && (await this.kindThroughDirectories(relative.slice(0, index))) !== 'directory') return 'none';
+    return this.kind(relative);
+  }
+
+  private async listing(directory: string): Promise<Map<string, EntryKind> | null> {
+    let listing = this.listings.get(directory);
+    if (listing !== undefined) return listing;
+    try {
+      const entries = await readdir(this.absolute(directory), { withFileTypes: true });
+      listing = new Map();
+      for (const entry of entries) {
+        const known = entry.isFile() || entry.isDirectory() || entry.isSymbolicLink();
+        // Some filesystems report no type (DT_UNKNOWN): ask lstat for those.
+        const kind = known || isSpecial(entry) ? kindOf(entry) : kindOf(await lstat(path.join(this.absolute(directory), entry.name)));
+        listing.set(entry.name, kind);
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+      listing = null;
+    }
+    this.listings.set(directory, listing);
+    return listing;
+  }
+}
+
+function isSpecial(entry: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): boolean {
+  return entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice();
+}

@@ -48,17 +48,8 @@ type Reversal = 'none' | 'moved' | 'discarded';
 async function reverse(step: JournalStep, dirs: UndoDirs): Promise<Reversal> {
   const target = absolute(dirs.dockerDir, step.path);
   switch (step.op) {
-    case 'install': {
-      const source = absolute(dirs.stagedRoot, step.path);
-      // Installed iff it left staging and arrived in docker/.
-      if (!(await present(target)) || (await present(source))) return 'none';
-      if (await present(path.dirname(source))) {
-        await rename(target, source);
-        return 'moved';
-      }
-      await discard(target, dirs.undoDir, step.seq, '');
-      return 'discarded';
-    }
+    case 'install':
+      return reverseInstall(target, absolute(dirs.stagedRoot, step.path), dirs.undoDir, step.seq);
     case 'mkdir': {
       const info = await lstat(target).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
@@ -75,14 +66,44 @@ async function reverse(step: JournalStep, dirs: UndoDirs): Promise<Reversal> {
       }
       return 'moved';
     }
-    case 'remove': {
-      const original = originalPath(dirs.undoDir, step.seq);
-      if (!(await present(original))) return 'none';
-      if (await present(target)) await discard(target, dirs.undoDir, step.seq, '.displaced');
-      await rename(original, target);
-      return 'moved';
-    }
+    case 'remove':
+      return reverseRemove(target, originalPath(dirs.undoDir, step.seq), dirs.undoDir, step.seq);
   }
+}
+
+/** Installed iff it left staging and arrived in docker/; it goes back to staging. */
+async function reverseInstall(target: string, source: string, undoDir: string, seq: number): Promise<Reversal> {
+  // Checked first: a rename onto an existing file would silently replace it.
+  if (await present(source)) return 'none';
+  try {
+    await rename(target, source);
+    return 'moved';
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (!(await present(target))) return 'none';
+  // The staging folder it came from is gone: it waits in the undo folder, deleted with it.
+  await discard(target, undoDir, seq, '');
+  return 'discarded';
+}
+
+/**
+ * Restores an original still held in the undo folder. The rename goes first: ENOENT with no
+ * original means the remove never happened, and the box's entry must then stay. Something else
+ * standing at the path (written after the apply) is replaced or, where rename refuses, moved aside.
+ */
+async function reverseRemove(target: string, original: string, undoDir: string, seq: number): Promise<Reversal> {
+  try {
+    await rename(original, target);
+    return 'moved';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !(await present(original))) return 'none';
+    if (code !== 'EISDIR' && code !== 'ENOTDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM') throw error;
+  }
+  await discard(target, undoDir, seq, '.displaced');
+  await rename(original, target);
+  return 'moved';
 }
 
 /**
@@ -106,7 +127,7 @@ export async function undoApply(
     const dirs: UndoDirs = { dockerDir: path.resolve(dockerDir ?? contents.header.dockerDir), stagedRoot: contents.header.stagedRoot, undoDir: folder };
     const journal = await UndoJournal.reopen(folder);
     const touched = new Set<string>();
-    let pending = 0;
+    const pending: object[] = [];
     try {
       for (const step of [...contents.steps].reverse()) {
         if (contents.undone.has(step.seq)) continue;
@@ -126,12 +147,12 @@ export async function undoApply(
         touched.add(path.dirname(absolute(dirs.stagedRoot, step.path)));
         // Progress lines spare work on a rerun; only a discarded install must be durable at once,
         // since staging can then no longer tell that it was reversed.
-        pending += 1;
-        const durable = reversal === 'discarded' || pending >= PROGRESS_BATCH;
-        await journal.write({ undone: step.seq }, durable);
-        if (durable) pending = 0;
+        pending.push({ undone: step.seq });
+        if (reversal === 'discarded' || pending.length >= PROGRESS_BATCH) {
+          await journal.writeAll(pending.splice(0), reversal === 'discarded');
+        }
       }
-      await journal.sync();
+      await journal.writeAll(pending.splice(0));
       await syncFolders(touched);
     } finally {
       await journal.close();

@@ -1,9 +1,8 @@
 import { lstat } from 'node:fs/promises';
-import path from 'node:path';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import { checkRelativePath } from '../fsutil/index.js';
 import { ProtectedPaths } from './protected.js';
-import { kindOf } from './tree.js';
+import { KindCache } from './tree.js';
 import { type ApplyPlan, METADATA_DIR, type PatchOperations } from './types.js';
 
 /** Checks the paths of a patch (SPEC 4: relative, no `..`, no drive letter, no NUL) and normalises them. */
@@ -22,24 +21,6 @@ export function normaliseOperations(operations: PatchOperations): PatchOperation
   };
 }
 
-/** The kind at a staged path, reached only through real directories (never through a symlink). */
-async function stagedKind(root: string, relative: string): Promise<string> {
-  const parts = relative.split('/');
-  let current = root;
-  for (const [index, part] of parts.entries()) {
-    current = path.join(current, part);
-    const info = await lstat(current).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
-      throw error;
-    });
-    if (!info) return 'missing';
-    const kind = kindOf(info);
-    if (index < parts.length - 1 && kind !== 'directory') return 'missing';
-    if (index === parts.length - 1) return kind;
-  }
-  return 'missing';
-}
-
 /**
  * Validates the whole plan against the staged package before anything changes (SPEC 5): every
  * path is safe, every path to replace is in the package with the right kind.
@@ -52,14 +33,15 @@ export async function validatePlan(stagedRoot: string, plan: ApplyPlan): Promise
   if (!plan.operations) throw new NuwaxError(ErrorCodes.E_APPLY, 'A patch apply needs its operations');
   const operations = normaliseOperations(plan.operations);
   const problems: string[] = [];
+  const staged = new KindCache(stagedRoot);
   for (const file of operations.replace.files) {
-    const kind = await stagedKind(stagedRoot, file);
-    if (kind === 'missing') problems.push(`${file} (missing)`);
+    const kind = await staged.kindThroughDirectories(file);
+    if (kind === 'none') problems.push(`${file} (missing)`);
     else if (kind === 'directory' || kind === 'other') problems.push(`${file} (a ${kind}, expected a file)`);
   }
   for (const directory of operations.replace.directories) {
-    const kind = await stagedKind(stagedRoot, directory);
-    if (kind !== 'directory') problems.push(`${directory}/ (${kind === 'missing' ? 'missing' : `a ${kind}, expected a directory`})`);
+    const kind = await staged.kindThroughDirectories(directory);
+    if (kind !== 'directory') problems.push(`${directory}/ (${kind === 'none' ? 'missing' : `a ${kind}, expected a directory`})`);
   }
   if (problems.length > 0) {
     throw new NuwaxError(ErrorCodes.E_APPLY, `The patch names paths the package does not hold: ${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', …' : ''}`, {
