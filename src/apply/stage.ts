@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { extractArchive } from '../archive/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
@@ -77,13 +77,19 @@ export async function stagePackage(
   if ((await readdir(root)).length > 0) {
     throw new NuwaxError(ErrorCodes.E_APPLY, `The staging folder ${root} is not empty`, { details: { stagingDir: root } });
   }
-  const result = await extractArchive(file, root, {
-    stripPrefix: 'docker/',
-    step: 'staging',
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
-    ...(options.maxTotalBytes !== undefined ? { maxTotalBytes: options.maxTotalBytes } : {}),
-  });
-  return { root, files: result.files, bytes: result.bytes, patchInfo: await readPatchInfo(root) };
+  try {
+    const result = await extractArchive(file, root, {
+      stripPrefix: 'docker/',
+      step: 'staging',
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
+      ...(options.maxTotalBytes !== undefined ? { maxTotalBytes: options.maxTotalBytes } : {}),
+    });
+    return { root, files: result.files, bytes: result.bytes, patchInfo: await readPatchInfo(root) };
+  } catch (error) {
+    // The folder was empty before: a refused or broken package leaves nothing behind.
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
 }

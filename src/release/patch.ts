@@ -30,11 +30,15 @@ export async function patchRelease(options: PatchReleaseOptions): Promise<Packag
   const output = path.resolve(options.output);
   await checkDirectory(oldDir, 'The old deployment folder');
   await checkDirectory(newDir, 'The new deployment folder');
+  if (output.startsWith(newDir + path.sep)) throw new NuwaxError(ErrorCodes.E_USAGE, `The package ${output} would be written inside ${newDir}`);
   const scan = options.signal ? { signal: options.signal } : {};
   const [oldTree, newTree] = await Promise.all([scanTree(oldDir, scan), scanTree(newDir, scan)]);
   for (const tree of [oldTree, newTree]) {
     if (tree.has(METADATA_DIR)) throw new NuwaxError(ErrorCodes.E_USAGE, `A deployment folder must not hold ${METADATA_DIR}/: the name is reserved for package metadata`);
   }
+  // A package holds files, directories and symlinks only; a fifo or a socket would vanish from it.
+  const special = [...newTree].find(([, entry]) => entry.kind === 'other');
+  if (special) throw new NuwaxError(ErrorCodes.E_USAGE, `${path.join(newDir, special[0])} is neither a file, a directory nor a symlink`);
   const { operations, base } = diffTrees(oldTree, newTree);
   const patchInfo = { from: options.from, to: options.to, operations, base };
   const created = await createTarGz(newDir, [...operations.replace.directories, ...operations.replace.files], output, {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { type ApplyPlan, applyStaged, discardUndo, hasPendingUndo, undoApply } from '../../src/apply/index.js';
 import { isNuwaxError } from '../../src/errors/index.js';
+import type { ProgressEvent } from '../../src/events/index.js';
 import { AFTER_FULL, AFTER_PATCH, BOX, FULL_PACKAGE, layout, PATCH_OPERATIONS, PATCH_PACKAGE } from './fixtures.js';
 import { PROTECTED, snapshot, temporaryFolder, writeTree } from './trees.js';
 
@@ -115,6 +116,27 @@ describe('apply', () => {
       await Promise.all(failures);
     });
   }
+
+  test('an apply cancelled half-way stops with E_ABORTED and undo restores the box', async () => {
+    const dirs = layout(folder.dir, BOX, FULL_PACKAGE);
+    const box = snapshot(dirs.dockerDir);
+    const controller = new AbortController();
+    const apply = applyStaged({ ...dirs, plan: FULL, signal: controller.signal, onStep: (step, phase) => {
+      if (step.seq === 4 && phase === 'done') controller.abort();
+    } });
+    await assert.rejects(apply, (error) => isNuwaxError(error, 'E_ABORTED'));
+    assert.notDeepEqual(snapshot(dirs.dockerDir), box);
+    await undoApply(dirs.undoDir);
+    assert.deepEqual(snapshot(dirs.dockerDir), box);
+  });
+
+  test('an apply reports its progress in operations under the applying step', async () => {
+    const dirs = layout(folder.dir, BOX, PATCH_PACKAGE);
+    const events: ProgressEvent[] = [];
+    const result = await applyStaged({ ...dirs, plan: PATCH, onProgress: (event) => events.push(event) });
+    const last = events.at(-1)!;
+    assert.deepEqual([last.step, last.unit, last.done, last.total], ['applying', 'files', result.operations, result.operations]);
+  });
 
   test('the originals are moved into the undo folder, not copied', async () => {
     const dirs = layout(folder.dir, BOX, PATCH_PACKAGE);

@@ -43,6 +43,7 @@ describe('staging', () => {
     await pipeline(pack, createGzip(), createWriteStream(file));
     await assert.rejects(stagePackage(file, path.join(folder.dir, 'cache', 'staging')), (error) => isNuwaxError(error, 'E_UNSAFE_PATH'));
     assert.equal(existsSync(path.join(folder.dir, 'cache', 'escaped.txt')), false);
+    assert.equal(existsSync(path.join(folder.dir, 'cache', 'staging')), false, 'the partial staging folder is removed');
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { applyStaged, checkPatchBase, stagePackage, undoApply } from '../../src/apply/index.js';
@@ -161,6 +161,7 @@ describe('release pack and patch', () => {
     const output = path.join(folder.dir, 'bad.tar.gz');
     await createTarGz(source, ['.nuwax', 'a.txt'], output);
     await assert.rejects(stagePackage(output, path.join(folder.dir, 'staging')), (error) => isNuwaxError(error, 'E_ARCHIVE') && /base\["a.txt"\]/.test(error.message));
+    assert.equal(existsSync(path.join(folder.dir, 'staging')), false, 'the staging folder is removed');
   });
 
   test('pack and patch refuse a bad version or arch before writing anything', async () => {
