@@ -12,7 +12,14 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   check: async () => (await import('./commands/check.js')).registerCheck,
   status: async () => (await import('./commands/status.js')).registerStatus,
   history: async () => (await import('./commands/history.js')).registerHistory,
-  release: async () => (await import('./commands/release.js')).registerRelease,
+  release: async () => {
+    const [{ registerRelease }, { registerReleasePackage }] = await Promise.all([import('./commands/release.js'), import('./commands/release-package.js')]);
+    return (program: Command) => registerReleasePackage(registerRelease(program));
+  },
+  upgrade: async () => (await import('./commands/upgrade.js')).registerUpgrade,
+  rollback: async () => (await import('./commands/rollback.js')).registerRollback,
+  doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
+  serve: async () => (await import('./commands/serve.js')).registerServe,
 };
 
 export function registerCommand(name: string, load: () => Promise<Register>): void {
@@ -27,6 +34,9 @@ export function buildProgram(): Command {
     .option('--config <file>', 'config file (default: <home>/config.toml)')
     .option('--json', 'machine-readable output')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('warn'))
+    // Options after a command are that command's (SPEC 11: `nuwax [global options] <command>`), so
+    // `release pack --version 1.0.0` is the release's version, not nuwax's.
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
 }

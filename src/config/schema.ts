@@ -39,8 +39,9 @@ export const configSchema = z.looseObject({
     .looseObject({
       compose_file: z.string().default('docker/docker-compose.yml'),
       project_name: z.string().optional(),
+      stop_timeout: duration(10),
     })
-    .default({ compose_file: 'docker/docker-compose.yml' }),
+    .default({ compose_file: 'docker/docker-compose.yml', stop_timeout: 10 }),
   server: z
     .looseObject({
       manifest_url: z.url().optional(),

@@ -14,6 +14,8 @@ export interface RuntimeOptions {
   projectName?: string;
   logger?: Logger;
   commandTimeoutMs?: number;
+  /** Seconds compose waits for a container to stop before killing it. */
+  stopTimeoutSeconds?: number;
 }
 
 /** compose's own normalisation of a project name. */
@@ -40,9 +42,11 @@ export class DockerRuntime {
   private async compose(args: string[], options: { composeFile?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<CommandOutput> {
     const compose = await detectCompose(options.signal);
     const file = options.composeFile ?? this.options.composeFile;
-    const fullArgs = [...compose.args, '-f', file, '-p', await this.projectName(), '--project-directory', this.options.dockerDir, ...args];
+    // A staged compose file resolves its relative paths against its own folder; docker/ may not exist yet.
+    const projectDir = path.dirname(file);
+    const fullArgs = [...compose.args, '-f', file, '-p', await this.projectName(), '--project-directory', projectDir, ...args];
     this.logger.debug({ command: compose.command, args: fullArgs }, 'compose');
-    return runCommand(compose.command, fullArgs, { cwd: this.options.dockerDir, timeoutMs: options.timeoutMs ?? this.options.commandTimeoutMs ?? 600_000, ...(options.signal ? { signal: options.signal } : {}) });
+    return runCommand(compose.command, fullArgs, { cwd: projectDir, timeoutMs: options.timeoutMs ?? this.options.commandTimeoutMs ?? 600_000, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
   /** `config -q` on the new compose file, before anything stops (issue 5). */
@@ -66,7 +70,7 @@ export class DockerRuntime {
   async down(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<CommandOutput | null> {
     // A first install has nothing to stop.
     if (!(await exists(this.options.composeFile))) return null;
-    const output = await this.compose(['down', '--remove-orphans', '-t', '10'], options);
+    const output = await this.compose(['down', '--remove-orphans', '-t', String(this.options.stopTimeoutSeconds ?? 10)], options);
     if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose down failed: ${output.stderr.trim().slice(-800)}`, { details: { stderr: output.stderr } });
     return output;
   }

@@ -50,7 +50,8 @@ export class StepRunner {
       this.store.upgrades.finishStep(journalId, 'failed', { ms, error: error.toJSON() });
       this.timings.push({ step, ms });
       this.emit({ type: 'step', step, status: 'failed', ms, error: { code: error.code, message: error.message } });
-      this.logger.warn({ step, code: error.code, err: error }, 'upgrade step failed');
+      // Rendered as a step event already; the log keeps the cause chain for --log-level info/debug.
+      this.logger.info({ step, code: error.code, err: error }, 'upgrade step failed');
       throw new StepFailure(step, error);
     }
   }

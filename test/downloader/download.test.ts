@@ -80,8 +80,10 @@ describe('downloader (SPEC 7) against a misbehaving server', () => {
     scenario(['cut-half', 'wrong-content-range'], async ({ server, options }) => {
       const result = await download(options);
       await assertComplete(result.path);
-      assert.equal(server.requests.length, 3);
-      assert.equal(server.requests[2]!.range, undefined);
+      // The request answered with the wrong Content-Range resumed; the one after it starts from zero.
+      const resumed = server.requests.findIndex((request) => request.range !== undefined);
+      assert.ok(resumed > 0, 'a resume was attempted');
+      assert.equal(server.requests[resumed + 1]?.range, undefined);
     }));
 
   test('a body longer than announced is refused with E_SIZE_MISMATCH', () =>

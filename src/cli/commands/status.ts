@@ -8,6 +8,12 @@ export function registerStatus(program: Command): void {
     .action(
       action(async (context) => {
         const { store, config } = context;
+        // SPEC 9: any command that starts finishes an interrupted upgrade. The check is one query;
+        // the recovery machinery loads only when there is something to recover.
+        if (store.upgrades.findUnfinished()) {
+          const [{ recoverUnfinished }, { createCollaborators }] = await Promise.all([import('../../upgrade/index.js'), import('../wiring.js')]);
+          await recoverUnfinished({ config, paths: context.paths, store, collaborators: createCollaborators(context), logger: context.logger });
+        }
         const deployment = store.deployment.get();
         const [last] = store.upgrades.list(1);
         const staged = store.kv.get<Record<string, unknown>>('staged');

@@ -1,0 +1,36 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import { exitCodeFor, rollbackToBackup } from '../../upgrade/index.js';
+import { action } from '../context.js';
+import { createPlainRenderer } from '../render/plain.js';
+import { createCollaborators } from '../wiring.js';
+import { confirmInTerminal } from './confirm.js';
+
+export function registerRollback(program: Command): void {
+  program
+    .command('rollback')
+    .description('go back to a backup (default: the newest pre-upgrade backup): stop, restore, start, check health')
+    .argument('[backup-id]', 'backup id (see `nuwax backup list`)', (value) => Number.parseInt(value, 10))
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(
+      action(async (context, backupId: number | undefined, options: { yes?: boolean }) => {
+        if (!options.yes && !(await confirmInTerminal(`Stop the services and restore backup ${backupId === undefined ? '(newest pre-upgrade)' : `#${backupId}`}? [y/N] `))) {
+          context.print('cancelled: nothing was changed', { status: 'failed', error: { code: 'E_CANCELLED', message: 'cancelled' }, changed: false });
+          return 1;
+        }
+        const render = context.json ? undefined : createPlainRenderer((line) => process.stderr.write(`${line}\n`));
+        const result = await rollbackToBackup({
+          config: context.config,
+          paths: context.paths,
+          store: context.store,
+          collaborators: createCollaborators(context),
+          logger: context.logger,
+          startedBy: os.userInfo().username,
+          ...(backupId !== undefined ? { backupId } : {}),
+          ...(render ? { onEvent: render } : {}),
+        });
+        context.print(`rollback: ${result.status}${'version' in result ? ` — now on ${result.version}` : ''}`, result);
+        return exitCodeFor(result);
+      }),
+    );
+}

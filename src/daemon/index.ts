@@ -1,0 +1,2 @@
+export { acquireLock } from './lock.js';
+export { createWebhookNotifier, eventText } from './notify.js';
