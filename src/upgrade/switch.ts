@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type Config, commitVersionToConfig, type HomePaths } from '../config/index.js';
 import type { UpgradeListener } from '../events/index.js';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
+import { exists } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
 import { diagnose, writeFailureBundle } from './diagnosis.js';
@@ -80,11 +81,14 @@ export async function rollback(context: SwitchContext): Promise<{ recovered: boo
         if (plan.applyStarted) await attempt('undo the file changes', () => collaborators.packages.undo(plan.undoDir, paths.dockerDir));
         if (plan.backupId !== null) await attempt(`restore backup #${plan.backupId}`, () => collaborators.backups.restore(plan.backupId!, {}));
         else if (plan.applyStarted) problems.push('no backup was taken (--skip-backup): data/ and migrated state cannot be guaranteed');
-        await attempt('start the previous version', () => collaborators.runtime.up({ timeoutMs: composeTimeoutMs(config) }));
-        await attempt('health of the previous version', async () => {
-          health = await collaborators.runtime.health(healthOptions(config));
-          if (!health.healthy) throw new NuwaxError(ErrorCodes.E_HEALTH, `previous version unhealthy: ${health.criticalFailures.join(', ')}`);
-        });
+        // A failed first install has no previous version to start: the box is back to empty.
+        if (await exists(paths.composeFile)) {
+          await attempt('start the previous version', () => collaborators.runtime.up({ timeoutMs: composeTimeoutMs(config) }));
+          await attempt('health of the previous version', async () => {
+            health = await collaborators.runtime.health(healthOptions(config));
+            if (!health.healthy) throw new NuwaxError(ErrorCodes.E_HEALTH, `previous version unhealthy: ${health.criticalFailures.join(', ')}`);
+          });
+        }
         if (problems.length > 0) throw new NuwaxError(ErrorCodes.E_ROLLBACK, problems.join('; '));
       },
       { timeoutMs: Math.max(composeTimeoutMs(config) * 3, config.health.timeout * 1000 * 2) },
