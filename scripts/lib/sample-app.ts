@@ -25,7 +25,7 @@ export interface SampleVersion {
   brokenWeb?: boolean;
   /** Make the worker exit 1 in a loop (a broken non-critical service). */
   brokenWorker?: boolean;
-  /** Write a compose file that `docker compose up` rejects at start (a port number out of range). */
+  /** Write a compose file that `docker compose up` rejects at start (a missing device). */
   brokenUp?: boolean;
 }
 
@@ -55,7 +55,9 @@ export function importBusyboxImage(tag: string): string {
 }
 
 export function composeFile(sample: SampleVersion): string {
-  const port = sample.brokenUp ? 99999 : sample.port;
+  const port = sample.port;
+  // A device that does not exist: `config -q` accepts the file, `up` fails when it creates the container.
+  const devices = sample.brokenUp ? '\n    devices: ["/dev/nuwax-missing-device:/dev/missing"]' : '';
   const healthPath = sample.brokenWeb ? 'missing.txt' : 'index.html';
   const worker = sample.brokenWorker ? 'echo worker failing; exit 1' : 'while true; do sleep 1; done';
   return `version: "2.4"
@@ -63,7 +65,7 @@ services:
   web:
     image: ${sample.imageTag}
     command: ["httpd", "-f", "-p", "127.0.0.1:${port}", "-h", "/www"]
-    network_mode: host
+    network_mode: host${devices}
     volumes: ["./web:/www:ro"]
     restart: unless-stopped
     healthcheck:
