@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   rollback: async () => (await import('./commands/rollback.js')).registerRollback,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
   serve: async () => (await import('./commands/serve.js')).registerServe,
+  daemon: async () => (await import('./commands/daemon.js')).registerDaemon,
 };
 
 export function registerCommand(name: string, load: () => Promise<Register>): void {
