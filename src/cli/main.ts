@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
   serve: async () => (await import('./commands/serve.js')).registerServe,
   daemon: async () => (await import('./commands/daemon.js')).registerDaemon,
+  backup: async () => (await import('./commands/backup.js')).registerBackup,
 };
 
 export function registerCommand(name: string, load: () => Promise<Register>): void {
