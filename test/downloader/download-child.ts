@@ -1,7 +1,17 @@
-// A separate process for the kill -9 test: downloads until it is killed.
+// A separate process for the kill -9 and disk-full tests: one download() from the compiled tree;
+// prints the result or the error as one JSON line.
 import { download } from '../../src/downloader/index.js';
 import { openStore } from '../../src/state/index.js';
 
-const [url, sha256, size, directory, db] = process.argv.slice(2) as [string, string, string, string, string];
-const store = openStore(db);
-await download({ urls: [url], sha256, size: Number(size), directory, store });
+const [url, sha256, size, directory, database] = process.argv.slice(2) as [string, string, string, string, string];
+const store = openStore(database);
+try {
+  const result = await download({ urls: [url], sha256, size: Number(size), directory, store, retries: 0, backoff: { baseMs: 5, maxMs: 10 } });
+  process.stdout.write(`${JSON.stringify({ ok: true, result })}\n`);
+} catch (error) {
+  const { code, message } = error as { code?: string; message: string };
+  process.stdout.write(`${JSON.stringify({ ok: false, code, message })}\n`);
+  process.exitCode = 1;
+} finally {
+  store.close();
+}

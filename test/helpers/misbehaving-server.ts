@@ -1,92 +1,161 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-
-export type Behaviour =
-  | 'normal'
-  | 'ignore-range'
-  | 'cut-half'
-  | 'stall'
-  | 'wrong-content-range'
-  | 'status-500'
-  | 'status-404'
-  | 'longer-body'
-  | 'redirect';
+import type { AddressInfo, Socket } from 'node:net';
 
 /**
- * A file server on 127.0.0.1 that misbehaves on purpose, one behaviour per request in turn (then
- * normal), and counts the body bytes it sent, so tests can assert what crossed the wire.
+ * How the server answers one request. Strings are the usual misbehaviours; `{ status }` answers
+ * that status (with an optional Retry-After).
+ */
+export type Behaviour =
+  | 'normal'
+  /** 200 with the whole file even to a Range request. */
+  | 'ignore-range'
+  /** Sends half of the body (of what it would send), then cuts the connection. */
+  | 'cut-half'
+  /** Resets the connection before answering. */
+  | 'reset'
+  /** Sends the headers, then nothing. */
+  | 'stall'
+  /** 206 whose Content-Range starts at 0 whatever the Range asked. */
+  | 'wrong-content-range'
+  /** Ignores If-Range and answers 206 under a new ETag (the file changed under a broken server). */
+  | 'new-etag-206'
+  /** 416 whatever the Range. */
+  | 'range-not-satisfiable'
+  /** 200 announcing (and sending) 10 bytes more than the file. */
+  | 'longer-announced'
+  /** Correct Content-Length, then 10 more bytes on the wire after the body. */
+  | 'extra-bytes'
+  /** Chunked (no length), ends cleanly after half of the body. */
+  | 'chunked-short'
+  /** Chunked (no length), sends the body and 10 more bytes. */
+  | 'chunked-longer'
+  /** 302 to /moved/<name>, which serves the file. */
+  | 'redirect'
+  /** 302 to another URL of its own, for ever (each hop a new query). */
+  | 'redirect-loop'
+  | { status: number; retryAfter?: number };
+
+export interface RecordedRequest {
+  url: string;
+  range: string | undefined;
+  ifRange: string | undefined;
+  behaviour: Behaviour;
+}
+
+/**
+ * A file server on 127.0.0.1 (port 0) that misbehaves on purpose: each request takes the next
+ * behaviour from `queue` (then `fallback`, normally 'normal'). It counts the body bytes it wrote,
+ * so a test can assert what crossed the wire. Honest requests get ETag, Last-Modified, Range and
+ * If-Range right.
  */
 export class MisbehavingServer {
   private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
   url = '';
+  origin = '';
   bytesSent = 0;
-  requests: Array<{ range: string | undefined; ifRange: string | undefined; url: string }> = [];
+  requests: RecordedRequest[] = [];
   queue: Behaviour[] = [];
-  etag = '"v1"';
-  /** Throttle every response (bytes per second), for kill/abort tests. */
-  slow = 0;
+  fallback: Behaviour = 'normal';
+  etag: string | null = '"v1"';
+  lastModified: string | null = 'Tue, 24 Nov 2026 10:00:00 GMT';
+  /** Bytes per second for every body (0: as fast as possible), for kill and abort tests. */
+  throttle = 0;
 
-  constructor(public content: Buffer) {}
+  constructor(
+    public content: Buffer,
+    private readonly name = 'file.tar.gz',
+  ) {}
 
   async start(): Promise<this> {
     this.server = createServer((request, response) => this.handle(request, response));
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/file.tar.gz`;
+    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `${this.origin}/${this.name}`;
     return this;
   }
 
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
   private handle(request: IncomingMessage, response: ServerResponse): void {
-    this.requests.push({ range: request.headers.range, ifRange: request.headers['if-range'] as string | undefined, url: request.url ?? '' });
-    const behaviour = this.queue.shift() ?? 'normal';
-    if (behaviour === 'redirect') {
-      response.writeHead(302, { location: '/moved/file.tar.gz' });
+    const behaviour = this.queue.shift() ?? this.fallback;
+    this.requests.push({ url: request.url ?? '', range: request.headers.range, ifRange: request.headers['if-range'] as string | undefined, behaviour });
+    if (typeof behaviour === 'object') {
+      response.writeHead(behaviour.status, behaviour.retryAfter === undefined ? {} : { 'retry-after': String(behaviour.retryAfter) });
+      response.end(`status ${behaviour.status}`);
+      return;
+    }
+    if (behaviour === 'reset') {
+      request.socket.resetAndDestroy();
+      return;
+    }
+    if (behaviour === 'redirect' || behaviour === 'redirect-loop') {
+      response.writeHead(302, { location: behaviour === 'redirect' ? `/moved/${this.name}` : `/${this.name}?hop=${this.requests.length}` });
       response.end();
       return;
     }
-    if (behaviour === 'status-500' || behaviour === 'status-404') {
-      response.writeHead(behaviour === 'status-500' ? 500 : 404);
-      response.end('no');
+    this.serveFile(request, response, behaviour);
+  }
+
+  private validators(): Record<string, string> {
+    const headers: Record<string, string> = { 'accept-ranges': 'bytes' };
+    if (this.etag) headers.etag = this.etag;
+    if (this.lastModified) headers['last-modified'] = this.lastModified;
+    return headers;
+  }
+
+  private serveFile(request: IncomingMessage, response: ServerResponse, behaviour: Behaviour): void {
+    const size = this.content.length;
+    const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
+    const ifRange = request.headers['if-range'];
+    const validatorMatches = ifRange === undefined || ifRange === this.etag || ifRange === this.lastModified;
+    if (behaviour === 'range-not-satisfiable' || (range && validatorMatches && Number(range[1]) >= size && behaviour === 'normal')) {
+      response.writeHead(416, { 'content-range': `bytes */${size}` });
+      response.end();
       return;
     }
-    const size = this.content.length;
-    let start = 0;
-    const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
-    const validatorMatches = !request.headers['if-range'] || request.headers['if-range'] === this.etag;
-    if (range && validatorMatches && behaviour !== 'ignore-range') {
-      start = Number(range[1]);
-      if (start >= size) {
-        response.writeHead(416, { 'content-range': `bytes */${size}` });
-        response.end();
-        return;
-      }
+    const partial = range !== null && behaviour !== 'ignore-range' && (validatorMatches || behaviour === 'new-etag-206');
+    if (partial) {
+      const start = Number(range[1]);
       const claimed = behaviour === 'wrong-content-range' ? 0 : start;
-      response.writeHead(206, { etag: this.etag, 'content-length': size - start, 'content-range': `bytes ${claimed}-${size - 1}/${size}` });
-    } else {
-      const extra = behaviour === 'longer-body' ? 10 : 0;
-      response.writeHead(200, { etag: this.etag, 'content-length': size + extra, 'accept-ranges': 'bytes' });
-      if (extra) {
-        this.send(response, Buffer.concat([this.content, Buffer.alloc(extra)]), behaviour);
-        return;
-      }
+      if (behaviour === 'new-etag-206') this.etag = '"changed"';
+      response.writeHead(206, { ...this.validators(), 'content-length': size - start, 'content-range': `bytes ${claimed}-${size - 1}/${size}` });
+      this.send(response, this.content.subarray(start), behaviour);
+      return;
     }
-    this.send(response, this.content.subarray(start), behaviour);
+    if (behaviour === 'chunked-short' || behaviour === 'chunked-longer') {
+      response.writeHead(200, this.validators());
+      const body = behaviour === 'chunked-short' ? this.content.subarray(0, Math.floor(size / 2)) : Buffer.concat([this.content, Buffer.alloc(10, 1)]);
+      this.send(response, body, behaviour);
+      return;
+    }
+    const extra = behaviour === 'longer-announced' ? 10 : 0;
+    response.writeHead(200, { ...this.validators(), 'content-length': size + extra });
+    this.send(response, extra ? Buffer.concat([this.content, Buffer.alloc(extra, 1)]) : this.content, behaviour);
   }
 
   private send(response: ServerResponse, body: Buffer, behaviour: Behaviour): void {
     if (behaviour === 'stall') {
       response.flushHeaders();
-      return; // headers, then nothing: the client's stall timeout must fire
+      return;
     }
     const limit = behaviour === 'cut-half' ? Math.floor(body.length / 2) : body.length;
-    const chunk = this.slow > 0 ? Math.max(1024, Math.floor(this.slow / 20)) : 64 * 1024;
+    const piece = this.throttle > 0 ? Math.max(1024, Math.floor(this.throttle / 20)) : 64 * 1024;
     let offset = 0;
-    const pump = () => {
-      while (offset < limit) {
-        const piece = body.subarray(offset, Math.min(limit, offset + chunk));
-        offset += piece.length;
-        this.bytesSent += piece.length;
-        const more = response.write(piece);
-        if (this.slow > 0) {
+    const pump = (): void => {
+      while (offset < limit && !response.destroyed) {
+        const chunk = body.subarray(offset, Math.min(limit, offset + piece));
+        offset += chunk.length;
+        this.bytesSent += chunk.length;
+        const more = response.write(chunk);
+        if (this.throttle > 0) {
           setTimeout(pump, 50);
           return;
         }
@@ -95,14 +164,23 @@ export class MisbehavingServer {
           return;
         }
       }
-      if (behaviour === 'cut-half') response.socket?.destroy();
-      else response.end();
+      this.finish(response, behaviour);
     };
     pump();
   }
 
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  private finish(response: ServerResponse, behaviour: Behaviour): void {
+    if (response.destroyed) return;
+    if (behaviour === 'cut-half') {
+      // FIN after the bytes written so far: the client gets exactly half, then a premature close.
+      response.socket?.end();
+      return;
+    }
+    if (behaviour === 'extra-bytes') {
+      // Past the announced length, straight onto the socket: a client must not take these into the file.
+      response.end(() => response.socket?.write(Buffer.alloc(10, 2)));
+      return;
+    }
+    response.end();
   }
 }

@@ -1,0 +1,176 @@
+import type { Dispatcher } from 'undici';
+import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { AttemptFailure, decideResponse, type Headers, type ResponseDecision, type Validator } from './response.js';
+import type { Sink } from './sink.js';
+import type { RateLimiter } from './throttle.js';
+
+export interface AttemptRequest {
+  url: string;
+  /** Range start (0: no Range header). */
+  offset: number;
+  onDisk: number;
+  /** Sent as If-Range (ETag, else Last-Modified); null: no If-Range. */
+  validator: Validator | null;
+  expectedSize: number | null;
+  sink: Sink;
+  dispatcher: Dispatcher;
+  signal: AbortSignal | undefined;
+  stallTimeoutMs: number;
+  limiter: RateLimiter | null;
+  /** Called once the response is accepted, before its first body byte is written. */
+  onAccepted(decision: Extract<ResponseDecision, { kind: 'append' | 'fresh' }>): void;
+  /** Called for each body chunk taken (bytes over the wire). */
+  onBytes(count: number): void;
+}
+
+/** How one request ended, when it did not fail. */
+export type AttemptOutcome =
+  | { kind: 'body'; start: number; total: number | null; received: number }
+  | { kind: 'restart'; reason: string }
+  | { kind: 'whole'; total: number };
+
+/** TLS trust, bad URLs and undici's redirect-loop check: a retry of the same URL cannot help. */
+const NETWORK_CODES_NOT_WORTH_RETRYING = /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_SSL_|ERR_INVALID_URL|UND_ERR_INVALID_ARG)/;
+
+/** Maps what undici or the socket threw onto a stable code and a retry scope. */
+export function classifyNetworkError(error: unknown, url: string): AttemptFailure {
+  if (error instanceof AttemptFailure) return error;
+  if (error instanceof NuwaxError) return new AttemptFailure(error, error.code === ErrorCodes.E_ABORTED || error.code === ErrorCodes.E_DISK_FULL ? 'never' : 'same-url');
+  const code = (error as { code?: string } | undefined)?.code ?? '';
+  const origin = safeOrigin(url);
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new AttemptFailure(new NuwaxError(ErrorCodes.E_STALL, `No answer from ${origin} within the stall timeout`, { cause: error, details: { url } }), 'same-url');
+  }
+  const message = `Download from ${origin} failed: ${code ? `${code} ` : ''}${(error as Error | undefined)?.message ?? String(error)}`;
+  const failure = new NuwaxError(ErrorCodes.E_NETWORK, message, { cause: error, details: { url, errno: code || undefined } });
+  return new AttemptFailure(failure, NETWORK_CODES_NOT_WORTH_RETRYING.test(code) ? 'next-url' : 'same-url');
+}
+
+function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
+function requestHeaders(request: AttemptRequest): Record<string, string> {
+  // identity: a compressed body would not match the size and hash of the file (SPEC 7).
+  const headers: Record<string, string> = { 'user-agent': 'nuwax', 'accept-encoding': 'identity' };
+  if (request.offset > 0) {
+    headers.range = `bytes=${request.offset}-`;
+    const validator = request.validator?.etag ?? request.validator?.lastModified;
+    if (validator) headers['if-range'] = validator;
+  }
+  return headers;
+}
+
+/**
+ * One GET through undici's dispatch API: body chunks go straight from the parser into the sink
+ * (no stream in between), the socket is paused while the sink is full or the rate limit says so,
+ * and a watchdog aborts when no byte came for the stall timeout (SPEC 7).
+ */
+export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
+  return new Promise<AttemptOutcome>((resolve, reject) => {
+    const { sink, limiter, expectedSize } = request;
+    let controller: Dispatcher.DispatchController | undefined;
+    let settled = false;
+    let accepted: Extract<ResponseDecision, { kind: 'append' | 'fresh' }> | undefined;
+    let received = 0;
+    let lastByteAt = Date.now();
+    let sinkFull = false;
+    let rateHold: NodeJS.Timeout | undefined;
+
+    const settle = (work: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(watchdog);
+      clearTimeout(rateHold);
+      request.signal?.removeEventListener('abort', onAbort);
+      sink.onDrain = () => {};
+      sink.onError = () => {};
+      work();
+    };
+    const stop = (failure: AttemptFailure | AttemptOutcome) => {
+      settle(() => (failure instanceof AttemptFailure ? reject(failure) : resolve(failure)));
+      if (controller && !controller.aborted) controller.abort(new Error('nuwax: attempt settled'));
+    };
+    const resumeIfFree = () => {
+      if (!controller || settled || sinkFull || rateHold) return;
+      lastByteAt = Date.now();
+      if (controller.paused) controller.resume();
+    };
+    const onAbort = () => {
+      stop(new AttemptFailure(new NuwaxError(ErrorCodes.E_ABORTED, 'The download was cancelled; the partial file is kept for a resume', { cause: request.signal?.reason }), 'never'));
+    };
+    const watchdog = setInterval(() => {
+      const paused = sinkFull || rateHold !== undefined;
+      if (!paused && accepted && Date.now() - lastByteAt > request.stallTimeoutMs) {
+        const error = new NuwaxError(ErrorCodes.E_STALL, `No byte from ${safeOrigin(request.url)} for ${request.stallTimeoutMs} ms`, { details: { url: request.url, received } });
+        stop(new AttemptFailure(error, 'same-url'));
+      }
+    }, Math.max(10, Math.min(1000, Math.floor(request.stallTimeoutMs / 4))));
+    sink.onDrain = () => {
+      sinkFull = false;
+      resumeIfFree();
+    };
+    sink.onError = (error) => stop(new AttemptFailure(error, 'never'));
+    if (request.signal?.aborted) {
+      onAbort();
+      return;
+    }
+    request.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(control) {
+        controller = control;
+        if (settled) control.abort(new Error('nuwax: attempt settled'));
+      },
+      onResponseStart(control, status, headers) {
+        controller = control;
+        lastByteAt = Date.now();
+        const decision = decideResponse({ status, headers: headers as Headers, url: request.url, offset: request.offset, onDisk: request.onDisk, expectedSize, validator: request.validator });
+        if (decision.kind === 'fail') return stop(decision.failure);
+        if (decision.kind === 'restart' || decision.kind === 'whole') return stop(decision);
+        accepted = decision;
+        request.onAccepted(decision);
+      },
+      onResponseData(control, chunk) {
+        if (settled || !accepted) return;
+        lastByteAt = Date.now();
+        const start = accepted.kind === 'append' ? accepted.start : 0;
+        if (expectedSize !== null && start + received + chunk.length > expectedSize) {
+          const error = new NuwaxError(ErrorCodes.E_SIZE_MISMATCH, `${request.url} sent more than the ${expectedSize} bytes expected`, { details: { expected: expectedSize, url: request.url } });
+          return stop(new AttemptFailure(error, 'next-url'));
+        }
+        received += chunk.length;
+        request.onBytes(chunk.length);
+        if (!sink.write(chunk)) {
+          sinkFull = true;
+          control.pause();
+        }
+        const wait = limiter?.take(chunk.length) ?? 0;
+        if (wait > 0 && !rateHold) {
+          control.pause();
+          rateHold = setTimeout(() => {
+            rateHold = undefined;
+            resumeIfFree();
+          }, wait);
+        }
+      },
+      onResponseEnd() {
+        if (!accepted) return stop({ kind: 'restart', reason: 'the response ended before it was accepted' });
+        const start = accepted.kind === 'append' ? accepted.start : 0;
+        stop({ kind: 'body', start, total: accepted.total, received });
+      },
+      onResponseError(_control, error) {
+        stop(classifyNetworkError(error, request.url));
+      },
+    };
+    const target = new URL(request.url);
+    request.dispatcher.dispatch(
+      { origin: target.origin, path: `${target.pathname}${target.search}`, method: 'GET', headers: requestHeaders(request), headersTimeout: request.stallTimeoutMs, bodyTimeout: 0 },
+      handler,
+    );
+  });
+}

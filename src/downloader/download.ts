@@ -1,0 +1,283 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Dispatcher, getGlobalDispatcher, interceptors } from 'undici';
+import { createProgressReporter } from '../events/index.js';
+import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
+import { ensureFreeSpace } from '../fsutil/index.js';
+import { type Logger, silentLogger } from '../log/index.js';
+import type { DownloadRow } from '../state/index.js';
+import { type AttemptOutcome, classifyNetworkError, runAttempt } from './attempt.js';
+import { commitDownload, finalPathFor, hashPrefix, normaliseSha256, partialPathFor, sizeOf } from './files.js';
+import { AttemptFailure, type Validator } from './response.js';
+import { COLLECT_EVERY_BYTES, collectSocketGarbage } from './runtime.js';
+import { createSink, defaultEngine, type Sink } from './sink.js';
+import { backoffDelay, RateLimiter } from './throttle.js';
+import type { DownloadOptions, DownloadResult } from './types.js';
+
+/** Free space kept beyond what the download still needs (SPEC 7: a free-space check before start). */
+const SPACE_MARGIN = 32 * 1024 * 1024;
+/** The row's offset is written at most this often: a kill -9 loses nothing on disk, only this much of the row's figure. */
+const PERSIST_EVERY_MS = 1000;
+/** An attempt that wrote at least this much does not count against the retries (a flaky but moving link). */
+const PROGRESS_RESETS_RETRIES = 1024 * 1024;
+/** Restarts from zero per URL (200 to a Range, changed ETag, bad Content-Range, 416) before giving up on it. */
+const MAX_RESTARTS = 3;
+
+type Reporter = ReturnType<typeof createProgressReporter>;
+
+/** One call of download(): the state a retry, a restart or a mirror switch carries on with. */
+export class DownloadJob {
+  readonly sha256: string;
+  readonly partPath: string;
+  readonly finalPath: string;
+  private readonly expectedSize: number | null;
+  private readonly logger: Logger;
+  private readonly dispatcher: Dispatcher;
+  private readonly limiter: RateLimiter | null;
+  private row: DownloadRow;
+  private sink: Sink | undefined;
+  private reporter: Reporter | undefined;
+  private fetched = 0;
+  /** Where the file stands by the bytes received (the sink's `written` lags by the slots in flight). */
+  private position = 0;
+  private resumedFrom = 0;
+  private sinceCollect = 0;
+  private persistedAt = 0;
+  private mismatchRestarted = false;
+
+  constructor(private readonly options: DownloadOptions) {
+    this.sha256 = normaliseSha256(options.sha256);
+    if (options.urls.length === 0) throw new NuwaxError(ErrorCodes.E_NETWORK, 'No URL to download from');
+    this.expectedSize = options.size ?? null;
+    this.logger = options.logger ?? silentLogger;
+    this.partPath = partialPathFor(options.directory, this.sha256);
+    this.finalPath = finalPathFor(options.directory, this.sha256, options.urls, options.fileName);
+    this.dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: options.maxRedirections ?? 5 }));
+    this.limiter = options.rateLimit && options.rateLimit > 0 ? new RateLimiter(options.rateLimit) : null;
+    const existing = options.store.downloads.findByHash(this.sha256);
+    this.row = existing ?? { id: 0, url: options.urls[0]!, path: this.finalPath, size: this.expectedSize, hash: this.sha256, offset: 0, etag: null, lastModified: null, hashState: null, status: 'partial', error: null, createdAt: '', updatedAt: '' };
+  }
+
+  async run(): Promise<DownloadResult> {
+    await mkdir(this.options.directory, { recursive: true });
+    const already = await this.reuseFinalFile();
+    if (already) return already;
+    const onDisk = await this.resumableBytes();
+    if (this.expectedSize !== null) {
+      await ensureFreeSpace(this.options.directory, Math.max(0, this.expectedSize - onDisk) + SPACE_MARGIN, 'the download');
+    }
+    this.resumedFrom = onDisk;
+    this.saveRow({ status: 'partial', path: this.finalPath, size: this.expectedSize ?? this.row.size, offset: onDisk, error: null });
+    this.sink = createSink(this.partPath, this.options.engine ?? defaultEngine());
+    try {
+      await this.sink.prepare(onDisk);
+      return await this.fetchFromMirrors();
+    } finally {
+      await this.sink.close();
+    }
+  }
+
+  /** A final file left by a crash between the rename and the row: hash it once, keep it if it matches. */
+  private async reuseFinalFile(): Promise<DownloadResult | undefined> {
+    const size = await sizeOf(this.finalPath);
+    if (size === null) return undefined;
+    const matches = (this.expectedSize === null || size === this.expectedSize) && (await hashPrefix(this.finalPath, size, this.options.signal)).digest('hex') === this.sha256;
+    if (!matches) {
+      this.logger.warn({ path: this.finalPath }, 'a file with the final name does not match its hash; deleting it');
+      await rm(this.finalPath, { force: true });
+      return undefined;
+    }
+    this.saveRow({ status: 'complete', path: this.finalPath, size, offset: size, error: null });
+    return { path: this.finalPath, size, sha256: this.sha256, reused: true, resumedFrom: 0, fetchedBytes: 0, url: this.row.url };
+  }
+
+  /** Bytes of the partial file worth keeping: only with a row that says how they were fetched. */
+  private async resumableBytes(): Promise<number> {
+    const onDisk = (await sizeOf(this.partPath)) ?? 0;
+    const known = this.row.id !== 0 && this.row.status === 'partial';
+    const tooLong = this.expectedSize !== null && onDisk > this.expectedSize;
+    if (onDisk > 0 && (!known || tooLong)) {
+      this.logger.info({ path: this.partPath, onDisk }, 'discarding a partial file that cannot be resumed');
+      return 0;
+    }
+    return onDisk;
+  }
+
+  private async fetchFromMirrors(): Promise<DownloadResult> {
+    let lastFailure: AttemptFailure | undefined;
+    let attempts = 0;
+    for (const url of this.options.urls) {
+      const result = await this.fetchFrom(url, (failure, count) => {
+        lastFailure = failure;
+        attempts += count;
+      });
+      if (result) return result;
+    }
+    throw await this.giveUp(lastFailure, attempts);
+  }
+
+  /** Tries one URL until it succeeds, fails for good, or its retries are spent (then undefined). */
+  private async fetchFrom(url: string, report: (failure: AttemptFailure, attempts: number) => void): Promise<DownloadResult | undefined> {
+    const retries = this.options.retries ?? 5;
+    let failures = 0;
+    let restarts = 0;
+    let attempts = 0;
+    for (;;) {
+      throwIfAborted(this.options.signal);
+      const before = this.sink!.written;
+      attempts += 1;
+      try {
+        const outcome = await this.attempt(url);
+        if (outcome === 'again') {
+          restarts += 1;
+          if (restarts <= MAX_RESTARTS) continue;
+          throw new AttemptFailure(new NuwaxError(ErrorCodes.E_NETWORK, `${url} kept answering Range requests wrongly; gave up after ${restarts} restarts`, { details: { url } }), 'next-url');
+        }
+        return outcome;
+      } catch (caught) {
+        const failure = caught instanceof AttemptFailure ? caught : classifyNetworkError(caught, url);
+        await this.afterFailure(failure);
+        report(failure, attempts);
+        attempts = 0;
+        if (failure.scope === 'never') throw failure.error;
+        if (failure.scope === 'next-url') return undefined;
+        failures = this.sink!.written - before >= PROGRESS_RESETS_RETRIES ? 1 : failures + 1;
+        if (failures > retries) return undefined;
+        const delay = Math.max(backoffDelay(failures - 1, this.backoff()), Math.min(failure.retryAfterMs ?? 0, this.backoff().maxMs));
+        this.logger.info({ url, code: failure.error.code, failures, delay }, 'download attempt failed; retrying');
+        await sleep(delay, undefined, this.options.signal ? { signal: this.options.signal } : {}).catch(() => throwIfAborted(this.options.signal));
+      }
+    }
+  }
+
+  private backoff(): { baseMs: number; maxMs: number } {
+    return this.options.backoff ?? { baseMs: 500, maxMs: 30_000 };
+  }
+
+  /** One request; 'again' when the partial file had to be dropped and a new request from zero is due. */
+  private async attempt(url: string): Promise<DownloadResult | 'again'> {
+    const sink = this.sink!;
+    const onDisk = sink.written;
+    if (this.expectedSize !== null && onDisk === this.expectedSize) return this.verify(url, 'whole');
+    const validator = this.validatorFor(url);
+    const offset = onDisk > 0 && (validator || this.expectedSize !== null) ? onDisk : 0;
+    if (offset === 0 && onDisk > 0) await sink.prepare(0);
+    const outcome = await runAttempt({
+      url,
+      offset,
+      onDisk,
+      validator,
+      expectedSize: this.expectedSize,
+      sink,
+      dispatcher: this.dispatcher,
+      signal: this.options.signal,
+      stallTimeoutMs: this.options.stallTimeoutMs ?? 30_000,
+      limiter: this.limiter,
+      onAccepted: (decision) => this.accepted(url, offset, decision),
+      onBytes: (count) => this.received(count),
+    });
+    return this.settle(url, outcome);
+  }
+
+  /** If-Range only with the validator this very URL gave; a mirror's partial file is resumed on size and hash alone. */
+  private validatorFor(url: string): Validator | null {
+    if (this.row.url !== url || (!this.row.etag && !this.row.lastModified)) return null;
+    return { etag: this.row.etag, lastModified: this.row.lastModified };
+  }
+
+  private accepted(url: string, offset: number, decision: { kind: 'append' | 'fresh'; total: number | null; validator: Validator }): void {
+    if (decision.kind === 'fresh' && offset > 0) {
+      // SPEC 7: the server ignored Range or the file changed (If-Range): the body is the whole file,
+      // written from zero over a truncated partial file, never appended to it.
+      this.logger.info({ url, offset }, 'the server sent the whole file to a Range request; restarting from zero');
+      this.sink!.restart();
+    }
+    const start = decision.kind === 'append' ? offset : 0;
+    this.saveRow({ url, etag: decision.validator.etag, lastModified: decision.validator.lastModified, offset: start, size: this.expectedSize ?? decision.total, status: 'partial' });
+    this.position = start;
+    this.reporter ??= createProgressReporter('downloading', this.expectedSize ?? decision.total, this.options.onProgress);
+    this.reporter.update(start);
+  }
+
+  private received(count: number): void {
+    this.fetched += count;
+    this.position += count;
+    this.sinceCollect += count;
+    if (this.sinceCollect >= COLLECT_EVERY_BYTES) {
+      this.sinceCollect = 0;
+      collectSocketGarbage();
+    }
+    const now = Date.now();
+    if (now - this.persistedAt >= PERSIST_EVERY_MS) {
+      this.persistedAt = now;
+      this.options.store.downloads.updateProgress(this.sha256, this.sink!.written);
+    }
+    this.reporter?.update(this.position);
+  }
+
+  private async settle(url: string, outcome: AttemptOutcome): Promise<DownloadResult | 'again'> {
+    const sink = this.sink!;
+    if (outcome.kind === 'restart') {
+      this.logger.info({ url, reason: outcome.reason }, 'the partial file cannot be continued; restarting from zero');
+      await sink.prepare(0);
+      this.saveRow({ offset: 0, etag: null, lastModified: null });
+      return 'again';
+    }
+    await sink.flush();
+    if (outcome.kind === 'body' && this.expectedSize !== null && sink.written < this.expectedSize) {
+      const error = new NuwaxError(ErrorCodes.E_NETWORK, `The body from ${url} ended at ${sink.written} of ${this.expectedSize} bytes`, { details: { url, received: sink.written, expected: this.expectedSize } });
+      throw new AttemptFailure(error, 'same-url');
+    }
+    return this.verify(url, outcome.kind);
+  }
+
+  /** Size and hash, then fsync and rename, then the row (SPEC 7); a mismatch deletes the bytes. */
+  private async verify(url: string, how: 'body' | 'whole'): Promise<DownloadResult | 'again'> {
+    const sink = this.sink!;
+    const actual = await sink.digest();
+    const size = sink.written;
+    if (actual !== this.sha256) {
+      await sink.prepare(0);
+      this.saveRow({ offset: 0, etag: null, lastModified: null });
+      // A resumed file may carry a prefix spoilt by a crash: fetch it once whole before blaming the server.
+      if ((this.resumedFrom > 0 || how === 'whole') && !this.mismatchRestarted) {
+        this.mismatchRestarted = true;
+        this.logger.warn({ url, expected: this.sha256, actual }, 'a resumed download does not match its hash; fetching it again from zero');
+        return 'again';
+      }
+      const error = new NuwaxError(ErrorCodes.E_HASH_MISMATCH, `The file from ${url} has SHA-256 ${actual}, expected ${this.sha256}; it was deleted`, { details: { expected: this.sha256, actual, url, size } });
+      throw new AttemptFailure(error, 'next-url');
+    }
+    await sink.sync();
+    await sink.close();
+    await commitDownload(this.partPath, this.finalPath);
+    this.saveRow({ url, path: this.finalPath, size, offset: size, status: 'complete', error: null, hashState: null });
+    (this.reporter ?? createProgressReporter('downloading', size, this.options.onProgress)).finish(size);
+    return { path: this.finalPath, size, sha256: this.sha256, reused: false, resumedFrom: this.resumedFrom, fetchedBytes: this.fetched, url };
+  }
+
+  /** After a failed attempt: everything received is on disk and in the row, ready for a resume. */
+  private async afterFailure(failure: AttemptFailure): Promise<void> {
+    await this.sink!.flush().catch((error: unknown) => this.logger.debug({ err: error }, 'flush after a failed attempt failed'));
+    this.saveRow({ offset: this.sink!.written, error: failure.error.message });
+  }
+
+  /** Every URL failed: the partial file (if any) stays for a later resume; the error says why. */
+  private async giveUp(last: AttemptFailure | undefined, attempts: number): Promise<NuwaxError> {
+    const written = this.sink!.written;
+    await this.sink!.close();
+    if (written === 0) await rm(this.partPath, { force: true });
+    let error = last?.error ?? new NuwaxError(ErrorCodes.E_NETWORK, 'The download failed');
+    if (last?.scope === 'same-url' && error.code === ErrorCodes.E_HTTP) {
+      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, { cause: error, details: { ...error.details, attempts } });
+    } else if (last?.scope === 'same-url' && error.code === ErrorCodes.E_NETWORK) {
+      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, { cause: error.cause, details: { ...error.details, attempts } });
+    }
+    this.saveRow({ status: written > 0 ? 'partial' : 'failed', offset: written, error: error.message });
+    return error;
+  }
+
+  private saveRow(change: Partial<DownloadRow>): void {
+    this.row = this.options.store.downloads.save({ ...this.row, ...change, hash: this.sha256 });
+  }
+}
