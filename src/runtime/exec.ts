@@ -7,47 +7,80 @@ export interface CommandOutput {
   stderr: string;
 }
 
-/** Bounded capture: a chatty command must not grow our memory. */
+export interface RunOptions {
+  cwd?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+  /** Bytes kept of each stream; a chatty command must not grow our memory. */
+  maxCapture?: number;
+}
+
 const MAX_CAPTURE = 1024 * 1024;
 
-/** Runs a program with an argument list (never a shell string), a timeout and an AbortSignal. */
-export function runCommand(command: string, args: string[], options: { cwd?: string; timeoutMs?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {}): Promise<CommandOutput> {
+/** Keeps the first `limit` characters of stdout (JSON we parse) and the last `limit` of stderr (where the error is). */
+function capture(limit: number, keep: 'head' | 'tail'): { add(chunk: Buffer): void; text(): string } {
+  let text = '';
+  return {
+    add(chunk) {
+      if (keep === 'head') {
+        if (text.length < limit) text += chunk.toString('utf8');
+      } else {
+        text = (text + chunk.toString('utf8')).slice(-limit);
+      }
+    },
+    text: () => (keep === 'head' ? text.slice(0, limit) : text),
+  };
+}
+
+/**
+ * The one way this module runs a program: an argument list (never a shell string), a timeout and an
+ * AbortSignal that both kill the child, and output captured within bounds. A non-zero exit is not an
+ * error here: callers decide what a failure means and which code it gets.
+ */
+export function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<CommandOutput> {
+  const label = `${command} ${args.slice(0, 3).join(' ')}`.trim();
+  if (options.signal?.aborted) return Promise.reject(new NuwaxError(ErrorCodes.E_ABORTED, `${label} was cancelled`, { cause: options.signal.reason }));
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.timeoutMs ? { timeout: options.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const limit = options.maxCapture ?? MAX_CAPTURE;
+    const stdout = capture(limit, 'head');
+    const stderr = capture(limit, 'tail');
+    let stopped: NuwaxError | undefined;
+    const stop = (error: NuwaxError): void => {
+      if (stopped) return;
+      stopped = error;
+      child.kill('SIGKILL');
+    };
+    const timer = options.timeoutMs ? setTimeout(() => stop(new NuwaxError(ErrorCodes.E_TIMEOUT, `${label} did not finish within ${Math.round(options.timeoutMs! / 1000)} s and was killed`)), options.timeoutMs) : undefined;
+    const onAbort = (): void => stop(new NuwaxError(ErrorCodes.E_ABORTED, `${label} was cancelled`, { cause: options.signal?.reason }));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = (): void => {
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    };
+    child.stdout.on('data', (chunk: Buffer) => stdout.add(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.add(chunk));
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      settle();
+      const hint = error.code === 'ENOENT' ? ' (not installed or not on PATH)' : '';
+      reject(new NuwaxError(ErrorCodes.E_DOCKER, `Cannot run ${command}${hint}: ${error.message}`, { cause: error }));
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (stdout.length < MAX_CAPTURE) stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString('utf8')).slice(-MAX_CAPTURE);
-    });
-    child.on('error', (error) => {
-      if (error.name === 'AbortError') reject(new NuwaxError(ErrorCodes.E_ABORTED, `${command} was cancelled`, { cause: error }));
-      else reject(new NuwaxError(ErrorCodes.E_DOCKER, `Cannot run ${command}: ${error.message}`, { cause: error }));
-    });
-    child.on('close', (code, signal) => {
-      if (code === null && signal) {
-        reject(new NuwaxError(ErrorCodes.E_TIMEOUT, `${command} ${args.slice(0, 3).join(' ')} did not finish in time (killed by ${signal})`, { details: { stderr: stderr.slice(-2000) } }));
+    child.on('close', (code) => {
+      settle();
+      if (stopped) {
+        reject(new NuwaxError(stopped.code, stopped.message, { cause: stopped.cause, details: { stderr: stderr.text().slice(-2000) } }));
         return;
       }
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout: stdout.text(), stderr: stderr.text() });
     });
   });
 }
 
-export async function dockerAvailable(): Promise<boolean> {
-  try {
-    return (await runCommand('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 15_000 })).code === 0;
-  } catch {
-    return false;
-  }
+/** True when a Docker engine answers (`docker info`), within 15 s. */
+export async function dockerAvailable(env?: NodeJS.ProcessEnv): Promise<boolean> {
+  const output = await runCommand('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 15_000, ...(env ? { env } : {}) }).catch(() => null);
+  return output?.code === 0 && output.stdout.trim() !== '';
 }
 
 export interface ComposeCommand {
@@ -56,20 +89,30 @@ export interface ComposeCommand {
   version: 'v2' | 'v1';
 }
 
-let detected: ComposeCommand | undefined;
+const detected = new Map<string, ComposeCommand>();
 
-/** `docker compose` (v2) when present, else `docker-compose` (v1): Debian ships only v1 here. */
-export async function detectCompose(signal?: AbortSignal): Promise<ComposeCommand> {
-  if (detected) return detected;
-  const v2 = await runCommand('docker', ['compose', 'version'], { timeoutMs: 15_000, ...(signal ? { signal } : {}) }).catch(() => null);
-  if (v2?.code === 0) {
-    detected = { command: 'docker', args: ['compose'], version: 'v2' };
-    return detected;
+/**
+ * `docker compose` (v2) when present, else `docker-compose` (v1): Debian 12 ships only v1. The result
+ * is cached per PATH, since a box does not change its compose while nuwax runs.
+ */
+export async function detectCompose(signal?: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<ComposeCommand> {
+  const key = env.PATH ?? '';
+  const cached = detected.get(key);
+  if (cached) return cached;
+  const options = { timeoutMs: 15_000, env, ...(signal ? { signal } : {}) };
+  const candidates: ComposeCommand[] = [
+    { command: 'docker', args: ['compose'], version: 'v2' },
+    { command: 'docker-compose', args: [], version: 'v1' },
+  ];
+  for (const candidate of candidates) {
+    const output = await runCommand(candidate.command, [...candidate.args, 'version'], options).catch((error: unknown) => {
+      if ((error as NuwaxError).code === ErrorCodes.E_ABORTED) throw error;
+      return null;
+    });
+    if (output?.code === 0) {
+      detected.set(key, candidate);
+      return candidate;
+    }
   }
-  const v1 = await runCommand('docker-compose', ['version'], { timeoutMs: 15_000, ...(signal ? { signal } : {}) }).catch(() => null);
-  if (v1?.code === 0) {
-    detected = { command: 'docker-compose', args: [], version: 'v1' };
-    return detected;
-  }
-  throw new NuwaxError(ErrorCodes.E_COMPOSE, 'Neither `docker compose` (v2) nor `docker-compose` (v1) is available');
+  throw new NuwaxError(ErrorCodes.E_COMPOSE, 'Neither `docker compose` (v2) nor `docker-compose` (v1) is available: install one of them');
 }

@@ -1,4 +1,5 @@
-export { type CommandOutput, type ComposeCommand, detectCompose, dockerAvailable, runCommand } from './exec.js';
-export { checkHealth, type HealthOptions, type HealthReport, judge, type ServiceHealth } from './health.js';
-export { archOfImageFile, checkImages, type HostArch, loadImages } from './images.js';
+export { type CommandOutput, type ComposeCommand, detectCompose, dockerAvailable, type RunOptions, runCommand } from './exec.js';
+export { checkHealth, type HealthOptions, type HealthReport, type ProbeResult, type ServiceHealth } from './health.js';
+export { archOfImageFile, checkImages, type HostArch, loadImages, readSaveManifest, withoutArchSuffix } from './images.js';
+export { CRASH_LOOP_RESTARTS, type ContainerFacts, judge, portInUse, type Verdict } from './judge.js';
 export { DockerRuntime, normaliseProjectName, type RuntimeOptions } from './runtime.js';

@@ -5,22 +5,38 @@ import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import { exists } from '../fsutil/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import { type CommandOutput, detectCompose, runCommand } from './exec.js';
-import { checkHealth, type HealthOptions, type HealthReport, lastLogLines } from './health.js';
+import { checkHealth, type HealthOptions, type HealthReport, inspectProject, lastLogLines } from './health.js';
 import { checkImages, type HostArch, loadImages } from './images.js';
 
 export interface RuntimeOptions {
   dockerDir: string;
+  /** Absolute path of the deployment's compose file. */
   composeFile: string;
+  /** The `-p` of nuwax-cli, from config.toml; wins over everything else. */
   projectName?: string;
   logger?: Logger;
   commandTimeoutMs?: number;
-  /** Seconds compose waits for a container to stop before killing it. */
+  /** Seconds `down` gives a container between SIGTERM and SIGKILL (config `[docker] stop_timeout`, default 10). */
   stopTimeoutSeconds?: number;
+  env?: NodeJS.ProcessEnv;
 }
 
-/** compose's own normalisation of a project name. */
+interface ComposeCall {
+  composeFile?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const CONFIG_TIMEOUT_MS = 60_000;
+
+/** compose's own normalisation of a project name: lowercase, only [a-z0-9_-]. */
 export function normaliseProjectName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9_-]/g, '');
+}
+
+/** The last lines of a compose error, where compose says what is wrong. */
+function tail(text: string, lines = 5): string {
+  return text.trim().split('\n').slice(-lines).join(' | ');
 }
 
 /** The Docker side of an upgrade: compose, images, health (SPEC 5, 8). */
@@ -31,58 +47,76 @@ export class DockerRuntime {
     this.logger = options.logger ?? silentLogger;
   }
 
-  /** As nuwax-cli derives it: -p / config, then the compose file's `name:`, then the folder. */
+  /**
+   * As nuwax-cli derives it, so nuwax manages the containers the old client started: -p / config,
+   * then the compose file's top-level `name:`, then the folder name.
+   */
   async projectName(): Promise<string> {
     if (this.options.projectName) return normaliseProjectName(this.options.projectName);
     const text = await readFile(this.options.composeFile, 'utf8').catch(() => '');
-    const named = /^name:\s*["']?([^"'\s#]+)/m.exec(text)?.[1];
-    return normaliseProjectName(named ?? path.basename(this.options.dockerDir));
+    const named = /^name:[ \t]*["']?([^"'\s#]+)/m.exec(text)?.[1];
+    return normaliseProjectName(named ?? path.basename(path.resolve(this.options.dockerDir)));
   }
 
-  private async compose(args: string[], options: { composeFile?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<CommandOutput> {
-    const compose = await detectCompose(options.signal);
-    const file = options.composeFile ?? this.options.composeFile;
-    // A staged compose file resolves its relative paths against its own folder; docker/ may not exist yet.
-    const projectDir = path.dirname(file);
-    const fullArgs = [...compose.args, '-f', file, '-p', await this.projectName(), '--project-directory', projectDir, ...args];
+  private async compose(args: string[], call: ComposeCall = {}): Promise<CommandOutput> {
+    const env = this.options.env ?? process.env;
+    const compose = await detectCompose(call.signal, env);
+    const file = call.composeFile ?? this.options.composeFile;
+    const fullArgs = [...compose.args, '-f', file, '-p', await this.projectName(), '--project-directory', this.options.dockerDir, ...args];
     this.logger.debug({ command: compose.command, args: fullArgs }, 'compose');
-    return runCommand(compose.command, fullArgs, { cwd: projectDir, timeoutMs: options.timeoutMs ?? this.options.commandTimeoutMs ?? 600_000, ...(options.signal ? { signal: options.signal } : {}) });
+    const timeoutMs = call.timeoutMs ?? this.options.commandTimeoutMs ?? 600_000;
+    return runCommand(compose.command, fullArgs, { cwd: this.options.dockerDir, timeoutMs, env, ...(call.signal ? { signal: call.signal } : {}) });
   }
 
-  /** `config -q` on the new compose file, before anything stops (issue 5). */
+  /** `config` variants fail with E_COMPOSE_INVALID and compose's own words. */
+  private async config(args: string[], composeFile?: string, signal?: AbortSignal): Promise<string> {
+    const output = await this.compose(['config', ...args], { timeoutMs: CONFIG_TIMEOUT_MS, ...(composeFile ? { composeFile } : {}), ...(signal ? { signal } : {}) });
+    if (output.code !== 0) {
+      const file = composeFile ?? this.options.composeFile;
+      throw new NuwaxError(ErrorCodes.E_COMPOSE_INVALID, `${file} is not a valid compose file: ${tail(output.stderr)}`, { details: { file, stderr: output.stderr } });
+    }
+    return output.stdout;
+  }
+
+  /** `config -q` on the new compose file while the old version still runs (SPEC 8: nothing stops for a bad file). */
   async validate(composeFile?: string, signal?: AbortSignal): Promise<void> {
-    const output = await this.compose(['config', '-q'], { ...(composeFile ? { composeFile } : {}), ...(signal ? { signal } : {}), timeoutMs: 60_000 });
-    if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE_INVALID, output.stderr.trim().split('\n').slice(-5).join(' '), { details: { stderr: output.stderr } });
+    await this.config(['-q'], composeFile, signal);
   }
 
   async services(composeFile?: string): Promise<string[]> {
-    const output = await this.compose(['config', '--services'], { ...(composeFile ? { composeFile } : {}), timeoutMs: 60_000 });
-    if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE_INVALID, output.stderr.trim());
-    return output.stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+    return (await this.config(['--services'], composeFile))
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
   }
 
+  /** The images the compose file names, from compose's normalised output (no YAML parser needed). */
   async composeImages(composeFile?: string): Promise<string[]> {
-    const output = await this.compose(['config'], { ...(composeFile ? { composeFile } : {}), timeoutMs: 60_000 });
-    if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE_INVALID, output.stderr.trim());
-    return [...new Set([...output.stdout.matchAll(/^\s+image:\s*["']?([^"'\s]+)/gm)].map((match) => match[1]!))];
+    const compose = await detectCompose(undefined, this.options.env ?? process.env);
+    if (compose.version === 'v2') {
+      const parsed = JSON.parse(await this.config(['--format', 'json'], composeFile)) as { services?: Record<string, { image?: string }> };
+      return [...new Set(Object.values(parsed.services ?? {}).flatMap((service) => (service.image ? [service.image] : [])))];
+    }
+    const text = await this.config([], composeFile);
+    return [...new Set([...text.matchAll(/^\s+image:\s*["']?([^"'\s]+)/gm)].map((match) => match[1]!))];
   }
 
+  /** Stops and removes the project's containers; a first install has nothing to stop (null). */
   async down(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<CommandOutput | null> {
-    // A first install has nothing to stop.
     if (!(await exists(this.options.composeFile))) return null;
     const output = await this.compose(['down', '--remove-orphans', '-t', String(this.options.stopTimeoutSeconds ?? 10)], options);
-    if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose down failed: ${output.stderr.trim().slice(-800)}`, { details: { stderr: output.stderr } });
+    if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose down failed: ${tail(output.stderr)}`, { details: { stdout: output.stdout, stderr: output.stderr } });
     return output;
   }
 
-  async up(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<CommandOutput> {
+  async up(options: { signal?: AbortSignal; timeoutMs?: number; composeFile?: string } = {}): Promise<CommandOutput> {
     const output = await this.compose(['up', '-d', '--remove-orphans'], options);
-    if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose up failed: ${output.stderr.trim().split('\n').slice(-5).join(' ')}`, { details: { stderr: output.stderr } });
+    if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose up failed: ${tail(output.stderr)}`, { details: { stdout: output.stdout, stderr: output.stderr } });
     return output;
   }
 
-  loadImages(imagesDir: string, arch: HostArch, options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}) {
-    return loadImages(imagesDir, arch, options);
+  loadImages(imagesDir: string, arch: HostArch, options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<{ loaded: string[]; skipped: string[] }> {
+    return loadImages(imagesDir, arch, { ...options, ...(this.options.commandTimeoutMs ? { timeoutMs: this.options.commandTimeoutMs } : {}) });
   }
 
   async checkImages(arch: HostArch, composeFile?: string): Promise<void> {
@@ -93,14 +127,19 @@ export class DockerRuntime {
     return checkHealth(await this.projectName(), await this.services(), options);
   }
 
-  /** For failure bundles: compose config, container states and their last log lines. */
-  async collectDiagnostics(): Promise<Record<string, unknown>> {
+  /** For failure bundles: compose config, the containers' inspect output and their last log lines. */
+  async collectDiagnostics(service?: string): Promise<Record<string, unknown>> {
     const project = await this.projectName();
-    const config = await this.compose(['config'], { timeoutMs: 60_000 }).catch((error: Error) => ({ code: null, stdout: '', stderr: error.message }));
-    const ids = (await runCommand('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { timeoutMs: 30_000 })).stdout.split('\n').filter(Boolean);
-    const inspect = ids.length ? await runCommand('docker', ['inspect', ...ids], { timeoutMs: 30_000 }) : null;
+    const config = await this.compose(['config'], { timeoutMs: CONFIG_TIMEOUT_MS }).catch((error: Error) => ({ code: null, stdout: '', stderr: error.message }));
+    const containers = (await inspectProject(project).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'cannot inspect the containers for the diagnosis');
+      return [];
+    })).filter((item) => service === undefined || item.Config.Labels?.['com.docker.compose.service'] === service);
     const logs: Record<string, string[]> = {};
-    for (const id of ids) logs[id.slice(0, 12)] = await lastLogLines(id, 50);
-    return { project, compose_config: config.stdout || config.stderr, containers: inspect?.code === 0 ? JSON.parse(inspect.stdout) : [], logs };
+    for (const container of containers) {
+      const name = container.Config.Labels?.['com.docker.compose.service'] ?? container.Id.slice(0, 12);
+      logs[name] = await lastLogLines(container.Id, 50);
+    }
+    return { project, compose_config: config.stdout || config.stderr, containers, logs };
   }
 }
