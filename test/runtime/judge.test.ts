@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
-import { archOfImageFile, type ContainerFacts, judge, normaliseProjectName, portInUse, withoutArchSuffix } from '../../src/runtime/index.js';
+import { archOfImageFile, type ContainerFacts, DockerRuntime, judge, normaliseProjectName, portInUse, withoutArchSuffix } from '../../src/runtime/index.js';
 
 const NOW = Date.parse('2026-01-01T00:00:10Z');
 
@@ -112,5 +115,24 @@ describe('image archive names and project names', () => {
   test('project names are normalised as compose does', () => {
     assert.equal(normaliseProjectName('My App.v2'), 'myappv2');
     assert.equal(normaliseProjectName('nuwax_prod-1'), 'nuwax_prod-1');
+  });
+  test('the project name is the config override, else the compose file’s name:, else the folder (as nuwax-cli derives it)', async () => {
+    const home = await mkdtemp(path.join(os.tmpdir(), 'nuwax-project-'));
+    try {
+      const dockerDir = path.join(home, 'My Docker.App');
+      await mkdir(dockerDir);
+      const composeFile = path.join(dockerDir, 'docker-compose.yml');
+      await writeFile(composeFile, 'services:\n  web:\n    name: not-this\n');
+      assert.equal(await new DockerRuntime({ dockerDir, composeFile }).projectName(), 'mydockerapp');
+      await writeFile(composeFile, 'name: "Shop_Prod"\nservices:\n  web:\n    image: x\n');
+      assert.equal(await new DockerRuntime({ dockerDir, composeFile }).projectName(), 'shop_prod');
+      assert.equal(await new DockerRuntime({ dockerDir, composeFile, projectName: 'Nuwax.Edge' }).projectName(), 'nuwaxedge');
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+  test('down on a first install (no compose file yet) has nothing to stop', async () => {
+    const dockerDir = path.join(os.tmpdir(), 'nuwax-no-such-deployment');
+    assert.equal(await new DockerRuntime({ dockerDir, composeFile: path.join(dockerDir, 'docker-compose.yml') }).down(), null);
   });
 });
