@@ -23,9 +23,12 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.NUWAX_TEST_CONCURRENCY ?? '2';
+// ink renders only the final frame when CI is set (is-in-ci); the TUI tests check every frame.
+const env = { ...process.env };
+delete env.CI;
 const result = spawnSync(
   process.execPath,
   ['--enable-source-maps', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env },
 );
 process.exit(result.status ?? 1);
