@@ -1,53 +1,144 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 
-interface LockHolder {
+/** What the lock file holds: enough for an operator to find the other process. */
+export interface LockHolder {
   pid: number;
   hostname: string;
   command: string;
   started_at: string;
 }
 
+export interface HeldLock {
+  holder: LockHolder;
+  /** Removes the lock file if it is still ours; safe to call twice. */
+  release(): Promise<void>;
+}
+
+/** A lock file without a readable holder is one being written right now, for this long. */
+const WRITING_GRACE_MS = 10_000;
+
+/** Lock files this process holds: the same pid in a file we do not hold is a reused pid. */
+const heldHere = new Set<string>();
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (error) {
+    // EPERM: the process exists but belongs to someone else. ESRCH: it is gone.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
+function parseHolder(raw: string): LockHolder | null {
+  try {
+    const value = JSON.parse(raw) as Partial<LockHolder>;
+    if (typeof value.pid !== 'number' || !Number.isInteger(value.pid) || value.pid <= 0) return null;
+    return { pid: value.pid, hostname: String(value.hostname ?? ''), command: String(value.command ?? '?'), started_at: String(value.started_at ?? '?') };
+  } catch {
+    // Not JSON: a holder still writing it, or garbage; the caller decides by the file's age.
+    return null;
+  }
+}
+
 /**
- * One upgrading process per home (SPEC 10): an O_EXCL lock file naming its holder. A lock whose
- * process is gone (crash, kill -9) is taken over, so it is never held forever.
+ * Whether the holder in a lock file is gone. A crash or kill -9 leaves the file behind (SPEC 9),
+ * so it must never be held forever: a dead pid, a pid from before the last boot (pids are reused
+ * after a reboot, and a boot-time service gets similar ones), our own pid when this process does
+ * not hold it (pid 1 in a restarted container), or a file from another host name.
  */
-export async function acquireLock(lockFile: string, command: string): Promise<{ release(): Promise<void> }> {
-  mkdirSync(path.dirname(lockFile), { recursive: true });
-  const me: LockHolder = { pid: process.pid, hostname: os.hostname(), command, started_at: new Date().toISOString() };
-  for (let attempt = 0; attempt < 3; attempt += 1) {
+export function isStaleHolder(holder: LockHolder, lockFile: string, now: Date = new Date()): boolean {
+  if (holder.hostname !== os.hostname()) return true;
+  if (holder.pid === process.pid) return !heldHere.has(path.resolve(lockFile));
+  const started = Date.parse(holder.started_at);
+  const bootedAt = now.getTime() - os.uptime() * 1000;
+  if (Number.isFinite(started) && started < bootedAt - 60_000) return true;
+  return !alive(holder.pid);
+}
+
+/** The live holder of a lock, or null when the file is absent or its holder is gone. */
+export async function readLockHolder(lockFile: string): Promise<LockHolder | null> {
+  const raw = await readFile(lockFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (raw === null) return null;
+  const holder = parseHolder(raw);
+  return holder && !isStaleHolder(holder, lockFile) ? holder : null;
+}
+
+function lockedError(lockFile: string, holder: LockHolder): NuwaxError {
+  return new NuwaxError(
+    ErrorCodes.E_LOCKED,
+    `Another nuwax is working on this home: pid ${holder.pid} (${holder.command}) since ${holder.started_at}; wait for it or stop it (the daemon: systemctl stop nuwax), lock ${lockFile}`,
+    { details: { lockFile, ...holder } },
+  );
+}
+
+/**
+ * One process per home (SPEC 10): an O_EXCL lock file naming its holder. A second `nuwax upgrade`
+ * or daemon gets E_LOCKED naming the holder; a stale lock is taken over. Released on release() or,
+ * failing that, when the process exits.
+ */
+export async function acquireLock(lockFile: string, command: string): Promise<HeldLock> {
+  const file = path.resolve(lockFile);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const holder: LockHolder = { pid: process.pid, hostname: os.hostname(), command, started_at: new Date().toISOString() };
+  const content = JSON.stringify(holder);
+  for (let attempt = 0; attempt < 5; attempt += 1) {
     try {
-      await writeFile(lockFile, JSON.stringify(me), { flag: 'wx' });
-      let released = false;
-      const release = async () => {
-        if (released) return;
-        released = true;
-        await rm(lockFile, { force: true });
-      };
-      process.once('exit', () => {
-        if (!released) rmSync(lockFile, { force: true });
-      });
-      return { release };
+      await writeFile(file, content, { flag: 'wx', mode: 0o644 });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = JSON.parse(await readFile(lockFile, 'utf8').catch(() => '{}')) as Partial<LockHolder>;
-      if (holder.pid && holder.hostname === os.hostname() && alive(holder.pid) && holder.pid !== process.pid) {
-        throw new NuwaxError(ErrorCodes.E_LOCKED, `Another nuwax holds ${lockFile}: pid ${holder.pid} (${holder.command ?? '?'}) since ${holder.started_at ?? '?'}`, { details: { ...holder } });
-      }
-      await rm(lockFile, { force: true });
+      await removeIfStale(file);
+      continue;
     }
+    heldHere.add(file);
+    return { holder, release: releaser(file, content) };
   }
-  throw new NuwaxError(ErrorCodes.E_LOCKED, `Cannot take ${lockFile}`);
+  throw new NuwaxError(ErrorCodes.E_LOCKED, `Cannot take the lock ${file}: it keeps changing hands`, { details: { lockFile: file } });
+}
+
+/** Throws E_LOCKED for a live holder; removes a stale file (only if it did not change meanwhile). */
+async function removeIfStale(file: string): Promise<void> {
+  const raw = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (raw === null) return;
+  const holder = parseHolder(raw);
+  if (holder && !isStaleHolder(holder, file)) throw lockedError(file, holder);
+  if (!holder) {
+    const age = Date.now() - (await stat(file)).mtimeMs;
+    if (age < WRITING_GRACE_MS) throw lockedError(file, { pid: 0, hostname: '?', command: '(being written)', started_at: new Date(Date.now() - age).toISOString() });
+  }
+  // Two takers of one stale lock: the second must not delete the first one's fresh lock.
+  if ((await readFile(file, 'utf8').catch(() => null)) === raw) await rm(file, { force: true });
+}
+
+function releaser(file: string, content: string): () => Promise<void> {
+  let released = false;
+  const ours = () => {
+    try {
+      return readFileSync(file, 'utf8') === content;
+    } catch {
+      // Gone already (someone removed it by hand): nothing to release.
+      return false;
+    }
+  };
+  const onExit = () => {
+    if (!released && ours()) rmSync(file, { force: true });
+  };
+  process.once('exit', onExit);
+  return async () => {
+    if (released) return;
+    released = true;
+    process.off('exit', onExit);
+    heldHere.delete(file);
+    if (ours()) await rm(file, { force: true });
+  };
 }

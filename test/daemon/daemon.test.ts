@@ -1,89 +1,155 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { describe, test } from 'node:test';
-import { parseWindow } from '../../src/config/index.js';
-import { acquireLock, cyclesToSkip, jitterDelayMs, planCycle } from '../../src/daemon/index.js';
-import { runCli, withTempDir } from '../helpers/cli.js';
-import { ReleaseServer } from '../helpers/release-server.js';
+import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { describe, test } from 'node:test';
+import { acquireLock, type DaemonOptions, startDaemon } from '../../src/daemon/index.js';
+import { exists } from '../../src/fsutil/index.js';
+import { fakeUpgrade, type Home, logger, results, slowDownload, slowSwitch, until, withHome } from './harness.js';
 
-const at = (time: string) => new Date(`2026-11-25T${time}:00`);
-const window = parseWindow('02:00-05:00');
+const EVERY_SECOND = '[schedule]\ncheck = "* * * * * *"\njitter = 0\n';
 
-describe('daemon (SPEC 10)', () => {
-  const rows: Array<[string, Parameters<typeof planCycle>[0], 'upgrade' | 'prestage', boolean]> = [
-    ['inside the window: upgrade', { now: at('03:00'), window, autoApply: true, updatesLockPresent: false }, 'upgrade', false],
-    ['outside the window: pre-stage', { now: at('12:00'), window, autoApply: true, updatesLockPresent: false }, 'prestage', false],
-    ['at the window end: pre-stage', { now: at('05:00'), window, autoApply: true, updatesLockPresent: false }, 'prestage', false],
-    ['no window configured: upgrade', { now: at('12:00'), window: undefined, autoApply: true, updatesLockPresent: false }, 'upgrade', false],
-    ['a window over midnight: inside at 23:30', { now: at('23:30'), window: parseWindow('22:00-04:00'), autoApply: true, updatesLockPresent: false }, 'upgrade', false],
-    ['auto_apply false: pre-stage only', { now: at('03:00'), window, autoApply: false, updatesLockPresent: false }, 'prestage', false],
-    ['the app holds updates.lock: pre-stage and wait', { now: at('03:00'), window, autoApply: true, updatesLockPresent: true }, 'prestage', true],
-  ];
-  for (const [name, facts, expected, waiting] of rows) {
-    test(name, () => {
-      const plan = planCycle(facts);
-      assert.equal(plan.action, expected);
-      assert.equal(plan.waitingOnLock, waiting);
-    });
-  }
+function options(home: Home, toml: string, ports: DaemonOptions['ports'], extra: Partial<DaemonOptions> = {}): DaemonOptions {
+  return { config: home.config(toml), home: home.home, store: home.store, logger, ports, lockFile: home.lockFile, jitter: false, signals: new EventEmitter(), ...extra };
+}
 
-  test('jitter is always within [0, jitter]', () => {
-    for (const random of [0, 0.25, 0.999999, 1, -1, 2]) {
-      const delay = jitterDelayMs(600, () => random);
-      assert.ok(delay >= 0 && delay <= 600_000, String(delay));
-    }
-  });
-
-  test('backoff after server failures grows and is bounded', () => {
-    assert.deepEqual([0, 1, 2, 3, 4, 10].map((failures) => cyclesToSkip(failures)), [0, 1, 3, 7, 15, 15]);
-  });
-
-  test('the lock names its holder, refuses a second holder, and a dead holder is taken over', () =>
-    withTempDir('lock', async (home) => {
-      const file = path.join(home, 'data', 'nuwax.lock');
-      await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, JSON.stringify({ pid: 1, hostname: (await import('node:os')).hostname(), command: 'nuwax daemon', started_at: 'earlier' }));
-      await assert.rejects(acquireLock(file, 'nuwax upgrade'), (error: { code: string; message: string }) => error.code === 'E_LOCKED' && /pid 1 \(nuwax daemon\)/.test(error.message));
-      await writeFile(file, JSON.stringify({ pid: 2 ** 22 + 12345, hostname: (await import('node:os')).hostname(), command: 'crashed', started_at: 'earlier' }));
-      const lock = await acquireLock(file, 'nuwax upgrade');
-      assert.equal(JSON.parse(await readFile(file, 'utf8')).pid, process.pid);
-      await lock.release();
-      const again = await acquireLock(file, 'nuwax daemon');
-      await again.release();
+describe('nuwax daemon (SPEC 10)', () => {
+  test('--once runs one cycle, holds the lock meanwhile, releases it, and exits with the cycle\'s code', () =>
+    withHome(async (home) => {
+      let lockDuringCycle: { pid?: number; command?: string } = {};
+      const answers = [results.success(), results.failed('E_NETWORK'), { ...results.success(), status: 'partial_success' } as never];
+      const fake = fakeUpgrade(async (_request, call) => {
+        lockDuringCycle = JSON.parse(await readFile(home.lockFile, 'utf8'));
+        return answers[call - 1]!;
+      });
+      const codes: number[] = [];
+      for (let run = 0; run < 3; run += 1) codes.push(await startDaemon(options(home, '', fake.ports, { once: true })).done);
+      assert.deepEqual(codes, [0, 1, 3]);
+      assert.equal(lockDuringCycle.pid, process.pid);
+      assert.equal(lockDuringCycle.command, 'nuwax daemon --once');
+      assert.equal(await exists(home.lockFile), false);
     }));
 
-  test('daemon --once outside the window pre-stages the release and status shows it', () =>
-    withTempDir('daemon', async (home) => {
-      const server = await new ReleaseServer().start();
-      try {
-        const app = path.join(home, 'release');
-        await mkdir(path.join(app, 'web'), { recursive: true });
-        await writeFile(path.join(app, 'web', 'index.html'), 'B\n');
-        const pack = await runCli(['release', 'pack', app, '--version', '1.1.0', '-o', path.join(home, 'b.tar.gz')]);
-        assert.equal(pack.code, 0, pack.stderr);
-        const manifest = await runCli(['release', 'manifest', '--version', '1.1.0', '-o', path.join(home, 'manifest.json'), path.join(home, 'b.tar.gz')]);
-        assert.equal(manifest.code, 0, manifest.stderr);
-        server.set('/manifest.json', await readFile(path.join(home, 'manifest.json')));
-        server.set('/b.tar.gz', await readFile(path.join(home, 'b.tar.gz')));
-        const box = path.join(home, 'box');
-        await mkdir(path.join(box, 'docker'), { recursive: true });
-        await writeFile(path.join(box, 'docker', 'docker-compose.yml'), 'services: {}\n');
-        const now = new Date();
-        const start = (now.getHours() + 12) % 24;
-        await writeFile(path.join(box, 'config.toml'), `[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "${server.url}/manifest.json"\n[schedule]\nwindow = "${String(start).padStart(2, '0')}:00-${String((start + 1) % 24).padStart(2, '0')}:00"\n`);
-        const run = await runCli(['--home', box, '--json', 'daemon', '--once']);
-        assert.equal(run.code, 0, run.stdout + run.stderr);
-        assert.equal(run.json().status, 'staged');
-        const status = await runCli(['--home', box, '--json', 'status']);
-        assert.equal((status.json().staged as { version: string }).version, '1.1.0');
-        const history = await runCli(['--home', box, '--json', 'history']);
-        const [last] = history.json() as unknown as Array<{ trigger: string; reason: string }>;
-        assert.equal(last?.trigger, 'schedule');
-        assert.match(last?.reason ?? '', /outside the maintenance window/);
-      } finally {
-        await server.stop();
-      }
+  test('a second daemon on the same home gets E_LOCKED naming the first', () =>
+    withHome(async (home) => {
+      const first = await acquireLock(home.lockFile, 'nuwax daemon');
+      const fake = fakeUpgrade(() => results.upToDate());
+      await assert.rejects(startDaemon(options(home, EVERY_SECOND, fake.ports)).done, (error: { code: string; message: string }) => error.code === 'E_LOCKED' && error.message.includes(`pid ${process.pid} (nuwax daemon)`));
+      assert.equal(fake.calls.length, 0);
+      await first.release();
+    }));
+
+  test('SIGTERM during a slow download aborts it at once, then the lock is released and the exit code is 0', () =>
+    withHome(async (home) => {
+      const fake = fakeUpgrade(slowDownload);
+      const signals = new EventEmitter();
+      const daemon = startDaemon(options(home, EVERY_SECOND, fake.ports, { signals }));
+      await until(() => fake.calls.length === 1, 4000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const stoppedAt = Date.now();
+      signals.emit('SIGTERM', 'SIGTERM');
+      assert.equal(await daemon.done, 0);
+      assert.ok(Date.now() - stoppedAt < 1000, `stopped in ${Date.now() - stoppedAt} ms`);
+      assert.equal(fake.calls[0]?.signal.aborted, true);
+      assert.equal(await exists(home.lockFile), false);
+      assert.equal(signals.listenerCount('SIGTERM'), 0, 'signal handlers removed');
+    }));
+
+  test('SIGTERM during the switch lets it finish (its signal is never aborted), then exits 0', () =>
+    withHome(async (home) => {
+      const seen: { abortedDuringSwitch?: boolean; finished?: boolean } = {};
+      const switchStarted: boolean[] = [];
+      const fake = fakeUpgrade(slowSwitch(400, seen));
+      const signals = new EventEmitter();
+      const daemon = startDaemon(options(home, EVERY_SECOND, fake.ports, { signals, onEvent: (event) => event.type === 'step' && event.step === 'backing_up' && switchStarted.push(true) }));
+      await until(() => switchStarted.length === 1, 4000);
+      signals.emit('SIGTERM', 'SIGTERM');
+      signals.emit('SIGINT', 'SIGINT');
+      assert.equal(await daemon.done, 0);
+      assert.equal(seen.finished, true, 'the switch ran to its end before the exit');
+      assert.equal(seen.abortedDuringSwitch, false);
+      assert.equal(fake.calls.length, 1, 'no new cycle after the stop');
+      assert.equal(await exists(home.lockFile), false);
+    }));
+
+  test('a seconds-level cron runs cycles within a couple of seconds (real timers)', () =>
+    withHome(async (home) => {
+      const fake = fakeUpgrade(() => results.upToDate());
+      const daemon = startDaemon(options(home, EVERY_SECOND, fake.ports));
+      const started = Date.now();
+      await until(() => fake.calls.length >= 2, 3500);
+      assert.ok(Date.now() - started < 3500);
+      daemon.stop('SIGTERM');
+      assert.equal(await daemon.done, 0);
+      assert.equal(home.store.kv.get<{ status: string }>('daemon:last_cycle')?.status, 'up_to_date');
+    }));
+
+  test('SIGTERM while waiting the jitter stops at once without starting the upgrade', () =>
+    withHome(async (home) => {
+      const fake = fakeUpgrade(() => results.upToDate());
+      const signals = new EventEmitter();
+      let waiting = false;
+      const daemon = startDaemon(
+        options(home, '[schedule]\ncheck = "* * * * * *"\njitter = "10m"\n', fake.ports, {
+          signals,
+          jitter: true,
+          random: () => 0.9,
+          sleep: (ms, signal) => {
+            waiting = true;
+            return new Promise((_resolve, reject) => {
+              const timer = setTimeout(_resolve, ms);
+              signal.addEventListener('abort', () => {
+                clearTimeout(timer);
+                reject(new Error('aborted'));
+              });
+            });
+          },
+        }),
+      );
+      await until(() => waiting, 4000);
+      signals.emit('SIGTERM', 'SIGTERM');
+      assert.equal(await daemon.done, 0);
+      assert.equal(fake.calls.length, 0);
+    }));
+
+  test('an interrupted upgrade is recovered at start, before any cycle, and a SIGTERM then does not abort it', () =>
+    withHome(async (home) => {
+      const order: string[] = [];
+      const signals = new EventEmitter();
+      const fake = fakeUpgrade(
+        () => {
+          order.push('cycle');
+          return results.upToDate();
+        },
+        {
+          recover: async () => {
+            order.push('recover');
+            signals.emit('SIGTERM', 'SIGTERM');
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            order.push('recovered');
+          },
+        },
+      );
+      const code = await startDaemon(options(home, EVERY_SECOND, fake.ports, { signals })).done;
+      assert.equal(code, 0);
+      assert.deepEqual(order, ['recover', 'recovered'], 'stopped after the recovery, no cycle');
+    }));
+
+  test('an invalid [schedule] check is a config error and takes no lock', () =>
+    withHome(async (home) => {
+      const fake = fakeUpgrade(() => results.upToDate());
+      await assert.rejects(startDaemon(options(home, '[schedule]\ncheck = "every day"\n', fake.ports)).done, (error: { code: string; message: string }) => error.code === 'E_CONFIG' && /schedule\.check/.test(error.message));
+      assert.equal(await exists(home.lockFile), false);
+    }));
+
+  test('a cycle that throws is logged and the daemon keeps its schedule', () =>
+    withHome(async (home) => {
+      const fake = fakeUpgrade((_request, call) => {
+        if (call === 1) throw new Error('bug in a collaborator');
+        return results.upToDate();
+      });
+      const daemon = startDaemon(options(home, EVERY_SECOND, fake.ports));
+      await until(() => fake.calls.length >= 2, 4000);
+      daemon.stop();
+      assert.equal(await daemon.done, 0);
     }));
 });

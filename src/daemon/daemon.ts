@@ -1,0 +1,137 @@
+import type { EventEmitter } from 'node:events';
+import cron from 'node-cron';
+import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import { acquireLock } from './lock.js';
+import { type CycleOutcome, CycleRunner, type CycleRunnerOptions } from './runner.js';
+
+export interface DaemonOptions extends CycleRunnerOptions {
+  /** data/nuwax.lock: one daemon or upgrade per home. */
+  lockFile: string;
+  /** One cycle now, then exit (system cron, tests). */
+  once?: boolean;
+  /** Named in the lock file (default 'nuwax daemon'). */
+  command?: string;
+  /** Where SIGTERM/SIGINT come from (default: process). */
+  signals?: EventEmitter;
+  /** After each cycle, skipped ones too (the CLI prints and reports them); errors are logged. */
+  afterCycle?: (outcome: CycleOutcome) => Promise<void> | void;
+}
+
+export interface DaemonHandle {
+  /** What SIGTERM does: stop scheduling, abort a download, let a switch finish, release the lock. */
+  stop(signal?: string): void;
+  /** The exit code: 0 after a stop; with `once`, the cycle's (SPEC 8). */
+  done: Promise<number>;
+}
+
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/** node-cron's own warnings (missed executions after a suspend) go to our log, not the console. */
+function cronLogger(logger: Logger) {
+  return {
+    info: (message: string) => logger.debug({ source: 'node-cron' }, message),
+    warn: (message: string) => logger.warn({ source: 'node-cron' }, message),
+    error: (message: string | Error, error?: Error) => logger.error({ source: 'node-cron', err: error ?? message }, String(message)),
+    debug: (message: string | Error, error?: Error) => logger.debug({ source: 'node-cron', err: error }, String(message)),
+  };
+}
+
+/** `[schedule] check` must be a cron line node-cron accepts (5 fields, or 6 with seconds). */
+export function validateSchedule(expression: string): void {
+  const validation = cron.validateDetailed(expression);
+  if (!validation.valid) {
+    const problems = validation.errors.map((error) => `${error.field}: ${error.message}`).join('; ');
+    throw new NuwaxError(ErrorCodes.E_CONFIG, `schedule.check: "${expression}" is not a cron expression (${problems || 'expected 5 or 6 fields'})`);
+  }
+}
+
+/** The exit code of a `--once` cycle: the result's (SPEC 8), or 0 when it was stopped or had nothing to do. */
+export async function exitCodeOf(outcome: CycleOutcome): Promise<number> {
+  if (!outcome.result || outcome.aborted) return 0;
+  // Loaded here, not at the top: `status` imports this folder for the lock and must stay light.
+  const { exitCodeFor } = await import('../upgrade/index.js');
+  return exitCodeFor(outcome.result);
+}
+
+/**
+ * `nuwax daemon` (SPEC 10): takes the home's lock, finishes an interrupted upgrade, then runs a
+ * cycle at each tick of `[schedule] check` until SIGTERM or SIGINT.
+ */
+export function startDaemon(options: DaemonOptions): DaemonHandle {
+  const runner = new CycleRunner(options);
+  const signals = options.signals ?? process;
+  const { logger } = options;
+  let stopRequested = false;
+  let wake: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
+
+  const stop = (signal = 'stop') => {
+    if (stopRequested) {
+      logger.warn({ signal }, 'daemon: already stopping; waiting for the switch to finish or roll back');
+      return;
+    }
+    stopRequested = true;
+    const state = runner.stop();
+    const messages = { idle: 'daemon: stopping', aborting: 'daemon: stopping; the download stops now and resumes at the next run', finishing: 'daemon: stopping after the switch in progress finishes or rolls back' };
+    logger.warn({ signal }, messages[state]);
+    wake();
+  };
+  const onSignal = (signal: string) => stop(signal);
+  for (const name of STOP_SIGNALS) signals.on(name, onSignal);
+
+  const run = async (): Promise<number> => {
+    if (!options.once) validateSchedule(options.config.schedule.check);
+    const lock = await acquireLock(options.lockFile, options.command ?? (options.once ? 'nuwax daemon --once' : 'nuwax daemon'));
+    try {
+      if (options.once) {
+        const outcome = await runner.tick();
+        await after(outcome);
+        return await exitCodeOf(outcome);
+      }
+      return await schedule();
+    } finally {
+      await lock.release();
+    }
+  };
+
+  const after = async (outcome: CycleOutcome) => {
+    if (!options.afterCycle) return;
+    await Promise.resolve(options.afterCycle(outcome)).catch((error: unknown) => logger.warn({ err: error }, 'daemon: after-cycle hook failed'));
+  };
+
+  const schedule = async (): Promise<number> => {
+    const { recover } = options.ports;
+    if (recover) {
+      await runner.guard(() => recover(options.onEvent ?? (() => undefined))).catch((error: unknown) => logger.error({ err: error }, 'daemon: recovery of an interrupted upgrade failed'));
+    }
+    if (stopRequested) return 0;
+    let inflight: Promise<void> = Promise.resolve();
+    const fire = () => {
+      inflight = runner
+        .tick()
+        .then(after)
+        .catch((error: unknown) => logger.error({ err: error, code: toNuwaxError(error).code }, 'daemon: cycle crashed; the next one runs on schedule'));
+      return inflight;
+    };
+    const task = cron.schedule(options.config.schedule.check, fire, { name: 'nuwax-daemon', noOverlap: true, logger: cronLogger(logger) });
+    logger.info({ schedule: options.config.schedule.check, next: task.getNextRun()?.toISOString() ?? null, window: options.config.schedule.window ?? null, autoApply: options.config.schedule.auto_apply }, 'daemon: started');
+    await stopped;
+    await task.destroy();
+    await inflight;
+    logger.info({ cycles: runner.cycles }, 'daemon: stopped');
+    return 0;
+  };
+
+  const done = run().finally(() => {
+    for (const name of STOP_SIGNALS) signals.off(name, onSignal);
+  });
+  return { stop, done };
+}
+
+/** startDaemon, resolved with its exit code. */
+export function runDaemon(options: DaemonOptions): Promise<number> {
+  return startDaemon(options).done;
+}

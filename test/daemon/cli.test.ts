@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, test } from 'node:test';
+import { CLI_PATH, runCli, withTempDir } from '../helpers/cli.js';
+import { FileServer } from './file-server.js';
+
+/**
+ * `nuwax daemon --once` through the real CLI, the real upgrade (pre-staging: no Docker needed),
+ * a real release made by `nuwax release pack|manifest`, served on 127.0.0.1.
+ */
+const ARCH = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+
+/** A window twelve hours away, so the daemon is outside it whenever the test runs. */
+function farWindow(): string {
+  const start = (new Date().getHours() + 12) % 24;
+  const hour = (value: number) => String(value % 24).padStart(2, '0');
+  return `${hour(start)}:00-${hour(start + 1)}:00`;
+}
+
+/** Packs `files` as release `version` and serves it; returns the box's home and the package size. */
+async function publish(directory: string, server: FileServer, files: Record<string, string | Buffer>, version = '1.1.0'): Promise<{ box: string; size: number }> {
+  const app = path.join(directory, 'release');
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(app, name)), { recursive: true });
+    await writeFile(path.join(app, name), content);
+  }
+  const pack = await runCli(['release', 'pack', app, '--version', version, '-o', path.join(directory, 'b.tar.gz')]);
+  assert.equal(pack.code, 0, pack.stderr);
+  const manifest = await runCli(['release', 'manifest', '--version', version, '--arch', ARCH, '-o', path.join(directory, 'manifest.json'), path.join(directory, 'b.tar.gz')]);
+  assert.equal(manifest.code, 0, manifest.stderr);
+  const packageBytes = await readFile(path.join(directory, 'b.tar.gz'));
+  server.files.set('/manifest.json', await readFile(path.join(directory, 'manifest.json')));
+  server.files.set('/b.tar.gz', packageBytes);
+  const box = path.join(directory, 'box');
+  await mkdir(path.join(box, 'docker'), { recursive: true });
+  await writeFile(path.join(box, 'docker', 'docker-compose.yml'), 'services: {}\n');
+  await writeFile(
+    path.join(box, 'config.toml'),
+    `[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "${server.url}/manifest.json"\n[schedule]\nwindow = "${farWindow()}"\n[download]\nretries = 0\n`,
+  );
+  return { box, size: packageBytes.length };
+}
+
+async function withServer(work: (server: FileServer, directory: string) => Promise<void>): Promise<void> {
+  await withTempDir('daemon-cli', async (directory) => {
+    const server = await new FileServer().start();
+    try {
+      await work(server, directory);
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+describe('nuwax daemon --once (CLI)', () => {
+  test('outside the window it pre-stages the release; status shows it staged and waiting; the next run does not stage it again', () =>
+    withServer(async (server, directory) => {
+      const { box } = await publish(directory, server, { 'web/index.html': 'B\n' });
+      const run = await runCli(['--home', box, '--json', 'daemon', '--once']);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.equal(run.json().status, 'staged');
+      const status = (await runCli(['--home', box, '--json', 'status'])).json();
+      assert.equal((status.staged as { version: string }).version, '1.1.0');
+      assert.match((status.waiting as { reason: string }).reason, /1\.1\.0 is staged and waits for the maintenance window/);
+      const history = (await runCli(['--home', box, '--json', 'history'])).json() as unknown as Array<{ trigger: string; reason: string }>;
+      assert.equal(history[0]?.trigger, 'schedule');
+      assert.match(history[0]?.reason ?? '', /outside the maintenance window/);
+
+      const packageRequests = () => server.ranges.filter((request) => request.path === '/b.tar.gz').length;
+      const before = packageRequests();
+      const again = await runCli(['--home', box, '--json', 'daemon', '--once']);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assert.deepEqual({ status: again.json().status, already: again.json().already }, { status: 'staged', already: true });
+      assert.equal(packageRequests(), before, 'the package was not fetched again');
+      const historyAfter = (await runCli(['--home', box, '--json', 'history'])).json() as unknown as unknown[];
+      assert.equal(historyAfter.length, history.length, 'no new upgrade recorded for the same release');
+    }));
+
+  test('SIGTERM during a real download stops it at once; a second nuwax meanwhile gets E_LOCKED; the restart resumes without downloading again', (context) =>
+    withServer(async (server, directory) => {
+      // Random bytes: the package is as big as the file, so the download takes seconds when throttled.
+      const { box, size } = await publish(directory, server, { 'web/blob.bin': randomBytes(3 * 1024 * 1024) });
+      server.throttle = 1024 * 1024;
+      const daemon = spawn(process.execPath, [CLI_PATH, '--home', box, '--json', 'daemon', '--once'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      daemon.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      daemon.stderr.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      const exit = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+      const deadline = Date.now() + 30_000;
+      while ((server.sent.get('/b.tar.gz') ?? 0) < 512 * 1024) {
+        assert.ok(Date.now() < deadline, `the download did not start: ${output}`);
+        await sleep(20);
+      }
+      // Slower still while the test starts a second nuwax (seconds on a busy machine): still mid-download at the SIGTERM.
+      server.throttle = 32 * 1024;
+
+      const second = await runCli(['--home', box, '--json', 'upgrade', '--yes']);
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, new RegExp(`E_LOCKED: .*pid ${daemon.pid} \\(nuwax daemon --once\\)`));
+
+      const signalled = Date.now();
+      daemon.kill('SIGTERM');
+      const code = await exit;
+      const stopMs = Date.now() - signalled;
+      assert.equal(code, 0, output);
+      assert.ok(stopMs < 5000, `stopped ${stopMs} ms after SIGTERM`);
+      const sentBefore = server.sent.get('/b.tar.gz') ?? 0;
+      assert.ok(sentBefore < size, 'stopped before the end');
+
+      server.throttle = 0;
+      const resumed = await runCli(['--home', box, '--json', 'daemon', '--once']);
+      assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+      assert.equal(resumed.json().status, 'staged');
+      const total = server.sent.get('/b.tar.gz') ?? 0;
+      context.diagnostic(`package ${size} B; served ${sentBefore} B before SIGTERM (stopped in ${stopMs} ms), ${total} B in all (${total - size} B over)`);
+      assert.ok(total <= size + 1024 * 1024, `served ${total} bytes for a ${size}-byte package`);
+      const lastRange = server.ranges.filter((request) => request.path === '/b.tar.gz').at(-1)?.range;
+      assert.match(lastRange ?? '', /^bytes=\d+-$/, 'the restart asked for the rest only');
+    }));
+});
