@@ -5,7 +5,7 @@
  * hash match, then fsynced and renamed, and found again by hash so it is never fetched twice.
  */
 import { DownloadJob } from './download.js';
-import { findCompletedDownload, normaliseSha256 } from './files.js';
+import { findCompletedDownload, normaliseSha256, sizeOf } from './files.js';
 import type { DownloadOptions, DownloadResult } from './types.js';
 
 export { findCompletedDownload, finalPathFor, partialPathFor } from './files.js';
@@ -16,7 +16,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   const completed = await findCompletedDownload(options.store, sha256);
   if (completed) {
     const row = options.store.downloads.findByHash(sha256)!;
-    return { path: completed, size: row.size ?? 0, sha256, reused: true, resumedFrom: 0, fetchedBytes: 0, url: row.url };
+    return { path: completed, size: (await sizeOf(completed)) ?? 0, sha256, reused: true, resumedFrom: 0, fetchedBytes: 0, url: row.url };
   }
   return new DownloadJob(options).run();
 }

@@ -32,8 +32,8 @@ export interface DownloadOptions {
   maxRedirections?: number;
   /**
    * Where SHA-256 runs: 'worker' (a worker thread hashes and writes while the main thread reads
-   * the socket) or 'inline' (same thread, writes in libuv's pool). Default: 'worker' when the
-   * machine has more than one core. The benchmark measures both.
+   * the socket) or 'inline' (same thread, writes in libuv's pool). Default: 'inline' on up to two
+   * cores, where it measured faster (see defaultEngine in sink.ts); the benchmark measures both.
    */
   engine?: 'worker' | 'inline';
 }

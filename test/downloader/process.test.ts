@@ -49,28 +49,30 @@ describe('downloader (SPEC 7): across processes', () => {
       }
     }));
 
-  test('a full disk during the write (EFBIG under a file-size limit) is E_DISK_FULL and keeps the partial file for a resume', {
-    skip: process.platform !== 'linux' || !existsSync('/usr/bin/prlimit') ? 'needs Linux prlimit to cap the file size' : false,
-  }, () =>
-    scenario([], async ({ server, options, home, partPath }) => {
-      const database = path.join(home, 'nuwax.db');
-      // The limit stands in for a full disk (both end a write() with an errno the same code maps): 1.5 MiB.
-      const running = runChild('/usr/bin/prlimit', [`--fsize=${1536 * 1024}`, '--', process.execPath, child, server.url, sha256, String(content.length), options.directory, database]);
-      const { code, output } = await running.exited;
-      assert.equal(code, 1);
-      assert.equal(JSON.parse(output).code, 'E_DISK_FULL');
-      const onDisk = (await stat(partPath)).size;
-      assert.ok(onDisk > 0 && onDisk <= 1536 * 1024, `partial ${onDisk}`);
-      const store = openStore(database);
-      try {
-        assert.equal(store.downloads.findByHash(sha256)?.status, 'partial');
-        const before = server.bytesSent;
-        const result = await download({ ...options, store });
-        await assertCompleteFile(result.path);
-        assert.equal(result.resumedFrom, onDisk);
-        assert.equal(server.bytesSent - before, content.length - onDisk);
-      } finally {
-        store.close();
-      }
-    }));
+  for (const engine of ['inline', 'worker'] as const) {
+    test(`a full disk during the write (EFBIG under a file-size limit) is E_DISK_FULL and keeps the partial file for a resume (${engine} hashing)`, {
+      skip: process.platform !== 'linux' || !existsSync('/usr/bin/prlimit') ? 'needs Linux prlimit to cap the file size' : false,
+    }, () =>
+      scenario([], async ({ server, options, home, partPath }) => {
+        const database = path.join(home, 'nuwax.db');
+        // The limit stands in for a full disk (both end a write() with an errno the same code maps): 1.5 MiB.
+        const running = runChild('/usr/bin/prlimit', [`--fsize=${1536 * 1024}`, '--', process.execPath, child, server.url, sha256, String(content.length), options.directory, database, engine]);
+        const { code, output } = await running.exited;
+        assert.equal(code, 1);
+        assert.equal(JSON.parse(output).code, 'E_DISK_FULL');
+        const onDisk = (await stat(partPath)).size;
+        assert.ok(onDisk > 0 && onDisk <= 1536 * 1024, `partial ${onDisk}`);
+        const store = openStore(database);
+        try {
+          assert.equal(store.downloads.findByHash(sha256)?.status, 'partial');
+          const before = server.bytesSent;
+          const result = await download({ ...options, store });
+          await assertCompleteFile(result.path);
+          assert.equal(result.resumedFrom, onDisk);
+          assert.equal(server.bytesSent - before, content.length - onDisk);
+        } finally {
+          store.close();
+        }
+      }));
+  }
 });

@@ -1,0 +1,270 @@
+/**
+ * `npm run bench:download` (issue: downloader performance). nginx on 127.0.0.1 serves 100 MiB and
+ * 1 GiB of random data from a temp folder; nuwax's verified download (in a child process that
+ * reports its own peak RSS) runs against `curl -o FILE && openssl dgst -sha256 FILE`, medians of
+ * RUNS runs (default 3), printed as ratios. Then a resume from 50 % against `curl -C -` plus
+ * openssl over the whole file, and the bytes over the wire when a download is killed (-9) half
+ * way and finished by a new process (from nginx's access log). Everything lives under /tmp and
+ * is deleted at the end. Run as a child with `--child ...` it is the measured download itself.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+
+const MiB = 1024 * 1024;
+const runs = Number(process.env.RUNS ?? 3);
+const self = fileURLToPath(import.meta.url);
+
+if (process.argv[2] === '--child') await child(process.argv.slice(3));
+else await main();
+
+/** The measured side: one download() in a fresh process, as `nuwax upgrade --download-only` would do it. */
+async function child([url, sha256, size, directory, engine]: string[]): Promise<void> {
+  const { download } = await import('../../src/downloader/index.js');
+  const { openStore } = await import('../../src/state/index.js');
+  const store = openStore(path.join(directory!, 'nuwax.db'));
+  const started = performance.now();
+  const result = await download({ urls: [url!], sha256: sha256!, size: Number(size), directory: directory!, store, ...(engine === 'worker' || engine === 'inline' ? { engine } : {}) });
+  const seconds = (performance.now() - started) / 1000;
+  store.close();
+  console.log(JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, fetched: result.fetchedBytes, resumedFrom: result.resumedFrom }));
+}
+
+interface Measured {
+  seconds: number;
+  rssMiB: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function timed(command: string, args: string[]): Measured {
+  const started = performance.now();
+  const result = spawnSync('/usr/bin/time', ['-f', '%M', command, ...args], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
+  const rssKiB = Number(result.stderr.trim().split('\n').at(-1));
+  return { seconds: (performance.now() - started) / 1000, rssMiB: rssKiB / 1024 };
+}
+
+function nuwaxChild(file: Served, directory: string, engine: string): Measured & { fetched: number; resumedFrom: number; inProcess: number } {
+  const started = performance.now();
+  const result = spawnSync(process.execPath, [self, '--child', file.url, file.sha256, String(file.size), directory, engine], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`nuwax download failed: ${result.stderr}`);
+  const report = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { seconds: number; maxRssMiB: number; fetched: number; resumedFrom: number };
+  return { seconds: (performance.now() - started) / 1000, rssMiB: report.maxRssMiB, fetched: report.fetched, resumedFrom: report.resumedFrom, inProcess: report.seconds };
+}
+
+interface Served {
+  name: string;
+  url: string;
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+async function makeRandomFile(file: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  const out = createWriteStream(file);
+  const block = Buffer.allocUnsafe(4 * MiB);
+  for (let written = 0; written < size; written += block.length) {
+    const piece = block.subarray(0, Math.min(block.length, size - written));
+    randomFillSync(piece);
+    hash.update(piece);
+    if (!out.write(piece)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  return hash.digest('hex');
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function startNginx(root: string, port: number): Promise<ChildProcess> {
+  const config = path.join(root, 'nginx.conf');
+  const logs = path.join(root, 'logs');
+  mkdirSync(logs, { recursive: true });
+  writeFileSync(
+    config,
+    `daemon off; master_process off; worker_processes 1; error_log ${logs}/error.log; pid ${logs}/nginx.pid;
+events { worker_connections 64; }
+http { sendfile on; log_format bench '$request_uri $status $body_bytes_sent';
+  access_log ${logs}/access.log bench;
+  client_body_temp_path ${logs}; proxy_temp_path ${logs}; fastcgi_temp_path ${logs}; uwsgi_temp_path ${logs}; scgi_temp_path ${logs};
+  server { listen 127.0.0.1:${port}; root ${root}/www; } }\n`,
+  );
+  const nginx = spawn('/usr/sbin/nginx', ['-c', config, '-p', root], { stdio: 'ignore' });
+  for (let wait = 0; wait < 100; wait += 1) {
+    const probe = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+    if (probe.stdout.trim() !== '000') return nginx;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('nginx did not start');
+}
+
+/** Body bytes nginx sent, from its access log, for the requests logged after `skipLines`. */
+function bytesServed(root: string, skipLines: number): number {
+  const lines = readFileSync(path.join(root, 'logs', 'access.log'), 'utf8').trim().split('\n').slice(skipLines);
+  return lines.reduce((total, line) => total + Number(line.split(' ')[2] ?? 0), 0);
+}
+
+function logLines(root: string): number {
+  const log = path.join(root, 'logs', 'access.log');
+  return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).length : 0;
+}
+
+function fresh(directory: string): string {
+  rmSync(directory, { recursive: true, force: true });
+  mkdirSync(directory, { recursive: true });
+  return directory;
+}
+
+async function measureHashEngines(): Promise<void> {
+  const data = randomFillSync(Buffer.allocUnsafe(64 * MiB));
+  const passes = 4;
+  let started = performance.now();
+  const node = createHash('sha256');
+  for (let pass = 0; pass < passes; pass += 1) node.update(data);
+  node.digest();
+  const nodeRate = (passes * 64) / ((performance.now() - started) / 1000);
+  const { createSHA256 } = await import('hash-wasm');
+  const wasm = await createSHA256();
+  started = performance.now();
+  for (let pass = 0; pass < passes; pass += 1) wasm.update(data);
+  wasm.digest();
+  const wasmRate = (passes * 64) / ((performance.now() - started) / 1000);
+  console.log(`SHA-256 engines: node:crypto ${nodeRate.toFixed(0)} MiB/s, hash-wasm ${wasmRate.toFixed(0)} MiB/s (node:crypto ${(nodeRate / wasmRate).toFixed(1)}x)`);
+}
+
+function compareFull(root: string, file: Served): void {
+  const ours: Record<string, Measured[]> = { worker: [], inline: [] };
+  const curl: Measured[] = [];
+  const durable: number[] = [];
+  const download = path.join(root, 'client');
+  for (let run = 0; run < runs; run += 1) {
+    for (const engine of ['worker', 'inline']) {
+      ours[engine]!.push(nuwaxChild(file, fresh(download), engine));
+    }
+    fresh(download);
+    const target = path.join(download, 'curl.bin');
+    const fetched = timed('curl', ['-s', '-o', target, file.url]);
+    const hashed = timed('openssl', ['dgst', '-sha256', target]);
+    curl.push({ seconds: fetched.seconds + hashed.seconds, rssMiB: Math.max(fetched.rssMiB, hashed.rssMiB) });
+    // nuwax fsyncs before the rename (SPEC 7); `sync FILE` gives curl the same durability.
+    durable.push(fetched.seconds + hashed.seconds + timed('sync', [target]).seconds);
+  }
+  rmSync(download, { recursive: true, force: true });
+  const reference = median(curl.map((run) => run.seconds));
+  const durableReference = median(durable);
+  console.log(`\n${file.name} (${(file.size / MiB).toFixed(0)} MiB), medians of ${runs}:`);
+  console.log(`  curl -o && openssl dgst          ${reference.toFixed(2)} s   peak RSS ${median(curl.map((run) => run.rssMiB)).toFixed(0)} MiB`);
+  console.log(`  curl -o && openssl dgst && sync  ${durableReference.toFixed(2)} s`);
+  for (const [engine, measured] of Object.entries(ours)) {
+    const seconds = median(measured.map((run) => run.seconds));
+    const rss = median(measured.map((run) => run.rssMiB));
+    console.log(`  nuwax, ${engine.padEnd(6)} hashing, fsync  ${seconds.toFixed(2)} s   peak RSS ${rss.toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x curl+openssl (goal >= 1.0x), ${(durableReference / seconds).toFixed(2)}x with sync; RSS goal < 80 MiB`);
+  }
+}
+
+async function writePrefix(source: string, target: string, length: number): Promise<void> {
+  await pipeline(createReadStream(source, { start: 0, end: length - 1 }), createWriteStream(target));
+}
+
+async function prepareHalf(root: string, file: Served, directory: string): Promise<number> {
+  const half = Math.floor(file.size / 2);
+  fresh(directory);
+  await writePrefix(file.path, path.join(directory, `${file.sha256}.part`), half);
+  const { openStore } = await import('../../src/state/index.js');
+  const head = spawnSync('curl', ['-sI', file.url], { encoding: 'utf8' }).stdout;
+  const etag = /^etag:\s*(.+?)\s*$/im.exec(head)?.[1] ?? null;
+  const store = openStore(path.join(directory, 'nuwax.db'));
+  store.downloads.save({ url: file.url, path: path.join(directory, `${file.sha256}.pkg`), size: file.size, hash: file.sha256, offset: half, etag, lastModified: null, hashState: null, status: 'partial', error: null });
+  store.close();
+  void root;
+  return half;
+}
+
+async function compareResume(root: string, file: Served): Promise<void> {
+  const ours: Measured[] = [];
+  const curl: Measured[] = [];
+  const directory = path.join(root, 'client');
+  for (let run = 0; run < runs; run += 1) {
+    await prepareHalf(root, file, directory);
+    const result = nuwaxChild(file, directory, 'default');
+    if (result.resumedFrom !== Math.floor(file.size / 2)) throw new Error(`did not resume: ${JSON.stringify(result)}`);
+    ours.push(result);
+    fresh(directory);
+    const target = path.join(directory, 'curl.bin');
+    await writePrefix(file.path, target, Math.floor(file.size / 2));
+    const fetched = timed('curl', ['-s', '-C', '-', '-o', target, file.url]);
+    const hashed = timed('openssl', ['dgst', '-sha256', target]);
+    curl.push({ seconds: fetched.seconds + hashed.seconds, rssMiB: fetched.rssMiB });
+  }
+  rmSync(directory, { recursive: true, force: true });
+  const reference = median(curl.map((run) => run.seconds));
+  const seconds = median(ours.map((run) => run.seconds));
+  console.log(`\nresume of ${file.name} from 50 %, medians of ${runs}:`);
+  console.log(`  curl -C - && openssl dgst (whole file)  ${reference.toFixed(2)} s`);
+  console.log(`  nuwax, default engine (re-hash of the prefix, fetch the rest, fsync)  ${seconds.toFixed(2)} s   peak RSS ${median(ours.map((run) => run.rssMiB)).toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x (goal >= 1.0x)`);
+}
+
+/** kill -9 at about half, then a new process: the bytes nginx sent over both requests. */
+async function interruptAndResume(root: string, file: Served): Promise<void> {
+  const directory = fresh(path.join(root, 'client'));
+  const partPath = path.join(directory, `${file.sha256}.part`);
+  const before = logLines(root);
+  const running = spawn(process.execPath, [self, '--child', file.url, file.sha256, String(file.size), directory, 'default'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => running.once('exit', resolve));
+  while (!existsSync(partPath) || statSync(partPath).size < file.size / 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  running.kill('SIGKILL');
+  await exited;
+  const onDisk = statSync(partPath).size;
+  await new Promise((resolve) => setTimeout(resolve, 200)); // nginx logs the cut request when it notices
+  const result = nuwaxChild(file, directory, 'default');
+  const wire = bytesServed(root, before);
+  rmSync(directory, { recursive: true, force: true });
+  console.log(`\nkill -9 at ${((onDisk / file.size) * 100).toFixed(0)} % of ${file.name}, then a new process:`);
+  console.log(`  on disk after the kill ${onDisk} B; the new process resumed from ${result.resumedFrom} B and fetched ${result.fetched} B (= size - on disk: ${result.fetched === file.size - onDisk})`);
+  console.log(`  nginx sent ${wire} B in all = file size + ${wire - file.size} B (${((wire - file.size) / MiB).toFixed(1)} MiB: what the killed process had received but not yet written, in its 4 MiB of slots and the socket buffers)`);
+}
+
+async function main(): Promise<void> {
+  if (!existsSync('/usr/sbin/nginx') || spawnSync('curl', ['--version']).status !== 0 || spawnSync('openssl', ['version']).status !== 0) {
+    console.log('bench:download needs /usr/sbin/nginx, curl and openssl; skipped');
+    return;
+  }
+  const root = path.join(os.tmpdir(), `nuwax-bench-download-${process.pid}`);
+  mkdirSync(path.join(root, 'www'), { recursive: true });
+  let nginx: ChildProcess | undefined;
+  try {
+    await measureHashEngines();
+    const port = await freePort();
+    nginx = await startNginx(root, port);
+    const files: Served[] = [];
+    for (const [name, size] of [
+      ['100MiB.bin', 100 * MiB],
+      ['1GiB.bin', 1024 * MiB],
+    ] as const) {
+      const file = path.join(root, 'www', name);
+      files.push({ name, size, path: file, url: `http://127.0.0.1:${port}/${name}`, sha256: await makeRandomFile(file, size) });
+    }
+    console.log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+    for (const file of files) compareFull(root, file);
+    await compareResume(root, files[1]!);
+    await interruptAndResume(root, files[1]!);
+  } finally {
+    nginx?.kill('SIGTERM');
+    rmSync(root, { recursive: true, force: true });
+  }
+}
