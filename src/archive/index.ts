@@ -1,2 +1,4 @@
-export { type CreateOptions, type CreateResult, createTarGz, listArchive } from './create.js';
-export { type ArchiveFormat, detectArchiveFormat, type ExtractOptions, type ExtractResult, extractArchive } from './extract.js';
+export { type CreateOptions, type CreateResult, createTarGz } from './create.js';
+export { type ArchiveFormat, detectArchiveFormat, extractArchive } from './extract.js';
+export { type ArchiveEntry, checkArchive, listArchive } from './list.js';
+export type { ExtractOptions, ExtractResult } from './safe-writer.js';
