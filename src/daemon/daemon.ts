@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import cron from 'node-cron';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
+import { formatWindow } from './cycle.js';
 import { acquireLock } from './lock.js';
 import { type CycleOutcome, CycleRunner, type CycleRunnerOptions } from './runner.js';
 
@@ -117,7 +118,7 @@ export function startDaemon(options: DaemonOptions): DaemonHandle {
       return inflight;
     };
     const task = cron.schedule(options.config.schedule.check, fire, { name: 'nuwax-daemon', noOverlap: true, logger: cronLogger(logger) });
-    logger.info({ schedule: options.config.schedule.check, next: task.getNextRun()?.toISOString() ?? null, window: options.config.schedule.window ?? null, autoApply: options.config.schedule.auto_apply }, 'daemon: started');
+    logger.info({ schedule: options.config.schedule.check, next: task.getNextRun()?.toISOString() ?? null, window: options.config.schedule.window ? formatWindow(options.config.schedule.window) : null, autoApply: options.config.schedule.auto_apply }, 'daemon: started');
     await stopped;
     await task.destroy();
     await inflight;

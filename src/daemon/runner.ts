@@ -160,7 +160,7 @@ export class CycleRunner {
       staged,
     });
     const rateLimit = rateLimitFor(plan.insideWindow, { download: config.download.rate_limit, outsideWindow: config.schedule.rate_limit_outside_window });
-    logger.info({ action: plan.action, reason: plan.reason, rateLimit: rateLimit ? `${formatBytes(rateLimit)}/s` : 'none', jitterMs }, 'daemon: cycle starts');
+    logger.info({ cycle: this.cycles, action: plan.action, reason: plan.reason, rateLimit: rateLimit ? `${formatBytes(rateLimit)}/s` : 'none', jitterMs }, 'daemon: cycle starts');
 
     if (plan.action === 'prestage' && staged && ports.offered) {
       const offered = await ports.offered(controller.signal).catch((error: unknown) => {

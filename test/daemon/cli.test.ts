@@ -125,4 +125,36 @@ describe('nuwax daemon --once (CLI)', () => {
       const lastRange = server.ranges.filter((request) => request.path === '/b.tar.gz').at(-1)?.range;
       assert.match(lastRange ?? '', /^bytes=\d+-$/, 'the restart asked for the rest only');
     }));
+
+  test('nuwax daemon on a seconds schedule: pre-stages at a tick, only checks at the next, exits 0 on SIGTERM with the lock released', () =>
+    withServer(async (server, directory) => {
+      const { box } = await publish(directory, server, { 'web/index.html': 'B\n' });
+      const config = await readFile(path.join(box, 'config.toml'), 'utf8');
+      await writeFile(path.join(box, 'config.toml'), config.replace('[schedule]\n', '[schedule]\ncheck = "* * * * * *"\njitter = 0\n'));
+      const daemon = spawn(process.execPath, [CLI_PATH, '--home', box, '--log-level', 'info', 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      daemon.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      daemon.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exit = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+      const deadline = Date.now() + 30_000;
+      while (!stderr.includes('"skipped":"already_staged"')) {
+        assert.ok(Date.now() < deadline && daemon.exitCode === null, `no second cycle: ${stdout}${stderr}`);
+        await sleep(50);
+      }
+      assert.match(stdout, /result: staged - /);
+      assert.equal(JSON.parse(await readFile(path.join(box, 'data', 'nuwax.lock'), 'utf8')).command, 'nuwax daemon');
+      const signalled = Date.now();
+      daemon.kill('SIGTERM');
+      assert.equal(await exit, 0, stderr);
+      assert.ok(Date.now() - signalled < 5000, 'the process exits: no timer or socket keeps it alive');
+      assert.match(stderr, /daemon: stopped/);
+      const status = await runCli(['--home', box, '--json', 'status']);
+      assert.equal((status.json().staged as { version: string }).version, '1.1.0');
+      await assert.rejects(readFile(path.join(box, 'data', 'nuwax.lock')), { code: 'ENOENT' });
+    }));
 });
