@@ -1,28 +1,39 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createTarGz, extractArchive, listArchive } from '../archive/index.js';
+import { checkArchive, createTarGz, extractArchive } from '../archive/index.js';
+import { ErrorCodes, isNuwaxError, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { ProgressListener } from '../events/index.js';
-import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
-import { checkRelativePath, ensureFreeSpace, fsyncDirectory } from '../fsutil/index.js';
+import { checkRelativePath, ensureFreeSpace } from '../fsutil/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import type { BackupKind, BackupRow, Store } from '../state/index.js';
 import { runHook } from './hooks.js';
+import { removeStaleRestoreFolders, removeStaleTemporaries, restoreFolders, treeBytes } from './housekeeping.js';
+import { swapIn } from './swap.js';
 
 export { runHook };
 
-/** Inside every archive: what it covers, so a restore works even without the database. */
-const METADATA = '.nuwax-backup.json';
+/** Inside every archive: what it covers, so that a restore works even without the database. */
+export const METADATA_ENTRY = '.nuwax-backup.json';
+/** Kept free beyond the estimate: the database and logs must still be writable afterwards. */
 const MARGIN = 64 * 1024 * 1024;
 
-interface BackupMetadata {
+export interface BackupMetadata {
   id: number;
   version: string | null;
+  /** Covered paths, relative to docker/. */
   paths: string[];
+  /** Covered paths that did not exist at backup time: a restore removes them. */
   absent: string[];
   created_at: string;
+  /** What docker/backup.sh reported, handed to restore.sh. */
+  hook_file?: string | null;
+}
+
+export interface RestoreOptions {
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  /** Run docker/restore.sh when the backup ran backup.sh (default true). */
+  runHook?: boolean;
 }
 
 export interface BackupServiceOptions {
@@ -31,32 +42,32 @@ export interface BackupServiceOptions {
   backupsDir: string;
   store: Store;
   logger?: Logger;
+  /** gzip level 0-9 (`[backup] compression`, default 6). */
   compression?: number;
+  /** `[backup] retention`; default 5 backups. */
   retention?: { count?: number | undefined; days?: number | undefined };
 }
 
-async function sizeOf(target: string): Promise<number> {
-  const info = await lstat(target).catch(() => null);
-  if (!info) return 0;
-  if (!info.isDirectory()) return info.size;
-  let total = 0;
-  for (const name of await readdir(target)) total += await sizeOf(path.join(target, name));
-  return total;
+export interface CreateBackupRequest {
+  /** Relative to docker/. */
+  paths: string[];
+  kind: BackupKind;
+  version: string | null;
+  upgradeId?: number | null;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  /** Run docker/backup.sh when it exists (default true). */
+  runHook?: boolean;
 }
 
-async function sha256Of(file: string, signal?: AbortSignal): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash, signal ? { signal } : {});
-  return hash.digest('hex');
+/** Checked, without duplicates, and outermost only: `app` covers `app/config`. */
+function normalisePaths(paths: string[]): string[] {
+  const checked = [...new Set(paths.map((item) => checkRelativePath(item, 'backup path')))].sort();
+  return checked.filter((item) => !checked.some((other) => other !== item && item.startsWith(`${other}/`)));
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function signalOption(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal ? { signal } : {};
 }
 
 /** Backups (SPEC 8, 12): streaming tar.gz archives recorded in SQLite, verified, restorable, pruned. */
@@ -67,132 +78,152 @@ export class BackupService {
     this.logger = options.logger ?? silentLogger;
   }
 
+  /** Newest first, without deleted ones. */
   list(): BackupRow[] {
     return this.options.store.backups.list();
   }
 
-  /** A kill -9 during create leaves a temp file: removed when its writer is gone. */
-  private async removeStaleTemporaries(): Promise<void> {
-    for (const name of await readdir(this.options.backupsDir).catch(() => [] as string[])) {
-      const match = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
-      if (match && !pidAlive(Number(match[1]))) await rm(path.join(this.options.backupsDir, name), { force: true });
-    }
-  }
-
-  async create(request: { paths: string[]; kind: BackupKind; version: string | null; upgradeId?: number | null; signal?: AbortSignal; onProgress?: ProgressListener; runHook?: boolean }): Promise<BackupRow> {
+  /**
+   * docker/backup.sh first when it exists, then our own archive of `paths` (temp name, fsync,
+   * rename; 0600 in a 0700 folder). A failure leaves no archive and a `failed` record.
+   */
+  async create(request: CreateBackupRequest): Promise<BackupRow> {
     const { store, dockerDir, backupsDir } = this.options;
-    const paths = [...new Set(request.paths.map((item) => checkRelativePath(item, 'backup path')))];
+    const paths = normalisePaths(request.paths);
     const id = store.backups.begin({ version: request.version, kind: request.kind, paths, upgradeId: request.upgradeId ?? null });
     const file = path.join(backupsDir, `backup-${id}-${new Date().toISOString().replace(/[:.]/g, '-')}.tar.gz`);
+    this.logger.info({ id, paths, kind: request.kind }, 'backup started');
     try {
       await mkdir(backupsDir, { recursive: true, mode: 0o700 });
       await chmod(backupsDir, 0o700);
-      await this.removeStaleTemporaries();
-      const hook = request.runHook === false ? null : await runHook(dockerDir, 'backup.sh', []);
+      await removeStaleTemporaries(backupsDir, store, this.logger);
+      const hook = request.runHook === false ? null : await runHook(dockerDir, 'backup.sh', [], signalOption(request.signal));
       const absent: string[] = [];
       let estimate = 0;
       for (const relative of paths) {
-        const size = await sizeOf(path.join(dockerDir, ...relative.split('/')));
-        if (!(await lstat(path.join(dockerDir, ...relative.split('/'))).catch(() => null))) absent.push(relative);
-        estimate += size;
+        const absolute = path.join(dockerDir, ...relative.split('/'));
+        if (!(await lstat(absolute).catch(() => null))) absent.push(relative);
+        estimate += await treeBytes(absolute);
       }
-      await ensureFreeSpace(backupsDir, estimate + MARGIN, `backup #${id}`);
-      const metadata: BackupMetadata = { id, version: request.version, paths, absent, created_at: new Date().toISOString() };
+      // Incompressible data grows a little in gzip; tar adds a block per entry.
+      await ensureFreeSpace(backupsDir, Math.ceil(estimate * 1.01) + MARGIN, `backup #${id}`);
+      const hookFile = typeof hook?.file === 'string' ? hook.file : null;
+      const metadata: BackupMetadata = { id, version: request.version, paths, absent, created_at: new Date().toISOString(), hook_file: hookFile };
       const created = await createTarGz(dockerDir, paths, file, {
         level: this.options.compression ?? 6,
         mode: 0o600,
         step: 'backing_up',
-        extraEntries: [{ name: METADATA, content: Buffer.from(JSON.stringify(metadata)) }],
-        ...(request.signal ? { signal: request.signal } : {}),
+        extraEntries: [{ name: METADATA_ENTRY, content: Buffer.from(`${JSON.stringify(metadata)}\n`) }],
+        ...signalOption(request.signal),
         ...(request.onProgress ? { onProgress: request.onProgress } : {}),
       });
-      store.backups.complete(id, { path: file, size: created.size, sha256: created.sha256, files: created.files, hookFile: typeof hook?.file === 'string' ? hook.file : null });
+      if (created.skipped.length > 0) this.logger.warn({ id, skipped: created.skipped }, 'sockets, fifos and devices are not backed up');
+      store.backups.complete(id, { path: file, size: created.size, sha256: created.sha256, files: created.files, hookFile });
+      this.logger.info({ id, file, size: created.size, files: created.files }, 'backup complete');
       return store.backups.get(id)!;
     } catch (caught) {
       const error = toNuwaxError(caught, ErrorCodes.E_BACKUP);
       await rm(file, { force: true });
       store.backups.fail(id, `${error.code}: ${error.message}`);
+      this.logger.error({ id, code: error.code, err: error.message }, 'backup failed');
       throw error;
     }
   }
 
-  private completeRow(id: number): BackupRow & { path: string } {
+  private completeRow(id: number): BackupRow & { path: string; sha256: string } {
     const row = this.options.store.backups.get(id);
-    if (!row || row.status !== 'complete' || !row.path) throw new NuwaxError(ErrorCodes.E_BACKUP_NOT_FOUND, `Backup #${id} does not exist or is not complete`);
-    return row as BackupRow & { path: string };
+    if (row?.status !== 'complete' || !row.path || !row.sha256) throw new NuwaxError(ErrorCodes.E_BACKUP_NOT_FOUND, `Backup #${id} does not exist or is not complete`, { details: { id } });
+    return row as BackupRow & { path: string; sha256: string };
   }
 
-  /** Re-reads the archive: sha256 against the record, and every entry to its end. */
+  /** Re-reads the archive once: its sha256 against the record, and every entry to its end. */
   async verify(id: number, options: { signal?: AbortSignal } = {}): Promise<{ ok: true; entries: number; sha256: string }> {
     const row = this.completeRow(id);
-    const info = await stat(row.path).catch(() => null);
-    if (!info) throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id}: ${row.path} is missing`);
-    const sha256 = await sha256Of(row.path, options.signal);
-    if (sha256 !== row.sha256) throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id} is corrupted: sha256 ${sha256}, recorded ${row.sha256}`, { details: { expected: row.sha256, actual: sha256 } });
+    if (!(await stat(row.path).catch(() => null))) throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id}: its archive ${row.path} is missing`, { details: { id, path: row.path } });
+    let checked: { entries: number; sha256: string };
     try {
-      const entries = await listArchive(row.path, options);
-      return { ok: true, entries: entries.length, sha256 };
+      checked = await checkArchive(row.path, options);
     } catch (error) {
-      throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id} is unreadable: ${(error as Error).message}`, { cause: error });
+      if (isNuwaxError(error, ErrorCodes.E_ABORTED)) throw error;
+      throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id} is unreadable: ${(error as Error).message}`, { cause: error, details: { id, path: row.path } });
     }
+    if (checked.sha256 !== row.sha256) {
+      throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id} is corrupted: its sha256 is ${checked.sha256}, ${row.sha256} was recorded`, { details: { id, expected: row.sha256, actual: checked.sha256 } });
+    }
+    return { ok: true, entries: checked.entries, sha256: checked.sha256 };
   }
 
   /**
-   * Restores into a staging folder beside docker/ first, then swaps each covered path in by
-   * renames: a restore that fails midway leaves the current files as they were. A covered path
-   * that was absent at backup time is removed. Needs no compose file, nor docker/ itself.
+   * Every covered path is replaced whole by its archived content; one absent at backup time is
+   * removed. The archive is extracted (its sha256 checked against the record in the same pass)
+   * into a staging folder beside docker/, then swapped in by renames, so a restore that fails
+   * midway leaves the current files as they were. Needs no compose file, nor docker/ itself.
+   * Then docker/restore.sh when the backup ran backup.sh.
    */
-  async restore(id: number, options: { signal?: AbortSignal; onProgress?: ProgressListener; runHook?: boolean } = {}): Promise<{ files: number; paths: string[] }> {
+  async restore(id: number, options: RestoreOptions = {}): Promise<{ files: number; paths: string[] }> {
     const row = this.completeRow(id);
-    await this.verify(id, options);
+    return this.restoreArchive(row.path, { ...options, id, sha256: row.sha256, fallback: row });
+  }
+
+  /** Restores from an archive file alone, described by its metadata entry (database lost). */
+  async restoreFile(file: string, options: RestoreOptions = {}): Promise<{ files: number; paths: string[] }> {
+    return this.restoreArchive(path.resolve(file), { ...options, id: 0, sha256: null, fallback: null });
+  }
+
+  private async restoreArchive(file: string, options: RestoreOptions & { id: number; sha256: string | null; fallback: BackupRow | null }): Promise<{ files: number; paths: string[] }> {
     const { dockerDir } = this.options;
-    const parent = path.dirname(dockerDir);
-    const staging = path.join(parent, `.nuwax-restore-${id}-${process.pid}`);
-    const aside = path.join(parent, `.nuwax-restore-old-${id}-${process.pid}`);
-    await rm(staging, { recursive: true, force: true });
-    await rm(aside, { recursive: true, force: true });
-    await mkdir(dockerDir, { recursive: true });
+    const parent = path.dirname(path.resolve(dockerDir));
+    await removeStaleRestoreFolders(parent, this.logger);
+    const { staging, aside } = restoreFolders(parent, options.id);
+    this.logger.info({ id: options.id, file }, 'restore started');
     try {
-      const extracted = await extractArchive(row.path, staging, { step: 'rolling_back', ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
-      const metadata = JSON.parse(await readFile(path.join(staging, METADATA), 'utf8')) as BackupMetadata;
-      const swapped: Array<{ relative: string; hadCurrent: boolean }> = [];
-      try {
-        for (const relative of metadata.paths.map((item) => checkRelativePath(item))) {
-          const live = path.join(dockerDir, ...relative.split('/'));
-          const saved = path.join(aside, ...relative.split('/'));
-          const restored = path.join(staging, ...relative.split('/'));
-          const hadCurrent = Boolean(await lstat(live).catch(() => null));
-          await mkdir(path.dirname(saved), { recursive: true });
-          if (hadCurrent) await rename(live, saved);
-          swapped.push({ relative, hadCurrent });
-          if (await lstat(restored).catch(() => null)) {
-            await mkdir(path.dirname(live), { recursive: true });
-            await rename(restored, live);
-          }
-        }
-      } catch (error) {
-        // Put back what was swapped, newest first: the current files stay as they were.
-        for (const { relative, hadCurrent } of swapped.reverse()) {
-          const live = path.join(dockerDir, ...relative.split('/'));
-          await rm(live, { recursive: true, force: true });
-          if (hadCurrent) await rename(path.join(aside, ...relative.split('/')), live);
-        }
-        throw error;
-      }
-      await fsyncDirectory(dockerDir).catch(() => undefined);
-      if (options.runHook !== false && row.hookFile) await runHook(dockerDir, 'restore.sh', [`--file=${row.hookFile}`]);
+      await rm(staging, { recursive: true, force: true });
+      await rm(aside, { recursive: true, force: true });
+      const extracted = await this.extract(file, staging, options);
+      const metadata = await this.readMetadata(staging, options.fallback);
+      await mkdir(dockerDir, { recursive: true });
+      await swapIn(dockerDir, staging, aside, metadata.paths);
+      const hookFile = options.fallback ? options.fallback.hookFile : (metadata.hook_file ?? null);
+      if (options.runHook !== false && hookFile) await runHook(dockerDir, 'restore.sh', [`--file=${hookFile}`], signalOption(options.signal));
+      this.logger.info({ id: options.id, files: extracted.files }, 'restore complete');
       return { files: extracted.files, paths: metadata.paths };
     } catch (error) {
-      throw toNuwaxError(error, ErrorCodes.E_RESTORE);
+      const failure = toNuwaxError(error, ErrorCodes.E_RESTORE);
+      this.logger.error({ id: options.id, code: failure.code, err: failure.message }, 'restore failed');
+      throw failure;
     } finally {
       await rm(staging, { recursive: true, force: true });
       await rm(aside, { recursive: true, force: true });
     }
   }
 
+  private async extract(file: string, staging: string, options: RestoreOptions & { id: number; sha256: string | null }) {
+    const what = options.id ? `Backup #${options.id}` : path.basename(file);
+    try {
+      return await extractArchive(file, staging, { step: 'rolling_back', ...(options.sha256 ? { sha256: options.sha256 } : {}), ...signalOption(options.signal), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    } catch (error) {
+      const failure = toNuwaxError(error, ErrorCodes.E_RESTORE);
+      if (failure.code === ErrorCodes.E_HASH_MISMATCH) throw new NuwaxError(ErrorCodes.E_BACKUP, `${what} is corrupted: ${failure.message}; nothing was restored`, { cause: error, details: { id: options.id, file } });
+      if (failure.code === ErrorCodes.E_ARCHIVE) throw new NuwaxError(ErrorCodes.E_BACKUP, `${what} is unreadable: ${failure.message}; nothing was restored`, { cause: error, details: { id: options.id, file } });
+      throw failure;
+    }
+  }
+
+  /** The archive's own description; the record's paths for an archive without one. */
+  private async readMetadata(staging: string, fallback: BackupRow | null): Promise<BackupMetadata> {
+    const text = await readFile(path.join(staging, METADATA_ENTRY), 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    });
+    if (text === null && !fallback) throw new NuwaxError(ErrorCodes.E_BACKUP, `The archive has no ${METADATA_ENTRY}: it is not a nuwax backup`);
+    const metadata = text === null ? { id: fallback!.id, version: fallback!.version, paths: fallback!.paths, absent: [], created_at: fallback!.createdAt } : (JSON.parse(text) as BackupMetadata);
+    if (!Array.isArray(metadata.paths)) throw new NuwaxError(ErrorCodes.E_BACKUP, `${METADATA_ENTRY} lists no paths`);
+    return { ...metadata, paths: normalisePaths(metadata.paths) };
+  }
+
   /**
-   * Retention by count and/or age. Never deletes the newest complete backup, one in `keepIds`, nor
-   * one an unfinished upgrade needs.
+   * Retention by count and/or age. Never deletes the newest complete backup, one in `keepIds`,
+   * nor the one an unfinished upgrade needs. Returns what was deleted.
    */
   async prune(options: { keepIds?: number[]; now?: Date } = {}): Promise<BackupRow[]> {
     const { store } = this.options;
@@ -203,19 +234,17 @@ export class BackupService {
     if (unfinished?.backupId) keep.add(unfinished.backupId);
     const complete = store.backups.list().filter((row) => row.status === 'complete');
     if (complete[0]) keep.add(complete[0].id);
-    const deleted: BackupRow[] = [];
-    complete.forEach((row, index) => {
-      if (keep.has(row.id)) return;
+    const deleted = complete.filter((row, index) => {
+      if (keep.has(row.id)) return false;
       const tooMany = retention.count !== undefined && index >= retention.count;
       const tooOld = retention.days !== undefined && now - Date.parse(row.createdAt) > retention.days * 86_400_000;
-      if (tooMany || tooOld) deleted.push(row);
+      return tooMany || tooOld;
     });
     for (const row of deleted) {
       if (row.path) await rm(row.path, { force: true });
       store.backups.markDeleted(row.id);
-      this.logger.info({ id: row.id }, 'pruned backup');
+      this.logger.info({ id: row.id, path: row.path }, 'pruned backup');
     }
-    for (const row of store.backups.list().filter((item) => item.status === 'failed' && item.path)) await rm(row.path!, { force: true });
     return deleted;
   }
 }

@@ -1,121 +1,183 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, stat, symlink, truncate, writeFile } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { open, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { BackupService } from '../../src/backup/index.js';
-import { openStore, type Store } from '../../src/state/index.js';
+import type { ProgressEvent } from '../../src/events/index.js';
+import { openStore } from '../../src/state/index.js';
 import { withTempDir } from '../helpers/cli.js';
+import { setUpBox } from './box.js';
 import { snapshot } from '../helpers/tree.js';
 
-async function setUp(home: string): Promise<{ dockerDir: string; store: Store; service: BackupService }> {
-  const dockerDir = path.join(home, 'docker');
-  await mkdir(path.join(dockerDir, 'data', 'empty'), { recursive: true });
-  await mkdir(path.join(dockerDir, 'app'), { recursive: true });
-  await writeFile(path.join(dockerDir, 'app', 'app.jar'), randomBytes(200 * 1024));
-  await writeFile(path.join(dockerDir, 'app', 'run.sh'), '#!/bin/sh\n');
-  await chmod(path.join(dockerDir, 'app', 'run.sh'), 0o750);
-  await writeFile(path.join(dockerDir, 'data', 'db'), 'rows');
-  await symlink('../data/db', path.join(dockerDir, 'app', 'db-link'));
-  const store = openStore(path.join(home, 'data', 'nuwax.db'));
-  const service = new BackupService({ home, dockerDir, backupsDir: path.join(home, 'backups'), store, compression: 1, retention: { count: 2 } });
-  return { dockerDir, store, service };
+async function flipByte(file: string, position: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  const byte = Buffer.alloc(1);
+  await handle.read(byte, 0, 1, position);
+  await handle.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, position);
+  await handle.close();
 }
 
-describe('backups (issue 4)', () => {
+describe('backups: create, verify, restore (SPEC 8, 12)', () => {
   test('backup then restore round-trips the tree byte for byte; a path absent at backup time is removed', () =>
     withTempDir('backup', async (home) => {
-      const { dockerDir, store, service } = await setUp(home);
+      const { dockerDir, store, service } = await setUpBox(home);
       const before = await snapshot(dockerDir);
-      const row = await service.create({ paths: ['app', 'data', 'added-later'], kind: 'manual', version: '1.0.0' });
+      const events: ProgressEvent[] = [];
+      const row = await service.create({ paths: ['app', 'data', 'added-later', 'app/conf'], kind: 'manual', version: '1.0.0', onProgress: (event) => events.push(event) });
       assert.equal(row.status, 'complete');
-      assert.equal(row.files, 3);
+      assert.equal(row.files, 4);
+      assert.deepEqual(row.paths, ['added-later', 'app', 'data']);
+      assert.equal(row.size, (await stat(row.path!)).size);
+      assert.match(row.sha256 ?? '', /^[0-9a-f]{64}$/);
       assert.equal((await stat(row.path!)).mode & 0o777, 0o600);
       assert.equal((await stat(path.join(home, 'backups'))).mode & 0o777, 0o700);
+      assert.equal(events.at(-1)?.files, 4);
       await writeFile(path.join(dockerDir, 'app', 'app.jar'), 'broken');
+      await writeFile(path.join(dockerDir, 'app', 'new-in-app.txt'), 'added by an upgrade');
       await writeFile(path.join(dockerDir, 'added-later'), 'new file');
       await writeFile(path.join(dockerDir, 'data', 'db'), 'corrupted');
-      await service.restore(row.id);
-      assert.deepEqual(await snapshot(dockerDir), before);
+      await writeFile(path.join(dockerDir, 'not-covered.txt'), 'stays');
+      const restored = await service.restore(row.id);
+      assert.deepEqual(restored.paths, ['added-later', 'app', 'data']);
+      assert.deepEqual(await snapshot(dockerDir), { ...before, 'not-covered.txt': (await snapshot(dockerDir))['not-covered.txt']! });
+      // Nothing left beside docker/: no staging, no set-aside folder.
+      assert.deepEqual((await readdir(home)).sort(), ['backups', 'data', 'docker']);
+      store.close();
+    }));
+
+  test('the archive holds a metadata entry and GNU tar reads it', () =>
+    withTempDir('backup', async (home) => {
+      const { store, service } = await setUpBox(home);
+      const row = await service.create({ paths: ['app', 'gone'], kind: 'pre-upgrade', version: '1.2.3', upgradeId: null });
+      const listing = spawnSync('tar', ['-tzf', row.path!], { encoding: 'utf8' });
+      assert.equal(listing.status, 0, listing.stderr);
+      assert.equal(listing.stdout.split('\n')[0], '.nuwax-backup.json');
+      const metadata = JSON.parse(spawnSync('tar', ['-xzOf', row.path!, '.nuwax-backup.json'], { encoding: 'utf8' }).stdout) as Record<string, unknown>;
+      assert.deepEqual({ version: metadata.version, paths: metadata.paths, absent: metadata.absent }, { version: '1.2.3', paths: ['app', 'gone'], absent: ['gone'] });
       store.close();
     }));
 
   test('restore works when docker/ is gone and needs no compose file', () =>
     withTempDir('backup', async (home) => {
-      const { dockerDir, store, service } = await setUp(home);
+      const { dockerDir, store, service } = await setUpBox(home);
       const before = await snapshot(dockerDir);
       const row = await service.create({ paths: ['app', 'data'], kind: 'manual', version: '1.0.0' });
-      const { rm } = await import('node:fs/promises');
       await rm(dockerDir, { recursive: true, force: true });
       await service.restore(row.id);
       assert.deepEqual(await snapshot(dockerDir), before);
       store.close();
     }));
 
-  test('verify catches a flipped byte and a truncated archive', () =>
+  test('restore works from the archive alone when the database is lost', () =>
     withTempDir('backup', async (home) => {
-      const { store, service } = await setUp(home);
+      const { dockerDir, store, service } = await setUpBox(home);
+      const before = await snapshot(dockerDir);
+      const row = await service.create({ paths: ['app', 'data', 'later'], kind: 'manual', version: '1.0.0' });
+      store.close();
+      await rm(path.join(home, 'data'), { recursive: true });
+      await writeFile(path.join(dockerDir, 'later'), 'x');
+      await rm(path.join(dockerDir, 'app'), { recursive: true });
+      const fresh = openStore(path.join(home, 'data', 'nuwax.db'));
+      const again = new BackupService({ home, dockerDir, backupsDir: path.join(home, 'backups'), store: fresh });
+      assert.deepEqual((await again.restoreFile(row.path!)).paths, ['app', 'data', 'later']);
+      assert.deepEqual(await snapshot(dockerDir), before);
+      fresh.close();
+    }));
+
+  test('verify catches a flipped byte, a truncated archive and a missing one; restore then changes nothing', () =>
+    withTempDir('backup', async (home) => {
+      const { dockerDir, store, service } = await setUpBox(home);
       const row = await service.create({ paths: ['app', 'data'], kind: 'manual', version: null });
-      assert.equal((await service.verify(row.id)).ok, true);
-      const handle = await open(row.path!, 'r+');
-      const byte = Buffer.alloc(1);
-      await handle.read(byte, 0, 1, 100);
-      await handle.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, 100);
-      await handle.close();
-      await assert.rejects(service.verify(row.id), { code: 'E_BACKUP' });
+      assert.deepEqual(await service.verify(row.id), { ok: true, entries: 10, sha256: row.sha256 });
+      await flipByte(row.path!, Math.floor(row.size! / 2));
+      await assert.rejects(service.verify(row.id), (error: { code: string; message: string }) => error.code === 'E_BACKUP' && error.message.includes(`#${row.id}`));
+      await writeFile(path.join(dockerDir, 'app', 'run.sh'), 'current');
+      const current = await snapshot(dockerDir);
+      await assert.rejects(service.restore(row.id), (error: { code: string; message: string }) => error.code === 'E_BACKUP' && /corrupted|unreadable/.test(error.message));
+      assert.deepEqual(await snapshot(dockerDir), current);
       const second = await service.create({ paths: ['app'], kind: 'manual', version: null });
       await truncate(second.path!, Math.floor(second.size! / 2));
       await assert.rejects(service.verify(second.id), { code: 'E_BACKUP' });
-      await assert.rejects(service.restore(second.id), /E_BACKUP|corrupted|sha256/);
+      await assert.rejects(service.restore(second.id), { code: 'E_BACKUP' });
+      assert.deepEqual(await snapshot(dockerDir), current);
+      await rm(second.path!);
+      await assert.rejects(service.verify(second.id), (error: { code: string; message: string }) => error.code === 'E_BACKUP' && error.message.includes('missing'));
+      await assert.rejects(service.verify(999), { code: 'E_BACKUP_NOT_FOUND' });
+      assert.deepEqual((await readdir(home)).sort(), ['backups', 'data', 'docker']);
       store.close();
     }));
 
-  test('a failing backup.sh is a clear E_BACKUP, leaves no archive and a failed record', () =>
+  test('a restore that fails midway puts back what it had swapped: current files stay as they were', () =>
     withTempDir('backup', async (home) => {
-      const { dockerDir, store, service } = await setUp(home);
-      await writeFile(path.join(dockerDir, 'backup.sh'), '#!/bin/sh\necho \'{"success": false, "error": "pg_dump: connection refused"}\'\nexit 1\n');
-      await assert.rejects(service.create({ paths: ['app'], kind: 'pre-upgrade', version: '1.0.0' }), (error: { code: string; message: string }) => error.code === 'E_BACKUP' && /pg_dump: connection refused/.test(error.message));
+      const { dockerDir, store, service } = await setUpBox(home);
+      const row = await service.create({ paths: ['app', 'data/db'], kind: 'manual', version: null });
+      await writeFile(path.join(dockerDir, 'app', 'run.sh'), 'changed since');
+      // data/ is now a file: the second path cannot be swapped in.
+      await rm(path.join(dockerDir, 'data'), { recursive: true });
+      await writeFile(path.join(dockerDir, 'data'), 'a file where a folder was');
+      const current = await snapshot(dockerDir);
+      await assert.rejects(service.restore(row.id), { code: 'E_RESTORE' });
+      assert.deepEqual(await snapshot(dockerDir), current);
+      assert.deepEqual((await readdir(home)).sort(), ['backups', 'data', 'docker']);
+      store.close();
+    }));
+
+  test('a backup larger than the free space is refused before writing: E_DISK_FULL with figures, a failed record', () =>
+    withTempDir('backup', async (home) => {
+      const { dockerDir, store, service } = await setUpBox(home);
+      // Sparse: 8 TiB by its size, nothing on disk.
+      await writeFile(path.join(dockerDir, 'data', 'huge.img'), '');
+      await truncate(path.join(dockerDir, 'data', 'huge.img'), 8 * 1024 ** 4);
+      await assert.rejects(service.create({ paths: ['data'], kind: 'manual', version: null }), (error: { code: string; message: string }) => error.code === 'E_DISK_FULL' && /TiB needed/.test(error.message) && /free/.test(error.message));
       const [row] = store.backups.list();
       assert.equal(row?.status, 'failed');
-      assert.match(row?.error ?? '', /pg_dump/);
-      assert.deepEqual((await readdir(path.join(home, 'backups'))).filter((name) => !name.startsWith('.')), []);
+      assert.match(row?.error ?? '', /^E_DISK_FULL/);
+      assert.deepEqual(await readdir(path.join(home, 'backups')), []);
       store.close();
     }));
+});
 
-  test('a successful backup.sh is recorded with the file it reports', () =>
+describe('backups: retention', () => {
+  test('prune by count keeps the newest complete backup and the kept ids, deletes files and marks rows', () =>
     withTempDir('backup', async (home) => {
-      const { dockerDir, store, service } = await setUp(home);
-      await writeFile(path.join(dockerDir, 'backup.sh'), '#!/bin/sh\necho \'{"file": "dump-1.sql"}\'\n');
-      await writeFile(path.join(dockerDir, 'restore.sh'), '#!/bin/sh\necho "$1" > restored-with.txt\necho \'{"success": true}\'\n');
-      const row = await service.create({ paths: ['app'], kind: 'pre-upgrade', version: '1.0.0' });
-      assert.equal(row.hookFile, 'dump-1.sql');
-      await service.restore(row.id);
-      assert.equal((await readFile(path.join(dockerDir, 'restored-with.txt'), 'utf8')).trim(), '--file=dump-1.sql');
-      store.close();
-    }));
-
-  test('prune keeps the newest complete backup, the kept ids, and deletes beyond the count', () =>
-    withTempDir('backup', async (home) => {
-      const { store, service } = await setUp(home);
+      const { store, service } = await setUpBox(home);
       const ids: number[] = [];
       for (let index = 0; index < 5; index += 1) ids.push((await service.create({ paths: ['data'], kind: 'manual', version: null })).id);
       const deleted = await service.prune({ keepIds: [ids[0]!] });
-      assert.deepEqual(deleted.map((row) => row.id).sort(), [ids[2]!, ids[1]!].sort());
-      const left = service.list().map((row) => row.id).sort();
-      assert.deepEqual(left, [ids[0]!, ids[3]!, ids[4]!].sort());
-      for (const row of deleted) await assert.rejects(stat(row.path!));
+      assert.deepEqual(deleted.map((row) => row.id).sort(), [ids[1]!, ids[2]!]);
+      assert.deepEqual(service.list().map((row) => row.id).sort(), [ids[0]!, ids[3]!, ids[4]!]);
+      for (const row of deleted) {
+        await assert.rejects(stat(row.path!));
+        assert.equal(store.backups.get(row.id)?.status, 'deleted');
+      }
       store.close();
     }));
 
-  test('a kill -9 during create leaves a temp file that the next create removes', () =>
+  test('prune by age never deletes the newest complete backup, even when it is old', () =>
     withTempDir('backup', async (home) => {
-      const { store, service } = await setUp(home);
-      await mkdir(path.join(home, 'backups'), { recursive: true });
-      const stale = path.join(home, 'backups', '.backup-9-x.tar.gz.999999.deadbeef.tmp');
-      await writeFile(stale, 'half an archive');
+      const { store, service } = await setUpBox(home, { days: 7 });
+      const first = await service.create({ paths: ['data'], kind: 'manual', version: null });
+      const second = await service.create({ paths: ['data'], kind: 'manual', version: null });
+      assert.deepEqual(await service.prune({ now: new Date() }), []);
+      const later = new Date(Date.now() + 30 * 86_400_000);
+      assert.deepEqual((await service.prune({ now: later })).map((row) => row.id), [first.id]);
+      assert.deepEqual(service.list().map((row) => row.id), [second.id]);
+      store.close();
+    }));
+
+  test('prune keeps the backup an unfinished upgrade needs', () =>
+    withTempDir('backup', async (home) => {
+      const { store, service } = await setUpBox(home, { count: 1 });
+      const needed = await service.create({ paths: ['data'], kind: 'pre-upgrade', version: '1.0.0' });
+      const upgradeId = store.upgrades.begin({ fromVersion: '1.0.0', toVersion: '1.1.0', strategy: 'full', trigger: 'manual', startedBy: null, reason: null });
+      store.upgrades.update(upgradeId, { backupId: needed.id });
       await service.create({ paths: ['data'], kind: 'manual', version: null });
-      assert.ok(!(await readdir(path.join(home, 'backups'))).includes(path.basename(stale)));
+      await service.create({ paths: ['data'], kind: 'manual', version: null });
+      const deleted = await service.prune();
+      assert.ok(!deleted.some((row) => row.id === needed.id));
+      assert.equal(store.backups.get(needed.id)?.status, 'complete');
+      assert.equal(deleted.length, 1);
       store.close();
     }));
 });
