@@ -55,6 +55,12 @@ export async function exitCodeOf(outcome: CycleOutcome): Promise<number> {
   return exitCodeFor(outcome.result);
 }
 
+const STOP_MESSAGES = {
+  idle: 'daemon: stopping',
+  aborting: 'daemon: stopping; the download stops now and resumes at the next run',
+  finishing: 'daemon: stopping after the switch in progress finishes or rolls back',
+} as const;
+
 /**
  * `nuwax daemon` (SPEC 10): takes the home's lock, finishes an interrupted upgrade, then runs a
  * cycle at each tick of `[schedule] check` until SIGTERM or SIGINT.
@@ -68,16 +74,13 @@ export function startDaemon(options: DaemonOptions): DaemonHandle {
   const stopped = new Promise<void>((resolve) => {
     wake = resolve;
   });
-
   const stop = (signal = 'stop') => {
     if (stopRequested) {
       logger.warn({ signal }, 'daemon: already stopping; waiting for the switch to finish or roll back');
       return;
     }
     stopRequested = true;
-    const state = runner.stop();
-    const messages = { idle: 'daemon: stopping', aborting: 'daemon: stopping; the download stops now and resumes at the next run', finishing: 'daemon: stopping after the switch in progress finishes or rolls back' };
-    logger.warn({ signal }, messages[state]);
+    logger.warn({ signal }, STOP_MESSAGES[runner.stop()]);
     wake();
   };
   const onSignal = (signal: string) => stop(signal);
@@ -87,49 +90,49 @@ export function startDaemon(options: DaemonOptions): DaemonHandle {
     if (!options.once) validateSchedule(options.config.schedule.check);
     const lock = await acquireLock(options.lockFile, options.command ?? (options.once ? 'nuwax daemon --once' : 'nuwax daemon'));
     try {
-      if (options.once) {
-        const outcome = await runner.tick();
-        await after(outcome);
-        return await exitCodeOf(outcome);
-      }
-      return await schedule();
+      if (!options.once) return await scheduleCycles(runner, options, stopped);
+      const outcome = await runner.tick();
+      await afterCycle(options, outcome);
+      return await exitCodeOf(outcome);
     } finally {
       await lock.release();
     }
   };
-
-  const after = async (outcome: CycleOutcome) => {
-    if (!options.afterCycle) return;
-    await Promise.resolve(options.afterCycle(outcome)).catch((error: unknown) => logger.warn({ err: error }, 'daemon: after-cycle hook failed'));
-  };
-
-  const schedule = async (): Promise<number> => {
-    const { recover } = options.ports;
-    if (recover) {
-      await runner.guard(() => recover(options.onEvent ?? (() => undefined))).catch((error: unknown) => logger.error({ err: error }, 'daemon: recovery of an interrupted upgrade failed'));
-    }
-    if (stopRequested) return 0;
-    let inflight: Promise<void> = Promise.resolve();
-    const fire = () => {
-      inflight = runner
-        .tick()
-        .then(after)
-        .catch((error: unknown) => logger.error({ err: error, code: toNuwaxError(error).code }, 'daemon: cycle crashed; the next one runs on schedule'));
-      return inflight;
-    };
-    const task = cron.schedule(options.config.schedule.check, fire, { name: 'nuwax-daemon', noOverlap: true, logger: cronLogger(logger) });
-    logger.info({ schedule: options.config.schedule.check, next: task.getNextRun()?.toISOString() ?? null, window: options.config.schedule.window ? formatWindow(options.config.schedule.window) : null, autoApply: options.config.schedule.auto_apply }, 'daemon: started');
-    await stopped;
-    await task.destroy();
-    await inflight;
-    logger.info({ cycles: runner.cycles }, 'daemon: stopped');
-    return 0;
-  };
-
   const done = run().finally(() => {
     for (const name of STOP_SIGNALS) signals.off(name, onSignal);
   });
   return { stop, done };
+}
+
+async function afterCycle(options: DaemonOptions, outcome: CycleOutcome): Promise<void> {
+  if (!options.afterCycle) return;
+  await Promise.resolve(options.afterCycle(outcome)).catch((error: unknown) => options.logger.warn({ err: error }, 'daemon: after-cycle hook failed'));
+}
+
+/** Recovery first (SPEC 9), then a cycle per cron tick until `stopped`; waits for the cycle in flight. */
+async function scheduleCycles(runner: CycleRunner, options: DaemonOptions, stopped: Promise<void>): Promise<number> {
+  const { logger, config } = options;
+  const { recover } = options.ports;
+  if (recover) {
+    await runner.guard(() => recover(options.onEvent ?? (() => undefined))).catch((error: unknown) => logger.error({ err: error }, 'daemon: recovery of an interrupted upgrade failed'));
+  }
+  if (runner.stopped) return 0;
+  let inflight: Promise<void> = Promise.resolve();
+  const fire = () => {
+    inflight = runner
+      .tick()
+      .then((outcome) => afterCycle(options, outcome))
+      .catch((error: unknown) => logger.error({ err: error, code: toNuwaxError(error).code }, 'daemon: cycle crashed; the next one runs on schedule'));
+    return inflight;
+  };
+  const task = cron.schedule(config.schedule.check, fire, { name: 'nuwax-daemon', noOverlap: true, logger: cronLogger(logger) });
+  const window = config.schedule.window ? formatWindow(config.schedule.window) : null;
+  logger.info({ schedule: config.schedule.check, next: task.getNextRun()?.toISOString() ?? null, window, autoApply: config.schedule.auto_apply }, 'daemon: started');
+  await stopped;
+  await task.destroy();
+  await inflight;
+  logger.info({ cycles: runner.cycles }, 'daemon: stopped');
+  return 0;
 }
 
 /** startDaemon, resolved with its exit code. */

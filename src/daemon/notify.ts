@@ -70,6 +70,29 @@ function resultText(result: Record<string, unknown> & { status: string }, plan: 
   }
 }
 
+/** One POST, tried `tries` times with doubling delays; a final failure is logged, never thrown. */
+async function postWithRetries(url: string, body: string, type: string, options: { tries: number; baseDelayMs: number; timeoutMs: number; signal: AbortSignal; logger: Logger }): Promise<void> {
+  const { tries, signal, logger } = options;
+  for (let attempt = 1; attempt <= tries && !signal.aborted; attempt += 1) {
+    try {
+      // Loaded on the first POST: importing this folder (status reads the lock) stays light.
+      const { request } = await import('undici');
+      const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, signal });
+      await response.body.dump();
+      if (response.statusCode < 300) return;
+      throw new Error(`HTTP ${response.statusCode}`);
+    } catch (error) {
+      if (attempt === tries || signal.aborted) {
+        logger.warn({ url, event: type, attempts: attempt, err: error }, 'webhook failed; this event is dropped');
+        return;
+      }
+      logger.debug({ url, attempt, err: error }, 'webhook failed; retrying');
+      // Cancelled by flush at exit: the loop condition ends the retries.
+      await sleep(options.baseDelayMs * 2 ** (attempt - 1), undefined, { signal }).catch(() => undefined);
+    }
+  }
+}
+
 /**
  * Webhooks from `[notify] webhooks` (SPEC 2, 10): every event but progress POSTed as JSON with a
  * `text` line, retried with backoff, from a bounded queue, never blocking or failing the upgrade
@@ -87,31 +110,11 @@ export function createWebhookNotifier(urls: string[], logger: Logger, options: W
   let running: Promise<void> | null = null;
   let dropped = 0;
 
-  const post = async (url: string, event: UpgradeEvent, runPlan: PlanEvent | undefined): Promise<void> => {
-    const body = JSON.stringify({ ...event, text: eventText(event, host, runPlan), host, time: new Date().toISOString() });
-    for (let attempt = 1; attempt <= tries && !cancel.signal.aborted; attempt += 1) {
-      try {
-        const timeout = options.requestTimeoutMs ?? 10_000;
-        // Loaded on the first POST: importing this folder (status reads the lock) stays light.
-        const { request } = await import('undici');
-        const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: timeout, bodyTimeout: timeout, signal: cancel.signal });
-        await response.body.dump();
-        if (response.statusCode < 300) return;
-        throw new Error(`HTTP ${response.statusCode}`);
-      } catch (error) {
-        if (attempt === tries || cancel.signal.aborted) {
-          logger.warn({ url, event: event.type, attempts: attempt, err: error }, 'webhook failed; this event is dropped');
-          return;
-        }
-        logger.debug({ url, attempt, err: error }, 'webhook failed; retrying');
-        await sleep((options.baseDelayMs ?? 500) * 2 ** (attempt - 1), undefined, { signal: cancel.signal }).catch(() => undefined);
-      }
-    }
-  };
   const drain = async (): Promise<void> => {
     for (let item = queue.shift(); item; item = queue.shift()) {
       const { event, plan: runPlan } = item;
-      await Promise.all(urls.map((url) => post(url, event, runPlan)));
+      const body = JSON.stringify({ ...event, text: eventText(event, host, runPlan), host, time: new Date().toISOString() });
+      await Promise.all(urls.map((url) => postWithRetries(url, body, event.type, { tries, baseDelayMs: options.baseDelayMs ?? 500, timeoutMs: options.requestTimeoutMs ?? 10_000, signal: cancel.signal, logger })));
     }
     running = null;
   };
@@ -156,6 +159,7 @@ export function createWebhookNotifier(urls: string[], logger: Logger, options: W
     async flush(timeoutMs) {
       if (running) {
         const timer = new AbortController();
+        // The timer is cancelled once the queue drained first: its AbortError is expected.
         await Promise.race([running, sleep(timeoutMs, undefined, { signal: timer.signal }).catch(() => undefined)]);
         timer.abort();
       }
