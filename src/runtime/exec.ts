@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 
 export interface CommandOutput {
@@ -63,7 +64,9 @@ export function runCommand(command: string, args: string[], options: RunOptions 
     child.stderr.on('data', (chunk: Buffer) => stderr.add(chunk));
     child.on('error', (error: NodeJS.ErrnoException) => {
       settle();
-      const hint = error.code === 'ENOENT' ? ' (not installed or not on PATH)' : '';
+      // spawn says ENOENT both for a missing program and for a missing working directory.
+      const noCwd = error.code === 'ENOENT' && options.cwd !== undefined && !existsSync(options.cwd);
+      const hint = noCwd ? ` (its working directory ${options.cwd} does not exist)` : error.code === 'ENOENT' ? ' (not installed or not on PATH)' : '';
       reject(new NuwaxError(ErrorCodes.E_DOCKER, `Cannot run ${command}${hint}: ${error.message}`, { cause: error }));
     });
     child.on('close', (code) => {

@@ -62,10 +62,13 @@ export class DockerRuntime {
     const env = this.options.env ?? process.env;
     const compose = await detectCompose(call.signal, env);
     const file = call.composeFile ?? this.options.composeFile;
-    const fullArgs = [...compose.args, '-f', file, '-p', await this.projectName(), '--project-directory', this.options.dockerDir, ...args];
+    // A staged compose file (checked before the switch, SPEC 8) resolves `./` paths and `.env` in its
+    // own folder: docker/ may not even exist yet on a first install.
+    const projectDir = call.composeFile ? path.dirname(path.resolve(call.composeFile)) : this.options.dockerDir;
+    const fullArgs = [...compose.args, '-f', file, '-p', await this.projectName(), '--project-directory', projectDir, ...args];
     this.logger.debug({ command: compose.command, args: fullArgs }, 'compose');
     const timeoutMs = call.timeoutMs ?? this.options.commandTimeoutMs ?? 600_000;
-    return runCommand(compose.command, fullArgs, { cwd: this.options.dockerDir, timeoutMs, env, ...(call.signal ? { signal: call.signal } : {}) });
+    return runCommand(compose.command, fullArgs, { cwd: projectDir, timeoutMs, env, ...(call.signal ? { signal: call.signal } : {}) });
   }
 
   /** `config` variants fail with E_COMPOSE_INVALID and compose's own words. */
