@@ -60,6 +60,11 @@ describe('runCommand: the one spawn helper', () => {
   test('a program that is not installed is E_DOCKER naming it', async () => {
     await assert.rejects(runCommand('nuwax-no-such-program', ['version']), (error: unknown) => isNuwaxError(error, ErrorCodes.E_DOCKER) && /nuwax-no-such-program.*not installed/.test((error as Error).message));
   });
+
+  test('a working directory that does not exist is named as such, not as a missing program', async () => {
+    const missing = path.join(os.tmpdir(), 'nuwax-no-such-folder', 'docker');
+    await assert.rejects(runCommand(node, ['-e', ''], { cwd: missing }), (error: unknown) => isNuwaxError(error, ErrorCodes.E_DOCKER) && (error as Error).message.includes(`working directory ${missing} does not exist`));
+  });
 });
 
 describe('detectCompose', () => {

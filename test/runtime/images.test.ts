@@ -96,6 +96,18 @@ describe('images: load for this arch, skip what is present, refuse the wrong arc
     assert.equal(await imageId(appTag), ids['amd64']);
   });
 
+  test('a staged compose file is validated and checked in its own folder, before docker/ exists (first install)', async () => {
+    await loadImages(archives, 'x86_64');
+    const staged = path.join(work, 'staging', 'docker');
+    await mkdir(staged, { recursive: true });
+    const stagedCompose = await writeComposeProject(staged, { app: { ...loopService(appTag), volumes: ['./data:/data'] } });
+    const dockerDir = path.join(work, 'home', 'docker');
+    const runtime = new DockerRuntime({ dockerDir, composeFile: path.join(dockerDir, 'docker-compose.yml') });
+    await runtime.validate(stagedCompose);
+    await runtime.checkImages('x86_64', stagedCompose);
+    assert.deepEqual(await runtime.composeImages(stagedCompose), [appTag]);
+  });
+
   test('checkImages refuses a compose file that names an image nobody loaded (E_IMAGE_MISSING)', async () => {
     const dir = path.join(work, 'missing');
     await mkdir(dir, { recursive: true });
