@@ -162,7 +162,7 @@ describe('nuwax daemon --once (CLI)', () => {
   // the lock, so it marks the daemon's live upgrade 'abandoned' (and mid-switch would roll it back).
   // Fix: recover only when acquireLock(paths.lockFile, 'nuwax status') succeeds; when readLockHolder()
   // names a live holder, print "in progress: pid N (command) since T" instead. Then drop `todo`.
-  test('nuwax status while the daemon downloads leaves the live upgrade alone', { todo: 'status.ts must take the lock before recovering' }, () =>
+  test('nuwax status while the daemon downloads leaves the live upgrade alone', () =>
     withServer(async (server, directory) => {
       const { box } = await publish(directory, server, { 'web/blob.bin': randomBytes(1024 * 1024) });
       server.throttle = 64 * 1024;

@@ -3,6 +3,7 @@ import type { ProgressListener } from '../../events/index.js';
 import { formatBytes } from '../../fsutil/index.js';
 import type { BackupRow } from '../../state/index.js';
 import { action } from '../context.js';
+import { withLock } from '../locked.js';
 import { createBackupService } from '../wiring.js';
 import { confirmInTerminal } from './confirm.js';
 
@@ -62,7 +63,7 @@ export function registerBackup(program: Command): void {
           return 1;
         }
         const onProgress = progress();
-        const result = await createBackupService(context).restore(id, onProgress ? { onProgress } : {});
+        const result = await withLock(context, 'nuwax backup restore', () => createBackupService(context).restore(id, onProgress ? { onProgress } : {}));
         if (onProgress) process.stderr.write('\n');
         context.print(`restored backup #${id}: ${result.files} files in ${result.paths.join(', ')}`, { id, ...result });
       }),

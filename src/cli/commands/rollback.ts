@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { exitCodeFor, rollbackToBackup } from '../../upgrade/index.js';
 import { action } from '../context.js';
 import { createPlainRenderer } from '../render/plain.js';
+import { withLock } from '../locked.js';
 import { createCollaborators } from '../wiring.js';
 import { confirmInTerminal } from './confirm.js';
 
@@ -19,7 +20,8 @@ export function registerRollback(program: Command): void {
           return 1;
         }
         const render = context.json ? undefined : createPlainRenderer((line) => process.stderr.write(`${line}\n`));
-        const result = await rollbackToBackup({
+        const result = await withLock(context, 'nuwax rollback', () =>
+          rollbackToBackup({
           config: context.config,
           paths: context.paths,
           store: context.store,
@@ -28,7 +30,8 @@ export function registerRollback(program: Command): void {
           startedBy: os.userInfo().username,
           ...(backupId !== undefined ? { backupId } : {}),
           ...(render ? { onEvent: render } : {}),
-        });
+          }),
+        );
         context.print(`rollback: ${result.status}${'version' in result ? ` — now on ${result.version}` : ''}`, result);
         return exitCodeFor(result);
       }),
