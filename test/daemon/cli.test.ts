@@ -158,10 +158,8 @@ describe('nuwax daemon --once (CLI)', () => {
       await assert.rejects(readFile(path.join(box, 'data', 'nuwax.lock')), { code: 'ENOENT' });
     }));
 
-  // TODO for src/cli/commands/status.ts (not the daemon's file): status runs recoverUnfinished without
-  // the lock, so it marks the daemon's live upgrade 'abandoned' (and mid-switch would roll it back).
-  // Fix: recover only when acquireLock(paths.lockFile, 'nuwax status') succeeds; when readLockHolder()
-  // names a live holder, print "in progress: pid N (command) since T" instead. Then drop `todo`.
+  // Recovery needs the lock: without it, status would mark the daemon's live upgrade 'abandoned'
+  // (and mid-switch would roll it back).
   test('nuwax status while the daemon downloads leaves the live upgrade alone', () =>
     withServer(async (server, directory) => {
       const { box } = await publish(directory, server, { 'web/blob.bin': randomBytes(1024 * 1024) });
@@ -173,6 +171,7 @@ describe('nuwax daemon --once (CLI)', () => {
       server.throttle = 0;
       assert.equal(await exit, 0);
       assert.notEqual((status.json().last_upgrade as { status: string }).status, 'abandoned', 'status abandoned the daemon\'s live upgrade');
+      assert.match(String(status.json().in_progress), /^pid \d+ \(nuwax daemon --once\) since /);
       const history = (await runCli(['--home', box, '--json', 'history'])).json() as unknown as Array<{ status: string }>;
       assert.equal(history[0]?.status, 'staged');
     }));
