@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tarStream from 'tar-stream';
+import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { type InflateOptions, inflateFile, readPlain } from './gzip-members.js';
-import { type EntryKind, type ExtractOptions, type ExtractResult, SafeWriter } from './safe-writer.js';
+import { type EntryKind, type ExtractOptions, type ExtractResult, SafeWriter, SMALL_FILE } from './safe-writer.js';
+import { parseTar, type TarEntry } from './tar-reader.js';
 
 export type ArchiveFormat = 'tar.gz' | 'tar' | 'zip';
 
@@ -43,40 +42,15 @@ export function tarKind(type: string | null | undefined): EntryKind {
 }
 
 /**
- * A tar ends with two zero blocks. Without them the archive was cut, possibly right between two
- * gzip members, which zlib cannot notice.
- */
-async function* requireEndMarker(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let tail: Buffer = Buffer.alloc(0);
-  for await (const chunk of source) {
-    tail = chunk.length >= 1024 ? chunk.subarray(chunk.length - 1024) : Buffer.concat([tail, chunk]).subarray(-1024);
-    yield chunk;
-  }
-  if (tail.length < 1024 || tail.some((byte) => byte !== 0)) throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'The archive is truncated: it has no end-of-archive marker');
-}
-
-export type TarEntry = Readable & { header: tarStream.Header };
-
-/**
- * Every entry of a tar or tar.gz in order; the caller must consume or resume each body before
- * asking for the next. Errors of the bytes below (gzip, truncation) are E_ARCHIVE.
+ * Every entry of a tar or tar.gz in order (tar-reader.ts). Errors of the bytes below (gzip,
+ * truncation) are E_ARCHIVE.
  */
 export async function* readTarEntries(file: string, format: 'tar' | 'tar.gz', options: InflateOptions): AsyncGenerator<TarEntry> {
-  const bytes = format === 'tar.gz' ? inflateFile(file, options) : readPlain(file, options);
-  const source = Readable.from(requireEndMarker(bytes), { objectMode: false });
-  const extract = tarStream.extract();
-  const feeding = pipeline(source, extract);
-  // Awaited below; the iterator reports the same failure first.
-  feeding.catch(() => undefined);
   try {
-    for await (const entry of extract) yield entry as unknown as TarEntry;
-    await feeding;
+    yield* parseTar(format === 'tar.gz' ? inflateFile(file, options) : readPlain(file, options));
   } catch (error) {
     if (error instanceof NuwaxError) throw error;
     throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Cannot read ${path.basename(file)}: ${(error as Error).message}`, { cause: error, details: { file } });
-  } finally {
-    source.destroy();
-    extract.destroy();
   }
 }
 
@@ -85,10 +59,11 @@ async function extractTar(file: string, format: 'tar' | 'tar.gz', writer: SafeWr
   for await (const entry of readTarEntries(file, format, { signal: options.signal, onRaw: (chunk) => hash.update(chunk) })) {
     const { header } = entry;
     const kind = tarKind(header.type);
-    const facts = { size: header.size ?? 0, mode: header.mode ?? 0o644, mtime: header.mtime ?? new Date(), ...(header.linkname ? { linkname: header.linkname } : {}) };
-    await writer.entry(header.name, kind, facts, kind === 'file' ? entry : null);
-    // Whatever the writer did not read (links, folders, skipped prefix) is drained here.
-    entry.resume();
+    const facts = { size: header.size, mode: header.mode, mtime: header.mtime, ...(header.linkname ? { linkname: header.linkname } : {}) };
+    // Small bodies whole (a slice of the inflated data), large ones in pieces; the parser skips
+    // what the writer does not read (links, folders, the stripped prefix).
+    const body = kind !== 'file' ? null : header.size <= SMALL_FILE ? entry.read : entry.stream;
+    await writer.entry(header.name, kind, facts, body);
     throwIfAborted(options.signal);
   }
   return hash.digest('hex');
@@ -116,7 +91,7 @@ async function zipEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, writer: SafeWrit
   if (kind === 'directory' || kind === 'other') return writer.entry(entry.fileName, kind, facts, null);
   if (kind === 'symlink' && entry.uncompressedSize > 4096) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Symlink "${entry.fileName}" has a ${entry.uncompressedSize}-byte target`);
   const stream = await new Promise<Readable>((resolve, reject) => zip.openReadStream(entry, (error, opened) => (error || !opened ? reject(error) : resolve(opened))));
-  if (kind === 'file') return writer.entry(entry.fileName, 'file', facts, stream);
+  if (kind === 'file') return writer.entry(entry.fileName, 'file', facts, () => stream as AsyncIterable<Buffer>);
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return writer.entry(entry.fileName, 'symlink', { ...facts, linkname: Buffer.concat(chunks).toString('utf8') }, null);

@@ -9,8 +9,8 @@ export interface ArchiveEntry {
 }
 
 /**
- * Every entry of a tar.gz or tar, each read to its end: a truncated or corrupted archive throws
- * E_ARCHIVE (used by backup verify and release tests).
+ * Every entry of a tar.gz or tar, the archive read to its end (bodies are skipped, not trusted):
+ * a truncated or corrupted archive throws E_ARCHIVE (used by backup verify and release tests).
  */
 export async function listArchive(file: string, options: { signal?: AbortSignal } = {}): Promise<ArchiveEntry[]> {
   const format = await detectArchiveFormat(file);
@@ -18,11 +18,7 @@ export async function listArchive(file: string, options: { signal?: AbortSignal 
   const entries: ArchiveEntry[] = [];
   for await (const entry of readTarEntries(file, format, { signal: options.signal })) {
     throwIfAborted(options.signal);
-    entries.push({ name: entry.header.name, type: entry.header.type ?? 'file', size: entry.header.size ?? 0 });
-    // Drained, so that a cut in the middle of a body is found too.
-    for await (const _chunk of entry) {
-      /* drained */
-    }
+    entries.push({ name: entry.header.name, type: entry.header.type, size: entry.header.size });
   }
   return entries;
 }
@@ -33,12 +29,9 @@ export async function checkArchive(file: string, options: { signal?: AbortSignal
   if (format === 'zip') throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'Checking a zip archive is not supported', { details: { file } });
   const hash = createHash('sha256');
   let entries = 0;
-  for await (const entry of readTarEntries(file, format, { signal: options.signal, onRaw: (chunk) => hash.update(chunk) })) {
+  for await (const _entry of readTarEntries(file, format, { signal: options.signal, onRaw: (chunk) => hash.update(chunk) })) {
     throwIfAborted(options.signal);
     entries += 1;
-    for await (const _chunk of entry) {
-      /* drained */
-    }
   }
   return { entries, sha256: hash.digest('hex') };
 }

@@ -2,7 +2,6 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { chmod, link, lstat, mkdir, open, readlink, symlink, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { createProgressReporter, type ProgressListener, type StepName } from '../events/index.js';
 import { checkRelativePath } from '../fsutil/index.js';
@@ -43,12 +42,24 @@ export interface EntryFacts {
 }
 
 /** Files up to this size are buffered and written several at once. */
-const SMALL_FILE = 256 * 1024;
+export const SMALL_FILE = 256 * 1024;
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
 // Read once: modes are restored exactly, so a file whose mode the umask would narrow gets a chmod.
 const UMASK = process.platform === 'win32' ? 0 : process.umask();
 const MAX_LINK_HOPS = 40;
+
+async function whole(content: Promise<Buffer> | AsyncIterable<Buffer> | null): Promise<Buffer> {
+  if (content === null) return Buffer.alloc(0);
+  if (content instanceof Promise) return content;
+  const chunks: Buffer[] = [];
+  for await (const chunk of content) chunks.push(chunk);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+async function* toPieces(content: Promise<Buffer> | null): AsyncGenerator<Buffer> {
+  if (content) yield await content;
+}
 
 function unsafe(rawName: string, why: string): NuwaxError {
   return new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `Archive entry "${rawName}" ${why}: refused`, { details: { entry: rawName } });
@@ -143,7 +154,11 @@ export class SafeWriter {
     }
   }
 
-  async entry(rawName: string, kind: EntryKind, facts: EntryFacts, body: Readable | null): Promise<void> {
+  /**
+   * One entry. `body` gives a file's content: a Buffer (whole) or pieces; a writer that returns
+   * without calling it leaves the content to be skipped by the reader.
+   */
+  async entry(rawName: string, kind: EntryKind, facts: EntryFacts, body: (() => Promise<Buffer> | AsyncIterable<Buffer>) | null): Promise<void> {
     throwIfAborted(this.options.signal);
     if (this.failure) throw this.failure;
     const relative = this.relativeOf(rawName);
@@ -156,15 +171,16 @@ export class SafeWriter {
     if (kind === 'symlink') return this.symlink(absolute, rawName, facts.linkname ?? '');
     if (kind === 'link') return this.hardLink(absolute, rawName, facts.linkname ?? '');
     this.checkSize(facts.size, rawName);
-    if (facts.size <= SMALL_FILE && body) {
+    const content = body ? body() : null;
+    if (facts.size <= SMALL_FILE) {
       // Creating many small files one after another is what makes a naive restore slow
-      // (issue 4): they are buffered and written several at once.
-      const chunks: Buffer[] = [];
-      for await (const chunk of body) chunks.push(chunk as Buffer);
-      this.background(absolute, this.writeSmall(absolute, rawName, Buffer.concat(chunks), facts));
+      // (issue 4): they are held whole and written several at once.
+      const data = await whole(content);
+      if (data.length !== facts.size) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Entry "${rawName}" holds ${data.length} bytes, its header says ${facts.size}`, { details: { entry: rawName } });
+      this.background(absolute, this.writeSmall(absolute, rawName, data, facts));
       while (this.inFlight.size >= (this.options.concurrency ?? 16)) await Promise.race(this.inFlight);
     } else {
-      await this.writeLarge(absolute, rawName, body, facts);
+      await this.writeLarge(absolute, rawName, content && !(content instanceof Promise) ? content : toPieces(content), facts);
     }
     this.result.files += 1;
     this.result.bytes += facts.size;
@@ -231,17 +247,17 @@ export class SafeWriter {
     }
   }
 
-  private async writeLarge(absolute: string, rawName: string, body: Readable | null, facts: EntryFacts): Promise<void> {
+  private async writeLarge(absolute: string, rawName: string, body: AsyncIterable<Buffer>, facts: EntryFacts): Promise<void> {
     const handle = await this.create(absolute, rawName, facts.mode);
     const writing = (async () => {
       try {
         let position = 0;
-        for await (const chunk of body ?? []) {
+        for await (const data of body) {
           throwIfAborted(this.options.signal);
-          const data = chunk as Buffer;
           await handle.write(data, 0, data.length, position);
           position += data.length;
         }
+        if (position !== facts.size) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Entry "${rawName}" holds ${position} bytes, its header says ${facts.size}`, { details: { entry: rawName } });
         await this.finishFile(handle, facts);
       } finally {
         await handle.close();
