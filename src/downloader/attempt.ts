@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { AttemptFailure, decideResponse, type Headers, type ResponseDecision, type Validator } from './response.js';
 import type { Sink } from './sink.js';
 import type { RateLimiter } from './throttle.js';
@@ -29,6 +29,7 @@ export type AttemptOutcome =
   | { kind: 'restart'; reason: string }
   | { kind: 'whole'; total: number };
 
+const LOCAL_FILE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EISDIR', 'ENOTDIR', 'EMFILE', 'ENFILE', 'EBADF', 'ESHORT']);
 /** TLS trust, bad URLs and undici's redirect-loop check: a retry of the same URL cannot help. */
 const NETWORK_CODES_NOT_WORTH_RETRYING = /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_SSL_|ERR_INVALID_URL|UND_ERR_INVALID_ARG)/;
 
@@ -37,6 +38,8 @@ export function classifyNetworkError(error: unknown, url: string): AttemptFailur
   if (error instanceof AttemptFailure) return error;
   if (error instanceof NuwaxError) return new AttemptFailure(error, error.code === ErrorCodes.E_ABORTED || error.code === ErrorCodes.E_DISK_FULL ? 'never' : 'same-url');
   const code = (error as { code?: string } | undefined)?.code ?? '';
+  // The local disk failing (space, permissions, I/O) is not the network: no retry, no mirror helps.
+  if (LOCAL_FILE_CODES.has(code)) return new AttemptFailure(toNuwaxError(error), 'never');
   const origin = safeOrigin(url);
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new AttemptFailure(new NuwaxError(ErrorCodes.E_STALL, `No answer from ${origin} within the stall timeout`, { cause: error, details: { url } }), 'same-url');
