@@ -2,7 +2,7 @@
 export interface ContainerFacts {
   Id: string;
   Config: { Labels: Record<string, string> | null; Cmd?: string[] | null; Env?: string[] | null };
-  HostConfig: { RestartPolicy?: { Name?: string }; PortBindings?: Record<string, Array<{ HostPort?: string }> | null> | null };
+  HostConfig: { RestartPolicy?: { Name?: string }; Memory?: number; PortBindings?: Record<string, Array<{ HostPort?: string }> | null> | null };
   RestartCount: number;
   State: { Status: string; Running: boolean; Restarting: boolean; OOMKilled: boolean; ExitCode: number; StartedAt: string; Health?: { Status: string } | null };
 }
@@ -21,7 +21,11 @@ const ONE_SHOT_POLICIES = new Set(['', 'no', 'on-failure']);
 
 function describeExit(container: ContainerFacts): string {
   const restarts = container.RestartCount > 0 ? `, restarted ${container.RestartCount} times` : '';
-  return `exited with code ${container.State.ExitCode}${restarts}`;
+  // Docker learns of an OOM kill from an event that can arrive after the exit, leaving OOMKilled
+  // false; a SIGKILL under a memory limit is then still most likely the limit.
+  const memory = container.HostConfig.Memory ?? 0;
+  const killed = container.State.ExitCode === 137 && memory > 0 ? ` (SIGKILL under a ${Math.round(memory / 1048576)} MiB memory limit: likely out of memory)` : '';
+  return `exited with code ${container.State.ExitCode}${killed}${restarts}`;
 }
 
 /**

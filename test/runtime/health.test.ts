@@ -95,9 +95,10 @@ describe('health: every kind of service classified with the facts a diagnosis ne
     assert.deepEqual([giveup.state, giveup.exitCode, giveup.restartCount, giveup.reason], ['exited', 2, 2, 'exited with code 2, restarted 2 times']);
 
     const oom = service(report, 'oom');
-    assert.equal(oom.oomKilled, true);
+    // OOMKilled comes from an event docker may see after the exit (it was false once in CI); the
+    // reason names the memory limit either way.
     assert.equal(oom.exitCode, 137);
-    assert.match(oom.reason, /OOMKilled/);
+    assert.match(oom.reason, oom.oomKilled ? /OOMKilled/ : /SIGKILL under a 8 MiB memory limit: likely out of memory/);
 
     const clash = service(report, 'clash');
     assert.deepEqual([clash.exitCode, clash.portInUse], [1, String(takenPort)]);

@@ -20,13 +20,14 @@ interface Facts {
   cmd?: string[];
   env?: string[];
   bindings?: Record<string, Array<{ HostPort?: string }>>;
+  memory?: number;
 }
 
 function container(facts: Facts): ContainerFacts {
   return {
     Id: 'c0ffee00c0ffee00',
     Config: { Labels: {}, Cmd: facts.cmd ?? [], Env: facts.env ?? [] },
-    HostConfig: { RestartPolicy: { Name: facts.policy ?? 'no' }, PortBindings: facts.bindings ?? {} },
+    HostConfig: { RestartPolicy: { Name: facts.policy ?? 'no' }, PortBindings: facts.bindings ?? {}, Memory: facts.memory ?? 0 },
     RestartCount: facts.restarts ?? 0,
     State: {
       Status: facts.status ?? 'running',
@@ -54,6 +55,8 @@ const rows: Array<[string, Facts, 'healthy' | 'unhealthy' | 'undecided', string]
   ['crash loop fails even while its HEALTHCHECK is starting', { restarts: 4, health: 'starting', exitCode: 2, policy: 'always' }, 'unhealthy', 'crash-looping'],
   ['a first restart waits', { restarts: 1, restarting: true, exitCode: 1, policy: 'on-failure' }, 'undecided', 'restarting after exit code 1'],
   ['OOMKilled fails', exited(137, { oom: true }), 'unhealthy', 'OOMKilled'],
+  ['SIGKILL under a memory limit, OOMKilled not (yet) set, names the limit', exited(137, { memory: 8 * 1048576 }), 'unhealthy', 'exited with code 137 (SIGKILL under a 8 MiB memory limit: likely out of memory)'],
+  ['SIGKILL without a memory limit is only an exit', exited(137), 'unhealthy', 'exited with code 137'],
   ['one-shot exited 0 passes', exited(0), 'healthy', 'one-shot'],
   ['one-shot with on-failure exited 0 passes', exited(0, { policy: 'on-failure' }), 'healthy', 'one-shot'],
   ['one-shot exited 1 fails', exited(1), 'unhealthy', 'exited with code 1'],
