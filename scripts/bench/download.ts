@@ -148,7 +148,7 @@ async function measureHashEngines(): Promise<void> {
 }
 
 function compareFull(root: string, file: Served): void {
-  const ours: Record<string, Measured[]> = { worker: [], inline: [] };
+  const ours: Record<string, Array<Measured & { inProcess: number }>> = { worker: [], inline: [] };
   const curl: Measured[] = [];
   const durable: number[] = [];
   const download = path.join(root, 'client');
@@ -173,7 +173,8 @@ function compareFull(root: string, file: Served): void {
   for (const [engine, measured] of Object.entries(ours)) {
     const seconds = median(measured.map((run) => run.seconds));
     const rss = median(measured.map((run) => run.rssMiB));
-    console.log(`  nuwax, ${engine.padEnd(6)} hashing, fsync  ${seconds.toFixed(2)} s   peak RSS ${rss.toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x curl+openssl (goal >= 1.0x), ${(durableReference / seconds).toFixed(2)}x with sync; RSS goal < 80 MiB`);
+    const inProcess = median(measured.map((run) => run.inProcess));
+    console.log(`  nuwax, ${engine.padEnd(6)} hashing, fsync  ${seconds.toFixed(2)} s (download() alone ${inProcess.toFixed(2)} s)   peak RSS ${rss.toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x curl+openssl (goal >= 1.0x), ${(durableReference / seconds).toFixed(2)}x with sync; RSS goal < 80 MiB`);
   }
 }
 
