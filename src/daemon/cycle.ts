@@ -3,7 +3,6 @@
  * Everything here is table-tested in test/daemon/cycle.test.ts.
  */
 import { isInsideWindow, type TimeWindow } from '../config/index.js';
-import type { StepName } from '../events/index.js';
 
 /** Why a cycle only pre-stages: what a staged release is waiting for. */
 export type WaitingFor = 'auto_apply' | 'window' | 'updates_lock';
@@ -88,12 +87,3 @@ export function isServerFailure(code: string | undefined): boolean {
   return code !== undefined && SERVER_FAILURES.has(code);
 }
 
-/**
- * From `backing_up` on, the services are being stopped and files changed: a stop request no longer
- * aborts, the switch finishes or rolls back first (SPEC 10). Before it, an abort changes nothing.
- */
-const SWITCH_STEPS = new Set<StepName>(['backing_up', 'stopping', 'applying', 'migrating', 'starting', 'health_check', 'committing', 'cleaning_up', 'rolling_back']);
-
-export function isSwitchStep(step: StepName): boolean {
-  return SWITCH_STEPS.has(step);
-}

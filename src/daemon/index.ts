@@ -1,4 +1,4 @@
-export { type CycleAction, type CycleFacts, cyclesToSkip, formatWindow, isServerFailure, isSwitchStep, jitterDelayMs, planCycle, rateLimitFor, type WaitingFor } from './cycle.js';
+export { type CycleAction, type CycleFacts, cyclesToSkip, formatWindow, isServerFailure, jitterDelayMs, planCycle, rateLimitFor, type WaitingFor } from './cycle.js';
 export { type DaemonHandle, type DaemonOptions, exitCodeOf, runDaemon, startDaemon, validateSchedule } from './daemon.js';
 export { acquireLock, type HeldLock, isStaleHolder, type LockHolder, readLockHolder } from './lock.js';
 export { createWebhookNotifier, eventText, type WebhookNotifier, type WebhookOptions } from './notify.js';

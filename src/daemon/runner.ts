@@ -2,12 +2,12 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
-import type { UpgradeEvent, UpgradeListener } from '../events/index.js';
+import { isSwitchStep, type UpgradeEvent, type UpgradeListener } from '../events/index.js';
 import { exists, formatBytes } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
 import type { UpgradeResult } from '../upgrade/index.js';
-import { type CycleAction, cyclesToSkip, formatWindow, isServerFailure, isSwitchStep, jitterDelayMs, planCycle, rateLimitFor, type WaitingFor } from './cycle.js';
+import { type CycleAction, cyclesToSkip, formatWindow, isServerFailure, jitterDelayMs, planCycle, rateLimitFor, type WaitingFor } from './cycle.js';
 
 /** What one cycle asks of the upgrade: `runUpgrade` with trigger 'schedule', wired by the CLI. */
 export interface CycleRequest {

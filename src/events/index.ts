@@ -22,6 +22,14 @@ export const STEPS = [
 
 export type StepName = (typeof STEPS)[number];
 
+/**
+ * From the backup on, the services are about to stop or stopped: a cancel or SIGTERM no longer
+ * stops the upgrade, the switch ends or rolls back (SPEC 10, 11).
+ */
+export function isSwitchStep(step: StepName): boolean {
+  return STEPS.indexOf(step) >= STEPS.indexOf('backing_up');
+}
+
 export interface ProgressEvent {
   type: 'progress';
   step: StepName;

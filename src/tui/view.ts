@@ -2,7 +2,7 @@
  * The TUI's state: a pure reducer from upgrade events to what the screen shows, and a tiny store
  * that React reads with `useSyncExternalStore`. No React and no ink here, so it is tested alone.
  */
-import { type LogEvent, type PlanEvent, type ProgressEvent, STEPS, type StepName, type UpgradeEvent, type UpgradeListener } from '../events/index.js';
+import { isSwitchStep, type LogEvent, type PlanEvent, type ProgressEvent, STEPS, type StepName, type UpgradeEvent, type UpgradeListener } from '../events/index.js';
 import type { UpgradeResult } from '../upgrade/result.js';
 import { asUpgradeResult } from './summary.js';
 
@@ -41,15 +41,13 @@ export interface ViewState {
 
 export const LOG_LINES = 5;
 const PREPARE_STEPS: StepName[] = ['checking', 'downloading', 'verifying', 'staging', 'loading_images'];
-/** From the backup on, Ctrl-C no longer stops the upgrade: the switch ends or rolls back (SPEC 10, 11). */
-const FIRST_SWITCH_STEP = STEPS.indexOf('backing_up');
 
 export function initialView(): ViewState {
   return { plan: null, steps: [], progress: null, logs: [], confirm: null, answered: null, cancelling: false, cancelDuringSwitch: false, result: null };
 }
 
 export function isSwitching(state: ViewState): boolean {
-  return state.steps.some((row) => row.status === 'running' && STEPS.indexOf(row.step) >= FIRST_SWITCH_STEP);
+  return state.steps.some((row) => row.status === 'running' && isSwitchStep(row.step));
 }
 
 /** Keeps rows in SPEC 8 order whatever order they arrive in; `rolling_back` is last in STEPS. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseWindow } from '../../src/config/index.js';
-import { type CycleFacts, cyclesToSkip, formatWindow, isServerFailure, isSwitchStep, jitterDelayMs, planCycle, rateLimitFor } from '../../src/daemon/index.js';
+import { isSwitchStep } from '../../src/events/index.js';
+import { type CycleFacts, cyclesToSkip, formatWindow, isServerFailure, jitterDelayMs, planCycle, rateLimitFor } from '../../src/daemon/index.js';
 
 const at = (time: string) => new Date(`2026-11-25T${time}:00`);
 const window = parseWindow('02:00-05:00');

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { acquireLock, createWebhookNotifier } from '../../daemon/index.js';
-import type { StepName, UpgradeEvent, UpgradeListener } from '../../events/index.js';
+import { isSwitchStep, type UpgradeEvent, type UpgradeListener } from '../../events/index.js';
 import { createDispatcher } from '../../manifest/index.js';
 import { exitCodeFor, reportOutcome, runUpgrade, type UpgradeResult } from '../../upgrade/index.js';
 import { CLIENT_VERSION } from '../client-version.js';
@@ -19,7 +19,6 @@ interface UpgradeFlags {
 }
 
 /** Steps from which Ctrl-C no longer aborts: the switch finishes or rolls back (SPEC 10, 11). */
-const SWITCH_STEPS = new Set<StepName>(['backing_up', 'stopping', 'applying', 'migrating', 'starting', 'health_check', 'committing', 'cleaning_up', 'rolling_back']);
 
 export function isInteractive(): boolean {
   return Boolean(process.stdout.isTTY && process.stdin.isTTY);
@@ -51,7 +50,7 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
     : (app?.listener ?? createPlainRenderer((line) => process.stdout.write(`${line}\n`)));
   const notifier = createWebhookNotifier(context.config.notify.webhooks, context.logger);
   const onEvent = (event: UpgradeEvent) => {
-    if (event.type === 'step' && SWITCH_STEPS.has(event.step) && event.status === 'running') switching = true;
+    if (event.type === 'step' && isSwitchStep(event.step) && event.status === 'running') switching = true;
     render(event);
     notifier.listener(event);
   };
