@@ -41,7 +41,7 @@ export async function runHook(dockerDir: string, script: HookScript, args: strin
   );
   const [command, argv] = executable ? [`./${script}`, [...args, '--format=json']] : ['sh', [`./${script}`, ...args, '--format=json']];
   const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(command, argv, { cwd: dockerDir, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 3_600_000, killSignal: 'SIGKILL', ...(options.signal ? { signal: options.signal } : {}) });
+    const child = spawn(command, argv, { cwd: dockerDir, stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32', timeout: options.timeoutMs ?? 3_600_000, killSignal: 'SIGKILL', ...(options.signal ? { signal: options.signal } : {}) });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => {

@@ -43,7 +43,10 @@ export function runCommand(command: string, args: string[], options: RunOptions 
   const label = `${command} ${args.slice(0, 3).join(' ')}`.trim();
   if (options.signal?.aborted) return Promise.reject(new NuwaxError(ErrorCodes.E_ABORTED, `${label} was cancelled`, { cause: options.signal.reason }));
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A session of its own: Ctrl-C in the terminal (SIGINT to the foreground group) or a closed
+    // terminal (SIGHUP) must reach nuwax alone, which then finishes or rolls back the switch, and
+    // not kill `docker compose` half way through it. nuwax stops its children itself (abort, timeout).
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32' });
     const limit = options.maxCapture ?? MAX_CAPTURE;
     const stdout = capture(limit, 'head');
     const stderr = capture(limit, 'tail');

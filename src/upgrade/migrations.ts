@@ -55,6 +55,8 @@ export function runScript(
       cwd: dockerDir,
       env: { ...process.env, NUWAX_FROM_VERSION: options.from ?? '', NUWAX_TO_VERSION: options.to },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own session, as compose's (runtime/exec.ts): Ctrl-C reaches nuwax, not the script.
+      detached: process.platform !== 'win32',
       ...(options.signal ? { signal: options.signal } : {}),
       timeout: options.timeoutMs,
       killSignal: 'SIGKILL',
