@@ -23,6 +23,13 @@ describe('runCommand: the one spawn helper', () => {
     assert.deepEqual(output, { code: 3, stdout: 'out', stderr: 'err' });
   });
 
+  test('a command runs in a session of its own, so a Ctrl-C in the terminal reaches nuwax alone', { skip: process.platform === 'win32' }, async () => {
+    const sessionOf = (pid: number | string) => runCommand('ps', ['-o', 'sid=', '-p', String(pid)]).then((output) => output.stdout.trim());
+    const child = await runCommand('sh', ['-c', 'ps -o sid= -p $$']);
+    assert.equal(child.code, 0);
+    assert.notEqual(child.stdout.trim(), await sessionOf(process.pid));
+  });
+
   test('kills a command that outlives its timeout with E_TIMEOUT, and the process is gone', async () => {
     const folder = await mkdtemp(path.join(os.tmpdir(), 'nuwax-exec-'));
     const pidFile = path.join(folder, 'pid');
