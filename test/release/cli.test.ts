@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { parseManifest } from '../../src/manifest/index.js';
 import { temporaryFolder, writeTree } from '../apply/trees.js';
+import { runCli } from '../helpers/cli.js';
+import { ReleaseServer } from '../helpers/release-server.js';
 
 const HARNESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli-harness.js');
 
@@ -45,6 +47,38 @@ describe('release pack, release patch and serve on the command line', () => {
     const manifest = parseManifest(readFileSync(manifestFile), 'manifest.json');
     assert.deepEqual(manifest.patch?.x86_64?.from, ['1.0.0']);
     assert.ok(manifest.platforms?.x86_64);
+  });
+
+  test('what keygen, pack, patch, manifest and sign publish is accepted by `nuwax check` on a box (signed, patch; full for another base)', async () => {
+    const out = path.join(folder.dir, 'out');
+    const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+    const publish = async (args: string[]) => {
+      const result = await run(['--home', folder.dir, ...args]);
+      assert.equal(result.code, 0, result.stderr);
+    };
+    await publish(['release', 'keygen', '-o', path.join(folder.dir, 'signing')]);
+    await publish(['release', 'pack', path.join(folder.dir, 'v2'), '--version', '2.0.0', '--arch', arch, '-o', path.join(out, 'full.tar.gz')]);
+    await publish(['release', 'patch', path.join(folder.dir, 'v1'), path.join(folder.dir, 'v2'), '--from', '1.0.0', '--to', '2.0.0', '--arch', arch, '-o', path.join(out, 'patch.tar.gz')]);
+    await publish(['release', 'manifest', '--version', '2.0.0', '--notes', 'two', '-o', path.join(out, 'manifest.json'), path.join(out, 'full.tar.gz'), path.join(out, 'patch.tar.gz')]);
+    await publish(['release', 'sign', path.join(out, 'manifest.json'), '-k', path.join(folder.dir, 'signing.key')]);
+    const server = await new ReleaseServer().start();
+    try {
+      for (const name of ['manifest.json', 'manifest.json.sig', 'full.tar.gz', 'patch.tar.gz']) server.set(`/${name}`, readFileSync(path.join(out, name)));
+      const box = path.join(folder.dir, 'box');
+      mkdirSync(path.join(box, 'docker'), { recursive: true });
+      writeFileSync(path.join(box, 'docker', 'docker-compose.yml'), 'services: {}\n');
+      const publicKey = readFileSync(path.join(folder.dir, 'signing.pub'), 'utf8').trim();
+      const config = (version: string) => `[versions]\ndocker_service = "${version}"\n\n[server]\nmanifest_url = "${server.url}/manifest.json"\n\n[security]\npublic_keys = ["${publicKey}"]\n`;
+      writeFileSync(path.join(box, 'config.toml'), config('1.0.0'));
+      const patch = await runCli(['--home', box, '--json', 'check']);
+      assert.equal(patch.code, 0, patch.stderr);
+      assert.deepEqual([patch.json().strategy, patch.json().signed, patch.json().offered, patch.json().notes], ['patch', true, '2.0.0', 'two']);
+      writeFileSync(path.join(box, 'config.toml'), config('0.9.0'));
+      const full = await runCli(['--home', box, '--json', 'check']);
+      assert.deepEqual([full.json().strategy, full.json().signed], ['full', true]);
+    } finally {
+      await server.stop();
+    }
   });
 
   test('a bad arch or a missing folder is a usage error (exit 2), nothing written', async () => {
