@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
     return (program: Command) => registerReleasePackage(registerRelease(program));
   },
   upgrade: async () => (await import('./commands/upgrade.js')).registerUpgrade,
+  import: async () => (await import('./commands/import.js')).registerImport,
   rollback: async () => (await import('./commands/rollback.js')).registerRollback,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctor,
   serve: async () => (await import('./commands/serve.js')).registerServe,

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../../config/index.js';
 import { ErrorCodes, NuwaxError } from '../../errors/index.js';
-import { buildManifest, signManifestFile, writeKeyPair, writeManifest } from '../../release/index.js';
+import { formatBytes } from '../../fsutil/index.js';
+import { buildManifest, createBundle, signManifestFile, writeKeyPair, writeManifest } from '../../release/index.js';
 import { action } from '../context.js';
 
 function parseArch(value: string): 'x86_64' | 'aarch64' {
@@ -14,7 +15,7 @@ function parseArch(value: string): 'x86_64' | 'aarch64' {
 
 /** The publisher's tools (SPEC 11). Returns the `release` command so other files can add subcommands. */
 export function registerRelease(program: Command): Command {
-  const release = program.command('release').description("the publisher's tools: keygen, pack, patch, manifest, sign");
+  const release = program.command('release').description("the publisher's tools: keygen, pack, patch, manifest, sign, bundle");
 
   release
     .command('keygen')
@@ -69,6 +70,28 @@ export function registerRelease(program: Command): Command {
       action(async (context, manifest: string, options: { key: string }) => {
         const output = await signManifestFile(path.resolve(manifest), path.resolve(options.key));
         context.print(`wrote ${output}`, { signature: output });
+      }),
+    );
+
+  release
+    .command('bundle')
+    .description('write one offline bundle (a tar) of a manifest, its signature and its packages, for `nuwax import` on a box with no network')
+    .requiredOption('--manifest <file>', 'manifest.json, or the release folder holding it (with manifest.json.sig and the packages)')
+    .option('--packages <dir>', 'folder holding the package files (default: beside the manifest)')
+    .option('--arch <arches>', 'only these arches, comma-separated (default: every arch in the manifest)')
+    .requiredOption('-o, --output <file>', 'bundle file, e.g. release-1.4.0.2.nuwax.tar')
+    .action(
+      action(async (context, options: { manifest: string; packages?: string; arch?: string; output: string }) => {
+        const bundle = await createBundle({
+          manifest: path.resolve(options.manifest),
+          output: path.resolve(options.output),
+          ...(options.packages ? { packagesDir: path.resolve(options.packages) } : {}),
+          ...(options.arch ? { arches: [...new Set(options.arch.split(',').map((arch) => parseArch(arch.trim())))] } : {}),
+        });
+        context.print(
+          `wrote ${bundle.output} (${formatBytes(bundle.size)}): ${bundle.version}, ${bundle.signed ? 'signed' : 'unsigned'}, ${bundle.packages.map((item) => item.roles.join('+')).join(', ')}`,
+          { file: bundle.output, ...bundle },
+        );
       }),
     );
   return release;

@@ -1,0 +1,249 @@
+/**
+ * Reading an offline bundle (bundle.ts has the format) for `nuwax import`: the entries in order,
+ * plain files with known names and bounded sizes only; anything else refuses the bundle rather
+ * than being skipped (STYLE: decide per entry, refuse rather than sanitise). The manifest's
+ * signature is checked before a package byte is read, and every package is hashed while it is
+ * copied into the download cache, exactly as a download is (SPEC 4, 7).
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
+import tarStream, { type Extract } from 'tar-stream';
+import type { Config } from '../config/index.js';
+import { finalPathFor } from '../downloader/index.js';
+import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
+import type { ProgressListener } from '../events/index.js';
+import { checkRelativePath, fsyncDirectory, fsyncFile } from '../fsutil/index.js';
+import { compareVersions, type FetchedManifest, isValidVersion, resolvePackageUrls, verifyManifestBytes } from '../manifest/index.js';
+import { BUNDLE_FORMAT, type BundledPackage, type BundleIndex, bundleError, byteProgress, declaredHashes, hashingStream, INDEX_NAME, LIMITS, MANIFEST_NAME, PACKAGE_NAME, SIGNATURE_NAME } from './bundle.js';
+
+export interface ReadBundleOptions {
+  config: Config;
+  clientVersion: string;
+  signal?: AbortSignal;
+}
+
+export interface BundleHead {
+  file: string;
+  index: BundleIndex;
+  /** The manifest as a fetch hands it over: signature checked, URLs resolved against the bundle. */
+  fetched: FetchedManifest;
+  signature: Buffer | null;
+}
+
+type TarEntry = Extract extends AsyncIterable<infer Entry> ? Entry : never;
+
+interface BundleEntry {
+  name: string;
+  size: number;
+  body: TarEntry;
+}
+
+/** What the caller does with one package entry; it must read the body to its end. */
+type PackageVisitor = (entry: BundleEntry, item: BundledPackage) => Promise<void>;
+
+function readError(error: unknown, file: string): NuwaxError {
+  if (error instanceof NuwaxError) return error;
+  const message = (error as Error | undefined)?.message ?? String(error);
+  if ((error as Error | undefined)?.name === 'AbortError') return toNuwaxError(error);
+  if (/unexpected end of data/i.test(message)) return new NuwaxError(ErrorCodes.E_ARCHIVE, `The bundle ${path.basename(file)} is truncated`, { cause: error, details: { file } });
+  if (/invalid tar header|unknown format/i.test(message)) return bundleError(`${path.basename(file)} is not a nuwax bundle (not a tar archive)`, { file });
+  return new NuwaxError(ErrorCodes.E_ARCHIVE, `Cannot read the bundle ${path.basename(file)}: ${message}`, { cause: error, details: { file } });
+}
+
+/** The bundle's entries in order; any entry that is not a plain file with a safe name is refused. */
+async function* bundleEntries(file: string, signal: AbortSignal | undefined): AsyncGenerator<BundleEntry> {
+  const extract = tarStream.extract();
+  const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extract, signal ? { signal } : {}).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  try {
+    for await (const entry of extract) {
+      const { name, type, size } = entry.header;
+      checkRelativePath(name, 'bundle entry');
+      if (type !== 'file') throw new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `The bundle entry "${name}" is a ${type ?? 'special file'}, not a plain file: refused`, { details: { path: name, type } });
+      yield { name, size: size ?? 0, body: entry };
+    }
+  } catch (error) {
+    throw readError(error, file);
+  } finally {
+    // Also when the caller stops early or fails: the file is closed, nothing is left reading.
+    extract.destroy();
+  }
+  const failure = await feeding;
+  if (failure) throw readError(failure, file);
+}
+
+async function readSmall(entry: BundleEntry): Promise<Buffer> {
+  const limit = LIMITS[entry.name]!;
+  if (entry.size > limit) throw bundleError(`The bundle's ${entry.name} is ${entry.size} bytes, more than ${limit}`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry.body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function parseIndex(bytes: Buffer, clientVersion: string): BundleIndex {
+  let index: BundleIndex;
+  try {
+    index = JSON.parse(bytes.toString('utf8')) as BundleIndex;
+  } catch (error) {
+    throw new NuwaxError(ErrorCodes.E_BUNDLE, `The bundle's ${INDEX_NAME} is not valid JSON`, { cause: error });
+  }
+  if (index?.format !== BUNDLE_FORMAT) {
+    throw bundleError(`The bundle has format ${String(index?.format)}; this nuwax ${clientVersion} reads format ${BUNDLE_FORMAT} (it needs nuwax ${String(index?.client_min ?? '?')} or later)`);
+  }
+  if (typeof index.client_min !== 'string' || !isValidVersion(index.client_min)) throw bundleError(`The bundle's ${INDEX_NAME} has no valid client_min`);
+  if (compareVersions(index.client_min, clientVersion) > 0) {
+    throw new NuwaxError(ErrorCodes.E_CLIENT_TOO_OLD, `The bundle needs nuwax ${index.client_min} or later; this is ${clientVersion}`);
+  }
+  const valid = Array.isArray(index.packages) && index.packages.every((item) => PACKAGE_NAME.exec(item?.name)?.[1] === item.sha256 && Number.isSafeInteger(item.size) && item.size >= 0);
+  if (!valid) throw bundleError(`The bundle's ${INDEX_NAME} lists packages wrongly`);
+  return index;
+}
+
+/** The bundle's pseudo location: relative package URLs resolve under it, so a later run names the cached file the same. */
+function bundleManifestUrl(file: string): string {
+  return `${pathToFileURL(path.resolve(file)).href}/${MANIFEST_NAME}`;
+}
+
+function verifyHead(file: string, metadata: Map<string, Buffer>, options: ReadBundleOptions): BundleHead {
+  const index = parseIndex(metadata.get(INDEX_NAME)!, options.clientVersion);
+  const bytes = metadata.get(MANIFEST_NAME)!;
+  const signature = metadata.get(SIGNATURE_NAME) ?? null;
+  // The same rule as a fetched manifest: with public keys configured, unsigned or badly signed is refused.
+  const verified = verifyManifestBytes(bytes, signature?.toString('utf8'), options.config);
+  const url = bundleManifestUrl(file);
+  const declared = declaredHashes(verified.manifest);
+  for (const item of index.packages) {
+    if (!declared.has(item.sha256)) throw bundleError(`The bundle lists ${item.name}, which the manifest does not name`, { name: item.name });
+  }
+  const fetched: FetchedManifest = { manifest: resolvePackageUrls(verified.manifest, url), url, bytes, signed: verified.signed, notModified: false };
+  return { file, index, fetched, signature };
+}
+
+const METADATA = [INDEX_NAME, MANIFEST_NAME, SIGNATURE_NAME];
+
+/** Index first, then the manifest, then (optional) the signature, before any package; each once. */
+async function readMetadata(entry: BundleEntry, metadata: Map<string, Buffer>, head: BundleHead | undefined): Promise<void> {
+  if (head || METADATA.indexOf(entry.name) !== metadata.size) {
+    throw bundleError(`The bundle's ${entry.name} is out of place (expected ${METADATA.join(', ')}, then the packages)`, { path: entry.name });
+  }
+  metadata.set(entry.name, await readSmall(entry));
+}
+
+/** The index's record of a package entry, which must come once, with the size the index and the manifest give it. */
+function packageRecord(head: BundleHead, entry: BundleEntry, seen: Set<string>): BundledPackage {
+  const item = head.index.packages.find((candidate) => candidate.name === entry.name);
+  if (!item) throw bundleError(`The bundle holds ${entry.name}, which its ${INDEX_NAME} does not list`, { path: entry.name });
+  if (seen.has(entry.name)) throw bundleError(`The bundle holds ${entry.name} twice`, { path: entry.name });
+  seen.add(entry.name);
+  const declared = declaredHashes(head.fetched.manifest).get(item.sha256) ?? null;
+  if (entry.size !== item.size || (declared !== null && declared !== entry.size)) {
+    throw new NuwaxError(ErrorCodes.E_SIZE_MISMATCH, `The bundle's ${entry.name} is ${entry.size} bytes; its index says ${item.size}${declared !== null ? ` and the manifest ${declared}` : ''}`, {
+      details: { name: entry.name },
+    });
+  }
+  return item;
+}
+
+/**
+ * Reads the bundle in order: the metadata, then the packages, each handed to `visit` (without
+ * one it stops at the first package: the head alone). Every package the index lists must come.
+ */
+async function scanBundle(file: string, options: ReadBundleOptions, visit?: PackageVisitor): Promise<BundleHead> {
+  const metadata = new Map<string, Buffer>();
+  const seen = new Set<string>();
+  let head: BundleHead | undefined;
+  try {
+    for await (const entry of bundleEntries(file, options.signal)) {
+      if (METADATA.includes(entry.name)) {
+        await readMetadata(entry, metadata, head);
+        continue;
+      }
+      if (!PACKAGE_NAME.test(entry.name)) throw bundleError(`The bundle holds an unexpected entry "${entry.name}": refused`, { path: entry.name });
+      if (!metadata.has(MANIFEST_NAME)) throw bundleError(`The bundle's packages come before its ${INDEX_NAME} and ${MANIFEST_NAME}`);
+      // The signature is checked here, before a package byte is read.
+      head ??= verifyHead(file, metadata, options);
+      if (!visit) return head;
+      await visit(entry, packageRecord(head, entry, seen));
+    }
+  } catch (error) {
+    // A body cut short surfaces in the visitor's copy: it is still the bundle's fault.
+    throw readError(error, file);
+  }
+  if (!metadata.has(MANIFEST_NAME)) throw bundleError(`${path.basename(file)} is not a nuwax bundle: it has no ${INDEX_NAME} and ${MANIFEST_NAME}`, { file });
+  head ??= verifyHead(file, metadata, options);
+  const missing = head.index.packages.filter((item) => !seen.has(item.name)).map((item) => item.name);
+  if (visit && missing.length > 0) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The bundle is truncated: ${missing.join(', ')} missing`, { details: { missing } });
+  return head;
+}
+
+/** The index and the verified manifest, from the start of the bundle only (cheap: the packages are not read). */
+export function readBundleHead(file: string, options: ReadBundleOptions): Promise<BundleHead> {
+  return scanBundle(path.resolve(file), options);
+}
+
+export interface ImportBundleOptions extends ReadBundleOptions {
+  /** The download cache: files go where the downloader looks first (finalPathFor). */
+  directory: string;
+  /** The packages to keep, by sha256, with the URLs the upgrade will ask the downloader for. */
+  wanted: Map<string, string[]>;
+  onProgress?: ProgressListener;
+}
+
+export interface ImportedPackage {
+  sha256: string;
+  path: string;
+  size: number;
+}
+
+/**
+ * Reads the whole bundle again, hashes every package (a tampered one anywhere refuses the bundle)
+ * and copies the wanted ones into the download cache under temp names; only when the bundle was
+ * read to its end with everything matching are they fsynced and renamed into place. On any
+ * failure the temp files are removed: nothing is left in the cache.
+ */
+export async function importBundle(head: BundleHead, options: ImportBundleOptions): Promise<ImportedPackage[]> {
+  await mkdir(options.directory, { recursive: true });
+  const total = head.index.packages.reduce((sum, item) => sum + item.size, 0);
+  const progress = byteProgress(total, options.onProgress);
+  const copies = new Map<string, { temporary: string; size: number }>();
+  try {
+    const again = await scanBundle(head.file, options, async (entry, item) => {
+      const keep = options.wanted.has(item.sha256);
+      const temporary = path.join(options.directory, `.${item.sha256}.import.tmp`);
+      if (keep) copies.set(item.sha256, { temporary, size: item.size });
+      const hashing = hashingStream(progress.add);
+      const sink = keep ? createWriteStream(temporary, { mode: 0o644 }) : new Writable({ write: (_chunk, _encoding, callback) => callback() });
+      await pipeline(entry.body, hashing.transform, sink, options.signal ? { signal: options.signal } : {});
+      const actual = hashing.digest();
+      if (actual !== item.sha256) {
+        throw new NuwaxError(ErrorCodes.E_HASH_MISMATCH, `The bundle's package ${item.name} (${item.roles.join(', ')}) has sha256 ${actual}, not the ${item.sha256} the manifest gives: refusing the bundle`, {
+          details: { name: item.name, expected: item.sha256, actual },
+        });
+      }
+    });
+    if (!again.fetched.bytes.equals(head.fetched.bytes) || !Buffer.from(again.signature ?? '').equals(Buffer.from(head.signature ?? ''))) {
+      throw bundleError('The bundle changed while it was read: refusing it');
+    }
+    const absent = [...options.wanted.keys()].filter((sha256) => !copies.has(sha256));
+    if (absent.length > 0) throw new NuwaxError(ErrorCodes.E_NO_PACKAGE, `The bundle holds no package with sha256 ${absent.join(', ')}`);
+    progress.finish();
+    const imported: ImportedPackage[] = [];
+    for (const [sha256, copy] of copies) {
+      const final = finalPathFor(options.directory, sha256, options.wanted.get(sha256)!);
+      await fsyncFile(copy.temporary);
+      await rename(copy.temporary, final);
+      imported.push({ sha256, path: final, size: copy.size });
+    }
+    await fsyncDirectory(options.directory);
+    return imported;
+  } catch (error) {
+    await Promise.all([...copies.values()].map((copy) => rm(copy.temporary, { force: true })));
+    throw error;
+  }
+}
