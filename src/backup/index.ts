@@ -10,7 +10,7 @@ import { runHook } from './hooks.js';
 import { removeStaleRestoreFolders, removeStaleTemporaries, restoreFolders, treeBytes } from './housekeeping.js';
 import { swapIn } from './swap.js';
 
-export { runHook };
+export { runHook, treeBytes };
 
 /** Inside every archive: what it covers, so that a restore works even without the database. */
 export const METADATA_ENTRY = '.nuwax-backup.json';

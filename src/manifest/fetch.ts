@@ -21,6 +21,8 @@ export interface FetchedManifest {
   signed: boolean;
   /** True when the server answered 304 and the cached copy was used. */
   notModified: boolean;
+  /** The server's `Date` header, when it sent one (doctor compares the clock with it). */
+  serverDate?: string;
 }
 
 export interface FetchManifestOptions {
@@ -174,7 +176,8 @@ export async function fetchManifest(options: FetchManifestOptions): Promise<Fetc
   const manifest = resolvePackageUrls(parseManifest(bytes, `manifest from ${url}`), url);
   const etag = header(answer.headers, 'etag');
   if (!notModified && etag) store.kv.set(cacheKey, { etag, body: bytes.toString('base64') } satisfies CachedManifest);
-  return { manifest, url, bytes, signed, notModified };
+  const serverDate = header(answer.headers, 'date');
+  return { manifest, url, bytes, signed, notModified, ...(serverDate ? { serverDate } : {}) };
 }
 
 async function checkSignature(bytes: Buffer, url: string, options: FetchManifestOptions): Promise<boolean> {

@@ -96,6 +96,13 @@ export interface ComposeCommand {
 }
 
 const detected = new Map<string, ComposeCommand>();
+/** What the detected compose said its version was, per PATH (doctor shows it). */
+const reported = new Map<string, string>();
+
+/** The version `detectCompose` saw compose report (`2.29.1`, `1.29.2`), once it ran with this PATH. */
+export function composeVersion(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return reported.get(env.PATH ?? '');
+}
 
 /**
  * `docker compose` (v2) when present, else `docker-compose` (v1): Debian 12 ships only v1. The result
@@ -116,6 +123,8 @@ export async function detectCompose(signal?: AbortSignal, env: NodeJS.ProcessEnv
       return null;
     });
     if (output?.code === 0) {
+      const version = /version v?(\d[\w.+-]*)/i.exec(output.stdout)?.[1];
+      if (version) reported.set(key, version);
       detected.set(key, candidate);
       return candidate;
     }

@@ -86,6 +86,13 @@ export class DockerRuntime {
     await this.config(['-q'], composeFile, signal);
   }
 
+  /** compose's normalised configuration (`.env` read, variables resolved): JSON from v2, YAML from v1. */
+  async normalisedConfig(composeFile?: string): Promise<{ format: 'json' | 'yaml'; text: string }> {
+    const compose = await detectCompose(undefined, this.options.env ?? process.env);
+    if (compose.version === 'v2') return { format: 'json', text: await this.config(['--format', 'json'], composeFile) };
+    return { format: 'yaml', text: await this.config([], composeFile) };
+  }
+
   async services(composeFile?: string): Promise<string[]> {
     return (await this.config(['--services'], composeFile))
       .split('\n')

@@ -1,8 +1,30 @@
 import type { Command } from 'commander';
-import { runDoctor } from '../../doctor/index.js';
-import { DockerRuntime, detectCompose, dockerAvailable, runCommand } from '../../runtime/index.js';
+import { type DoctorCheck, doctorDocker, exitCodeOf, runDoctor } from '../../doctor/index.js';
+import { createDispatcher } from '../../manifest/index.js';
+import { DockerRuntime } from '../../runtime/index.js';
+import { openStore, type Store } from '../../state/index.js';
 import { CLIENT_VERSION } from '../client-version.js';
-import { action } from '../context.js';
+import { action, type CliContext } from '../context.js';
+
+const TAGS = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
+
+/** One line per check: status, title, message, and for a problem what to do. */
+export function renderCheck(check: DoctorCheck): string {
+  return `${TAGS[check.status]}  ${check.title.padEnd(13)} ${check.message}${check.hint ? ` → ${check.hint}` : ''}`;
+}
+
+/**
+ * The state store, or an in-memory one when the home cannot hold it: doctor must still answer on a
+ * box whose home is not writable (its `home` check says so).
+ */
+function storeFor(context: CliContext): { store: Store; temporary: boolean } {
+  try {
+    return { store: context.store, temporary: false };
+  } catch (error) {
+    context.logger.warn({ err: error }, 'doctor: cannot open the state store; using a temporary one');
+    return { store: openStore(':memory:'), temporary: true };
+  }
+}
 
 export function registerDoctor(program: Command): void {
   program
@@ -10,29 +32,17 @@ export function registerDoctor(program: Command): void {
     .description('check that this box is ready for unattended upgrades: READY, READY_WITH_WARNINGS or NOT_READY')
     .action(
       action(async (context) => {
-        const runtime = new DockerRuntime({ dockerDir: context.paths.dockerDir, composeFile: context.paths.composeFile, ...(context.config.docker.project_name ? { projectName: context.config.docker.project_name } : {}), logger: context.logger });
-        const { verdict, checks } = await runDoctor({
-          config: context.config,
-          paths: context.paths,
-          store: context.store,
-          clientVersion: CLIENT_VERSION,
-          runtime: {
-            dockerAvailable,
-            composeDescription: async () => {
-              const compose = await detectCompose();
-              return `${compose.command} ${compose.args.join(' ')} (${compose.version})`.replace('  ', ' ');
-            },
-            validate: (file) => runtime.validate(file),
-            ownContainersPorts: async () => {
-              const project = await runtime.projectName();
-              const output = await runCommand('docker', ['ps', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Ports}}'], { timeoutMs: 15_000 });
-              return [...output.stdout.matchAll(/:(\d+)->/g)].map((match) => match[1]!);
-            },
-          },
-        });
-        const icon = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
-        context.print([...checks.map((check) => `${icon[check.status]}  ${check.name.padEnd(14)} ${check.detail}`), '', verdict], { verdict, checks });
-        return verdict === 'NOT_READY' ? 1 : 0;
+        const { config, paths, logger } = context;
+        const runtime = new DockerRuntime({ dockerDir: paths.dockerDir, composeFile: paths.composeFile, ...(config.docker.project_name ? { projectName: config.docker.project_name } : {}), logger });
+        const dispatcher = createDispatcher(config);
+        const { store, temporary } = storeFor(context);
+        try {
+          const report = await runDoctor({ config, paths, store, clientVersion: CLIENT_VERSION, docker: doctorDocker(runtime), logger, ...(dispatcher ? { dispatcher } : {}) });
+          context.print([...report.checks.map(renderCheck), '', report.verdict], report);
+          return exitCodeOf(report.verdict);
+        } finally {
+          if (temporary) store.close();
+        }
       }),
     );
 }

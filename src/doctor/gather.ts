@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Dispatcher } from 'undici';
+import { pathsToBackUp } from '../apply/index.js';
+import { treeBytes } from '../backup/index.js';
+import type { Config, HomePaths } from '../config/index.js';
+import { ErrorCodes, toNuwaxError } from '../errors/index.js';
+import { exists, freeBytes } from '../fsutil/index.js';
+import type { Logger } from '../log/index.js';
+import { type FetchedManifest, fetchManifest, manifestUrlFor } from '../manifest/index.js';
+import type { Store } from '../state/index.js';
+import type { StrategyDecision } from '../strategy/index.js';
+import { checkForUpdate } from '../upgrade/index.js';
+import { type ComposePorts, portsFromComposeJson, portsFromComposeYaml } from './compose-ports.js';
+import { probePort } from './probe.js';
+import type { ComposeFact, ComposeFileFact, DiskArea, DiskFact, DockerFact, DoctorFacts, Failure, HomeFact, ManifestFact, PortProbeResult, PortsFact, ServerFact } from './types.js';
+
+/** What doctor asks of Docker, narrowed so a test can hand it anything (STYLE: collaborators passed in). */
+export interface DoctorDocker {
+  engine(): Promise<DockerFact>;
+  compose(): Promise<ComposeFact>;
+  /** compose's normalised configuration; throws E_COMPOSE_INVALID with compose's own words. */
+  composeConfig(file: string): Promise<{ format: 'json' | 'yaml'; text: string }>;
+  /** `port/protocol` published by the running containers of our compose project. */
+  ownPorts(): Promise<string[]>;
+}
+
+export interface DoctorOptions {
+  config: Config;
+  paths: HomePaths;
+  store: Store;
+  clientVersion: string;
+  docker: DoctorDocker;
+  dispatcher?: Dispatcher;
+  logger?: Logger;
+  now?: () => Date;
+  probePort?: (hostIp: string | null, port: number, protocol: string) => Promise<PortProbeResult>;
+}
+
+function failureOf(error: unknown): Failure {
+  const nuwaxError = toNuwaxError(error);
+  return { code: nuwaxError.code, message: nuwaxError.message };
+}
+
+interface ReleaseFacts {
+  server: ServerFact;
+  manifest: ManifestFact;
+  serverDate: Date | null;
+  /** This box's clock when the server's answer arrived, to compare with its Date. */
+  answeredAt: Date | null;
+  decision: StrategyDecision | null;
+}
+
+/** Codes that mean the server answered, but with a manifest we refuse. */
+const MANIFEST_CODES = new Set(['E_SIGNATURE', 'E_MANIFEST']);
+
+async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
+  const { config } = options;
+  let url: string;
+  try {
+    url = manifestUrlFor(config);
+  } catch (error) {
+    return { server: { url: null, error: failureOf(error) }, manifest: { state: 'unchecked', reason: 'no release server configured' }, serverDate: null, answeredAt: null, decision: null };
+  }
+  let fetched: FetchedManifest;
+  try {
+    fetched = await fetchManifest({ config, store: options.store, ...(options.logger ? { logger: options.logger } : {}), ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}) });
+  } catch (error) {
+    const failure = failureOf(error);
+    if (MANIFEST_CODES.has(failure.code)) return { server: { url, error: null }, manifest: { state: 'invalid', error: failure }, serverDate: null, answeredAt: null, decision: null };
+    return { server: { url, error: failure }, manifest: { state: 'unchecked', reason: 'the release server did not answer' }, serverDate: null, answeredAt: null, decision: null };
+  }
+  const answeredAt = (options.now ?? (() => new Date()))();
+  const date = fetched.serverDate ? new Date(fetched.serverDate) : null;
+  const serverDate = date && !Number.isNaN(date.getTime()) ? date : null;
+  const server: ServerFact = { url, error: null };
+  try {
+    const check = await checkForUpdate({ config, paths: options.paths, store: options.store, clientVersion: options.clientVersion, fetched, ...(options.now ? { now: options.now() } : {}) });
+    const { decision } = check;
+    const packageSize = decision.strategy === 'none' ? null : decision.package.size;
+    const manifest: ManifestFact = { state: 'valid', version: fetched.manifest.version, signed: fetched.signed, keys: config.security.public_keys.length, current: check.current, strategy: decision.strategy, packageSize };
+    return { server, manifest, serverDate, answeredAt, decision };
+  } catch (error) {
+    return { server, manifest: { state: 'invalid', error: failureOf(error) }, serverDate, answeredAt, decision: null };
+  }
+}
+
+async function gatherComposeFile(options: DoctorOptions): Promise<{ fact: ComposeFileFact; ports: ComposePorts | string | null }> {
+  const file = options.paths.composeFile;
+  if (!(await exists(file))) return { fact: { path: file, state: 'missing' }, ports: null };
+  let normalised: { format: 'json' | 'yaml'; text: string };
+  try {
+    normalised = await options.docker.composeConfig(file);
+  } catch (error) {
+    const failure = failureOf(error);
+    if (failure.code === ErrorCodes.E_COMPOSE_INVALID) return { fact: { path: file, state: 'invalid', reason: failure.message }, ports: null };
+    // Without compose, the file as written still tells which ports it publishes (no variables resolved).
+    const ports = portsFromComposeYaml(await readFile(file, 'utf8'));
+    return { fact: { path: file, state: 'unchecked', reason: failure.code === ErrorCodes.E_COMPOSE ? 'compose is not available' : failure.message }, ports };
+  }
+  try {
+    return { fact: { path: file, state: 'valid' }, ports: normalised.format === 'json' ? portsFromComposeJson(normalised.text) : portsFromComposeYaml(normalised.text) };
+  } catch (error) {
+    return { fact: { path: file, state: 'valid' }, ports: `cannot read compose's output: ${(error as Error).message}` };
+  }
+}
+
+async function gatherPorts(options: DoctorOptions, docker: DockerFact, composeFile: ComposeFileFact, composePorts: ComposePorts | string | null): Promise<PortsFact> {
+  if (composeFile.state === 'missing') return { state: 'unchecked', reason: 'no compose file yet: nothing is published', warn: false };
+  if (composeFile.state === 'invalid') return { state: 'unchecked', reason: 'the compose file is not valid', warn: true };
+  if (composePorts === null || typeof composePorts === 'string') return { state: 'unchecked', reason: composePorts ?? 'the compose file cannot be read', warn: true };
+  let ours: string[] | null = null;
+  if (docker.reachable) {
+    ours = await options.docker.ownPorts().catch((error: unknown) => {
+      options.logger?.warn({ err: error }, 'doctor: cannot list the ports of our own containers');
+      return null;
+    });
+  }
+  const probe = options.probePort ?? probePort;
+  const probes = [];
+  // One at a time: a probe holds its port only for an instant, and there are rarely more than a few.
+  for (const port of composePorts.ports) probes.push({ ...port, result: await probe(port.hostIp, port.port, port.protocol) });
+  return { state: 'checked', probes, ours, hostNetwork: composePorts.hostNetwork, unreadable: composePorts.unreadable };
+}
+
+/** The nearest folder of `target` that exists: doctor does not create the home's folders. */
+async function nearestExisting(target: string): Promise<string> {
+  let current = path.resolve(target);
+  while (!(await exists(current)) && path.dirname(current) !== current) current = path.dirname(current);
+  return current;
+}
+
+/** Writes and removes a probe file where nuwax will write: catches read-only mounts and root-owned homes. */
+async function gatherHome(paths: HomePaths): Promise<HomeFact> {
+  const wanted = [...new Set([paths.home, paths.dataDir, paths.backupsDir, paths.downloadsDir, paths.cacheDir, paths.logsDir])];
+  const probed = new Map<string, Promise<string | null>>();
+  const probeIn = async (directory: string): Promise<string | null> => {
+    const file = path.join(directory, `.nuwax-doctor-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await writeFile(file, 'nuwax doctor\n');
+      await rm(file, { force: true });
+      return null;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    }
+  };
+  const directories = [];
+  for (const directory of wanted) {
+    const existing = await nearestExisting(directory);
+    if (!probed.has(existing)) probed.set(existing, probeIn(existing));
+    directories.push({ path: directory, error: await probed.get(existing)! });
+  }
+  return { directories };
+}
+
+/** Outermost paths only, so a folder listed in `[backup] include` and inside a backed-up one counts once. */
+function outermost(paths: string[]): string[] {
+  const unique = [...new Set(paths.map((item) => item.replace(/\/+$/, '')))];
+  return unique.filter((candidate) => !unique.some((other) => other !== candidate && candidate.startsWith(`${other}/`)));
+}
+
+/** Bytes the backup before the next upgrade would hold: the paths it changes plus `[backup] include` (SPEC 8). */
+async function backupEstimate(options: DoctorOptions, decision: StrategyDecision | null): Promise<number> {
+  const { config, paths } = options;
+  const dockerEntries = await readdir(paths.dockerDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  const changed =
+    decision?.strategy === 'patch'
+      ? pathsToBackUp({ kind: 'patch', operations: decision.operations, dockerEntries: [], stagedEntries: [], protectedPaths: config.upgrade.protected })
+      : pathsToBackUp({ kind: 'full', dockerEntries, stagedEntries: [], protectedPaths: config.upgrade.protected });
+  let total = 0;
+  for (const relative of outermost([...changed, ...config.backup.include])) total += await treeBytes(path.join(paths.dockerDir, ...relative.split('/')));
+  return total;
+}
+
+async function diskArea(directory: string, needs: DiskArea['needs']): Promise<DiskArea> {
+  const existing = await nearestExisting(directory);
+  return { directory, device: (await stat(existing)).dev, free: await freeBytes(existing), needs };
+}
+
+async function gatherDisk(options: DoctorOptions, decision: StrategyDecision | null): Promise<DiskFact> {
+  const offered = decision && decision.strategy !== 'none' ? decision : null;
+  const download = offered?.package.size ?? 0;
+  const backup = await backupEstimate(options, decision);
+  const { paths } = options;
+  const areas = [
+    // First, so a filesystem shared with the home is named by the home.
+    await diskArea(paths.home, []),
+    await diskArea(paths.downloadsDir, [{ what: 'download', bytes: download }]),
+    // A gzip'd release extracts to about twice its size (docker save archives compress about 2:1).
+    await diskArea(paths.stagingDir, [{ what: 'extracted release', bytes: download * 2 }]),
+    await diskArea(paths.backupsDir, [{ what: 'backup', bytes: backup }]),
+  ];
+  const release: DiskFact['release'] = offered ? { version: offered.offered, packageSize: offered.package.size } : decision ? 'none' : 'unknown';
+  return { areas, release };
+}
+
+/** Every fact doctor judges, gathered concurrently where they do not depend on each other. */
+export async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> {
+  const now = options.now ?? (() => new Date());
+  const [docker, compose, composeFile, release, home] = await Promise.all([options.docker.engine(), options.docker.compose(), gatherComposeFile(options), gatherRelease(options), gatherHome(options.paths)]);
+  const local = release.answeredAt ?? now();
+  const [ports, disk] = await Promise.all([gatherPorts(options, docker, composeFile.fact, composeFile.ports), gatherDisk(options, release.decision)]);
+  return { docker, compose, composeFile: composeFile.fact, disk, home, server: release.server, manifest: release.manifest, clock: { local, server: release.serverDate }, ports };
+}
