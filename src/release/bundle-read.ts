@@ -5,13 +5,13 @@
  * signature is checked before a package byte is read, and every package is hashed while it is
  * copied into the download cache, exactly as a download is (SPEC 4, 7).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import tarStream, { type Extract } from 'tar-stream';
+import { parseTar, readPlain } from '../archive/index.js';
 import type { Config } from '../config/index.js';
 import { finalPathFor } from '../downloader/index.js';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
@@ -34,12 +34,11 @@ export interface BundleHead {
   signature: Buffer | null;
 }
 
-type TarEntry = Extract extends AsyncIterable<infer Entry> ? Entry : never;
-
 interface BundleEntry {
   name: string;
   size: number;
-  body: TarEntry;
+  /** The entry's bytes; read to the end or not at all (the reader skips an unread body). */
+  body: AsyncIterable<Buffer>;
 }
 
 /** What the caller does with one package entry; it must read the body to its end. */
@@ -49,33 +48,31 @@ function readError(error: unknown, file: string): NuwaxError {
   if (error instanceof NuwaxError) return error;
   const message = (error as Error | undefined)?.message ?? String(error);
   if ((error as Error | undefined)?.name === 'AbortError') return toNuwaxError(error);
-  if (/unexpected end of data/i.test(message)) return new NuwaxError(ErrorCodes.E_ARCHIVE, `The bundle ${path.basename(file)} is truncated`, { cause: error, details: { file } });
-  if (/invalid tar header|unknown format/i.test(message)) return bundleError(`${path.basename(file)} is not a nuwax bundle (not a tar archive)`, { file });
   return new NuwaxError(ErrorCodes.E_ARCHIVE, `Cannot read the bundle ${path.basename(file)}: ${message}`, { cause: error, details: { file } });
 }
 
-/** The bundle's entries in order; any entry that is not a plain file with a safe name is refused. */
+/**
+ * The bundle's entries in order; any entry that is not a plain file with a safe name is refused.
+ * The archive's own reader (bounded extended headers, checksums, end-of-archive marker).
+ */
 async function* bundleEntries(file: string, signal: AbortSignal | undefined): AsyncGenerator<BundleEntry> {
-  const extract = tarStream.extract();
-  const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extract, signal ? { signal } : {}).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
+  let seen = 0;
   try {
-    for await (const entry of extract) {
+    for await (const entry of parseTar(readPlain(file, { signal }))) {
       const { name, type, size } = entry.header;
       checkRelativePath(name, 'bundle entry');
-      if (type !== 'file') throw new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `The bundle entry "${name}" is a ${type ?? 'special file'}, not a plain file: refused`, { details: { path: name, type } });
-      yield { name, size: size ?? 0, body: entry };
+      if (type !== 'file') throw new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `The bundle entry "${name}" is a ${type}, not a plain file: refused`, { details: { path: name, type } });
+      seen += 1;
+      // Claimed only when read, so that an unread body is skipped by the reader.
+      yield { name, size, body: { [Symbol.asyncIterator]: () => entry.stream() } };
     }
   } catch (error) {
+    // Not a tar at all (its first header does not check out): not a bundle, rather than corrupt.
+    if (seen === 0 && error instanceof NuwaxError && error.code === ErrorCodes.E_ARCHIVE && /^Corrupt tar data/.test(error.message)) {
+      throw bundleError(`${path.basename(file)} is not a nuwax bundle (not a tar archive)`, { file });
+    }
     throw readError(error, file);
-  } finally {
-    // Also when the caller stops early or fails: the file is closed, nothing is left reading.
-    extract.destroy();
   }
-  const failure = await feeding;
-  if (failure) throw readError(failure, file);
 }
 
 async function readSmall(entry: BundleEntry): Promise<Buffer> {
