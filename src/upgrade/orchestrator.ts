@@ -72,9 +72,12 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       ...(staged ? { fetched: staged } : {}),
     }).catch(async (error: unknown) => {
-      // Offline: a release staged earlier can still be installed without the server (issue 7).
+      // Offline: a release staged earlier (download-only, daemon, or an imported bundle on an
+      // air-gapped box with no server configured at all) can still be installed (issue 7).
       const fallback = stagedManifest(store);
-      if (!fallback || options.fetched || toNuwaxError(error).code !== 'E_NETWORK') throw error;
+      const code = toNuwaxError(error).code;
+      const noServer = !config.server.manifest_url && !config.server.base_url;
+      if (!fallback || options.fetched || !(code === 'E_NETWORK' || (code === 'E_CONFIG' && noServer))) throw error;
       logger.warn({ err: error }, 'release server unreachable; using the staged release');
       return checkForUpdate({ config, paths, store, clientVersion: options.clientVersion, fetched: fallback, forceFull: options.forceFull ?? false, allowDowngrade: options.allowDowngrade ?? false, ...(options.hostArch ? { hostArch: options.hostArch } : {}) });
     });

@@ -171,6 +171,23 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
     }
   });
 
+  test('an air-gapped box with no [server] at all: import, then upgrade uses the staged release', async () => {
+    const home = box('no-server');
+    writeFileSync(path.join(home, 'config.toml'), `[versions]\ndocker_service = "1.0.0"\n[security]\npublic_keys = ["${publicKey}"]\n`);
+    await ok(['--home', home, '--json', 'import', goodBundle, '--yes']);
+    const cached = cacheFiles(home).sort();
+    const upgrade = await runCli(['--home', home, '--json', 'upgrade', '--download-only']);
+    assert.equal(upgrade.code, 0, upgrade.stdout + upgrade.stderr);
+    assert.deepEqual([upgrade.json().status, upgrade.json().version], ['staged', '1.1.0']);
+    assert.deepEqual(cacheFiles(home).sort(), cached);
+    // Without a staged release, no server is still a configuration error.
+    const bare = box('no-server-nothing-staged');
+    writeFileSync(path.join(bare, 'config.toml'), '[versions]\ndocker_service = "1.0.0"\n');
+    const refused = await runCli(['--home', bare, '--json', 'upgrade', '--download-only']);
+    assert.equal(refused.code, 1);
+    assert.equal((refused.json().error as { code: string }).code, 'E_CONFIG');
+  });
+
   test('a box already on the bundled version: up_to_date, nothing copied into the cache', async () => {
     const home = box('up-to-date');
     writeFileSync(path.join(home, 'config.toml'), readFileSync(path.join(home, 'config.toml'), 'utf8').replace('"1.0.0"', '"1.1.0"'));
