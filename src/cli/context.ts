@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { Command } from 'commander';
 import { type Config, type HomePaths, homePaths, loadConfig, resolveHome } from '../config/index.js';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
@@ -96,5 +97,14 @@ export function reportError(error: unknown, options: GlobalOptions, step?: strin
   if (options.logLevel === 'debug' || options.logLevel === 'trace') {
     process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n`);
     if ((error as Error)?.cause) process.stderr.write(`caused by: ${((error as Error).cause as Error)?.stack ?? String((error as Error).cause)}\n`);
+  }
+}
+
+/** Who started an upgrade, for its record; a container without a passwd entry has only a uid. */
+export function safeUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
   }
 }

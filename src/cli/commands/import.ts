@@ -1,5 +1,4 @@
 import { stat } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { acquireLock, createWebhookNotifier } from '../../daemon/index.js';
@@ -10,7 +9,7 @@ import { type BundleHead, importBundle, readBundleHead } from '../../release/ind
 import type { StrategyDecision } from '../../strategy/index.js';
 import { checkForUpdate, exitCodeFor, recoverUnfinished, runUpgrade } from '../../upgrade/index.js';
 import { CLIENT_VERSION } from '../client-version.js';
-import { action, type CliContext } from '../context.js';
+import { action, type CliContext, safeUser } from '../context.js';
 import { createJsonRenderer } from '../render/json.js';
 import { createPlainRenderer } from '../render/plain.js';
 import { createCollaborators } from '../wiring.js';
@@ -114,10 +113,3 @@ async function runImport(context: CliContext, file: string, flags: { yes?: boole
   }
 }
 
-function safeUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.() ?? '?'}`;
-  }
-}

@@ -1,7 +1,6 @@
-import os from 'node:os';
 import type { Command } from 'commander';
 import { exitCodeFor, rollbackToBackup } from '../../upgrade/index.js';
-import { action } from '../context.js';
+import { action, safeUser } from '../context.js';
 import { createPlainRenderer } from '../render/plain.js';
 import { withLock } from '../locked.js';
 import { createCollaborators } from '../wiring.js';
@@ -27,7 +26,7 @@ export function registerRollback(program: Command): void {
           store: context.store,
           collaborators: createCollaborators(context),
           logger: context.logger,
-          startedBy: os.userInfo().username,
+          startedBy: safeUser(),
           ...(backupId !== undefined ? { backupId } : {}),
           ...(render ? { onEvent: render } : {}),
           }),

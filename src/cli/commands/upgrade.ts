@@ -1,11 +1,10 @@
-import os from 'node:os';
 import type { Command } from 'commander';
 import { acquireLock, createWebhookNotifier } from '../../daemon/index.js';
 import { isSwitchStep, type UpgradeEvent, type UpgradeListener } from '../../events/index.js';
 import { createDispatcher } from '../../manifest/index.js';
 import { exitCodeFor, reportOutcome, runUpgrade, type UpgradeResult } from '../../upgrade/index.js';
 import { CLIENT_VERSION } from '../client-version.js';
-import { action, type CliContext } from '../context.js';
+import { action, type CliContext, safeUser } from '../context.js';
 import { createJsonRenderer } from '../render/json.js';
 import { createPlainRenderer } from '../render/plain.js';
 import { createCollaborators } from '../wiring.js';
@@ -102,10 +101,3 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
   return exitCodeFor(result);
 }
 
-function safeUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.() ?? '?'}`;
-  }
-}
