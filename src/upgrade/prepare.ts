@@ -101,6 +101,8 @@ export async function prepareRelease(context: PrepareContext, redecide: (forceFu
     if (await exists(imagesDir)) await collaborators.runtime.loadImages(imagesDir, plan.arch, { signal, onProgress: context.emit });
     const stagedCompose = path.join(staged.root, path.basename(paths.composeFile));
     if (await exists(stagedCompose)) {
+      // compose v1 takes seconds here: say what the step waits for once the images are in.
+      context.emit({ type: 'log', level: 'info', step: 'loading_images', message: 'Checking the new compose file and that its images exist for this arch' });
       await collaborators.runtime.validate(stagedCompose, signal);
       await collaborators.runtime.checkImages(plan.arch, stagedCompose);
     }
