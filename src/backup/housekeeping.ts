@@ -50,19 +50,26 @@ export async function removeStaleRestoreFolders(parent: string, logger: Logger):
   }
 }
 
-/** Bytes under `target` (not following links), listing folders several at once. */
+/**
+ * Bytes under `target` (not following links), 64 lstat calls at a time over the whole tree. A
+ * recursion with 64 per folder had every file of a 20,000-file tree in flight at once: 60 MiB of
+ * heap, a 160 MiB peak for a backup whose archive writer needs 120 (bench:backup).
+ */
 export async function treeBytes(target: string): Promise<number> {
-  const info = await lstat(target).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
-  if (!info) return 0;
-  if (!info.isDirectory()) return info.size;
-  const names = await readdir(target);
   let total = 0;
-  for (let index = 0; index < names.length; index += 64) {
-    const sizes = await Promise.all(names.slice(index, index + 64).map((name) => treeBytes(path.join(target, name))));
-    for (const size of sizes) total += size;
+  const pending = [target];
+  while (pending.length > 0) {
+    await Promise.all(
+      pending.splice(0, 64).map(async (item) => {
+        const info = await lstat(item).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return null;
+          throw error;
+        });
+        if (!info) return;
+        if (!info.isDirectory()) total += info.size;
+        else for (const name of await readdir(item)) pending.push(path.join(item, name));
+      }),
+    );
   }
   return total;
 }
