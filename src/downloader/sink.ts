@@ -1,34 +1,18 @@
-import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type NuwaxError, toNuwaxError } from '../errors/index.js';
-import { hashPrefix } from './files.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
 
-/**
- * Where the body goes: hashed and written in one pass (SPEC 7). The socket's chunks are copied
- * into a few 1 MiB slots; a full slot is hashed and written as one block. Four slots bound the
- * memory whatever the file size; when all are busy the caller pauses the socket (backpressure).
- */
-export const SLOT_BYTES = 1 << 20;
-const SLOT_COUNT = 4;
 /** Dirty pages are flushed in the background every so often, so the final fsync is short. */
-const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
-
-export type Engine = 'worker' | 'inline';
+export const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
 
 /**
- * Measured with scripts/bench/download.ts on the 2-core machine this was built on, while other
- * work kept it busy (load 7-13, as on an edge box that runs its application): 1 GiB took 4.7 s
- * inline against 8.6 s with the worker (medians of 3; curl+openssl 5.3 s), and the worker costs
- * ~10 MiB more (its own V8 isolate). Handing each block to another thread only pays when a core
- * is idle, so the worker is used only with more than two cores.
+ * Where the body goes: hashed and written in one pass (SPEC 7). Two kinds: DirectSink
+ * (direct-sink.ts) writes on the main thread and hashes there or by following the file; the
+ * slot sinks below hand 1 MiB blocks to a worker thread that hashes and writes them. engine.ts
+ * picks one.
  */
-export function defaultEngine(): Engine {
-  return availableParallelism() > 2 ? 'worker' : 'inline';
-}
 
 export interface Sink {
   /** Bytes of the partial file written so far (the resume offset). */
@@ -49,6 +33,14 @@ export interface Sink {
   sync(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * The socket's chunks are copied into a few 1 MiB slots; a full slot is hashed and written as one
+ * block. Four slots bound the memory whatever the file size; when all are busy the caller pauses
+ * the socket (backpressure).
+ */
+const SLOT_BYTES = 1 << 20;
+const SLOT_COUNT = 4;
 
 abstract class SlotSink implements Sink {
   onDrain: () => void = () => {};
@@ -200,7 +192,7 @@ abstract class SlotSink implements Sink {
 }
 
 /** Hashing and writing in a worker thread: the main thread only reads the socket and copies. */
-class WorkerSink extends SlotSink {
+export class WorkerSink extends SlotSink {
   private readonly worker: Worker;
   private readonly waiters: Array<(reply: WorkerReply) => void> = [];
   private closed = false;
@@ -274,84 +266,4 @@ class WorkerSink extends SlotSink {
     await this.request({ type: 'close' });
     await this.worker.terminate();
   }
-}
-
-/** Same pass on one thread: hashing here, the writes in libuv's pool (one core, or by choice). */
-class InlineSink extends SlotSink {
-  private hash: Hash = createHash('sha256');
-  private position = 0;
-  private handle: FileHandle | undefined;
-  private tail: Promise<void> = Promise.resolve();
-
-  constructor(file: string) {
-    super(
-      file,
-      Array.from({ length: SLOT_COUNT }, () => Buffer.allocUnsafeSlow(SLOT_BYTES)),
-    );
-  }
-
-  private async fileHandle(): Promise<FileHandle> {
-    this.handle ??= await open(this.file, constants.O_RDWR | constants.O_CREAT, 0o644);
-    return this.handle;
-  }
-
-  private enqueue(operation: () => Promise<void>): Promise<void> {
-    this.tail = this.tail.then(operation).catch((error: unknown) => this.fail(error));
-    return this.tail;
-  }
-
-  protected submit(slot: number, length: number): void {
-    const view = this.views[slot]!;
-    this.hash.update(view.subarray(0, length));
-    const position = this.position;
-    this.position += length;
-    void this.enqueue(async () => {
-      const handle = await this.fileHandle();
-      let done = 0;
-      while (done < length && !this.failure) done += (await handle.write(view, done, length - done, position + done)).bytesWritten;
-    }).finally(() => this.release(slot, position + length));
-  }
-
-  async prepare(offset: number): Promise<void> {
-    await this.flush();
-    await this.enqueue(async () => {
-      await (await this.fileHandle()).truncate(offset);
-      if (this.position !== offset) {
-        this.hash = await hashPrefix(this.file, offset);
-        this.position = offset;
-      }
-    });
-    if (this.failure) throw this.failure;
-    this.resetPosition(offset);
-  }
-
-  restart(): void {
-    this.hash = createHash('sha256');
-    this.position = 0;
-    this.resetPosition(0);
-    void this.enqueue(async () => (await this.fileHandle()).truncate(0));
-  }
-
-  async digest(): Promise<string> {
-    await this.flush();
-    await this.tail;
-    if (this.failure) throw this.failure;
-    return this.hash.copy().digest('hex');
-  }
-
-  async sync(): Promise<void> {
-    await this.flush();
-    await this.enqueue(async () => (await this.fileHandle()).datasync());
-    if (this.failure) throw this.failure;
-  }
-
-  protected async shutdown(): Promise<void> {
-    await this.tail;
-    await this.handle?.close();
-    this.handle = undefined;
-  }
-}
-
-export function createSink(file: string, engine: Engine): Sink {
-  return engine === 'worker' ? new WorkerSink(file) : new InlineSink(file);
 }

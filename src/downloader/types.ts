@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { ProgressListener } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
+import type { Engine } from './engine.js';
 
 export interface DownloadOptions {
   /** Primary first, then mirrors, tried in turn. */
@@ -31,11 +32,12 @@ export interface DownloadOptions {
   /** Redirects followed per request; default 5. */
   maxRedirections?: number;
   /**
-   * Where SHA-256 runs: 'worker' (a worker thread hashes and writes while the main thread reads
-   * the socket) or 'inline' (same thread, writes in libuv's pool). Default: 'inline' on up to two
-   * cores, where it measured faster (see defaultEngine in sink.ts); the benchmark measures both.
+   * Where SHA-256 runs: 'inline' (the main thread receives, hashes and writes), 'follow' (the main
+   * thread receives and writes, a thread hashes the file by following it) or 'worker' (a thread
+   * hashes and writes blocks the main thread hands over). Default: 'follow' for a resume or with
+   * more than two cores, else 'inline' (see defaultEngine in engine.ts; the benchmark measures all).
    */
-  engine?: 'worker' | 'inline';
+  engine?: Engine;
 }
 
 export interface DownloadResult {

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { download } from '../../src/downloader/index.js';
 import type { ProgressEvent } from '../../src/events/index.js';
 import { MisbehavingServer } from '../helpers/misbehaving-server.js';
-import { assertCompleteFile, content, filesIn, scenario, sha256 } from './fixture.js';
+import { abortThenResume, assertCompleteFile, content, filesIn, scenario, sha256 } from './fixture.js';
 
 interface CodedError {
   code: string;
@@ -134,22 +134,7 @@ describe('downloader (SPEC 7): failures, mirrors, limits', () => {
     }));
 
   test('an abort stops at once with E_ABORTED and leaves a partial file that a later call resumes', () =>
-    scenario([], async ({ server, options, store, partPath }) => {
-      server.throttle = 1024 * 1024;
-      const controller = new AbortController();
-      const aborted = download({ ...options, signal: controller.signal, onProgress: (event) => event.done > 256 * 1024 && controller.abort() });
-      await assert.rejects(aborted, { code: 'E_ABORTED' });
-      const partial = (await stat(partPath)).size;
-      assert.ok(partial > 0 && partial < content.length, `partial ${partial}`);
-      assert.equal(store.downloads.findByHash(sha256)?.status, 'partial');
-      assert.equal(store.downloads.findByHash(sha256)?.offset, partial);
-      server.throttle = 0;
-      const before = server.bytesSent;
-      const result = await download(options);
-      await assertCompleteFile(result.path);
-      assert.equal(result.resumedFrom, partial);
-      assert.equal(server.bytesSent - before, content.length - partial, 'only the rest was fetched');
-    }));
+    scenario([], (context) => abortThenResume(context, 256 * 1024)));
 
   test('the rate limit holds the average speed, and progress events are few and carry bytes, total, speed and ETA', () =>
     scenario([], async ({ options }) => {

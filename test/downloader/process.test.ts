@@ -49,7 +49,7 @@ describe('downloader (SPEC 7): across processes', () => {
       }
     }));
 
-  for (const engine of ['inline', 'worker'] as const) {
+  for (const engine of ['inline', 'worker', 'follow'] as const) {
     test(`a full disk during the write (EFBIG under a file-size limit) is E_DISK_FULL and keeps the partial file for a resume (${engine} hashing)`, {
       skip: process.platform !== 'linux' || !existsSync('/usr/bin/prlimit') ? 'needs Linux prlimit to cap the file size' : false,
     }, () =>

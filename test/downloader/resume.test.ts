@@ -8,7 +8,7 @@ import { assertCompleteFile, content, filesIn, scenario, sha256 } from './fixtur
 const HALF = Math.floor(content.length / 2);
 
 describe('downloader (SPEC 7): download, reuse, resume', () => {
-  for (const engine of ['worker', 'inline'] as const) {
+  for (const engine of ['worker', 'inline', 'follow'] as const) {
     test(`downloads, verifies and renames to a name derived from the hash (${engine} hashing)`, () =>
       scenario([], async ({ options, store, directory }) => {
         const result = await download({ ...options, engine });
