@@ -14,7 +14,7 @@ import type { StrategyDecision } from '../strategy/index.js';
 import { checkForUpdate } from '../upgrade/index.js';
 import { type ComposePorts, portsFromComposeJson, portsFromComposeYaml } from './compose-ports.js';
 import { probePort } from './probe.js';
-import type { ComposeFact, ComposeFileFact, DiskArea, DiskFact, DockerFact, DoctorFacts, Failure, HomeFact, ManifestFact, PortProbeResult, PortsFact, ServerFact } from './types.js';
+import type { ComposeFact, ComposeFileFact, DiskArea, DiskFact, DockerFact, DoctorFacts, FactError, Failure, HomeFact, ManifestFact, PortProbe, PortProbeResult, PortsFact, ServerFact } from './types.js';
 
 /** What doctor asks of Docker, narrowed so a test can hand it anything (STYLE: collaborators passed in). */
 export interface DoctorDocker {
@@ -43,6 +43,48 @@ function failureOf(error: unknown): Failure {
   return { code: nuwaxError.code, message: nuwaxError.message };
 }
 
+/** The code a check line names: the errno (EACCES, EISDIR), else nuwax's code, else the error's name. */
+function errorCode(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string' && code !== '') return code;
+  return error instanceof Error ? error.name : 'unknown error';
+}
+
+/** The path the error names (fs errors carry the exact file, deep inside a walked tree), else `where`. */
+function factError(error: unknown, where: string): FactError {
+  const errorPath = (error as NodeJS.ErrnoException | undefined)?.path;
+  return { path: typeof errorPath === 'string' && errorPath !== '' ? errorPath : where, code: errorCode(error) };
+}
+
+/**
+ * Gathers one fact so that it never rejects: an error becomes the fact itself (`onError`), so the
+ * other checks still print and the verdict is still computed. Logged at debug with the whole error:
+ * the check line already names the path and the code.
+ */
+async function settle<T>(options: DoctorOptions, what: string, gather: () => Promise<T>, onError: (error: unknown) => T): Promise<T> {
+  try {
+    return await gather();
+  } catch (error) {
+    options.logger?.debug({ err: error }, `doctor: cannot gather ${what}`);
+    return onError(error);
+  }
+}
+
+/**
+ * The version of a release staged earlier, read from the store the way the upgrade finds it
+ * (src/upgrade/orchestrator.ts, kv `staged`): one SELECT, no lock, nothing written.
+ */
+function stagedVersion(options: DoctorOptions): string | undefined {
+  try {
+    const staged = options.store.kv.get<{ version?: unknown }>('staged');
+    return typeof staged?.version === 'string' && staged.version !== '' ? staged.version : undefined;
+  } catch (error) {
+    // A store doctor cannot read is judged as nothing staged: no server then stays a failure.
+    options.logger?.warn({ err: error }, 'doctor: cannot read the staged release from the state store');
+    return undefined;
+  }
+}
+
 interface ReleaseFacts {
   server: ServerFact;
   manifest: ManifestFact;
@@ -61,7 +103,10 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
   try {
     url = manifestUrlFor(config);
   } catch (error) {
-    return { server: { url: null, error: failureOf(error) }, manifest: { state: 'unchecked', reason: 'no release server configured' }, serverDate: null, answeredAt: null, decision: null };
+    // An air-gapped box installs its staged release with no server configured (as runUpgrade does).
+    const staged = stagedVersion(options);
+    const server: ServerFact = { url: null, error: failureOf(error), ...(staged ? { staged } : {}) };
+    return { server, manifest: { state: 'unchecked', reason: 'no release server configured' }, serverDate: null, answeredAt: null, decision: null };
   }
   let fetched: FetchedManifest;
   try {
@@ -86,7 +131,21 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
   }
 }
 
-async function gatherComposeFile(options: DoctorOptions): Promise<{ fact: ComposeFileFact; ports: ComposePorts | string | null }> {
+/** The published ports in a compose configuration, or why they cannot be read. */
+function portsIn(format: 'json' | 'yaml', text: string, source: string): ComposePorts | string {
+  try {
+    return format === 'json' ? portsFromComposeJson(text) : portsFromComposeYaml(text);
+  } catch (error) {
+    return `cannot read ${source}: ${(error as Error).message}`;
+  }
+}
+
+interface ComposeFileFacts {
+  fact: ComposeFileFact;
+  ports: ComposePorts | string | null;
+}
+
+async function gatherComposeFile(options: DoctorOptions): Promise<ComposeFileFacts> {
   const file = options.paths.composeFile;
   if (!(await exists(file))) return { fact: { path: file, state: 'missing' }, ports: null };
   let normalised: { format: 'json' | 'yaml'; text: string };
@@ -96,14 +155,17 @@ async function gatherComposeFile(options: DoctorOptions): Promise<{ fact: Compos
     const failure = failureOf(error);
     if (failure.code === ErrorCodes.E_COMPOSE_INVALID) return { fact: { path: file, state: 'invalid', reason: failure.message }, ports: null };
     // Without compose, the file as written still tells which ports it publishes (no variables resolved).
-    const ports = portsFromComposeYaml(await readFile(file, 'utf8'));
-    return { fact: { path: file, state: 'unchecked', reason: failure.code === ErrorCodes.E_COMPOSE ? 'compose is not available' : failure.message }, ports };
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (readError) {
+      // A folder where the file should be (EISDIR), no read permission (EACCES): a fact, not a crash.
+      options.logger?.debug({ err: readError }, 'doctor: cannot read the compose file');
+      return { fact: { path: file, state: 'unreadable', code: errorCode(readError) }, ports: null };
+    }
+    return { fact: { path: file, state: 'unchecked', reason: failure.code === ErrorCodes.E_COMPOSE ? 'compose is not available' : failure.message }, ports: portsIn('yaml', text, 'the compose file') };
   }
-  try {
-    return { fact: { path: file, state: 'valid' }, ports: normalised.format === 'json' ? portsFromComposeJson(normalised.text) : portsFromComposeYaml(normalised.text) };
-  } catch (error) {
-    return { fact: { path: file, state: 'valid' }, ports: `cannot read compose's output: ${(error as Error).message}` };
-  }
+  return { fact: { path: file, state: 'valid' }, ports: portsIn(normalised.format, normalised.text, "compose's output") };
 }
 
 async function gatherPorts(options: DoctorOptions, docker: DockerFact, composeFile: ComposeFileFact, composePorts: ComposePorts | string | null): Promise<PortsFact> {
@@ -118,9 +180,17 @@ async function gatherPorts(options: DoctorOptions, docker: DockerFact, composeFi
     });
   }
   const probe = options.probePort ?? probePort;
-  const probes = [];
+  const probes: PortProbe[] = [];
   // One at a time: a probe holds its port only for an instant, and there are rarely more than a few.
-  for (const port of composePorts.ports) probes.push({ ...port, result: await probe(port.hostIp, port.port, port.protocol) });
+  for (const port of composePorts.ports) {
+    try {
+      probes.push({ ...port, result: await probe(port.hostIp, port.port, port.protocol) });
+    } catch (error) {
+      // An errno probePort does not map (EINVAL, ...) says nothing about the port: this one is not checked.
+      options.logger?.debug({ err: error }, 'doctor: a port probe failed');
+      probes.push({ ...port, result: 'error', error: errorCode(error) });
+    }
+  }
   return { state: 'checked', probes, ours, hostNetwork: composePorts.hostNetwork, unreadable: composePorts.unreadable };
 }
 
@@ -184,25 +254,58 @@ async function diskArea(directory: string, needs: DiskArea['needs']): Promise<Di
 async function gatherDisk(options: DoctorOptions, decision: StrategyDecision | null): Promise<DiskFact> {
   const offered = decision && decision.strategy !== 'none' ? decision : null;
   const download = offered?.package.size ?? 0;
-  const backup = await backupEstimate(options, decision);
   const { paths } = options;
-  const areas = [
+  const errors: DiskFact['errors'] = [];
+  const failed = (what: string, where: string) => (error: unknown) => {
+    options.logger?.debug({ err: error }, `doctor: cannot ${what}`);
+    errors.push({ what, ...factError(error, where) });
+  };
+  // A folder this user cannot read (a database's 0700 data dir under docker/) leaves the backup unknown, not doctor dead.
+  const backup = await backupEstimate(options, decision).catch((error: unknown) => {
+    failed('estimate the backup', paths.dockerDir)(error);
+    return 0;
+  });
+  const wanted: Array<[string, DiskArea['needs']]> = [
     // First, so a filesystem shared with the home is named by the home.
-    await diskArea(paths.home, []),
-    await diskArea(paths.downloadsDir, [{ what: 'download', bytes: download }]),
+    [paths.home, []],
+    [paths.downloadsDir, [{ what: 'download', bytes: download }]],
     // A gzip'd release extracts to about twice its size (docker save archives compress about 2:1).
-    await diskArea(paths.stagingDir, [{ what: 'extracted release', bytes: download * 2 }]),
-    await diskArea(paths.backupsDir, [{ what: 'backup', bytes: backup }]),
+    [paths.stagingDir, [{ what: 'extracted release', bytes: download * 2 }]],
+    [paths.backupsDir, [{ what: 'backup', bytes: backup }]],
   ];
+  const areas: DiskArea[] = [];
+  for (const [directory, needs] of wanted) {
+    const area = await diskArea(directory, needs).catch(failed('measure the free space', directory));
+    if (area) areas.push(area);
+  }
   const release: DiskFact['release'] = offered ? { version: offered.offered, packageSize: offered.package.size } : decision ? 'none' : 'unknown';
-  return { areas, release };
+  return { areas, release, errors };
 }
 
-/** Every fact doctor judges, gathered concurrently where they do not depend on each other. */
+/**
+ * Every fact doctor judges, gathered concurrently where they do not depend on each other. Each one
+ * settles on its own: an error while gathering it becomes a fact its check reports (path and code).
+ */
 export async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> {
   const now = options.now ?? (() => new Date());
-  const [docker, compose, composeFile, release, home] = await Promise.all([options.docker.engine(), options.docker.compose(), gatherComposeFile(options), gatherRelease(options), gatherHome(options.paths)]);
+  const { paths } = options;
+  const [docker, compose, composeFile, release, home] = await Promise.all([
+    settle<DockerFact>(options, 'the Docker engine', () => options.docker.engine(), (error) => ({ reachable: false, reason: `cannot ask Docker (${errorCode(error)})` })),
+    settle<ComposeFact>(options, 'compose', () => options.docker.compose(), (error) => ({ found: false, reason: `cannot look for compose (${errorCode(error)})` })),
+    settle<ComposeFileFacts>(options, 'the compose file', () => gatherComposeFile(options), (error) => ({ fact: { path: paths.composeFile, state: 'unreadable', code: errorCode(error) }, ports: null })),
+    settle<ReleaseFacts>(options, 'the release', () => gatherRelease(options), (error) => ({
+      server: { url: null, error: failureOf(error) },
+      manifest: { state: 'unchecked', reason: 'the release server was not asked' },
+      serverDate: null,
+      answeredAt: null,
+      decision: null,
+    })),
+    settle<HomeFact>(options, 'the home', () => gatherHome(paths), (error) => ({ directories: [{ path: paths.home, error: errorCode(error) }] })),
+  ]);
   const local = release.answeredAt ?? now();
-  const [ports, disk] = await Promise.all([gatherPorts(options, docker, composeFile.fact, composeFile.ports), gatherDisk(options, release.decision)]);
+  const [ports, disk] = await Promise.all([
+    settle<PortsFact>(options, 'the ports', () => gatherPorts(options, docker, composeFile.fact, composeFile.ports), (error) => ({ state: 'unchecked', reason: `cannot probe the ports (${errorCode(error)})`, warn: true })),
+    settle<DiskFact>(options, 'the disk', () => gatherDisk(options, release.decision), (error) => ({ areas: [], release: 'unknown', errors: [{ what: 'measure the disk', ...factError(error, paths.home) }] })),
+  ]);
   return { docker, compose, composeFile: composeFile.fact, disk, home, server: release.server, manifest: release.manifest, clock: { local, server: release.serverDate }, ports };
 }

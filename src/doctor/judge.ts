@@ -52,6 +52,8 @@ export function judgeComposeFile(fact: ComposeFileFact): DoctorCheck {
       return line('compose_file', 'Compose file', 'warn', `${fact.path} not checked: ${fact.reason}`);
     case 'invalid':
       return line('compose_file', 'Compose file', 'fail', fact.reason, 'fix the file (docker compose config shows the error), or reinstall the release with nuwax upgrade --force-full');
+    case 'unreadable':
+      return line('compose_file', 'Compose file', 'fail', `${fact.path} cannot be read (${fact.code})`, 'it must be a file the user running nuwax can read: fix its permissions, or reinstall the release with nuwax upgrade --force-full');
   }
 }
 
@@ -69,8 +71,17 @@ export function judgeDisk(fact: DiskFact): DoctorCheck {
   const describe = (device: { directory: string; free: number; needed: number; whats: string[] }) =>
     `${formatBytes(device.free)} free in ${device.directory}; about ${formatBytes(device.needed)} needed (${[...device.whats, `margin ${formatBytes(DISK_MARGIN)}`].join(', ')})`;
   const all = [...devices.values()];
+  const unmeasured = fact.errors.map((error) => `cannot ${error.what}: ${error.path} (${error.code})`);
   const short = all.find((device) => device.free < device.needed);
-  if (short) return line('disk', 'Disk', 'fail', `not enough space: ${describe(short)}`, 'free some space (nuwax backup prune, docker image prune) or move [backup] storage_dir / [cache] download_dir to a larger disk');
+  if (short) {
+    const also = unmeasured.length ? `; also ${listed(unmeasured)}` : '';
+    return line('disk', 'Disk', 'fail', `not enough space: ${describe(short)}${also}`, 'free some space (nuwax backup prune, docker image prune) or move [backup] storage_dir / [cache] download_dir to a larger disk');
+  }
+  // What could not be read is counted as nothing: the figures are a lower bound, so at best a warning.
+  if (unmeasured.length) {
+    const figures = all.length ? `; so far ${all.map(describe).join(' | ')}` : '';
+    return line('disk', 'Disk', 'warn', `${listed(unmeasured)}${figures}`, 'run nuwax doctor as the user that runs upgrades (root for the daemon), and let that user read the named path: the backup reads every file');
+  }
   const tight = all.find((device) => device.free < device.needed * TIGHT_FACTOR);
   if (tight) return line('disk', 'Disk', 'warn', `space is tight: ${describe(tight)}`, 'free some space before a larger release arrives (nuwax backup prune, docker image prune)');
   const { release } = fact;
@@ -89,6 +100,10 @@ export function judgeHome(fact: HomeFact): DoctorCheck {
 
 export function judgeServer(fact: ServerFact): DoctorCheck {
   if (fact.error === null) return line('server', 'Server', 'ok', `release server answered at ${fact.url}`);
+  // The supported air-gapped box: no server, and `nuwax upgrade` installs the release staged by import.
+  if (fact.error.code === 'E_CONFIG' && fact.url === null && fact.staged) {
+    return line('server', 'Server', 'warn', `no release server configured: the next upgrade installs the staged release ${fact.staged}`, 'bring later releases with nuwax import, or set [server] manifest_url or base_url in config.toml');
+  }
   const hint =
     fact.error.code === 'E_CONFIG'
       ? 'set [server] manifest_url or base_url in config.toml'
@@ -137,6 +152,12 @@ export function judgeClock(fact: ClockFact): DoctorCheck {
   return line('clock', 'Clock', 'ok', `within ${duration(skew)} of the release server`);
 }
 
+function whyUnchecked(probe: PortProbe): string {
+  if (probe.result === 'denied') return 'binding it needs root';
+  if (probe.result === 'error') return `the probe failed (${probe.error ?? 'unknown error'})`;
+  return `${probe.protocol} cannot be probed`;
+}
+
 function portName(probe: PortProbe): string {
   return `${probe.hostIp ? `${probe.hostIp}:` : ''}${probe.port}/${probe.protocol} (${probe.service})`;
 }
@@ -147,7 +168,7 @@ export function judgePorts(fact: PortsFact): DoctorCheck {
   const isOurs = (probe: PortProbe) => probe.result === 'in_use' && ours.has(`${probe.port}/${probe.protocol}`);
   const foreign = fact.probes.filter((probe) => probe.result === 'in_use' && !isOurs(probe));
   const noAddress = fact.probes.filter((probe) => probe.result === 'no_address');
-  const unknown = fact.probes.filter((probe) => probe.result === 'denied' || probe.result === 'unsupported');
+  const unknown = fact.probes.filter((probe) => probe.result === 'denied' || probe.result === 'unsupported' || probe.result === 'error');
   const hostNote = fact.hostNetwork.length ? `; host networking for ${listed(fact.hostNetwork)}: the ports they use are not in the compose file and were not checked` : '';
   if (foreign.length || noAddress.length) {
     const parts: string[] = [];
@@ -158,7 +179,7 @@ export function judgePorts(fact: PortsFact): DoctorCheck {
   }
   if (unknown.length || fact.unreadable.length) {
     const parts: string[] = [];
-    if (unknown.length) parts.push(`not checked: ${listed(unknown.map((probe) => `${portName(probe)}: ${probe.result === 'denied' ? 'binding it needs root' : `${probe.protocol} cannot be probed`}`))}`);
+    if (unknown.length) parts.push(`not checked: ${listed(unknown.map((probe) => `${portName(probe)}: ${whyUnchecked(probe)}`))}`);
     if (fact.unreadable.length) parts.push(`unreadable port entries: ${listed(fact.unreadable)}`);
     return line('ports', 'Ports', 'warn', parts.join('; ') + hostNote, 'run nuwax doctor as root to check privileged ports; write port entries compose can resolve');
   }

@@ -14,7 +14,8 @@ const RESULTS: Record<string, PortProbeResult> = {
 /**
  * Whether compose could publish this port now: bind it as Docker would (on the host IP, else on
  * every address) and let go at once. Docker's own proxy holding it shows as `in_use` too; the judge
- * tells ours from another process's by the project's containers.
+ * tells ours from another process's by the project's containers. Any other error (EINVAL, ...)
+ * rejects with the error: it says nothing about the port, and the gather records it as `error`.
  */
 export function probePort(hostIp: string | null, port: number, protocol: string): Promise<PortProbeResult> {
   const host = hostIp ?? '0.0.0.0';

@@ -27,6 +27,16 @@ export interface Failure {
   message: string;
 }
 
+/**
+ * A fact that could not be gathered: the path being read and the error's code (EACCES, EISDIR,
+ * ...). Doctor reports it on its check's line instead of failing as a whole (a 0700 database folder
+ * under docker/ must not hide the other eight checks).
+ */
+export interface FactError {
+  path: string;
+  code: string;
+}
+
 export type DockerFact = { reachable: true; version: string } | { reachable: false; reason: string };
 
 export type ComposeFact = { found: true; command: string; kind: 'v2' | 'v1'; version: string } | { found: false; reason: string };
@@ -35,7 +45,9 @@ export type ComposeFileFact =
   | { path: string; state: 'missing' }
   | { path: string; state: 'valid' }
   | { path: string; state: 'invalid'; reason: string }
-  | { path: string; state: 'unchecked'; reason: string };
+  | { path: string; state: 'unchecked'; reason: string }
+  /** Neither compose nor doctor could read it (a folder in its place, no read permission). */
+  | { path: string; state: 'unreadable'; code: string };
 
 export interface DiskNeed {
   what: string;
@@ -58,6 +70,8 @@ export interface DiskFact {
    * when the box is up to date, `unknown` when the server did not say.
    */
   release: { version: string; packageSize: number | null } | 'none' | 'unknown';
+  /** What could not be measured (`what`: the backup estimate, the free space of an area); the areas and needs hold the rest. */
+  errors: Array<FactError & { what: string }>;
 }
 
 export interface HomeFact {
@@ -68,6 +82,11 @@ export interface ServerFact {
   url: string | null;
   /** null when the server answered the manifest. */
   error: Failure | null;
+  /**
+   * With no server configured, the version of a release staged earlier (`nuwax import`,
+   * `upgrade --download-only`): the upgrade installs it without a server (the supported air-gapped box).
+   */
+  staged?: string;
 }
 
 export type ManifestFact =
@@ -88,7 +107,10 @@ export interface PortProbe {
   hostIp: string | null;
   port: number;
   protocol: string;
-  result: PortProbeResult;
+  /** `error` when the probe failed in a way that says nothing about the port (an unexpected errno). */
+  result: PortProbeResult | 'error';
+  /** The error's code, with `result: 'error'`. */
+  error?: string;
 }
 
 export type PortsFact =

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, loadPrivateKey, signBytes } from '../../src/manifest/index.js';
 import { DockerRuntime } from '../../src/runtime/index.js';
+import { openStore, storePathFor } from '../../src/state/index.js';
 import { type CliRun, runCli, withTempDir } from '../helpers/cli.js';
 import { buildBusyboxImage, dockerSuite, freePort, removeImages, removeProject, uniqueName } from '../helpers/docker.js';
 import { ReleaseServer } from '../helpers/release-server.js';
@@ -226,5 +227,46 @@ describe('nuwax doctor against the release server', { concurrency: 2 }, () => {
       const run = await doctorWithoutDocker(home);
       assert.equal(run.code, 1);
       assert.match(lineOf(run, 'Home'), new RegExp(`^FAIL +Home +not writable: ${path.join(home, 'backups')} \\(ENOTDIR\\) → give the user`));
+    }));
+
+  // Before the fix any error while gathering (here readFile on a folder) ended doctor with one
+  // E_INTERNAL line and no checks. A folder works for root too, unlike a 0700 one (EACCES).
+  test('a folder where the compose file should be: the compose file check fails naming it (EISDIR), every check still prints, exit 1', () =>
+    withTempDir('doctor', async (home) => {
+      await makeBox(home, { manifestUrl: `${server.url}/signed.json`, publicKey: keys.publicKey });
+      const composeFile = path.join(home, 'docker', 'docker-compose.yml');
+      await rm(composeFile);
+      await mkdir(composeFile);
+      const run = await doctorWithoutDocker(home, '--json');
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      const report = run.json() as { verdict: string; checks: Array<{ id: string; status: string; message: string }> };
+      assert.equal(report.verdict, 'NOT_READY');
+      assert.deepEqual(
+        report.checks.map((check) => check.id),
+        IDS,
+      );
+      const check = (id: string) => report.checks.find((item) => item.id === id)!;
+      assert.deepEqual([check('compose_file').status, check('compose_file').message], ['fail', `${composeFile} cannot be read (EISDIR)`]);
+      assert.equal(check('ports').status, 'warn');
+      assert.equal(check('manifest').status, 'ok', 'the release checks are unaffected');
+      assert.doesNotMatch(run.stdout + run.stderr, /E_INTERNAL/);
+    }));
+
+  test('no [server] on an air-gapped box: a staged release makes it a warning naming the version; with nothing staged it fails', () =>
+    withTempDir('doctor', async (home) => {
+      await makeBox(home, { manifestUrl: 'unused' });
+      await writeFile(path.join(home, 'config.toml'), '[versions]\ndocker_service = "1.4.0.1"\n');
+      const nothingStaged = await doctorWithoutDocker(home);
+      assert.match(lineOf(nothingStaged, 'Server'), /^FAIL +Server +No release server configured/);
+      // What runUpgrade records after `nuwax import` (src/upgrade/orchestrator.ts).
+      const store = openStore(storePathFor(home));
+      try {
+        store.kv.set('staged', { version: '1.4.0.2', strategy: 'full', from: '1.4.0.1', package: path.join(home, 'cache', 'downloads', 'full.tar.gz'), sha256: HASH, stagedRoot: null, manifest: Buffer.from(manifestJson()).toString('base64'), manifestUrl: 'bundle:', signed: true, upgradeId: 1 });
+      } finally {
+        store.close();
+      }
+      const staged = await doctorWithoutDocker(home);
+      assert.match(lineOf(staged, 'Server'), /^warn +Server +no release server configured: the next upgrade installs the staged release 1\.4\.0\.2 → bring later releases with nuwax import/);
+      assert.match(lineOf(staged, 'Manifest'), /^warn .*not checked: no release server configured/);
     }));
 });

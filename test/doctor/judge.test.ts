@@ -20,6 +20,7 @@ function readyFacts(): DoctorFacts {
         { directory: '/box/backups', device: 1, free: 50 * GiB, needs: [{ what: 'backup', bytes: 3 * GiB }] },
       ],
       release: { version: '1.4.0.2', packageSize: 1 * GiB },
+      errors: [],
     },
     home: { directories: [{ path: '/box', error: null }, { path: '/box/data', error: null }] },
     server: { url: 'https://releases.example/manifest.json', error: null },
@@ -52,6 +53,7 @@ interface Row {
 }
 
 const COMPOSE_FILE = '/box/docker/docker-compose.yml';
+const NO_SERVER = { code: 'E_CONFIG', message: 'No release server configured: set [server] manifest_url or base_url in config.toml' };
 
 const oneDevice = (free: number) => (facts: DoctorFacts) => {
   for (const area of facts.disk.areas) area.free = free;
@@ -89,6 +91,34 @@ const rows: Row[] = [
   { name: 'disk: a package of unknown size warns', change: (facts) => Object.assign(facts.disk, { release: { version: '1.4.0.2', packageSize: null } }), verdict: 'READY_WITH_WARNINGS', statuses: { disk: 'warn' }, message: ['disk', /no size for 1\.4\.0\.2/] },
   { name: 'disk: nothing offered still budgets the backup', change: (facts) => Object.assign(facts.disk, { release: 'none' }), verdict: 'READY', message: ['disk', /no newer release offered/] },
   { name: 'disk: the next release unknown (server down) budgets the backup', change: (facts) => Object.assign(facts.disk, { release: 'unknown' }), verdict: 'READY', message: ['disk', /next release is not known/] },
+  // Facts that could not be gathered (gather.ts turns the error into the fact: path and code).
+  {
+    name: 'disk: a folder the backup estimate cannot read warns, naming it and the code',
+    change: (facts) => Object.assign(facts.disk, { errors: [{ what: 'estimate the backup', path: '/box/docker/pgdata', code: 'EACCES' }] }),
+    verdict: 'READY_WITH_WARNINGS',
+    statuses: { disk: 'warn' },
+    message: ['disk', /^cannot estimate the backup: \/box\/docker\/pgdata \(EACCES\); so far .* free in \/box/],
+  },
+  {
+    name: 'disk: nothing could be measured still gives one warning line',
+    set: { disk: { areas: [], release: 'unknown', errors: [{ what: 'measure the free space', path: '/box', code: 'EIO' }] } },
+    verdict: 'READY_WITH_WARNINGS',
+    statuses: { disk: 'warn' },
+    message: ['disk', /^cannot measure the free space: \/box \(EIO\)$/],
+  },
+  {
+    name: 'disk: too little space still fails when something else could not be read',
+    change: (facts) => {
+      oneDevice(1 * GiB)(facts);
+      Object.assign(facts.disk, { errors: [{ what: 'estimate the backup', path: '/box/docker/pgdata', code: 'EACCES' }] });
+    },
+    verdict: 'NOT_READY',
+    statuses: { disk: 'fail' },
+    message: ['disk', /^not enough space: .*; also cannot estimate the backup: \/box\/docker\/pgdata \(EACCES\)$/],
+  },
+  { name: 'a compose file that is a folder fails, naming it and EISDIR', set: { composeFile: { path: COMPOSE_FILE, state: 'unreadable', code: 'EISDIR' } }, verdict: 'NOT_READY', statuses: { compose_file: 'fail' }, message: ['compose_file', /^\/box\/docker\/docker-compose\.yml cannot be read \(EISDIR\)$/] },
+  { name: 'a compose file this user cannot read fails, naming EACCES', set: { composeFile: { path: COMPOSE_FILE, state: 'unreadable', code: 'EACCES' } }, verdict: 'NOT_READY', statuses: { compose_file: 'fail' }, message: ['compose_file', /\(EACCES\)/] },
+  { name: 'a port probe that failed with an unmapped code warns, naming the port and the code', set: probed({ service: 'web', hostIp: '127.0.0.1', port: 8080, protocol: 'tcp', result: 'error', error: 'EINVAL' }), verdict: 'READY_WITH_WARNINGS', statuses: { ports: 'warn' }, message: ['ports', /127\.0\.0\.1:8080\/tcp \(web\): the probe failed \(EINVAL\)/] },
   { name: 'home not writable', set: { home: { directories: [{ path: '/box', error: null }, { path: '/box/data', error: 'EACCES' }] } }, verdict: 'NOT_READY', statuses: { home: 'fail' }, message: ['home', /\/box\/data \(EACCES\)/] },
   {
     name: 'server down',
@@ -101,6 +131,26 @@ const rows: Row[] = [
     statuses: { server: 'fail', manifest: 'warn' },
   },
   { name: 'no server configured', set: { server: { url: null, error: { code: 'E_CONFIG', message: 'No release server configured' } } }, verdict: 'NOT_READY', statuses: { server: 'fail' }, message: ['server', /No release server/] },
+  {
+    name: 'no server configured and nothing staged is NOT_READY',
+    set: { server: { url: null, error: NO_SERVER }, manifest: { state: 'unchecked', reason: 'no release server configured' }, clock: { local: NOW, server: null } },
+    verdict: 'NOT_READY',
+    statuses: { server: 'fail', manifest: 'warn' },
+    message: ['server', /No release server configured/],
+  },
+  {
+    name: 'no server configured but a release staged by import (air-gapped box): a warning naming the staged version',
+    set: { server: { url: null, error: NO_SERVER, staged: '1.4.0.2' }, manifest: { state: 'unchecked', reason: 'no release server configured' }, clock: { local: NOW, server: null } },
+    verdict: 'READY_WITH_WARNINGS',
+    statuses: { server: 'warn', manifest: 'warn' },
+    message: ['server', /^no release server configured: the next upgrade installs the staged release 1\.4\.0\.2$/],
+  },
+  {
+    name: 'a staged release does not excuse a configured server that is down',
+    set: { server: { url: 'http://127.0.0.1:9/manifest.json', error: { code: 'E_NETWORK', message: 'Cannot reach the release server' }, staged: '1.4.0.2' } },
+    verdict: 'NOT_READY',
+    statuses: { server: 'fail' },
+  },
   { name: 'unsigned manifest without keys warns', change: (facts) => Object.assign(facts.manifest, { signed: false, keys: 0 }), verdict: 'READY_WITH_WARNINGS', statuses: { manifest: 'warn' }, message: ['manifest', /no \[security\] public_keys/] },
   { name: 'signed with one of two keys', change: (facts) => Object.assign(facts.manifest, { keys: 2 }), verdict: 'READY', message: ['manifest', /one of 2 configured keys/] },
   { name: 'tampered signature', set: { manifest: { state: 'invalid', error: { code: 'E_SIGNATURE', message: 'The manifest signature does not verify' } } }, verdict: 'NOT_READY', statuses: { manifest: 'fail' }, message: ['manifest', /^E_SIGNATURE: /] },
