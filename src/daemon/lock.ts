@@ -10,6 +10,10 @@ export interface LockHolder {
   hostname: string;
   command: string;
   started_at: string;
+  /** Linux: the kernel's boot id, so a lock from before a reboot is known without trusting the clock. */
+  boot_id?: string;
+  /** Linux: the holder's start time in clock ticks after boot (/proc/PID/stat), so a reused pid is known. */
+  start_ticks?: number;
 }
 
 export interface HeldLock {
@@ -34,11 +38,38 @@ function alive(pid: number): boolean {
   }
 }
 
+function readBootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    // Not Linux (or no /proc): the holder is judged by its host name and the clock instead.
+    return null;
+  }
+}
+
+/** Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces and parentheses, so count from the last ')'. */
+export function startTicks(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isSafeInteger(ticks) ? ticks : null;
+  } catch {
+    return null;
+  }
+}
+
 function parseHolder(raw: string): LockHolder | null {
   try {
     const value = JSON.parse(raw) as Partial<LockHolder>;
     if (typeof value.pid !== 'number' || !Number.isInteger(value.pid) || value.pid <= 0) return null;
-    return { pid: value.pid, hostname: String(value.hostname ?? ''), command: String(value.command ?? '?'), started_at: String(value.started_at ?? '?') };
+    return {
+      pid: value.pid,
+      hostname: String(value.hostname ?? ''),
+      command: String(value.command ?? '?'),
+      started_at: String(value.started_at ?? '?'),
+      ...(typeof value.boot_id === 'string' ? { boot_id: value.boot_id } : {}),
+      ...(typeof value.start_ticks === 'number' ? { start_ticks: value.start_ticks } : {}),
+    };
   } catch {
     // Not JSON: a holder still writing it, or garbage; the caller decides by the file's age.
     return null;
@@ -48,12 +79,24 @@ function parseHolder(raw: string): LockHolder | null {
 /**
  * Whether the holder in a lock file is gone. A crash or kill -9 leaves the file behind (SPEC 9),
  * so it must never be held forever: a dead pid, a pid from before the last boot (pids are reused
- * after a reboot, and a boot-time service gets similar ones), our own pid when this process does
- * not hold it (pid 1 in a restarted container), or a file from another host name.
+ * after a reboot, and a boot-time service gets similar ones), a live pid that is another process
+ * now, or our own pid when this process does not hold it (pid 1 in a restarted container).
+ *
+ * On Linux a process is known by (boot id, pid, start ticks): none of them moves when NTP steps
+ * the clock of a box that booted without a battery-backed clock, or when the box is renamed, so a
+ * live daemon's lock is never taken over for either. Elsewhere, and for a lock written without
+ * them, the host name and the wall clock stand in.
  */
 export function isStaleHolder(holder: LockHolder, lockFile: string, now: Date = new Date()): boolean {
+  if (holder.pid === process.pid && !heldHere.has(path.resolve(lockFile))) return true;
+  const bootId = readBootId();
+  if (holder.boot_id !== undefined && bootId !== null) {
+    if (holder.boot_id !== bootId || !alive(holder.pid)) return true;
+    const ticks = holder.start_ticks === undefined ? null : startTicks(holder.pid);
+    return ticks !== null && ticks !== holder.start_ticks;
+  }
   if (holder.hostname !== os.hostname()) return true;
-  if (holder.pid === process.pid) return !heldHere.has(path.resolve(lockFile));
+  if (holder.pid === process.pid) return false;
   const started = Date.parse(holder.started_at);
   const bootedAt = now.getTime() - os.uptime() * 1000;
   if (Number.isFinite(started) && started < bootedAt - 60_000) return true;
@@ -87,7 +130,16 @@ function lockedError(lockFile: string, holder: LockHolder): NuwaxError {
 export async function acquireLock(lockFile: string, command: string): Promise<HeldLock> {
   const file = path.resolve(lockFile);
   mkdirSync(path.dirname(file), { recursive: true });
-  const holder: LockHolder = { pid: process.pid, hostname: os.hostname(), command, started_at: new Date().toISOString() };
+  const bootId = readBootId();
+  const ticks = startTicks(process.pid);
+  const holder: LockHolder = {
+    pid: process.pid,
+    hostname: os.hostname(),
+    command,
+    started_at: new Date().toISOString(),
+    ...(bootId !== null ? { boot_id: bootId } : {}),
+    ...(ticks !== null ? { start_ticks: ticks } : {}),
+  };
   const content = JSON.stringify(holder);
   for (let attempt = 0; attempt < 5; attempt += 1) {
     try {

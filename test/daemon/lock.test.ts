@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { acquireLock, readLockHolder } from '../../src/daemon/index.js';
+import { startTicks } from '../../src/daemon/lock.js';
 import { exists } from '../../src/fsutil/index.js';
 import { withTempDir } from '../helpers/cli.js';
 
@@ -44,7 +46,8 @@ describe('one nuwax per home: the lock file (SPEC 10)', () => {
       const file = path.join(home, 'data', 'nuwax.lock');
       const lock = await acquireLock(file, 'nuwax daemon');
       const written = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-      assert.deepEqual(Object.keys(written).sort(), ['command', 'hostname', 'pid', 'started_at']);
+      const linux = existsSync('/proc/sys/kernel/random/boot_id');
+      assert.deepEqual(Object.keys(written).sort(), ['command', 'hostname', 'pid', 'started_at', ...(linux ? ['boot_id', 'start_ticks'] : [])].sort());
       assert.equal(written.pid, process.pid);
       assert.equal(written.command, 'nuwax daemon');
       const second = await child(file, 'nuwax upgrade');
@@ -113,7 +116,47 @@ describe('one nuwax per home: the lock file (SPEC 10)', () => {
       await lock.release();
     }));
 
-  test('a live pid recorded before the last boot is a reused pid: taken over', () =>
+  const noBootId = existsSync('/proc/sys/kernel/random/boot_id') ? false : 'needs Linux /proc (boot id and process start ticks)';
+
+  test('on Linux a holder is known by boot id, pid and start ticks: a clock stepped by NTP or a renamed box never frees a live lock', { skip: noBootId }, () =>
+    withTempDir('lock', async (home) => {
+      const file = path.join(home, 'data', 'nuwax.lock');
+      await mkdir(path.dirname(file), { recursive: true });
+      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const holder = await child(file, 'nuwax daemon', 'hold');
+      const pid = holder.answer.pid!;
+      const written = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      assert.equal(written.boot_id, bootId);
+      assert.equal(written.start_ticks, startTicks(pid));
+      // The box booted with its clock hours behind, then NTP stepped it forward: the recorded start
+      // now lies before the boot. And the box was renamed since. The holder is still the same process.
+      const skewed = { ...written, started_at: new Date(Date.now() - os.uptime() * 1000 - 6 * 3_600_000).toISOString(), hostname: 'renamed-box' };
+      await writeFile(file, JSON.stringify(skewed));
+      await assert.rejects(acquireLock(file, 'nuwax upgrade'), { code: 'E_LOCKED' });
+      assert.equal((await readLockHolder(file))?.pid, pid);
+      holder.process.kill('SIGKILL');
+      await exited(holder.process);
+      assert.equal(await readLockHolder(file), null, 'once the holder is gone, the lock is stale');
+    }));
+
+  test('on Linux a live pid from another boot, or one now running another process (other start ticks), is stale', { skip: noBootId }, () =>
+    withTempDir('lock', async (home) => {
+      const file = path.join(home, 'data', 'nuwax.lock');
+      await mkdir(path.dirname(file), { recursive: true });
+      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const now = new Date().toISOString();
+      const pid1 = { pid: 1, hostname: os.hostname(), command: 'nuwax daemon', started_at: now, boot_id: bootId, start_ticks: startTicks(1) };
+      await writeFile(file, JSON.stringify(pid1));
+      assert.equal((await readLockHolder(file))?.pid, 1, 'pid 1 with its own start ticks in this boot: a live holder');
+      await writeFile(file, JSON.stringify({ ...pid1, boot_id: '00000000-0000-0000-0000-000000000000' }));
+      assert.equal(await readLockHolder(file), null, 'written in another boot');
+      await writeFile(file, JSON.stringify({ ...pid1, start_ticks: (pid1.start_ticks ?? 0) + 1 }));
+      assert.equal(await readLockHolder(file), null, 'the pid now belongs to a process started at another time');
+      const lock = await acquireLock(file, 'nuwax upgrade');
+      await lock.release();
+    }));
+
+  test('a live pid recorded before the last boot is a reused pid: taken over (a lock written without a boot id)', () =>
     withTempDir('lock', async (home) => {
       const file = path.join(home, 'data', 'nuwax.lock');
       await mkdir(path.dirname(file), { recursive: true });
