@@ -6,7 +6,7 @@ import { isSwitchStep, type UpgradeEvent, type UpgradeListener } from '../events
 import { exists, formatBytes } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
-import type { UpgradeResult } from '../upgrade/index.js';
+import { readStaged, type UpgradeResult } from '../upgrade/index.js';
 import { type CycleAction, cyclesToSkip, formatWindow, isServerFailure, jitterDelayMs, planCycle, rateLimitFor, type WaitingFor } from './cycle.js';
 
 /** What one cycle asks of the upgrade: `runUpgrade` with trigger 'schedule', wired by the CLI. */
@@ -67,11 +67,6 @@ export interface WaitingRecord {
   since: string;
   version: string;
   waiting_for: WaitingFor;
-}
-
-interface StagedRecord {
-  version?: string;
-  stagedRoot?: string | null;
 }
 
 /**
@@ -207,7 +202,7 @@ export class CycleRunner {
   /** The staged release not yet installed, if its files are still there. */
   private async pendingStaged(): Promise<string | null> {
     const { store, config } = this.options;
-    const staged = store.kv.get<StagedRecord>('staged');
+    const staged = readStaged(store);
     if (!staged?.version || staged.version === store.installedVersion(config.versions.docker_service)) return null;
     if (staged.stagedRoot && !(await exists(staged.stagedRoot))) return null;
     return staged.version;

@@ -19,6 +19,8 @@ export interface FetchedManifest {
   bytes: Buffer;
   /** True when a signature was checked and verified against a configured key. */
   signed: boolean;
+  /** The signature text that verified (kept with a staged release, to check it again when installed). */
+  signature?: string;
   /** True when the server answered 304 and the cached copy was used. */
   notModified: boolean;
   /** The server's `Date` header, when it sent one (doctor compares the clock with it). */
@@ -172,17 +174,18 @@ export async function fetchManifest(options: FetchManifestOptions): Promise<Fetc
     });
   }
 
-  const signed = await checkSignature(bytes, url, options);
+  const signature = await checkSignature(bytes, url, options);
   const manifest = resolvePackageUrls(parseManifest(bytes, `manifest from ${url}`), url);
   const etag = header(answer.headers, 'etag');
   if (!notModified && etag) store.kv.set(cacheKey, { etag, body: bytes.toString('base64') } satisfies CachedManifest);
   const serverDate = header(answer.headers, 'date');
-  return { manifest, url, bytes, signed, notModified, ...(serverDate ? { serverDate } : {}) };
+  return { manifest, url, bytes, signed: signature !== null, ...(signature !== null ? { signature } : {}), notModified, ...(serverDate ? { serverDate } : {}) };
 }
 
-async function checkSignature(bytes: Buffer, url: string, options: FetchManifestOptions): Promise<boolean> {
+/** The signature that verified, or null when no key is configured. */
+async function checkSignature(bytes: Buffer, url: string, options: FetchManifestOptions): Promise<string | null> {
   const keys = options.config.security.public_keys;
-  if (keys.length === 0) return false;
+  if (keys.length === 0) return null;
   const publicKeys = keys.map(loadPublicKey);
   const sigUrl = `${url}.sig`;
   const answer = await httpRequest(sigUrl, { config: options.config, signal: options.signal, dispatcher: options.dispatcher });
@@ -191,12 +194,13 @@ async function checkSignature(bytes: Buffer, url: string, options: FetchManifest
       details: { url: sigUrl, statusCode: answer.status },
     });
   }
-  if (!verifySignature(bytes, answer.body.toString('utf8'), publicKeys)) {
+  const signature = answer.body.toString('utf8');
+  if (!verifySignature(bytes, signature, publicKeys)) {
     throw new NuwaxError(ErrorCodes.E_SIGNATURE, `The manifest signature does not verify with any configured public key: refusing ${url}`, {
       details: { url },
     });
   }
-  return true;
+  return signature;
 }
 
 /** Reads a manifest and its signature from files (offline bundles, tests), with the same checks. */

@@ -3,7 +3,7 @@ import type { Config, HomePaths } from '../config/index.js';
 import type { UpgradeListener } from '../events/index.js';
 import { ErrorCodes, toNuwaxError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
-import { type FetchedManifest, parseManifest, resolvePackageUrls } from '../manifest/index.js';
+import type { FetchedManifest } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
 import type { StrategyDecision } from '../strategy/index.js';
 import { checkForUpdate, decide } from './check.js';
@@ -13,7 +13,11 @@ import type { Collaborators } from './ports.js';
 import { recoverUnfinished } from './recovery.js';
 import { errorJson, type UpgradeResult } from './result.js';
 import { prepareRelease } from './prepare.js';
+import { alreadyStaged, readStaged, recordStaged, refreshStaged, stagedManifest, sweepStaging } from './staged.js';
 import { switchRelease } from './switch-run.js';
+
+/** Failures after which the staged release is not installed instead: the operator stopped it, or another nuwax works here. */
+const NO_FALLBACK = [ErrorCodes.E_ABORTED, ErrorCodes.E_CANCELLED, ErrorCodes.E_LOCKED] as const;
 
 export interface UpgradeOptions {
   config: Config;
@@ -51,6 +55,7 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
 
   const recovered = await recoverUnfinished({ ...options, onEvent: emit });
   if (recovered) logger.info({ recovered }, 'finished an interrupted upgrade first');
+  await sweepStaging(paths.stagingDir, readStaged(store)?.stagedRoot ?? null, logger);
 
   let decision: StrategyDecision;
   let fetched: FetchedManifest;
@@ -74,11 +79,16 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
     }).catch(async (error: unknown) => {
       // Offline: a release staged earlier (download-only, daemon, or an imported bundle on an
       // air-gapped box with no server configured at all) can still be installed (issue 7).
-      const fallback = stagedManifest(store);
+      // Any failure to get a usable manifest falls back (a proxy's 502, a captive portal's HTML, a
+      // bad signature): the staged one was verified when staged and is verified again here. Not
+      // an abort, and not a server misconfigured in config.toml.
       const code = toNuwaxError(error).code;
       const noServer = !config.server.manifest_url && !config.server.base_url;
-      if (!fallback || options.fetched || !(code === 'E_NETWORK' || (code === 'E_CONFIG' && noServer))) throw error;
-      logger.warn({ err: error }, 'release server unreachable; using the staged release');
+      const fallsBack = !options.fetched && !(NO_FALLBACK as readonly string[]).includes(code) && (code !== ErrorCodes.E_CONFIG || noServer);
+      const fallback = fallsBack ? stagedManifest(store, config) : undefined;
+      if (!fallback) throw error;
+      logger.warn({ err: error }, `cannot use the release server (${code}); using the staged release`);
+      emit({ type: 'log', level: 'warn', step: 'checking', message: `The release server cannot be used (${toNuwaxError(error).message}); installing the staged release` });
       return checkForUpdate({ config, paths, store, clientVersion: options.clientVersion, fetched: fallback, forceFull: options.forceFull ?? false, allowDowngrade: options.allowDowngrade ?? false, ...(options.hostArch ? { hostArch: options.hostArch } : {}) });
     });
     ({ decision, fetched, current } = check);
@@ -93,6 +103,15 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
 
   if (decision.strategy === 'none') {
     const result: UpgradeResult = { status: 'up_to_date', version: current, offered: decision.offered, reason: decision.reason };
+    emit({ type: 'result', result });
+    return result;
+  }
+
+  const previouslyStaged = options.downloadOnly ? await alreadyStaged(store, decision) : undefined;
+  if (previouslyStaged) {
+    // Pre-staging what is staged already (a daemon cycle while the server is down) redoes nothing.
+    refreshStaged(store, previouslyStaged, fetched);
+    const result: UpgradeResult = { status: 'staged', version: previouslyStaged.version, strategy: previouslyStaged.strategy, package: previouslyStaged.package ?? '', upgrade_id: previouslyStaged.upgradeId, steps: [] };
     emit({ type: 'result', result });
     return result;
   }
@@ -122,7 +141,8 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   }
 
   if (options.downloadOnly) {
-    store.kv.set('staged', { version: plan.to, strategy: plan.strategy, from: plan.from, package: plan.packagePath, sha256: plan.packageSha256, stagedRoot: plan.stagedRoot, manifest: fetched.bytes.toString('base64'), manifestUrl: fetched.url, signed: fetched.signed, upgradeId });
+    recordStaged(store, plan, fetched, upgradeId);
+    await sweepStaging(paths.stagingDir, plan.stagedRoot, logger);
     const result: UpgradeResult = { status: 'staged', version: plan.to, strategy: plan.strategy, package: plan.packagePath ?? '', upgrade_id: upgradeId, steps: runner.timings };
     store.upgrades.finish(upgradeId, 'staged', result);
     emit({ type: 'result', result });
@@ -166,20 +186,3 @@ function initialPlan(decision: Exclude<StrategyDecision, { strategy: 'none' }>, 
     fallbackReason: null,
   };
 }
-
-interface StagedRecord {
-  manifest: string;
-  manifestUrl: string;
-  signed: boolean;
-  stagedRoot: string | null;
-}
-
-/** A release pre-staged by `--download-only` or the daemon, re-checked like a fresh one. */
-function stagedManifest(store: Store): FetchedManifest | undefined {
-  const staged = store.kv.get<StagedRecord>('staged');
-  if (!staged) return undefined;
-  const bytes = Buffer.from(staged.manifest, 'base64');
-  const manifest = resolvePackageUrls(parseManifest(bytes, 'staged manifest'), staged.manifestUrl);
-  return { manifest, url: staged.manifestUrl, bytes, signed: staged.signed, notModified: true };
-}
-

@@ -12,6 +12,7 @@ import { runScript } from './migrations.js';
 import { savePlan, type UpgradePlan } from './plan.js';
 import type { Collaborators, HealthFacts } from './ports.js';
 import { errorJson, type UpgradeResult } from './result.js';
+import { forgetStaged, sweepStaging } from './staged.js';
 
 /** What the switch half of an upgrade (and a recovery of it) works with. */
 export interface SwitchContext {
@@ -127,7 +128,9 @@ export async function cleanUp(context: SwitchContext): Promise<void> {
   };
   await tidy('discard undo', () => collaborators.packages.discardUndo(plan.undoDir));
   await tidy('remove staging', () => rm(plan.stagingDir, { recursive: true, force: true }));
-  store.kv.delete('staged');
+  // Installed: a staged release (this one, or an older one) is needed no more.
+  forgetStaged(store);
+  await sweepStaging(context.paths.stagingDir, null, logger);
   if (plan.backupId !== null) await tidy('prune backups', () => collaborators.backups.prune({ keepIds: [plan.backupId!] }));
 }
 

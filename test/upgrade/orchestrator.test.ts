@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { homePaths, loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/index.js';
+import { generateKeyPair, loadPrivateKey, signBytes } from '../../src/manifest/signature.js';
 import { openStore } from '../../src/state/index.js';
 import { exitCodeFor, recoverUnfinished, runUpgrade, type UpgradeResult } from '../../src/upgrade/index.js';
 import type { UpgradeEvent } from '../../src/events/index.js';
@@ -203,6 +204,66 @@ describe('upgrade decision tree (SPEC 8)', () => {
       assert.equal(box.result.status, 'failed');
       assert.equal(exitCodeFor(box.result), 1);
       assert.equal(box.result.status === 'failed' && box.result.step, 'checking');
+    }));
+});
+
+describe('staged releases: disk and trust', () => {
+  const stagingOf = (home: string) => path.join(home, 'cache', 'staging');
+  const entries = async (folder: string) => (await readdir(folder).catch(() => [] as string[])).sort();
+  const withManifestUrl = (home: string, url: string, security = '') =>
+    writeFile(path.join(home, 'config.toml'), `[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "${url}"\n[health]\ntimeout = 5\n${security}`);
+
+  test('pre-staging what is staged redoes nothing; extractions nobody needs are removed; a commit leaves staging empty', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const first = await upgrade(home, {}, { downloadOnly: true });
+      assert.equal(first.result.status, 'staged', JSON.stringify(first.result));
+      const [stagedFolder] = await entries(stagingOf(home));
+      assert.ok(stagedFolder, 'the staged release is extracted');
+      // A failed or killed upgrade left its extraction behind.
+      await mkdir(path.join(stagingOf(home), '1.1.0-99', 'root'), { recursive: true });
+      // The server is down: the daemon's next pre-stage cycle falls back to the staged release.
+      await withManifestUrl(home, 'http://127.0.0.1:9/manifest.json');
+      const again = await upgrade(home, {}, { downloadOnly: true });
+      assert.equal(again.result.status, 'staged');
+      assert.equal(again.result.status === 'staged' && again.result.upgrade_id, first.result.status === 'staged' && first.result.upgrade_id, 'the same staged release');
+      assert.deepEqual(again.calls, [], 'no download, no extraction, no docker load');
+      assert.deepEqual(await entries(stagingOf(home)), [stagedFolder], 'only the staged release is kept');
+      const installed = await upgrade(home, {});
+      assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
+      assert.deepEqual(await entries(stagingOf(home)), [], 'installed: no extraction is kept');
+    }));
+
+  test('a server that answers with an error (HTTP 404 behind a proxy) falls back to the staged release, and says so', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      await withManifestUrl(home, `${server.url}/gone.json`);
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status, 'success', JSON.stringify(box.result));
+      assert.ok(box.events.some((event) => event.type === 'log' && event.level === 'warn' && /release server cannot be used.*HTTP 404.*installing the staged release/.test(event.message)));
+    }));
+
+  test('a release staged unsigned is refused once public keys are configured (E_SIGNATURE), a signed one is accepted', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      const { publicKey, privateKeyPem } = generateKeyPair();
+      await withManifestUrl(home, 'http://127.0.0.1:9/manifest.json', `[security]\npublic_keys = ["${publicKey}"]\n`);
+      const refused = await upgrade(home, {});
+      assert.equal(refused.result.status, 'failed');
+      assert.equal(refused.result.status === 'failed' && refused.result.error.code, 'E_SIGNATURE');
+      assert.match(refused.result.status === 'failed' ? refused.result.error.message : '', /staged release 1\.1\.0 cannot be installed.*no signature/);
+      assert.deepEqual(refused.calls, [], 'nothing on the box changed');
+      // Staged from a signed manifest: the signature is kept and verifies again offline.
+      const manifest = Buffer.from(JSON.stringify({ version: '1.1.0', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } } }));
+      server.set('/signed.json', manifest);
+      server.set('/signed.json.sig', signBytes(manifest, loadPrivateKey(privateKeyPem)));
+      await withManifestUrl(home, `${server.url}/signed.json`, `[security]\npublic_keys = ["${publicKey}"]\n`);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      await withManifestUrl(home, 'http://127.0.0.1:9/manifest.json', `[security]\npublic_keys = ["${publicKey}"]\n`);
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status, 'success', JSON.stringify(box.result));
     }));
 });
 
