@@ -30,15 +30,18 @@ export type AttemptOutcome =
   | { kind: 'whole'; total: number };
 
 const LOCAL_FILE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EISDIR', 'ENOTDIR', 'EMFILE', 'ENFILE', 'EBADF', 'ESHORT']);
+/** E_ABORTED, and the local disk failing (space, permissions, I/O): a retry of the same URL or a mirror cannot help. */
+const CODES_NEVER_RETRIED = new Set<string>([ErrorCodes.E_ABORTED, ErrorCodes.E_DISK_FULL]);
 /** TLS trust, bad URLs and undici's redirect-loop check: a retry of the same URL cannot help. */
 const NETWORK_CODES_NOT_WORTH_RETRYING = /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_SSL_|ERR_INVALID_URL|UND_ERR_INVALID_ARG)/;
 
 /** Maps what undici or the socket threw onto a stable code and a retry scope. */
 export function classifyNetworkError(error: unknown, url: string): AttemptFailure {
   if (error instanceof AttemptFailure) return error;
-  if (error instanceof NuwaxError) return new AttemptFailure(error, error.code === ErrorCodes.E_ABORTED || error.code === ErrorCodes.E_DISK_FULL ? 'never' : 'same-url');
-  const code = (error as { code?: string } | undefined)?.code ?? '';
-  // The local disk failing (space, permissions, I/O) is not the network: no retry, no mirror helps.
+  // The local disk failing (space, permissions, I/O) is not the network: no retry, no mirror helps;
+  // also once wrapped (a sink's EIO or EROFS becomes E_INTERNAL with the errno error as its cause).
+  if (error instanceof NuwaxError) return new AttemptFailure(error, CODES_NEVER_RETRIED.has(error.code) || LOCAL_FILE_CODES.has(errnoOf(error.cause)) ? 'never' : 'same-url');
+  const code = errnoOf(error);
   if (LOCAL_FILE_CODES.has(code)) return new AttemptFailure(toNuwaxError(error), 'never');
   const origin = safeOrigin(url);
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
@@ -47,6 +50,11 @@ export function classifyNetworkError(error: unknown, url: string): AttemptFailur
   const message = `Download from ${origin} failed: ${code ? `${code} ` : ''}${(error as Error | undefined)?.message ?? String(error)}`;
   const failure = new NuwaxError(ErrorCodes.E_NETWORK, message, { cause: error, details: { url, errno: code || undefined } });
   return new AttemptFailure(failure, NETWORK_CODES_NOT_WORTH_RETRYING.test(code) ? 'next-url' : 'same-url');
+}
+
+function errnoOf(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : '';
 }
 
 function safeOrigin(url: string): string {
@@ -120,6 +128,13 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
     sink.onError = (error) => stop(new AttemptFailure(error, 'never'));
     if (request.signal?.aborted) {
       onAbort();
+      return;
+    }
+    // A sink that failed while no attempt listened (a background fdatasync, the hashing thread in
+    // a backoff) would answer every write with false: the socket paused for good, out of the stall
+    // watchdog's sight, until a phase timeout said E_TIMEOUT. Its error ends the download instead.
+    if (sink.failure) {
+      sink.onError(sink.failure);
       return;
     }
     request.signal?.addEventListener('abort', onAbort, { once: true });

@@ -27,8 +27,8 @@ export class DirectSink implements Sink {
   onError: (error: NuwaxError) => void = () => {};
   /** Bytes in the file (the batch not yet written is not counted). */
   written = 0;
+  failure: NuwaxError | undefined;
   private readonly hasher: SinkHasher;
-  private failure: NuwaxError | undefined;
   private batch: Buffer[] = [];
   private batched = 0;
   private fd = -1;

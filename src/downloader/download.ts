@@ -136,8 +136,7 @@ export class DownloadJob {
         }
         return outcome;
       } catch (caught) {
-        const failure = caught instanceof AttemptFailure ? caught : classifyNetworkError(caught, url);
-        await this.afterFailure(failure);
+        const failure = await this.afterFailure(caught, url);
         report(failure, attempts);
         attempts = 0;
         if (failure.scope === 'never') throw failure.error;
@@ -261,10 +260,16 @@ export class DownloadJob {
     return { path: this.finalPath, size, sha256: this.sha256, reused: false, resumedFrom: this.resumedFrom, fetchedBytes: this.fetched, url };
   }
 
-  /** After a failed attempt: everything received is on disk and in the row, ready for a resume. */
-  private async afterFailure(failure: AttemptFailure): Promise<void> {
-    await this.sink!.flush().catch((error: unknown) => this.logger.debug({ err: error }, 'flush after a failed attempt failed'));
-    this.saveRow({ offset: this.sink!.written, error: failure.error.message });
+  /** After a failed attempt: everything received is on disk and in the row, ready for a resume; what the failure means. */
+  private async afterFailure(caught: unknown, url: string): Promise<AttemptFailure> {
+    let failure = classifyNetworkError(caught, url);
+    const sink = this.sink!;
+    await sink.flush().catch((error: unknown) => this.logger.debug({ err: error }, 'flush after a failed attempt failed'));
+    // A sink that failed (in the attempt, its settle, or this flush) fails every write after it:
+    // its disk error is what happened, and no retry or mirror can help (the hang to E_TIMEOUT).
+    if (sink.failure && failure.scope !== 'never') failure = new AttemptFailure(sink.failure, 'never');
+    this.saveRow({ offset: sink.written, error: failure.error.message });
+    return failure;
   }
 
   /** Every URL failed: the partial file (if any) stays for a later resume; the error says why. */

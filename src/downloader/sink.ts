@@ -21,6 +21,12 @@ export interface Sink {
   onDrain: () => void;
   /** Called once when writing failed (e.g. ENOSPC); the attempt should stop. */
   onError: (error: NuwaxError) => void;
+  /**
+   * Set for good once writing or hashing failed. onError reaches only the attempt listening at the
+   * time; a failure between attempts (a background fdatasync, the hashing thread during a backoff)
+   * is found here, since write() would only ever answer false after it.
+   */
+  readonly failure: NuwaxError | undefined;
   /** Makes the hash cover exactly [0, offset) of the file and truncates the file there. */
   prepare(offset: number): Promise<void>;
   /** Truncates to zero and resets the hash, ordered before any following write (a 200 to a Range request). */
@@ -46,7 +52,7 @@ abstract class SlotSink implements Sink {
   onDrain: () => void = () => {};
   onError: (error: NuwaxError) => void = () => {};
   written = 0;
-  protected failure: NuwaxError | undefined;
+  failure: NuwaxError | undefined;
   protected readonly views: Buffer[];
   private readonly free: number[];
   private current = -1;

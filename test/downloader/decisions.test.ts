@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { classifyNetworkError } from '../../src/downloader/attempt.js';
 import { decideResponse, parseContentRange, type ResponseFacts } from '../../src/downloader/response.js';
+import { ErrorCodes, NuwaxError, toNuwaxError } from '../../src/errors/index.js';
 import { backoffDelay, RateLimiter } from '../../src/downloader/throttle.js';
 
 const base: ResponseFacts = { status: 206, headers: {}, url: 'http://x/f', offset: 100, onDisk: 100, expectedSize: 1000, validator: { etag: '"a"', lastModified: null } };
@@ -29,6 +31,24 @@ describe('downloader decisions (pure)', () => {
       return decision.kind === 'fail' ? decision.failure.scope : decision.kind;
     };
     assert.deepEqual([400, 401, 403, 404, 410, 408, 429, 500, 502, 503].map(scope), ['next-url', 'next-url', 'next-url', 'next-url', 'next-url', 'same-url', 'same-url', 'same-url', 'same-url', 'same-url']);
+  });
+
+  test('a local disk error is never retried, also once wrapped (a sink reports EIO or EROFS as E_INTERNAL); the network is', () => {
+    const errno = (code: string) => Object.assign(new Error(code), { code });
+    const rows: Array<[unknown, string]> = [
+      [errno('EIO'), 'never'],
+      [toNuwaxError(errno('EIO')), 'never'],
+      [toNuwaxError(errno('EROFS')), 'never'],
+      [toNuwaxError(errno('ENOSPC')), 'never'],
+      [new NuwaxError(ErrorCodes.E_ABORTED, 'cancelled'), 'never'],
+      [new NuwaxError(ErrorCodes.E_INTERNAL, 'no errno'), 'same-url'],
+      [toNuwaxError(errno('ECONNRESET')), 'same-url'],
+      [errno('ECONNRESET'), 'same-url'],
+    ];
+    assert.deepEqual(
+      rows.map(([error]) => classifyNetworkError(error, 'http://x/f').scope),
+      rows.map(([, scope]) => scope),
+    );
   });
 
   test('Content-Range is parsed, with unknown totals and unsatisfied ranges', () => {

@@ -74,5 +74,34 @@ describe('downloader (SPEC 7): across processes', () => {
           store.close();
         }
       }));
+
+    test(`a write that fails between attempts (EFBIG flushing what a cut connection left) is E_DISK_FULL at once, with no retry left hanging (${engine} hashing)`, {
+      skip: process.platform !== 'linux' || !existsSync('/usr/bin/prlimit') ? 'needs Linux prlimit to cap the file size' : false,
+    }, () =>
+      scenario(['cut-half'], async ({ server, home, partPath, options }) => {
+        const database = path.join(home, 'nuwax.db');
+        // The server cuts at 1.5 MiB; 1 MiB is written during the attempt, the rest by the flush after
+        // it, past the 1.25 MiB limit, while no attempt listens to the sink. The retry that followed
+        // used to pause its socket for good (a full sink), unseen by the stall watchdog.
+        const limit = 1280 * 1024;
+        const running = runChild('/usr/bin/prlimit', [`--fsize=${limit}`, '--', process.execPath, child, server.url, sha256, String(content.length), options.directory, database, engine, '3']);
+        const hung = setTimeout(() => running.kill(), 15_000);
+        const { code, output } = await running.exited;
+        clearTimeout(hung);
+        assert.equal(code, 1, 'the child ended on its own, not killed after hanging');
+        assert.equal(JSON.parse(output).code, 'E_DISK_FULL');
+        assert.equal(server.requests.length, 1, 'no retry after the disk failed');
+        assert.equal((await stat(partPath)).size, limit);
+        const store = openStore(database);
+        try {
+          assert.equal(store.downloads.findByHash(sha256)?.status, 'partial');
+          const result = await download({ ...options, store });
+          await assertCompleteFile(result.path);
+          assert.equal(result.resumedFrom, limit);
+          assert.equal(server.requests.at(-1)!.range, `bytes=${limit}-`);
+        } finally {
+          store.close();
+        }
+      }));
   }
 });
