@@ -236,7 +236,9 @@ export class DownloadJob {
     const sink = this.sink!;
     // The fsync of the last dirty pages overlaps the end of the hash (a following thread may lag);
     // it is wasted only when the hash does not match, and then the bytes are deleted anyway.
-    const [hashed, synced] = await Promise.allSettled([sink.digest(), sink.sync()]);
+    // A resume's digest may wait for a thread still hashing a long prefix: an abort does not (SIGTERM
+    // over a slow disk); the partial file and its row stay for a resume (afterFailure).
+    const [hashed, synced] = await Promise.allSettled([unlessAborted(sink.digest(), this.options.signal), sink.sync()]);
     if (hashed.status === 'rejected') throw hashed.reason;
     const actual = hashed.value;
     const size = sink.written;
@@ -290,4 +292,15 @@ export class DownloadJob {
   private saveRow(change: Partial<DownloadRow>): void {
     this.row = this.options.store.downloads.save({ ...this.row, ...change, hash: this.sha256 });
   }
+}
+
+/** `work`, unless the signal fires first (E_ABORTED); `work` then goes on, and its outcome is dropped. */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new NuwaxError(ErrorCodes.E_ABORTED, 'The download was cancelled while its hash was checked; the partial file is kept for a resume', { cause: signal.reason }));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -1,16 +1,26 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { download } from '../../src/downloader/index.js';
 import { defaultEngine } from '../../src/downloader/engine.js';
+import { fsyncFile } from '../../src/fsutil/index.js';
 import type { Logger } from '../../src/log/index.js';
 import type { Behaviour, MisbehavingServer } from '../helpers/misbehaving-server.js';
-import { abortThenResume, assertCompleteFile, content, filesIn, leavePartial, scenario, sha256, sha256Of } from './fixture.js';
+import { abortThenResume, assertCompleteFile, content, filesIn, leavePartial, scenario, sha256, sha256Of, waitFor } from './fixture.js';
 
 const HALF = Math.floor(content.length / 2);
 /** Longer than the follower's wake-up batch (8 MiB) and its reads, so that it sleeps and wakes while the file grows. */
 const long = randomBytes(40 * 1024 * 1024 + 7);
+
+/** A 128 MiB prefix (zeros: hashing them costs the same) and a rest of 256 KiB that comes long before the prefix is hashed. */
+function longPrefixBody(): { body: Buffer; prefix: number } {
+  const prefix = 128 * 1024 * 1024;
+  const body = Buffer.alloc(prefix + 256 * 1024);
+  randomBytes(body.length - prefix).copy(body, prefix);
+  return { body, prefix };
+}
 
 interface CodedError {
   code: string;
@@ -129,6 +139,43 @@ describe('downloader (SPEC 7): a resume hashed by a thread that follows the file
       assert.equal(context.store.downloads.findByHash(sha256)?.status, 'failed');
       assert.equal(context.server.requests.length, 2, 'the rest, then the whole file once');
     }));
+
+  const { body: prefixed, prefix } = longPrefixBody();
+  test('an abort while the final digest waits for the follower, still hashing a long prefix, is E_ABORTED at once; the file and its row stay and a later call only verifies them', () =>
+    scenario(
+      [],
+      async (context) => {
+        const { server, options, store, partPath } = context;
+        await leavePartial(context, prefixed.subarray(0, prefix));
+        // An earlier process's prefix has long been on disk: the verify's fsync has only the rest to write.
+        await fsyncFile(partPath);
+        const controller = new AbortController();
+        const running = download({ ...options, signal: controller.signal });
+        // The whole size on disk: the rest came and was flushed, and the digest waits for the follower.
+        await waitFor(async () => (await stat(partPath).catch(() => undefined))?.size === prefixed.length);
+        const abortedAt = Date.now();
+        controller.abort();
+        await assert.rejects(running, { code: 'E_ABORTED' });
+        const abortedIn = Date.now() - abortedAt;
+        assert.equal((await stat(partPath)).size, prefixed.length, 'the partial file is kept whole');
+        const row = store.downloads.findByHash(options.sha256);
+        assert.deepEqual({ status: row?.status, offset: row?.offset }, { status: 'partial', offset: prefixed.length });
+        const started = Date.now();
+        const result = await download(options);
+        const verifiedIn = Date.now() - started;
+        await assertCompleteFile(result.path, prefixed);
+        assert.deepEqual({ resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes }, { resumedFrom: prefixed.length, fetchedBytes: 0 });
+        assert.deepEqual(
+          server.requests.map((request) => request.range),
+          [`bytes=${prefix}-`],
+          'the rest was fetched once; the later call hashed the file without a request',
+        );
+        assert.equal(server.bytesSent, prefixed.length - prefix);
+        assert.ok(abortedIn < verifiedIn, `the abort took ${abortedIn} ms, less than hashing the file (${verifiedIn} ms)`);
+      },
+      {},
+      prefixed,
+    ));
 
   test('an abort while the follower runs leaves a resumable partial file; a later call fetches only the rest', () =>
     scenario([], async (context) => {
