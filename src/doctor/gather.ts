@@ -11,7 +11,7 @@ import type { Logger } from '../log/index.js';
 import { type FetchedManifest, fetchManifest, manifestUrlFor } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
 import type { StrategyDecision } from '../strategy/index.js';
-import { checkForUpdate } from '../upgrade/index.js';
+import { checkForUpdate, readStaged } from '../upgrade/index.js';
 import { type ComposePorts, portsFromComposeJson, portsFromComposeYaml } from './compose-ports.js';
 import { probePort } from './probe.js';
 import type { ComposeFact, ComposeFileFact, DiskArea, DiskFact, DockerFact, DoctorFacts, FactError, Failure, HomeFact, ManifestFact, PortProbe, PortProbeResult, PortsFact, ServerFact } from './types.js';
@@ -72,12 +72,12 @@ async function settle<T>(options: DoctorOptions, what: string, gather: () => Pro
 
 /**
  * The version of a release staged earlier, read from the store the way the upgrade finds it
- * (src/upgrade/orchestrator.ts, kv `staged`): one SELECT, no lock, nothing written.
+ * (src/upgrade/staged.ts): one SELECT, no lock, nothing written.
  */
 function stagedVersion(options: DoctorOptions): string | undefined {
   try {
-    const staged = options.store.kv.get<{ version?: unknown }>('staged');
-    return typeof staged?.version === 'string' && staged.version !== '' ? staged.version : undefined;
+    const version = readStaged(options.store)?.version;
+    return typeof version === 'string' && version !== '' ? version : undefined;
   } catch (error) {
     // A store doctor cannot read is judged as nothing staged: no server then stays a failure.
     options.logger?.warn({ err: error }, 'doctor: cannot read the staged release from the state store');
@@ -114,7 +114,9 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
   } catch (error) {
     const failure = failureOf(error);
     if (MANIFEST_CODES.has(failure.code)) return { server: { url, error: null }, manifest: { state: 'invalid', error: failure }, serverDate: null, answeredAt: null, decision: null };
-    return { server: { url, error: failure }, manifest: { state: 'unchecked', reason: 'the release server did not answer' }, serverDate: null, answeredAt: null, decision: null };
+    // The upgrade falls back to a staged release when the server fails (src/upgrade/orchestrator.ts).
+    const staged = stagedVersion(options);
+    return { server: { url, error: failure, ...(staged ? { staged } : {}) }, manifest: { state: 'unchecked', reason: 'the release server did not answer' }, serverDate: null, answeredAt: null, decision: null };
   }
   const answeredAt = (options.now ?? (() => new Date()))();
   const date = fetched.serverDate ? new Date(fetched.serverDate) : null;

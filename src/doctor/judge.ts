@@ -104,6 +104,10 @@ export function judgeServer(fact: ServerFact): DoctorCheck {
   if (fact.error.code === 'E_CONFIG' && fact.url === null && fact.staged) {
     return line('server', 'Server', 'warn', `no release server configured: the next upgrade installs the staged release ${fact.staged}`, 'bring later releases with nuwax import, or set [server] manifest_url or base_url in config.toml');
   }
+  // A server that fails while a release is staged: the upgrade installs that one (orchestrator fallback).
+  if (fact.url !== null && fact.staged) {
+    return line('server', 'Server', 'warn', `${fact.error.message}; the next upgrade installs the staged release ${fact.staged}`, 'later releases need the server (check the network, DNS and proxy, and [server] manifest_url) or nuwax import');
+  }
   const hint =
     fact.error.code === 'E_CONFIG'
       ? 'set [server] manifest_url or base_url in config.toml'

@@ -146,8 +146,15 @@ const rows: Row[] = [
     message: ['server', /^no release server configured: the next upgrade installs the staged release 1\.4\.0\.2$/],
   },
   {
-    name: 'a staged release does not excuse a configured server that is down',
-    set: { server: { url: 'http://127.0.0.1:9/manifest.json', error: { code: 'E_NETWORK', message: 'Cannot reach the release server' }, staged: '1.4.0.2' } },
+    name: 'a configured server that is down with a release staged: a warning (the upgrade installs the staged release)',
+    set: { server: { url: 'http://127.0.0.1:9/manifest.json', error: { code: 'E_NETWORK', message: 'Cannot reach the release server' }, staged: '1.4.0.2' }, manifest: { state: 'unchecked', reason: 'the release server did not answer' }, clock: { local: NOW, server: null } },
+    verdict: 'READY_WITH_WARNINGS',
+    statuses: { server: 'warn', manifest: 'warn' },
+    message: ['server', /^Cannot reach the release server; the next upgrade installs the staged release 1\.4\.0\.2$/],
+  },
+  {
+    name: 'a configured server that is down with nothing staged is NOT_READY',
+    set: { server: { url: 'http://127.0.0.1:9/manifest.json', error: { code: 'E_NETWORK', message: 'Cannot reach the release server' } } },
     verdict: 'NOT_READY',
     statuses: { server: 'fail' },
   },
