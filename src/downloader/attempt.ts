@@ -39,7 +39,7 @@ const NETWORK_CODES_NOT_WORTH_RETRYING = /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO
 export function classifyNetworkError(error: unknown, url: string): AttemptFailure {
   if (error instanceof AttemptFailure) return error;
   // The local disk failing (space, permissions, I/O) is not the network: no retry, no mirror helps;
-  // also once wrapped (a sink's EIO or EROFS becomes E_INTERNAL with the errno error as its cause).
+  // also once wrapped (E_DISK_FULL, E_IO, or E_INTERNAL with the errno error as its cause).
   if (error instanceof NuwaxError) return new AttemptFailure(error, CODES_NEVER_RETRIED.has(error.code) || LOCAL_FILE_CODES.has(errnoOf(error.cause)) ? 'never' : 'same-url');
   const code = errnoOf(error);
   if (LOCAL_FILE_CODES.has(code)) return new AttemptFailure(toNuwaxError(error), 'never');

@@ -20,6 +20,7 @@ export const ErrorCodes = {
   E_HASH_MISMATCH: 'E_HASH_MISMATCH',
   E_SIZE_MISMATCH: 'E_SIZE_MISMATCH',
   E_DISK_FULL: 'E_DISK_FULL',
+  E_IO: 'E_IO',
   E_ABORTED: 'E_ABORTED',
   E_TIMEOUT: 'E_TIMEOUT',
   E_ARCHIVE: 'E_ARCHIVE',
@@ -72,6 +73,11 @@ export function toNuwaxError(error: unknown, fallback: ErrorCode = ErrorCodes.E_
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
   if (errno === 'ENOSPC' || errno === 'EDQUOT' || errno === 'EFBIG') {
     return new NuwaxError(ErrorCodes.E_DISK_FULL, `No space left on the device (${errno})`, { cause: error });
+  }
+  if (errno === 'EIO' || errno === 'EROFS') {
+    // On an edge box these mostly mean failing storage (an SD card remounted read-only): say so, not "internal".
+    const message = error instanceof Error ? error.message : String(error);
+    return new NuwaxError(ErrorCodes.E_IO, `The disk failed a read or write (${errno}: ${message}); check the storage`, { cause: error });
   }
   if ((error as Error | undefined)?.name === 'AbortError') {
     return new NuwaxError(ErrorCodes.E_ABORTED, 'The operation was cancelled', { cause: error });

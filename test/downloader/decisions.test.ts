@@ -33,7 +33,7 @@ describe('downloader decisions (pure)', () => {
     assert.deepEqual([400, 401, 403, 404, 410, 408, 429, 500, 502, 503].map(scope), ['next-url', 'next-url', 'next-url', 'next-url', 'next-url', 'same-url', 'same-url', 'same-url', 'same-url', 'same-url']);
   });
 
-  test('a local disk error is never retried, also once wrapped (a sink reports EIO or EROFS as E_INTERNAL); the network is', () => {
+  test('a local disk error is never retried, also once wrapped (EIO and EROFS become E_IO); the network is', () => {
     const errno = (code: string) => Object.assign(new Error(code), { code });
     const rows: Array<[unknown, string]> = [
       [errno('EIO'), 'never'],
@@ -45,6 +45,7 @@ describe('downloader decisions (pure)', () => {
       [toNuwaxError(errno('ECONNRESET')), 'same-url'],
       [errno('ECONNRESET'), 'same-url'],
     ];
+    assert.deepEqual(['EIO', 'EROFS', 'ENOSPC'].map((code) => toNuwaxError(errno(code)).code), ['E_IO', 'E_IO', 'E_DISK_FULL']);
     assert.deepEqual(
       rows.map(([error]) => classifyNetworkError(error, 'http://x/f').scope),
       rows.map(([, scope]) => scope),
