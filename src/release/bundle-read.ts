@@ -6,7 +6,7 @@
  * copied into the download cache, exactly as a download is (SPEC 4, 7).
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,7 +18,7 @@ import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { ProgressListener } from '../events/index.js';
 import { checkRelativePath, fsyncDirectory, fsyncFile } from '../fsutil/index.js';
 import { compareVersions, type FetchedManifest, isValidVersion, resolvePackageUrls, verifyManifestBytes } from '../manifest/index.js';
-import { BUNDLE_FORMAT, type BundledPackage, type BundleIndex, bundleError, byteProgress, declaredHashes, hashingStream, INDEX_NAME, LIMITS, MANIFEST_NAME, PACKAGE_NAME, SIGNATURE_NAME } from './bundle.js';
+import { BUNDLE_FORMAT, type BundledPackage, type BundleIndex, bundleError, bundleIndexSchema, byteProgress, declaredHashes, hashingStream, INDEX_NAME, LIMITS, MANIFEST_NAME, PACKAGE_NAME, SIGNATURE_NAME } from './bundle.js';
 
 export interface ReadBundleOptions {
   config: Config;
@@ -83,23 +83,39 @@ async function readSmall(entry: BundleEntry): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/**
+ * The index, checked whole against its schema before any package is read: a malformed one is
+ * E_BUNDLE naming the field, never a TypeError later (reported as E_ARCHIVE, or hiding a real
+ * E_HASH_MISMATCH). A newer format or client_min is said first: a newer nuwax may shape it otherwise.
+ */
 function parseIndex(bytes: Buffer, clientVersion: string): BundleIndex {
-  let index: BundleIndex;
+  let raw: unknown;
   try {
-    index = JSON.parse(bytes.toString('utf8')) as BundleIndex;
+    raw = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     throw new NuwaxError(ErrorCodes.E_BUNDLE, `The bundle's ${INDEX_NAME} is not valid JSON`, { cause: error });
   }
-  if (index?.format !== BUNDLE_FORMAT) {
-    throw bundleError(`The bundle has format ${String(index?.format)}; this nuwax ${clientVersion} reads format ${BUNDLE_FORMAT} (it needs nuwax ${String(index?.client_min ?? '?')} or later)`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw bundleError(`The bundle's ${INDEX_NAME} is ${describeJson(raw)}, not a JSON object`);
+  const { format, client_min: clientMin } = raw as Record<string, unknown>;
+  const needs = typeof clientMin === 'string' && isValidVersion(clientMin) ? clientMin : null;
+  if (typeof format === 'number' && format !== BUNDLE_FORMAT) {
+    throw bundleError(`The bundle has format ${format}; this nuwax ${clientVersion} reads format ${BUNDLE_FORMAT} (it needs nuwax ${needs ?? '?'} or later)`);
   }
-  if (typeof index.client_min !== 'string' || !isValidVersion(index.client_min)) throw bundleError(`The bundle's ${INDEX_NAME} has no valid client_min`);
-  if (compareVersions(index.client_min, clientVersion) > 0) {
-    throw new NuwaxError(ErrorCodes.E_CLIENT_TOO_OLD, `The bundle needs nuwax ${index.client_min} or later; this is ${clientVersion}`);
+  if (needs !== null && compareVersions(needs, clientVersion) > 0) {
+    throw new NuwaxError(ErrorCodes.E_CLIENT_TOO_OLD, `The bundle needs nuwax ${needs} or later; this is ${clientVersion}`);
   }
-  const valid = Array.isArray(index.packages) && index.packages.every((item) => PACKAGE_NAME.exec(item?.name)?.[1] === item.sha256 && Number.isSafeInteger(item.size) && item.size >= 0);
-  if (!valid) throw bundleError(`The bundle's ${INDEX_NAME} lists packages wrongly`);
-  return index;
+  const result = bundleIndexSchema.safeParse(raw);
+  if (!result.success) {
+    const fields = result.error.issues.map((issue) => issue.path.map(String).join('.') || '(root)');
+    const lines = result.error.issues.map((issue, position) => `${fields[position]}: ${issue.message}`);
+    throw bundleError(`The bundle's ${INDEX_NAME} is malformed: ${lines.join('; ')}`, { issues: lines, fields });
+  }
+  return result.data;
 }
 
 /** The bundle's pseudo location: relative package URLs resolve under it, so a later run names the cached file the same. */
@@ -198,14 +214,31 @@ export interface ImportedPackage {
   size: number;
 }
 
+/** The name a package is copied under until the whole bundle checks out. */
+const IMPORT_TEMPORARY = /^\.[0-9a-f]{64}\.import\.tmp$/;
+
+/**
+ * Removes the temp files of an import that was killed mid-copy (kill -9, power loss: its own
+ * cleanup never ran); they may be gigabytes. All of them, however young: the caller holds the
+ * home's lock (SPEC 10; `nuwax import` takes it before reading the bundle), so no other import is
+ * writing here. Were that ever broken, the other import would fail at its fsync or rename, never
+ * install a wrong file. Only names of this pattern are touched: `.part` files are the downloader's.
+ */
+async function removeInterruptedImports(directory: string): Promise<void> {
+  const leftovers = (await readdir(directory)).filter((name) => IMPORT_TEMPORARY.test(name));
+  await Promise.all(leftovers.map((name) => rm(path.join(directory, name), { force: true })));
+}
+
 /**
  * Reads the whole bundle again, hashes every package (a tampered one anywhere refuses the bundle)
  * and copies the wanted ones into the download cache under temp names; only when the bundle was
  * read to its end with everything matching are they fsynced and renamed into place. On any
- * failure the temp files are removed: nothing is left in the cache.
+ * failure the temp files are removed: nothing is left in the cache. The caller holds the home's
+ * lock: the temp files an interrupted import left are removed first.
  */
 export async function importBundle(head: BundleHead, options: ImportBundleOptions): Promise<ImportedPackage[]> {
   await mkdir(options.directory, { recursive: true });
+  await removeInterruptedImports(options.directory);
   const total = head.index.packages.reduce((sum, item) => sum + item.size, 0);
   const progress = byteProgress(total, options.onProgress);
   const copies = new Map<string, { temporary: string; size: number }>();

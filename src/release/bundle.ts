@@ -16,10 +16,11 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import tarStream from 'tar-stream';
+import { z } from 'zod';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { createProgressReporter, type ProgressListener } from '../events/index.js';
 import { fsyncDirectory, fsyncFile, temporaryPathFor } from '../fsutil/index.js';
-import { type Manifest, type ManifestArch, type PackageRef, parseManifest } from '../manifest/index.js';
+import { isValidVersion, type Manifest, type ManifestArch, type PackageRef, parseManifest } from '../manifest/index.js';
 
 export const BUNDLE_FORMAT = 1;
 /** The oldest nuwax that reads format 1. */
@@ -32,21 +33,42 @@ export const PACKAGE_NAME = /^packages\/([0-9a-f]{64})-[A-Za-z0-9._-]{1,100}$/;
 export const LIMITS: Record<string, number> = { [INDEX_NAME]: 1 << 20, [MANIFEST_NAME]: 4 << 20, [SIGNATURE_NAME]: 4096 };
 const ARCHES: ManifestArch[] = ['x86_64', 'aarch64'];
 
-export interface BundledPackage {
-  name: string;
-  sha256: string;
-  size: number;
-  /** What the manifest uses it for: `full x86_64`, `patch aarch64`, or `full` (arch-less nuwax manifest). */
-  roles: string[];
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
+const version = z.string().refine(isValidVersion, { message: 'expected a version like 1.4.0, 1.4.0.2 or 1.5.0-rc.1' });
+
+const bundledPackageSchema = z
+  .object({
+    name: z.string().regex(PACKAGE_NAME, 'expected "packages/<sha256>-<file name>"'),
+    sha256: sha256Hex,
+    size: z.number().int().nonnegative(),
+    /** What the manifest uses it for: `full x86_64`, `patch aarch64`, or `full` (arch-less nuwax manifest). */
+    roles: z.array(z.string().min(1)).min(1),
+  })
+  .refine((item) => PACKAGE_NAME.exec(item.name)?.[1] === item.sha256, { message: 'expected the name to start with the package\'s sha256', path: ['name'] });
+
+/** One entry per package: the reader finds a package by its name and keeps it by its sha256. */
+function refuseRepeats(packages: Array<{ name: string; sha256: string }>, context: z.RefinementCtx): void {
+  for (const field of ['name', 'sha256'] as const) {
+    const first = new Map<string, number>();
+    packages.forEach((item, position) => {
+      const earlier = first.get(item[field]);
+      if (earlier === undefined) first.set(item[field], position);
+      else context.addIssue({ code: 'custom', message: `expected each package once; this ${field} is also packages.${earlier}'s`, path: [position, field] });
+    });
+  }
 }
 
-export interface BundleIndex {
-  format: number;
-  created: string;
-  client_min: string;
-  version: string;
-  packages: BundledPackage[];
-}
+/** nuwax-bundle.json, checked whole before a package is read (SPEC 4: an error names the field). */
+export const bundleIndexSchema = z.object({
+  format: z.literal(BUNDLE_FORMAT),
+  created: z.iso.datetime(),
+  client_min: version,
+  version,
+  packages: z.array(bundledPackageSchema).superRefine(refuseRepeats),
+});
+
+export type BundledPackage = z.output<typeof bundledPackageSchema>;
+export type BundleIndex = z.output<typeof bundleIndexSchema>;
 
 export function bundleError(message: string, details?: Record<string, unknown>): NuwaxError {
   return new NuwaxError(ErrorCodes.E_BUNDLE, message, details ? { details } : {});

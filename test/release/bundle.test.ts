@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, watch, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tarStream from 'tar-stream';
-import { runCli, type CliRun } from '../helpers/cli.js';
+import { CLI_PATH, runCli, type CliRun } from '../helpers/cli.js';
 import { ReleaseServer } from '../helpers/release-server.js';
 import { temporaryFolder, writeTree } from '../apply/trees.js';
 
@@ -81,6 +82,27 @@ async function altered(name: string, change: (entries: RawEntry[]) => RawEntry[]
 const isPackage = (entry: RawEntry) => entry.header.name.startsWith('packages/');
 const plainFile = (name: string, body: string): RawEntry => ({ header: { name, size: body.length, mode: 0o644, mtime: new Date(), type: 'file' } as tarStream.Header, body: Buffer.from(body) });
 
+type Change = (entries: RawEntry[]) => RawEntry[];
+/** `hostile` after the metadata, before the packages. */
+const inserted =
+  (hostile: RawEntry): Change =>
+  (entries) => [...entries.slice(0, 3), hostile, ...entries.slice(3)];
+/** The index rewritten by `change` (the signature covers the manifest only: the index is the reader's to check). */
+const withIndex =
+  (change: (index: { packages: Array<Record<string, unknown> | null> } & Record<string, unknown>) => void): Change =>
+  (entries) => {
+    const index = JSON.parse(entries[0]!.body.toString('utf8'));
+    change(index);
+    return [{ ...entries[0]!, body: Buffer.from(JSON.stringify(index)) }, ...entries.slice(1)];
+  };
+/** One byte of the first package flipped. */
+const tamperedPackage: Change = (entries) => {
+  const index = entries.findIndex(isPackage);
+  const body = Buffer.from(entries[index]!.body);
+  body[body.length >> 1] ^= 0xff;
+  return entries.with(index, { ...entries[index]!, body });
+};
+
 /** A box on 1.0.0 (docker/ as release A) whose release server is down and which trusts the release key. */
 function box(name: string): string {
   const home = path.join(folder.dir, 'boxes', name);
@@ -96,7 +118,7 @@ async function staged(home: string): Promise<{ version: string; strategy: string
 }
 
 /** The import is refused with `code`, exit 1, and the box is as before: nothing staged, nothing cached. */
-async function assertRefused(bundle: string, code: string, boxName: string): Promise<void> {
+async function assertRefused(bundle: string, code: string, boxName: string): Promise<CliRun> {
   const home = box(boxName);
   const run = await runCli(['--home', home, '--json', 'import', bundle, '--yes']);
   assert.equal(run.code, 1, run.stdout + run.stderr);
@@ -104,6 +126,45 @@ async function assertRefused(bundle: string, code: string, boxName: string): Pro
   assert.deepEqual({ status: run.json().status, code: (run.json().error as { code: string }).code, changed: run.json().changed }, { status: 'failed', code, changed: false });
   assert.equal(await staged(home), null);
   assert.deepEqual(cacheFiles(home), [], 'no package, partial or temp file left in the cache');
+  return run;
+}
+
+const isImportTemporary = (name: string) => /^\.[0-9a-f]{64}\.import\.tmp$/.test(name);
+
+/** The import of `bundle` succeeded, staged 1.1.0 and left its `packages` in the cache, and no temp file. */
+async function assertImported(home: string, bundle: string, packages: number): Promise<void> {
+  const run = await runCli(['--home', home, '--json', 'import', bundle, '--yes']);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  assert.deepEqual([run.json().status, run.json().version], ['staged', '1.1.0']);
+  assert.equal((await staged(home))?.version, '1.1.0');
+  const cached = cacheFiles(home);
+  assert.equal(cached.filter((name) => /^[0-9a-f]{64}\.tar\.gz$/.test(name)).length, packages, `${cached}`);
+  assert.deepEqual(cached.filter(isImportTemporary), [], 'no temp file left');
+}
+
+/**
+ * `import` as a child process, killed with SIGKILL once a temp copy is in the cache and has grown:
+ * an import cut off with no chance to clean up (kill -9, power loss). The cache's files after it.
+ */
+async function killImportMidCopy(home: string): Promise<string[]> {
+  const downloads = path.join(home, 'cache', 'downloads');
+  mkdirSync(downloads, { recursive: true });
+  const child = spawn(process.execPath, [CLI_PATH, '--home', home, '--json', 'import', goodBundle, '--yes'], { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  const killIfGrown = () => {
+    const grown = readdirSync(downloads).some((name) => isImportTemporary(name) && (statSync(path.join(downloads, name), { throwIfNoEntry: false })?.size ?? 0) > 0);
+    if (grown) child.kill('SIGKILL');
+  };
+  // inotify tells at once; the poll is there for file systems where it does not.
+  const watcher = watch(downloads, killIfGrown);
+  const poll = setInterval(killIfGrown, 2);
+  try {
+    assert.equal(await exited, 'SIGKILL', 'killed mid-copy, not left to finish');
+  } finally {
+    watcher.close();
+    clearInterval(poll);
+  }
+  return readdirSync(downloads);
 }
 
 before(async () => {
@@ -226,15 +287,27 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
     assert.ok(run.stderr.includes(named), run.stderr);
   });
 
-  for (const [label, hostile, code] of [
-    ['a "../" path', plainFile('../escaped.txt', 'x'), 'E_UNSAFE_PATH'],
-    ['an absolute path', plainFile('/tmp/nuwax-bundle-absolute.txt', 'x'), 'E_UNSAFE_PATH'],
-    ['a symlink', { header: { name: 'packages/link', type: 'symlink', linkname: '/etc/passwd', mode: 0o777, mtime: new Date() } as tarStream.Header, body: Buffer.alloc(0) }, 'E_UNSAFE_PATH'],
-    ['an unexpected file', plainFile('extra.txt', 'x'), 'E_BUNDLE'],
+  for (const [label, change, code, message] of [
+    ['a "../" path', inserted(plainFile('../escaped.txt', 'x')), 'E_UNSAFE_PATH', null],
+    ['an absolute path', inserted(plainFile('/tmp/nuwax-bundle-absolute.txt', 'x')), 'E_UNSAFE_PATH', null],
+    ['a symlink', inserted({ header: { name: 'packages/link', type: 'symlink', linkname: '/etc/passwd', mode: 0o777, mtime: new Date() } as tarStream.Header, body: Buffer.alloc(0) }), 'E_UNSAFE_PATH', null],
+    ['an unexpected file', inserted(plainFile('extra.txt', 'x')), 'E_BUNDLE', null],
+    // A malformed index names its field (not a TypeError reported as E_ARCHIVE), before any package is read.
+    ['an index that is not an object', (entries: RawEntry[]) => [{ ...entries[0]!, body: Buffer.from('null') }, ...entries.slice(1)], 'E_BUNDLE', /nuwax-bundle\.json is null, not a JSON object/],
+    ['a null package in the index', withIndex((index) => { index.packages[0] = null; }), 'E_BUNDLE', /malformed: packages\.0: .*expected object, received null/],
+    ['packages that are not a list', withIndex((index) => { (index as Record<string, unknown>).packages = {}; }), 'E_BUNDLE', /malformed: packages: .*expected array/],
+    ['roles that are not a list', withIndex((index) => { index.packages[0]!.roles = 'full'; }), 'E_BUNDLE', /malformed: packages\.0\.roles: .*expected array, received string/],
+    // Bad roles once made the hash-mismatch message itself throw: the index is refused first now.
+    ['roles that are not a list, on a tampered package', (entries: RawEntry[]) => tamperedPackage(withIndex((index) => { index.packages[0]!.roles = {}; })(entries)), 'E_BUNDLE', /malformed: packages\.0\.roles: .*expected array, received object/],
+    ['a size that is not a number', withIndex((index) => { index.packages[0]!.size = '4096'; }), 'E_BUNDLE', /malformed: packages\.0\.size: .*expected number, received string/],
+    ['a sha256 that is not its name\'s', withIndex((index) => { index.packages[0]!.sha256 = index.packages[1]!.sha256; }), 'E_BUNDLE', /packages\.0\.name: expected the name to start with the package's sha256/],
+    ['the same package listed twice', withIndex((index) => { index.packages.push(index.packages[0]!); }), 'E_BUNDLE', /malformed: packages\.2\.name: expected each package once; this name is also packages\.0's/],
+    ['no version in the index', withIndex((index) => { delete index.version; }), 'E_BUNDLE', /malformed: version: /],
   ] as const) {
     test(`${label} in the bundle is refused (${code}) and nothing is written anywhere`, async () => {
-      const bundle = await altered(`hostile-${label.replace(/\W/g, "")}`, (entries) => [...entries.slice(0, 3), hostile, ...entries.slice(3)]);
-      await assertRefused(bundle, code, `hostile-${label.replace(/\W/g, '')}`);
+      const bundle = await altered(`hostile-${label.replace(/\W/g, '')}`, change);
+      const run = await assertRefused(bundle, code, `hostile-${label.replace(/\W/g, '')}`);
+      if (message) assert.match(run.stderr, message);
       assert.equal(existsSync('/tmp/nuwax-bundle-absolute.txt'), false);
       assert.equal(existsSync(path.join(folder.dir, 'boxes', 'escaped.txt')), false);
     });
@@ -294,6 +367,37 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
       return [{ ...entries[0]!, body: Buffer.from(JSON.stringify(index)) }, ...entries.slice(1).filter((entry) => !isPackage(entry))];
     });
     await assertRefused(bundle, 'E_NO_PACKAGE', 'no-package');
+  });
+
+  test('an import removes the temp files an interrupted import left in the cache, and only those', async () => {
+    const home = box('stale-temporary');
+    const downloads = path.join(home, 'cache', 'downloads');
+    mkdirSync(downloads, { recursive: true });
+    const stale = `.${randomBytes(32).toString('hex')}.import.tmp`;
+    writeFileSync(path.join(downloads, stale), randomBytes(64 * 1024));
+    writeFileSync(path.join(downloads, 'notes.import.tmp'), 'not a name import writes');
+    await assertImported(home, goodBundle, 2);
+    assert.equal(existsSync(path.join(downloads, stale)), false);
+    assert.ok(existsSync(path.join(downloads, 'notes.import.tmp')), 'a file of another name is not ours to remove');
+  });
+
+  test('an import killed with SIGKILL mid-copy leaves a temp file; the next import removes it and succeeds', async () => {
+    const home = box('killed-mid-copy');
+    const left = await killImportMidCopy(home);
+    // The full package comes first in the bundle, so it is the one being copied.
+    const full = (JSON.parse((await readEntries(goodBundle))[0]!.body.toString('utf8')) as { packages: Array<{ sha256: string; roles: string[] }> }).packages.find((item) => item.roles.includes(`full ${ARCH}`))!;
+    const temporary = `.${full.sha256}.import.tmp`;
+    assert.ok(left.includes(temporary), `the full package's temp copy is left behind: ${left}`);
+    assert.ok(statSync(path.join(home, 'cache', 'downloads', temporary)).size > 0);
+    assert.equal(await staged(home), null);
+    // Importing the same bundle again would write (and rename) the same temp name anyway: the next
+    // bundle here carries only the patch, so only the sweep can remove the full package's copy.
+    const patchOnly = await altered('patch-only', (entries) =>
+      withIndex((index) => {
+        index.packages = index.packages.filter((item) => item?.sha256 !== full.sha256);
+      })(entries).filter((entry) => !entry.header.name.startsWith(`packages/${full.sha256}-`)),
+    );
+    await assertImported(home, patchOnly, 1);
   });
 
 });
