@@ -134,7 +134,7 @@ function verifyHead(file: string, metadata: Map<string, Buffer>, options: ReadBu
   for (const item of index.packages) {
     if (!declared.has(item.sha256)) throw bundleError(`The bundle lists ${item.name}, which the manifest does not name`, { name: item.name });
   }
-  const fetched: FetchedManifest = { manifest: resolvePackageUrls(verified.manifest, url), url, bytes, signed: verified.signed, notModified: false };
+  const fetched: FetchedManifest = { manifest: resolvePackageUrls(verified.manifest, url), url, bytes, signed: verified.signed, ...(signature ? { signature: signature.toString('utf8') } : {}), notModified: false };
   return { file, index, fetched, signature };
 }
 
