@@ -11,7 +11,7 @@ import type { Logger } from '../log/index.js';
 import { type FetchedManifest, fetchManifest, manifestUrlFor } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
 import type { StrategyDecision } from '../strategy/index.js';
-import { checkForUpdate, readStaged } from '../upgrade/index.js';
+import { checkForUpdate, fallsBackToStaged, readStaged } from '../upgrade/index.js';
 import { type ComposePorts, portsFromComposeJson, portsFromComposeYaml } from './compose-ports.js';
 import { probePort } from './probe.js';
 import type { ComposeFact, ComposeFileFact, DiskArea, DiskFact, DockerFact, DoctorFacts, FactError, Failure, HomeFact, ManifestFact, PortProbe, PortProbeResult, PortsFact, ServerFact } from './types.js';
@@ -114,8 +114,8 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
   } catch (error) {
     const failure = failureOf(error);
     if (MANIFEST_CODES.has(failure.code)) return { server: { url, error: null }, manifest: { state: 'invalid', error: failure }, serverDate: null, answeredAt: null, decision: null };
-    // The upgrade falls back to a staged release when the server fails (src/upgrade/orchestrator.ts).
-    const staged = stagedVersion(options);
+    // The upgrade falls back to a staged release when the server fails (the same rule: src/upgrade/staged.ts).
+    const staged = fallsBackToStaged(failure.code, config) ? stagedVersion(options) : undefined;
     return { server: { url, error: failure, ...(staged ? { staged } : {}) }, manifest: { state: 'unchecked', reason: 'the release server did not answer' }, serverDate: null, answeredAt: null, decision: null };
   }
   const answeredAt = (options.now ?? (() => new Date()))();

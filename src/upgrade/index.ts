@@ -8,4 +8,4 @@ export { MAX_RECOVERY_ATTEMPTS, type RecoveryOptions, recoverUnfinished } from '
 export { exitCodeFor, type StepTiming, type UpgradeResult } from './result.js';
 export { type ManualRollbackOptions, rollbackToBackup } from './manual-rollback.js';
 export { reportOutcome } from './report.js';
-export { readStaged, type StagedRecord } from './staged.js';
+export { fallsBackToStaged, readStaged, type StagedRecord } from './staged.js';

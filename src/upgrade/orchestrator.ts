@@ -13,11 +13,9 @@ import type { Collaborators } from './ports.js';
 import { recoverUnfinished } from './recovery.js';
 import { errorJson, type UpgradeResult } from './result.js';
 import { prepareRelease } from './prepare.js';
-import { alreadyStaged, readStaged, recordStaged, refreshStaged, stagedManifest, sweepStaging } from './staged.js';
+import { alreadyStaged, fallsBackToStaged, forgetStaged, readStaged, recordStaged, refreshStaged, stagedFallback, sweepStaging } from './staged.js';
 import { switchRelease } from './switch-run.js';
 
-/** Failures after which the staged release is not installed instead: the operator stopped it, or another nuwax works here. */
-const NO_FALLBACK = [ErrorCodes.E_ABORTED, ErrorCodes.E_CANCELLED, ErrorCodes.E_LOCKED] as const;
 
 export interface UpgradeOptions {
   config: Config;
@@ -60,6 +58,7 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   let decision: StrategyDecision;
   let fetched: FetchedManifest;
   let current: string | null;
+  let usedStaged = false;
   const checkStarted = Date.now();
   emit({ type: 'step', step: 'checking', status: 'running' });
   try {
@@ -79,17 +78,15 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
     }).catch(async (error: unknown) => {
       // Offline: a release staged earlier (download-only, daemon, or an imported bundle on an
       // air-gapped box with no server configured at all) can still be installed (issue 7).
-      // Any failure to get a usable manifest falls back (a proxy's 502, a captive portal's HTML, a
-      // bad signature): the staged one was verified when staged and is verified again here. Not
-      // an abort, and not a server misconfigured in config.toml.
-      const code = toNuwaxError(error).code;
-      const noServer = !config.server.manifest_url && !config.server.base_url;
-      const fallsBack = !options.fetched && !(NO_FALLBACK as readonly string[]).includes(code) && (code !== ErrorCodes.E_CONFIG || noServer);
-      const fallback = fallsBack ? stagedManifest(store, config) : undefined;
+      const original = toNuwaxError(error);
+      if (options.fetched || !fallsBackToStaged(original.code, config)) throw error;
+      const fallback = stagedFallback(store, config, original);
       if (!fallback) throw error;
-      logger.warn({ err: error }, `cannot use the release server (${code}); using the staged release`);
-      emit({ type: 'log', level: 'warn', step: 'checking', message: `The release server cannot be used (${toNuwaxError(error).message}); installing the staged release` });
-      return checkForUpdate({ config, paths, store, clientVersion: options.clientVersion, fetched: fallback, forceFull: options.forceFull ?? false, allowDowngrade: options.allowDowngrade ?? false, ...(options.hostArch ? { hostArch: options.hostArch } : {}) });
+      usedStaged = true;
+      logger.warn({ err: error }, `cannot use the release server (${original.code}); using the staged release`);
+      emit({ type: 'log', level: 'warn', step: 'checking', message: `The release server cannot be used (${original.message}); installing the staged release` });
+      // What the server's offer allowed (--allow-downgrade) is not carried over to the staged release.
+      return checkForUpdate({ config, paths, store, clientVersion: options.clientVersion, fetched: fallback, forceFull: options.forceFull ?? false, allowDowngrade: false, ...(options.hostArch ? { hostArch: options.hostArch } : {}) });
     });
     ({ decision, fetched, current } = check);
   } catch (error) {
@@ -100,6 +97,14 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
     return result;
   }
   emit({ type: 'step', step: 'checking', status: 'done', ms: Date.now() - checkStarted });
+  const staged = readStaged(store);
+  if (staged && !usedStaged && !options.fetched && fetched.manifest.version !== staged.version) {
+    // The server answered and no longer offers the staged release (withdrawn, or superseded): it
+    // must never be installed later by a fallback.
+    logger.info({ staged: staged.version, offered: fetched.manifest.version }, 'the server no longer offers the staged release; forgetting it');
+    forgetStaged(store);
+    await sweepStaging(paths.stagingDir, null, logger);
+  }
 
   if (decision.strategy === 'none') {
     const result: UpgradeResult = { status: 'up_to_date', version: current, offered: decision.offered, reason: decision.reason };
@@ -108,6 +113,9 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   }
 
   const previouslyStaged = options.downloadOnly ? await alreadyStaged(store, decision) : undefined;
+  // An install extracts the release anew into a folder of its own: the staged extraction is not
+  // needed for it, and keeping both would double the disk staging takes.
+  if (!options.downloadOnly) await sweepStaging(paths.stagingDir, null, logger);
   if (previouslyStaged) {
     // Pre-staging what is staged already (a daemon cycle while the server is down) redoes nothing.
     refreshStaged(store, previouslyStaged, fetched);
@@ -141,7 +149,7 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   }
 
   if (options.downloadOnly) {
-    recordStaged(store, plan, fetched, upgradeId);
+    recordStaged(store, plan, fetched, upgradeId, decision.package.sha256);
     await sweepStaging(paths.stagingDir, plan.stagedRoot, logger);
     const result: UpgradeResult = { status: 'staged', version: plan.to, strategy: plan.strategy, package: plan.packagePath ?? '', upgrade_id: upgradeId, steps: runner.timings };
     store.upgrades.finish(upgradeId, 'staged', result);

@@ -4,7 +4,7 @@ import type { Config } from '../config/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import { exists } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
-import { type FetchedManifest, resolvePackageUrls, verifyManifestBytes } from '../manifest/index.js';
+import { type FetchedManifest, parseManifest, resolvePackageUrls, verifyManifestBytes } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
 import type { StrategyDecision } from '../strategy/index.js';
 import type { UpgradePlan } from './plan.js';
@@ -23,6 +23,8 @@ export interface StagedRecord {
   signed: boolean;
   /** The signature that verified it (absent when no key was configured, or in records written before it was kept). */
   signature?: string;
+  /** The hash of the package the manifest offered (a patch may have been replaced by the full package at staging). */
+  offeredSha256?: string | null;
   upgradeId: number;
 }
 
@@ -32,7 +34,7 @@ export function readStaged(store: Store): StagedRecord | undefined {
   return store.kv.get<StagedRecord>(KEY);
 }
 
-export function recordStaged(store: Store, plan: UpgradePlan, fetched: FetchedManifest, upgradeId: number): void {
+export function recordStaged(store: Store, plan: UpgradePlan, fetched: FetchedManifest, upgradeId: number, offeredSha256: string | null): void {
   const record: StagedRecord = {
     version: plan.to,
     strategy: plan.strategy,
@@ -44,6 +46,7 @@ export function recordStaged(store: Store, plan: UpgradePlan, fetched: FetchedMa
     manifestUrl: fetched.url,
     signed: fetched.signed,
     ...(fetched.signature ? { signature: fetched.signature } : {}),
+    offeredSha256,
     upgradeId,
   };
   store.kv.set(KEY, record);
@@ -60,6 +63,19 @@ export function forgetStaged(store: Store): void {
 }
 
 /**
+ * Failures of the release server after which the staged release is installed instead (doctor
+ * judges by the same rule): it cannot be reached, or its answer is not a manifest we accept (a
+ * proxy's 502, a captive portal's HTML, a bad signature). Not a failure of this box (E_IO,
+ * E_STATE), an abort, or a server misconfigured in config.toml; and with no server at all.
+ */
+const SERVER_FAILURES = new Set<string>([ErrorCodes.E_NETWORK, ErrorCodes.E_TIMEOUT, ErrorCodes.E_STALL, ErrorCodes.E_HTTP, ErrorCodes.E_MANIFEST, ErrorCodes.E_MANIFEST_EXPIRED, ErrorCodes.E_SIGNATURE]);
+
+export function fallsBackToStaged(code: string, config: Config): boolean {
+  const noServer = !config.server.manifest_url && !config.server.base_url;
+  return SERVER_FAILURES.has(code) || (code === ErrorCodes.E_CONFIG && noServer);
+}
+
+/**
  * The staged release's manifest, checked again like a fresh one: against the public keys
  * configured now (keys added since it was staged apply to it too), then the strategy re-decides.
  */
@@ -67,20 +83,37 @@ export function stagedManifest(store: Store, config: Config): FetchedManifest | 
   const staged = readStaged(store);
   if (!staged) return undefined;
   const bytes = Buffer.from(staged.manifest, 'base64');
-  let verified: ReturnType<typeof verifyManifestBytes>;
-  try {
-    verified = verifyManifestBytes(bytes, staged.signature, config);
-  } catch (error) {
-    const reason = error instanceof NuwaxError ? error.message : String(error);
-    throw new NuwaxError(ErrorCodes.E_SIGNATURE, `The staged release ${staged.version} cannot be installed: ${reason}; stage it again from a signed source`, { cause: error });
+  const location = { url: staged.manifestUrl, bytes, notModified: true } as const;
+  if (staged.signed && staged.signature === undefined) {
+    // Staged by an nuwax that verified it but kept no signature: trusted as verified then.
+    return { ...location, manifest: resolvePackageUrls(parseManifest(bytes, 'staged manifest'), staged.manifestUrl), signed: true };
   }
-  return { manifest: resolvePackageUrls(verified.manifest, staged.manifestUrl), url: staged.manifestUrl, bytes, signed: verified.signed, notModified: true, ...(staged.signature ? { signature: staged.signature } : {}) };
+  const verified = verifyManifestBytes(bytes, staged.signature, config);
+  return { ...location, manifest: resolvePackageUrls(verified.manifest, staged.manifestUrl), signed: verified.signed, ...(staged.signature ? { signature: staged.signature } : {}) };
+}
+
+/**
+ * The staged release to install when the server failed with `original`, if there is one. When it
+ * cannot be used either, the error stays the server's (the daemon backs off on it), and says why.
+ */
+export function stagedFallback(store: Store, config: Config, original: NuwaxError): FetchedManifest | undefined {
+  try {
+    return stagedManifest(store, config);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const version = readStaged(store)?.version ?? '?';
+    throw new NuwaxError(original.code, `${original.message}; the staged release ${version} cannot be installed either: ${reason} (stage it again from a signed source)`, {
+      cause: original,
+      details: { ...original.details, staged: { version, error: error instanceof NuwaxError ? error.toJSON() : { message: reason } } },
+    });
+  }
 }
 
 /** The same package is staged already, its files still there: a download-only run has nothing to do. */
 export async function alreadyStaged(store: Store, decision: Exclude<StrategyDecision, { strategy: 'none' }>): Promise<StagedRecord | undefined> {
   const staged = readStaged(store);
-  if (!staged || staged.version !== decision.offered || !staged.sha256 || staged.sha256 !== decision.package.sha256) return undefined;
+  const offered = decision.package.sha256;
+  if (!staged || staged.version !== decision.offered || !offered || (staged.offeredSha256 ?? staged.sha256) !== offered) return undefined;
   if (!staged.package || !(await exists(staged.package))) return undefined;
   if (!staged.stagedRoot || !(await exists(staged.stagedRoot))) return undefined;
   return staged;

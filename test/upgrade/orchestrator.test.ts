@@ -244,7 +244,34 @@ describe('staged releases: disk and trust', () => {
       assert.ok(box.events.some((event) => event.type === 'log' && event.level === 'warn' && /release server cannot be used.*HTTP 404.*installing the staged release/.test(event.message)));
     }));
 
-  test('a release staged unsigned is refused once public keys are configured (E_SIGNATURE), a signed one is accepted', () =>
+  test('a staged release the server no longer offers (withdrawn) is forgotten: a later outage installs nothing', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      server.set('/withdrawn.json', JSON.stringify({ version: '1.0.0', platforms: { x86_64: { url: 'a.tar.gz', hash: HASH, size: 7 } } }));
+      await withManifestUrl(home, `${server.url}/withdrawn.json`);
+      const answered = await upgrade(home, {});
+      assert.equal(answered.result.status, 'up_to_date', JSON.stringify(answered.result));
+      assert.deepEqual(await entries(stagingOf(home)), [], 'its extraction is removed');
+      await withManifestUrl(home, 'http://127.0.0.1:9/manifest.json');
+      const outage = await upgrade(home, {});
+      assert.equal(outage.result.status, 'failed');
+      assert.equal(outage.result.status === 'failed' && outage.result.error.code, 'E_NETWORK');
+      assert.deepEqual(outage.calls, [], 'nothing installed');
+    }));
+
+  test('a box failure is not a server failure: no fallback on E_CONFIG with a server configured', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      // The server answers; the box's own key setting is broken.
+      await withManifestUrl(home, `${server.url}/manifest.json`, '[security]\npublic_keys = ["not-a-key"]\n');
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status === 'failed' && box.result.error.code, 'E_CONFIG');
+      assert.deepEqual(box.calls, []);
+    }));
+
+  test('a release staged unsigned is refused once public keys are configured, a signed one is accepted', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);
       assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
@@ -252,8 +279,9 @@ describe('staged releases: disk and trust', () => {
       await withManifestUrl(home, 'http://127.0.0.1:9/manifest.json', `[security]\npublic_keys = ["${publicKey}"]\n`);
       const refused = await upgrade(home, {});
       assert.equal(refused.result.status, 'failed');
-      assert.equal(refused.result.status === 'failed' && refused.result.error.code, 'E_SIGNATURE');
-      assert.match(refused.result.status === 'failed' ? refused.result.error.message : '', /staged release 1\.1\.0 cannot be installed.*no signature/);
+      // The error stays the server's (the daemon backs off on it) and says why the staged release is refused.
+      assert.equal(refused.result.status === 'failed' && refused.result.error.code, 'E_NETWORK');
+      assert.match(refused.result.status === 'failed' ? refused.result.error.message : '', /the staged release 1\.1\.0 cannot be installed either: .*no signature/);
       assert.deepEqual(refused.calls, [], 'nothing on the box changed');
       // Staged from a signed manifest: the signature is kept and verifies again offline.
       const manifest = Buffer.from(JSON.stringify({ version: '1.1.0', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } } }));
