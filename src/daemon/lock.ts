@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,8 @@ export interface LockHolder {
   boot_id?: string;
   /** Linux: the holder's start time in clock ticks after boot (/proc/PID/stat), so a reused pid is known. */
   start_ticks?: number;
+  /** Linux: the holder's pid namespace (/proc/self/ns/pid): its pid and ticks mean something only there. */
+  pid_ns?: string;
 }
 
 export interface HeldLock {
@@ -47,6 +49,20 @@ function readBootId(): string | null {
   }
 }
 
+function readPidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
+}
+
+/** A holder in another pid namespace (a container, or the host seen from one): its pid cannot be checked from here. */
+function inOtherNamespace(holder: LockHolder): boolean {
+  const here = readPidNamespace();
+  return holder.pid_ns !== undefined && here !== null && holder.pid_ns !== here;
+}
+
 /** Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces and parentheses, so count from the last ')'. */
 export function startTicks(pid: number): number | null {
   try {
@@ -69,6 +85,7 @@ function parseHolder(raw: string): LockHolder | null {
       started_at: String(value.started_at ?? '?'),
       ...(typeof value.boot_id === 'string' ? { boot_id: value.boot_id } : {}),
       ...(typeof value.start_ticks === 'number' ? { start_ticks: value.start_ticks } : {}),
+      ...(typeof value.pid_ns === 'string' ? { pid_ns: value.pid_ns } : {}),
     };
   } catch {
     // Not JSON: a holder still writing it, or garbage; the caller decides by the file's age.
@@ -88,15 +105,18 @@ function parseHolder(raw: string): LockHolder | null {
  * them, the host name and the wall clock stand in.
  */
 export function isStaleHolder(holder: LockHolder, lockFile: string, now: Date = new Date()): boolean {
-  if (holder.pid === process.pid && !heldHere.has(path.resolve(lockFile))) return true;
   const bootId = readBootId();
   if (holder.boot_id !== undefined && bootId !== null) {
-    if (holder.boot_id !== bootId || !alive(holder.pid)) return true;
+    if (holder.boot_id !== bootId) return true;
+    // Its pid may be any process here: held until the next boot, or until an operator removes it.
+    if (inOtherNamespace(holder)) return false;
+    if (holder.pid === process.pid && !heldHere.has(path.resolve(lockFile))) return true;
+    if (!alive(holder.pid)) return true;
     const ticks = holder.start_ticks === undefined ? null : startTicks(holder.pid);
     return ticks !== null && ticks !== holder.start_ticks;
   }
   if (holder.hostname !== os.hostname()) return true;
-  if (holder.pid === process.pid) return false;
+  if (holder.pid === process.pid) return !heldHere.has(path.resolve(lockFile));
   const started = Date.parse(holder.started_at);
   const bootedAt = now.getTime() - os.uptime() * 1000;
   if (Number.isFinite(started) && started < bootedAt - 60_000) return true;
@@ -117,7 +137,9 @@ export async function readLockHolder(lockFile: string): Promise<LockHolder | nul
 function lockedError(lockFile: string, holder: LockHolder): NuwaxError {
   return new NuwaxError(
     ErrorCodes.E_LOCKED,
-    `Another nuwax is working on this home: pid ${holder.pid} (${holder.command}) since ${holder.started_at}; wait for it or stop it (the daemon: systemctl stop nuwax), lock ${lockFile}`,
+    inOtherNamespace(holder)
+      ? `Another nuwax is working on this home from another pid namespace (a container, or the host): pid ${holder.pid} there (${holder.command}) since ${holder.started_at}; stop it, or if it is gone remove the lock ${lockFile}`
+      : `Another nuwax is working on this home: pid ${holder.pid} (${holder.command}) since ${holder.started_at}; wait for it or stop it (the daemon: systemctl stop nuwax), lock ${lockFile}`,
     { details: { lockFile, ...holder } },
   );
 }
@@ -132,6 +154,7 @@ export async function acquireLock(lockFile: string, command: string): Promise<He
   mkdirSync(path.dirname(file), { recursive: true });
   const bootId = readBootId();
   const ticks = startTicks(process.pid);
+  const pidNamespace = readPidNamespace();
   const holder: LockHolder = {
     pid: process.pid,
     hostname: os.hostname(),
@@ -139,6 +162,7 @@ export async function acquireLock(lockFile: string, command: string): Promise<He
     started_at: new Date().toISOString(),
     ...(bootId !== null ? { boot_id: bootId } : {}),
     ...(ticks !== null ? { start_ticks: ticks } : {}),
+    ...(pidNamespace !== null ? { pid_ns: pidNamespace } : {}),
   };
   const content = JSON.stringify(holder);
   for (let attempt = 0; attempt < 5; attempt += 1) {

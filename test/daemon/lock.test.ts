@@ -47,7 +47,7 @@ describe('one nuwax per home: the lock file (SPEC 10)', () => {
       const lock = await acquireLock(file, 'nuwax daemon');
       const written = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
       const linux = existsSync('/proc/sys/kernel/random/boot_id');
-      assert.deepEqual(Object.keys(written).sort(), ['command', 'hostname', 'pid', 'started_at', ...(linux ? ['boot_id', 'start_ticks'] : [])].sort());
+      assert.deepEqual(Object.keys(written).sort(), ['command', 'hostname', 'pid', 'started_at', ...(linux ? ['boot_id', 'pid_ns', 'start_ticks'] : [])].sort());
       assert.equal(written.pid, process.pid);
       assert.equal(written.command, 'nuwax daemon');
       const second = await child(file, 'nuwax upgrade');
@@ -154,6 +154,22 @@ describe('one nuwax per home: the lock file (SPEC 10)', () => {
       assert.equal(await readLockHolder(file), null, 'the pid now belongs to a process started at another time');
       const lock = await acquireLock(file, 'nuwax upgrade');
       await lock.release();
+    }));
+
+  test('on Linux a holder in another pid namespace (a daemon in a container, the home bind-mounted) is never judged by its pid here', { skip: noBootId }, () =>
+    withTempDir('lock', async (home) => {
+      const file = path.join(home, 'data', 'nuwax.lock');
+      await mkdir(path.dirname(file), { recursive: true });
+      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      // pid 1 of a container: here pid 1 is another process, with other start ticks, and a dead pid would look stale.
+      for (const pid of [1, 999_999]) {
+        const container = { pid, hostname: os.hostname(), command: 'nuwax daemon', started_at: new Date().toISOString(), boot_id: bootId, start_ticks: 12345, pid_ns: 'pid:[1]' };
+        await writeFile(file, JSON.stringify(container));
+        assert.equal((await readLockHolder(file))?.pid, pid, 'held');
+        await assert.rejects(acquireLock(file, 'nuwax upgrade'), (error: { code: string; message: string }) => error.code === 'E_LOCKED' && /another pid namespace.*if it is gone remove the lock/.test(error.message));
+        await writeFile(file, JSON.stringify({ ...container, boot_id: '00000000-0000-0000-0000-000000000000' }));
+        assert.equal(await readLockHolder(file), null, 'but a lock from before the last boot is stale wherever it was taken');
+      }
     }));
 
   test('a live pid recorded before the last boot is a reused pid: taken over (a lock written without a boot id)', () =>
