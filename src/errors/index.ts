@@ -75,9 +75,10 @@ export function toNuwaxError(error: unknown, fallback: ErrorCode = ErrorCodes.E_
     return new NuwaxError(ErrorCodes.E_DISK_FULL, `No space left on the device (${errno})`, { cause: error });
   }
   if (errno === 'EIO' || errno === 'EROFS') {
-    // On an edge box these mostly mean failing storage (an SD card remounted read-only): say so, not "internal".
+    // On an edge box these mostly mean failing storage (an SD card remounted read-only), though a
+    // closed terminal gives EIO too: name the error and what it touched, not "internal".
     const message = error instanceof Error ? error.message : String(error);
-    return new NuwaxError(ErrorCodes.E_IO, `The disk failed a read or write (${errno}: ${message}); check the storage`, { cause: error });
+    return new NuwaxError(ErrorCodes.E_IO, `I/O error (${message}); if it names a file, check that storage (read-only or failing)`, { cause: error });
   }
   if ((error as Error | undefined)?.name === 'AbortError') {
     return new NuwaxError(ErrorCodes.E_ABORTED, 'The operation was cancelled', { cause: error });

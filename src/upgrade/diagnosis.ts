@@ -14,6 +14,8 @@ export function diagnose(error: NuwaxError, health?: HealthFacts | null): Diagno
   switch (error.code) {
     case 'E_DISK_FULL':
       return { cause: error.message, recommendations: ['Free disk space (old backups: `nuwax backup prune`; unused images: `docker image prune`) and run the upgrade again.'] };
+    case 'E_IO':
+      return { cause: error.message, recommendations: ['Check the storage of the file named (`dmesg` shows I/O errors; a file system remounted read-only often means failing storage) and run the upgrade again.'] };
     case 'E_HASH_MISMATCH':
     case 'E_SIZE_MISMATCH':
       return { cause: 'The downloaded package does not match the manifest: corrupted in transit or tampered with.', recommendations: ['Run the upgrade again (the bad file was deleted).', 'If it repeats, tell the publisher: the package on the server differs from the manifest.'] };
