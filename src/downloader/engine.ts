@@ -30,6 +30,18 @@ export type Engine = 'inline' | 'follow' | 'worker';
  * - A fresh download on two cores or fewer stays inline: follow is ~10 % faster there, but its
  *   thread (a V8 isolate of its own) costs 8-10 MiB more, above a peak already over its goal.
  *   When the other core is busy (an edge box runs its application), the thread buys little.
+ *
+ * Where the peak goes (issue 3; bench child, 1 GiB, /proc/self/status and process.memoryUsage()
+ * sampled every 10-20 ms): Node itself starts at 42 MiB (35 of them the node binary's pages);
+ * importing undici adds ~10, pino (through log) ~7, better-sqlite3 and the store ~3: 64.5 MiB
+ * before the first byte. An inline download adds ~10 (V8's young generation grows from 8 to 16
+ * MiB reserved; the socket buffers between two collections, runtime.ts; the 1 MiB batch), the
+ * follow thread ~10-11 more: an idle worker alone costs 14 MiB at its peak (8 anonymous: isolate,
+ * internal modules, malloc arena; 6 of the binary's pages), whatever its resourceLimits or its
+ * module format (ESM or CommonJS). After collecting every 2 MiB and limiting the thread's heap,
+ * medians of 3: inline 74.6 MiB, follow 84.6 MiB (before: 79.5 and 95.6). Follow stays over
+ * 80 MiB by about the thread's fixed cost, so a fresh download on two cores stays inline. A
+ * batch of 256 KiB instead of 1 MiB saved ~1 MiB more, within the noise, for 4x the writev calls.
  */
 export function defaultEngine(resumeFrom: number): Engine {
   return resumeFrom > 0 || availableParallelism() > 2 ? 'follow' : 'inline';
