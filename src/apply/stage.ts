@@ -50,7 +50,8 @@ export function parsePatchInfo(text: string): PatchInfo {
   return info;
 }
 
-async function readPatchInfo(root: string): Promise<PatchInfo | null> {
+/** `.nuwax/patch.json` of an extracted package, or null for a full package. */
+export async function readPatchInfo(root: string): Promise<PatchInfo | null> {
   let text: string;
   try {
     text = await readFile(path.join(root, METADATA_DIR, 'patch.json'), 'utf8');

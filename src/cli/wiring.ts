@@ -1,4 +1,4 @@
-import { applyStaged, backupPathsFor, checkPatchBase, discardUndo, type PatchInfo, stagePackage, undoApply, validatePlan } from '../apply/index.js';
+import { applyStaged, backupPathsFor, checkPatchBase, discardUndo, type PatchInfo, readPatchInfo, stagePackage, undoApply, validatePlan } from '../apply/index.js';
 import { BackupService } from '../backup/index.js';
 import { download } from '../downloader/index.js';
 import { createDispatcher } from '../manifest/index.js';
@@ -35,6 +35,7 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
         const staged = await stagePackage(file, stagingDir, stageOptions);
         return { root: staged.root, patchInfo: staged.patchInfo ?? null };
       },
+      patchInfo: async (root) => (await readPatchInfo(root)) ?? null,
       validatePlan: (root, plan) => validatePlan(root, plan),
       apply: (applyOptions) => applyStaged(applyOptions),
       undo: async (undoDir, dockerDir) => {

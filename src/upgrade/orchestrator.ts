@@ -13,7 +13,7 @@ import type { Collaborators } from './ports.js';
 import { recoverUnfinished } from './recovery.js';
 import { errorJson, type UpgradeResult } from './result.js';
 import { prepareRelease } from './prepare.js';
-import { alreadyStaged, fallsBackToStaged, forgetStaged, readStaged, recordStaged, refreshStaged, stagedFallback, sweepStaging } from './staged.js';
+import { alreadyStaged, detachExtraction, fallsBackToStaged, forgetStaged, readStaged, recordStaged, refreshStaged, stagedFallback, sweepStaging } from './staged.js';
 import { switchRelease } from './switch-run.js';
 
 
@@ -113,9 +113,13 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   }
 
   const previouslyStaged = options.downloadOnly ? await alreadyStaged(store, decision) : undefined;
-  // An install extracts the release anew into a folder of its own: the staged extraction is not
-  // needed for it, and keeping both would double the disk staging takes.
-  if (!options.downloadOnly) await sweepStaging(paths.stagingDir, null, logger);
+  const stagedNow = readStaged(store);
+  if (!options.downloadOnly && stagedNow?.stagedRoot && ![stagedNow.sha256, stagedNow.offeredSha256].includes(decision.package.sha256)) {
+    // The install uses another package than the one staged (--force-full): two extractions would
+    // double the disk staging takes; the staged one is made again from the cache if ever needed.
+    detachExtraction(store);
+    await sweepStaging(paths.stagingDir, null, logger);
+  }
   if (previouslyStaged) {
     // Pre-staging what is staged already (a daemon cycle while the server is down) redoes nothing.
     refreshStaged(store, previouslyStaged, fetched);
@@ -149,7 +153,7 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   }
 
   if (options.downloadOnly) {
-    recordStaged(store, plan, fetched, upgradeId, decision.package.sha256);
+    await recordStaged(store, plan, fetched, upgradeId, decision.package.sha256);
     await sweepStaging(paths.stagingDir, plan.stagedRoot, logger);
     const result: UpgradeResult = { status: 'staged', version: plan.to, strategy: plan.strategy, package: plan.packagePath ?? '', upgrade_id: upgradeId, steps: runner.timings };
     store.upgrades.finish(upgradeId, 'staged', result);

@@ -30,6 +30,8 @@ export interface ApplyPlan {
 
 export interface PackagePort {
   stage(file: string, stagingDir: string, options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<{ root: string; patchInfo: PatchInfo | null }>;
+  /** The patch metadata of a package extracted earlier (null for a full package). */
+  patchInfo(stagedRoot: string): Promise<PatchInfo | null>;
   validatePlan(stagedRoot: string, plan: ApplyPlan): Promise<void>;
   apply(options: { dockerDir: string; stagedRoot: string; plan: ApplyPlan; undoDir: string; signal?: AbortSignal }): Promise<{ replaced: string[]; deleted: string[]; skippedProtected: string[] }>;
   undo(undoDir: string, dockerDir: string): Promise<void>;

@@ -9,6 +9,7 @@ import type { StrategyDecision } from '../strategy/index.js';
 import type { UpgradeOptions } from './orchestrator.js';
 import { savePlan } from './plan.js';
 import type { ApplyPlan } from './ports.js';
+import { stagedExtraction } from './staged.js';
 import type { SwitchContext } from './switch.js';
 
 type PrepareContext = UpgradeOptions & Omit<SwitchContext, 'signal'> & { decision: StrategyDecision };
@@ -65,6 +66,14 @@ export async function prepareRelease(context: PrepareContext, redecide: (forceFu
       }
     });
     plan.packagePath = download.path;
+    const extracted = context.downloadOnly ? undefined : await stagedExtraction(store, sha256, paths.stagingDir, context.logger);
+    if (extracted) {
+      // Pre-staged: the package was extracted then, and the tree is as it was left.
+      if (plan.stagingDir !== extracted.stagingDir) await rm(plan.stagingDir, { recursive: true, force: true });
+      plan.stagingDir = extracted.stagingDir;
+      context.emit({ type: 'log', level: 'info', step: 'staging', message: 'Using the extraction made when the release was staged' });
+      return runner.run('staging', async () => ({ root: extracted.root, patchInfo: await collaborators.packages.patchInfo(extracted.root) }));
+    }
     await rm(plan.stagingDir, { recursive: true, force: true });
     await mkdir(plan.stagingDir, { recursive: true });
     return runner.run('staging', (signal) => collaborators.packages.stage(download.path, plan.stagingDir, { signal, onProgress: context.emit }));

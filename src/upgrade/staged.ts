@@ -1,4 +1,5 @@
-import { readdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
@@ -17,6 +18,10 @@ export interface StagedRecord {
   package: string | null;
   sha256: string | null;
   stagedRoot: string | null;
+  /** The folder under cache/staging holding `stagedRoot` (removed with it). */
+  stagingDir?: string;
+  /** `treeFingerprint` of `stagedRoot` when it was staged: an install reuses the extraction only while it still matches. */
+  tree?: string;
   /** The manifest's exact bytes, base64. */
   manifest: string;
   manifestUrl: string;
@@ -34,7 +39,8 @@ export function readStaged(store: Store): StagedRecord | undefined {
   return store.kv.get<StagedRecord>(KEY);
 }
 
-export function recordStaged(store: Store, plan: UpgradePlan, fetched: FetchedManifest, upgradeId: number, offeredSha256: string | null): void {
+export async function recordStaged(store: Store, plan: UpgradePlan, fetched: FetchedManifest, upgradeId: number, offeredSha256: string | null): Promise<void> {
+  const tree = plan.stagedRoot ? await treeFingerprint(plan.stagedRoot) : null;
   const record: StagedRecord = {
     version: plan.to,
     strategy: plan.strategy,
@@ -42,6 +48,8 @@ export function recordStaged(store: Store, plan: UpgradePlan, fetched: FetchedMa
     package: plan.packagePath,
     sha256: plan.packageSha256,
     stagedRoot: plan.stagedRoot,
+    stagingDir: plan.stagingDir,
+    ...(tree ? { tree } : {}),
     manifest: fetched.bytes.toString('base64'),
     manifestUrl: fetched.url,
     signed: fetched.signed,
@@ -116,7 +124,60 @@ export async function alreadyStaged(store: Store, decision: Exclude<StrategyDeci
   if (!staged || staged.version !== decision.offered || !offered || (staged.offeredSha256 ?? staged.sha256) !== offered) return undefined;
   if (!staged.package || !(await exists(staged.package))) return undefined;
   if (!staged.stagedRoot || !(await exists(staged.stagedRoot))) return undefined;
+  if (staged.tree !== undefined && (await treeFingerprint(staged.stagedRoot)) !== staged.tree) return undefined;
   return staged;
+}
+
+/**
+ * What a directory tree holds, by name, kind, size, mode and mtime (not content: the package it
+ * came from is re-hashed before use, and reading every byte again is what reuse saves). An
+ * extraction that lost a file, gained one, or had one edited since it was staged no longer matches.
+ */
+export async function treeFingerprint(root: string): Promise<string> {
+  const hash = createHash('sha256');
+  const walk = async (directory: string, prefix: string): Promise<void> => {
+    const names = (await readdir(directory)).sort();
+    for (const name of names) {
+      const full = path.join(directory, name);
+      const info = await lstat(full);
+      const kind = info.isDirectory() ? 'd' : info.isSymbolicLink() ? 'l' : info.isFile() ? 'f' : 'o';
+      hash.update(`${prefix}${name}\0${kind}\0${info.size}\0${info.mode}\0${info.mtimeMs}\n`);
+      if (kind === 'd') await walk(full, `${prefix}${name}/`);
+    }
+  };
+  await walk(root, '');
+  return hash.digest('hex');
+}
+
+/**
+ * The extraction made when this package was staged, for an install to use instead of extracting
+ * it again (issue 7: the window is spent on the switch). Only when the same package was extracted
+ * and the tree is as it was left; a tree that changed is removed and forgotten, so that the
+ * install extracts anew with one extraction on disk.
+ */
+export async function stagedExtraction(store: Store, sha256: string | null, stagingRoot: string, logger: Logger): Promise<{ root: string; stagingDir: string } | undefined> {
+  const staged = readStaged(store);
+  if (!sha256 || !staged?.stagedRoot || !staged.stagingDir || staged.tree === undefined || staged.sha256 !== sha256) return undefined;
+  // Only a folder of cache/staging is ever reused or removed, whatever the record says.
+  if (path.dirname(path.resolve(staged.stagingDir)) !== path.resolve(stagingRoot)) return undefined;
+  const fingerprint = await treeFingerprint(staged.stagedRoot).catch(() => null);
+  if (fingerprint === staged.tree) return { root: staged.stagedRoot, stagingDir: staged.stagingDir };
+  logger.warn({ stagedRoot: staged.stagedRoot }, 'the staged extraction changed since it was staged; extracting the package again');
+  detachExtraction(store);
+  await rm(staged.stagingDir, { recursive: true, force: true });
+  return undefined;
+}
+
+/**
+ * The staged record no longer owns its extraction (an install is about to move files out of it,
+ * or it changed): the release stays staged, and the next pre-stage or install extracts it again
+ * from the package kept in the download cache.
+ */
+export function detachExtraction(store: Store): void {
+  const staged = readStaged(store);
+  if (!staged) return;
+  const { tree: _tree, stagingDir: _dir, ...rest } = staged;
+  store.kv.set(KEY, { ...rest, stagedRoot: null } satisfies StagedRecord);
 }
 
 /**

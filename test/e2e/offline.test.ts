@@ -117,6 +117,7 @@ describe('offline upgrades against a real Docker engine (issue 7)', { ...suite, 
     assert.match(run.stderr, /cannot use the release server \(E_NETWORK\); using the staged release/);
     assert.equal(run.lines().filter((event) => event.type === 'progress' && event.step === 'downloading').length, 0, 'no byte downloaded');
     assert.ok(!cacheFiles(home).some((name) => name.endsWith('.part')), 'no partial download');
+    assert.ok(run.lines().some((event) => event.type === 'log' && /extraction made when the release was staged/.test(String(event.message))), 'the pre-stage extraction is used, not made again');
     assert.equal(await page(), 'B');
     assert.equal(readFileSync(path.join(home, 'docker', 'app', 'new.txt'), 'utf8'), 'new in B\n');
     context.diagnostic(`offline switch to B: downtime ${String(result.downtime_ms)} ms`);
@@ -144,6 +145,7 @@ describe('offline upgrades against a real Docker engine (issue 7)', { ...suite, 
     const result = succeeded(run, 'upgrade with no server');
     assert.deepEqual({ status: result.status, version: result.version, strategy: result.strategy }, { status: 'success', version: '1.0.0.1', strategy: 'patch' });
     assert.equal(run.lines().filter((event) => event.type === 'progress' && event.step === 'downloading').length, 0, 'no byte downloaded');
+    assert.ok(run.lines().some((event) => event.type === 'log' && /extraction made when the release was staged/.test(String(event.message))), 'the import\'s extraction is used, not made again');
     assert.equal(await page(), 'B');
     assert.ok(existsSync(path.join(home, 'docker', 'app', 'new.txt')));
     const final = succeeded(await runCli(['--home', home, '--json', 'status']), 'status');

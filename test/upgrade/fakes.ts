@@ -47,6 +47,9 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
         await mkdir(path.join(stagingDir, 'root'), { recursive: true });
         return { root: path.join(stagingDir, 'root'), patchInfo: null };
       },
+      async patchInfo() {
+        return null;
+      },
       async validatePlan() {},
       async apply({ undoDir }) {
         calls.push('apply');

@@ -6,7 +6,7 @@ import { homePaths, loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { generateKeyPair, loadPrivateKey, signBytes } from '../../src/manifest/signature.js';
 import { openStore } from '../../src/state/index.js';
-import { exitCodeFor, recoverUnfinished, runUpgrade, type UpgradeResult } from '../../src/upgrade/index.js';
+import { exitCodeFor, readStaged, recoverUnfinished, runUpgrade, type UpgradeResult } from '../../src/upgrade/index.js';
 import type { UpgradeEvent } from '../../src/events/index.js';
 import { withTempDir } from '../helpers/cli.js';
 import { ReleaseServer } from '../helpers/release-server.js';
@@ -232,6 +232,92 @@ describe('staged releases: disk and trust', () => {
       const installed = await upgrade(home, {});
       assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
       assert.deepEqual(await entries(stagingOf(home)), [], 'installed: no extraction is kept');
+    }));
+
+  const stagedRecord = async (home: string) => {
+    const { config, file } = await loadConfig(home);
+    const store = openStore(homePaths(home, config, file).dbFile);
+    try {
+      return readStaged(store);
+    } finally {
+      store.close();
+    }
+  };
+
+  test('an install uses the extraction made at pre-staging: the package is verified again, nothing is extracted again', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      const staged = await stagedRecord(home);
+      assert.ok(staged?.tree && staged.stagedRoot, 'the extraction is recorded with its fingerprint');
+      const installed = await upgrade(home, {});
+      assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
+      assert.deepEqual(installed.calls.slice(0, 3), ['download', 'down', 'backup'], 'the package found again and verified; no extraction');
+      assert.ok(installed.calls.includes('apply') && !installed.calls.includes('stage'));
+      assert.ok(installed.events.some((event) => event.type === 'log' && /extraction made when the release was staged/.test(event.message)));
+      assert.equal(await stagedRecord(home), undefined);
+      assert.deepEqual(await entries(stagingOf(home)), []);
+    }));
+
+  test('a staged extraction that changed since is removed and extracted again: one extraction on disk at a time', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      const staged = await stagedRecord(home);
+      await writeFile(path.join(staged!.stagedRoot!, 'stray'), 'left by hand');
+      const calls: string[] = [];
+      const collaborators = fakeCollaborators(path.join(home, 'docker'), { to: '1.1.0' }, calls);
+      const stage = collaborators.packages.stage;
+      let onDisk: string[] = [];
+      collaborators.packages.stage = async (...args) => {
+        onDisk = await entries(stagingOf(home));
+        return stage(...args);
+      };
+      const installed = await upgrade(home, {}, { collaborators });
+      assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
+      assert.ok(calls.includes('stage'), 'extracted again');
+      assert.equal(onDisk.length, 1, 'only the folder being extracted into');
+      assert.ok(!onDisk.includes(path.basename(path.dirname(staged!.stagedRoot!))), 'the changed extraction was removed before extracting');
+    }));
+
+  test('a switch that rolls back after the apply keeps the release staged but not its extraction; the next pre-stage extracts again', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      const failed = await upgrade(home, { unhealthy: 'critical' });
+      assert.equal(failed.result.status, 'failed', JSON.stringify(failed.result));
+      assert.ok(failed.calls.includes('apply') && !failed.calls.includes('stage'), 'the staged extraction was applied');
+      const staged = await stagedRecord(home);
+      assert.equal(staged?.version, '1.1.0', 'still staged');
+      assert.equal(staged?.stagedRoot, null, 'files were moved out of its extraction: it is not reused');
+      const again = await upgrade(home, {}, { downloadOnly: true });
+      assert.equal(again.result.status, 'staged');
+      assert.ok(again.calls.includes('stage'));
+      assert.equal((await entries(stagingOf(home))).length, 1, 'the consumed extraction is gone');
+    }));
+
+  test('--force-full with a patch staged: the staged extraction is removed before the full package is extracted', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      server.set('/both.json', JSON.stringify({ version: '1.1.0', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } }, patch: { x86_64: { url: 'p.tar.gz', hash: 'd'.repeat(64), size: 3, from: ['1.0.0'] } } }));
+      await withManifestUrl(home, `${server.url}/both.json`);
+      const patchStaged = await upgrade(home, {}, { downloadOnly: true });
+      assert.equal(patchStaged.result.status, 'staged', JSON.stringify(patchStaged.result));
+      const patchRoot = (await stagedRecord(home))!.stagedRoot!;
+      assert.equal((await stagedRecord(home))?.sha256, 'd'.repeat(64), 'the patch is staged');
+      const calls: string[] = [];
+      const collaborators = fakeCollaborators(path.join(home, 'docker'), { to: '1.1.0' }, calls);
+      const stage = collaborators.packages.stage;
+      let onDisk: string[] = [];
+      collaborators.packages.stage = async (...args) => {
+        onDisk = await entries(stagingOf(home));
+        return stage(...args);
+      };
+      const full = await upgrade(home, {}, { collaborators, forceFull: true });
+      assert.equal(full.result.status, 'success', JSON.stringify(full.result));
+      assert.equal(onDisk.length, 1, 'no second extraction beside the staged one');
+      assert.ok(!onDisk.includes(path.basename(path.dirname(patchRoot))));
     }));
 
   test('a server that answers with an error (HTTP 404 behind a proxy) falls back to the staged release, and says so', () =>
