@@ -204,7 +204,8 @@ export class CycleRunner {
     const { store, config } = this.options;
     const staged = readStaged(store);
     if (!staged?.version || staged.version === store.installedVersion(config.versions.docker_service)) return null;
-    if (staged.stagedRoot && !(await exists(staged.stagedRoot))) return null;
+    // No extraction (let go by an install that rolled back after its apply): pre-staging extracts it again.
+    if (!staged.stagedRoot || !(await exists(staged.stagedRoot))) return null;
     return staged.version;
   }
 

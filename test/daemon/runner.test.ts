@@ -126,6 +126,10 @@ describe('a daemon cycle (SPEC 10)', () => {
       offered = '1.2.0';
       await cycles.tick();
       assert.equal(fake.calls.length, 2, 'staged files gone: staged again');
+      // An install that rolled back after its apply let go of the extraction (stagedRoot null).
+      home.store.kv.set('staged', { version: '1.2.0', stagedRoot: null });
+      await cycles.tick();
+      assert.equal(fake.calls.length, 3, 'extraction let go: staged again, so the window is spent on the switch');
     }));
 
   test('server failures back off: cycles are skipped 1, then 3, and a success resets the count', () =>
