@@ -114,9 +114,11 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
 
   const previouslyStaged = options.downloadOnly ? await alreadyStaged(store, decision) : undefined;
   const stagedNow = readStaged(store);
-  if (!options.downloadOnly && stagedNow?.stagedRoot && ![stagedNow.sha256, stagedNow.offeredSha256].includes(decision.package.sha256)) {
-    // The install uses another package than the one staged (--force-full): two extractions would
-    // double the disk staging takes; the staged one is made again from the cache if ever needed.
+  const reusable = stagedNow?.tree !== undefined && [stagedNow.sha256, stagedNow.offeredSha256].includes(decision.package.sha256);
+  if (!options.downloadOnly && stagedNow?.stagedRoot && !reusable) {
+    // The install uses another package than the one staged (--force-full), or the record predates
+    // reuse (no fingerprint): two extractions would double the disk staging takes; the staged one
+    // is made again from the cache if ever needed.
     detachExtraction(store);
     await sweepStaging(paths.stagingDir, null, logger);
   }

@@ -9,7 +9,7 @@ import type { StrategyDecision } from '../strategy/index.js';
 import type { UpgradeOptions } from './orchestrator.js';
 import { savePlan } from './plan.js';
 import type { ApplyPlan } from './ports.js';
-import { stagedExtraction } from './staged.js';
+import { detachExtraction, readStaged, stagedExtraction } from './staged.js';
 import type { SwitchContext } from './switch.js';
 
 type PrepareContext = UpgradeOptions & Omit<SwitchContext, 'signal'> & { decision: StrategyDecision };
@@ -74,6 +74,8 @@ export async function prepareRelease(context: PrepareContext, redecide: (forceFu
       context.emit({ type: 'log', level: 'info', step: 'staging', message: 'Using the extraction made when the release was staged' });
       return runner.run('staging', async () => ({ root: extracted.root, patchInfo: await collaborators.packages.patchInfo(extracted.root) }));
     }
+    // The staged patch reused, then its base did not match: the full package goes into its folder.
+    if (readStaged(store)?.stagingDir === plan.stagingDir) detachExtraction(store);
     await rm(plan.stagingDir, { recursive: true, force: true });
     await mkdir(plan.stagingDir, { recursive: true });
     return runner.run('staging', (signal) => collaborators.packages.stage(download.path, plan.stagingDir, { signal, onProgress: context.emit }));

@@ -280,6 +280,67 @@ describe('staged releases: disk and trust', () => {
       assert.ok(!onDisk.includes(path.basename(path.dirname(staged!.stagedRoot!))), 'the changed extraction was removed before extracting');
     }));
 
+  test('a record staged before extractions were reused (no fingerprint): the install removes it before extracting, as it did then', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      const { config, file } = await loadConfig(home);
+      const store = openStore(homePaths(home, config, file).dbFile);
+      try {
+        const { tree: _tree, stagingDir: _dir, ...legacy } = readStaged(store)!;
+        store.kv.set('staged', legacy);
+      } finally {
+        store.close();
+      }
+      const calls: string[] = [];
+      const collaborators = fakeCollaborators(path.join(home, 'docker'), { to: '1.1.0' }, calls);
+      const stage = collaborators.packages.stage;
+      let onDisk: string[] = [];
+      collaborators.packages.stage = async (...args) => {
+        onDisk = await entries(stagingOf(home));
+        return stage(...args);
+      };
+      const installed = await upgrade(home, {}, { collaborators });
+      assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
+      assert.ok(calls.includes('stage'), 'a legacy extraction is never reused');
+      assert.equal(onDisk.length, 1, 'only the folder being extracted into');
+    }));
+
+  test('a staged patch whose base no longer matches the box: the full package extracted over it is not taken for the staged patch', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      server.set('/both.json', JSON.stringify({ version: '1.1.0', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } }, patch: { x86_64: { url: 'p.tar.gz', hash: 'd'.repeat(64), size: 3, from: ['1.0.0'] } } }));
+      await withManifestUrl(home, `${server.url}/both.json`);
+      let extractions = 0;
+      const withMarkedStage = (calls: string[], baseOk: boolean) => {
+        const collaborators = fakeCollaborators(path.join(home, 'docker'), { to: '1.1.0' }, calls);
+        const stage = collaborators.packages.stage;
+        collaborators.packages.stage = async (...args) => {
+          const staged = await stage(...args);
+          extractions += 1;
+          await writeFile(path.join(staged.root, `extraction-${extractions}`), '');
+          return { ...staged, patchInfo: { base: { VERSION: null } } };
+        };
+        collaborators.packages.patchInfo = async () => ({ base: { VERSION: null } });
+        collaborators.packages.checkBase = async () => (baseOk ? { ok: true, mismatches: [] } : { ok: false, mismatches: [{ path: 'VERSION', expected: null, actual: 'x' }] });
+        return collaborators;
+      };
+      const staging = await upgrade(home, {}, { downloadOnly: true, collaborators: withMarkedStage([], true) });
+      assert.equal(staging.result.status, 'staged', JSON.stringify(staging.result));
+      assert.equal((await stagedRecord(home))?.sha256, 'd'.repeat(64), 'the patch is staged');
+      // The box's files changed since: the install falls back to the full package, then is declined.
+      const calls: string[] = [];
+      const declined = await upgrade(home, {}, { collaborators: withMarkedStage(calls, false), confirm: async () => false });
+      assert.equal(declined.result.status, 'failed', JSON.stringify(declined.result));
+      assert.equal(declined.result.status === 'failed' && declined.result.error.code, 'E_CANCELLED');
+      assert.ok(calls.includes('stage'), 'the full package was extracted');
+      const record = await stagedRecord(home);
+      assert.equal(record?.version, '1.1.0', 'still staged');
+      if (record?.stagedRoot) {
+        assert.deepEqual(await entries(record.stagedRoot), ['extraction-1'], 'the record claims only the extraction of its own package');
+      }
+    }));
+
   test('a switch that rolls back after the apply keeps the release staged but not its extraction; the next pre-stage extracts again', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);
