@@ -3,12 +3,13 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { ensureFreeSpace, exists, formatBytes } from '../fsutil/index.js';
 import type { StrategyDecision } from '../strategy/index.js';
 import type { UpgradeOptions } from './orchestrator.js';
 import { savePlan } from './plan.js';
-import type { ApplyPlan } from './ports.js';
+import { StepFailure } from './journal.js';
+import type { ApplyPlan, PatchInfo } from './ports.js';
 import { detachExtraction, readStaged, stagedExtraction } from './staged.js';
 import type { SwitchContext } from './switch.js';
 
@@ -46,7 +47,7 @@ async function treeSize(root: string): Promise<number> {
  * match the box falls back to the full package (issue 5: base check).
  */
 export async function prepareRelease(context: PrepareContext, redecide: (forceFull: boolean) => StrategyDecision): Promise<void> {
-  const { plan, runner, collaborators, store, upgradeId, paths } = context;
+  const { plan, runner, collaborators, store, paths } = context;
   const fetchAndStage = async (decision: Exclude<StrategyDecision, { strategy: 'none' }>) => {
     const sha256 = decision.package.sha256;
     const download = await runner.run('downloading', (signal) =>
@@ -81,6 +82,22 @@ export async function prepareRelease(context: PrepareContext, redecide: (forceFu
     return runner.run('staging', (signal) => collaborators.packages.stage(download.path, plan.stagingDir, { signal, onProgress: context.emit }));
   };
 
+  try {
+    await stageAndLoad(context, fetchAndStage, redecide);
+  } catch (error) {
+    // A reused extraction is trusted by its fingerprint, not its bytes: when what follows fails
+    // (a corrupt image, a file the plan cannot apply), the next run extracts it again from the
+    // package, which is hashed again, instead of failing the same way every time.
+    const code = (error instanceof StepFailure ? error.error : toNuwaxError(error)).code;
+    if (code !== ErrorCodes.E_ABORTED && code !== ErrorCodes.E_CANCELLED && readStaged(store)?.stagingDir === plan.stagingDir) detachExtraction(store);
+    throw error;
+  }
+}
+
+type Staged = { root: string; patchInfo: PatchInfo | null };
+
+async function stageAndLoad(context: PrepareContext, fetchAndStage: (decision: Exclude<StrategyDecision, { strategy: 'none' }>) => Promise<Staged>, redecide: (forceFull: boolean) => StrategyDecision): Promise<void> {
+  const { plan, runner, collaborators, store, upgradeId, paths } = context;
   let staged = await fetchAndStage(context.decision as Exclude<StrategyDecision, { strategy: 'none' }>);
   if (plan.strategy === 'patch' && staged.patchInfo?.base) {
     const base = await collaborators.packages.checkBase(paths.dockerDir, staged.patchInfo);

@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { homePaths, loadConfig } from '../../src/config/index.js';
+import { ErrorCodes, NuwaxError } from '../../src/errors/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { generateKeyPair, loadPrivateKey, signBytes } from '../../src/manifest/signature.js';
 import { openStore } from '../../src/state/index.js';
@@ -339,6 +340,26 @@ describe('staged releases: disk and trust', () => {
       if (record?.stagedRoot) {
         assert.deepEqual(await entries(record.stagedRoot), ['extraction-1'], 'the record claims only the extraction of its own package');
       }
+    }));
+
+  test('a reused extraction that fails before the switch (a corrupt file keeps its size and mtime) is extracted again next time', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      const calls: string[] = [];
+      const collaborators = fakeCollaborators(path.join(home, 'docker'), { to: '1.1.0' }, calls);
+      collaborators.packages.validatePlan = async () => {
+        throw new NuwaxError(ErrorCodes.E_APPLY, 'app/x in the staged package is unreadable');
+      };
+      const failed = await upgrade(home, {}, { collaborators });
+      assert.equal(failed.result.status === 'failed' && failed.result.error.code, 'E_APPLY');
+      assert.ok(!calls.includes('stage') && !calls.includes('down'), 'the staged extraction was used; nothing stopped');
+      const staged = await stagedRecord(home);
+      assert.equal(staged?.version, '1.1.0', 'still staged');
+      assert.equal(staged?.stagedRoot, null, 'its extraction is not trusted again');
+      const again = await upgrade(home, {});
+      assert.equal(again.result.status, 'success', JSON.stringify(again.result));
+      assert.ok(again.calls.includes('stage'), 'extracted again from the package');
     }));
 
   test('a switch that rolls back after the apply keeps the release staged but not its extraction; the next pre-stage extracts again', () =>
