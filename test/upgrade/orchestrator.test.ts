@@ -245,6 +245,19 @@ describe('staged releases: disk and trust', () => {
     }
   };
 
+  /** Fake collaborators that note which folders cache/staging holds when an extraction starts. */
+  const watchingStage = (home: string) => {
+    const calls: string[] = [];
+    const collaborators = fakeCollaborators(path.join(home, 'docker'), { to: '1.1.0' }, calls);
+    const stage = collaborators.packages.stage;
+    let seen: string[] = [];
+    collaborators.packages.stage = async (...args) => {
+      seen = await entries(stagingOf(home));
+      return stage(...args);
+    };
+    return { calls, collaborators, onDisk: () => seen };
+  };
+
   test('an install uses the extraction made at pre-staging: the package is verified again, nothing is extracted again', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);
@@ -266,19 +279,12 @@ describe('staged releases: disk and trust', () => {
       assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
       const staged = await stagedRecord(home);
       await writeFile(path.join(staged!.stagedRoot!, 'stray'), 'left by hand');
-      const calls: string[] = [];
-      const collaborators = fakeCollaborators(path.join(home, 'docker'), { to: '1.1.0' }, calls);
-      const stage = collaborators.packages.stage;
-      let onDisk: string[] = [];
-      collaborators.packages.stage = async (...args) => {
-        onDisk = await entries(stagingOf(home));
-        return stage(...args);
-      };
+      const { calls, collaborators, onDisk } = watchingStage(home);
       const installed = await upgrade(home, {}, { collaborators });
       assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
       assert.ok(calls.includes('stage'), 'extracted again');
-      assert.equal(onDisk.length, 1, 'only the folder being extracted into');
-      assert.ok(!onDisk.includes(path.basename(path.dirname(staged!.stagedRoot!))), 'the changed extraction was removed before extracting');
+      assert.equal(onDisk().length, 1, 'only the folder being extracted into');
+      assert.ok(!onDisk().includes(path.basename(path.dirname(staged!.stagedRoot!))), 'the changed extraction was removed before extracting');
     }));
 
   test('a record staged before extractions were reused (no fingerprint): the install removes it before extracting, as it did then', () =>
@@ -293,18 +299,11 @@ describe('staged releases: disk and trust', () => {
       } finally {
         store.close();
       }
-      const calls: string[] = [];
-      const collaborators = fakeCollaborators(path.join(home, 'docker'), { to: '1.1.0' }, calls);
-      const stage = collaborators.packages.stage;
-      let onDisk: string[] = [];
-      collaborators.packages.stage = async (...args) => {
-        onDisk = await entries(stagingOf(home));
-        return stage(...args);
-      };
+      const { calls, collaborators, onDisk } = watchingStage(home);
       const installed = await upgrade(home, {}, { collaborators });
       assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
       assert.ok(calls.includes('stage'), 'a legacy extraction is never reused');
-      assert.equal(onDisk.length, 1, 'only the folder being extracted into');
+      assert.equal(onDisk().length, 1, 'only the folder being extracted into');
     }));
 
   test('a staged patch whose base no longer matches the box: the full package extracted over it is not taken for the staged patch', () =>
@@ -388,18 +387,11 @@ describe('staged releases: disk and trust', () => {
       assert.equal(patchStaged.result.status, 'staged', JSON.stringify(patchStaged.result));
       const patchRoot = (await stagedRecord(home))!.stagedRoot!;
       assert.equal((await stagedRecord(home))?.sha256, 'd'.repeat(64), 'the patch is staged');
-      const calls: string[] = [];
-      const collaborators = fakeCollaborators(path.join(home, 'docker'), { to: '1.1.0' }, calls);
-      const stage = collaborators.packages.stage;
-      let onDisk: string[] = [];
-      collaborators.packages.stage = async (...args) => {
-        onDisk = await entries(stagingOf(home));
-        return stage(...args);
-      };
+      const { collaborators, onDisk } = watchingStage(home);
       const full = await upgrade(home, {}, { collaborators, forceFull: true });
       assert.equal(full.result.status, 'success', JSON.stringify(full.result));
-      assert.equal(onDisk.length, 1, 'no second extraction beside the staged one');
-      assert.ok(!onDisk.includes(path.basename(path.dirname(patchRoot))));
+      assert.equal(onDisk().length, 1, 'no second extraction beside the staged one');
+      assert.ok(!onDisk().includes(path.basename(path.dirname(patchRoot))));
     }));
 
   test('a server that answers with an error (HTTP 404 behind a proxy) falls back to the staged release, and says so', () =>
