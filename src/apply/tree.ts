@@ -15,6 +15,8 @@ export interface TreeEntry {
   /** Content digest of a file or a symlink (see digestSymlink); absent for directories. */
   digest?: string;
   target?: string;
+  /** Modification time, with `times: true` only (a tree's identity, not its content). */
+  mtimeMs?: number;
 }
 
 /** sha256 of a file, streamed (memory flat whatever the size). */
@@ -43,7 +45,7 @@ export function kindOf(info: { isDirectory(): boolean; isFile(): boolean; isSymb
  * Every entry under `root` by relative POSIX path, symlinks not followed, files hashed. Used by
  * `release patch` to compare two trees by content.
  */
-export async function scanTree(root: string, options: { signal?: AbortSignal; hash?: boolean } = {}): Promise<Map<string, TreeEntry>> {
+export async function scanTree(root: string, options: { signal?: AbortSignal; hash?: boolean; times?: boolean } = {}): Promise<Map<string, TreeEntry>> {
   const entries = new Map<string, TreeEntry>();
   const walk = async (relative: string): Promise<void> => {
     const absolute = relative === '' ? root : path.join(root, ...relative.split('/'));
@@ -52,7 +54,7 @@ export async function scanTree(root: string, options: { signal?: AbortSignal; ha
       const child = relative === '' ? name : `${relative}/${name}`;
       const full = path.join(absolute, name);
       const info = await lstat(full);
-      const entry: TreeEntry = { kind: kindOf(info), mode: info.mode & 0o7777, size: info.isFile() ? info.size : 0 };
+      const entry: TreeEntry = { kind: kindOf(info), mode: info.mode & 0o7777, size: info.isFile() ? info.size : 0, ...(options.times ? { mtimeMs: info.mtimeMs } : {}) };
       if (entry.kind === 'symlink') {
         entry.target = await readlink(full);
         entry.digest = digestSymlink(entry.target);

@@ -35,7 +35,7 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
         const staged = await stagePackage(file, stagingDir, stageOptions);
         return { root: staged.root, patchInfo: staged.patchInfo ?? null };
       },
-      patchInfo: async (root) => (await readPatchInfo(root)) ?? null,
+      patchInfo: (root) => readPatchInfo(root),
       validatePlan: (root, plan) => validatePlan(root, plan),
       apply: (applyOptions) => applyStaged(applyOptions),
       undo: async (undoDir, dockerDir) => {

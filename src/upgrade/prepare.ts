@@ -10,7 +10,7 @@ import type { UpgradeOptions } from './orchestrator.js';
 import { savePlan } from './plan.js';
 import { StepFailure } from './journal.js';
 import type { ApplyPlan, PatchInfo } from './ports.js';
-import { detachExtraction, readStaged, stagedExtraction } from './staged.js';
+import { detachExtraction, stagedExtraction } from './staged.js';
 import type { SwitchContext } from './switch.js';
 
 type PrepareContext = UpgradeOptions & Omit<SwitchContext, 'signal'> & { decision: StrategyDecision };
@@ -76,7 +76,7 @@ export async function prepareRelease(context: PrepareContext, redecide: (forceFu
       return runner.run('staging', async () => ({ root: extracted.root, patchInfo: await collaborators.packages.patchInfo(extracted.root) }));
     }
     // The staged patch reused, then its base did not match: the full package goes into its folder.
-    if (readStaged(store)?.stagingDir === plan.stagingDir) detachExtraction(store);
+    detachExtraction(store, plan);
     await rm(plan.stagingDir, { recursive: true, force: true });
     await mkdir(plan.stagingDir, { recursive: true });
     return runner.run('staging', (signal) => collaborators.packages.stage(download.path, plan.stagingDir, { signal, onProgress: context.emit }));
@@ -89,7 +89,7 @@ export async function prepareRelease(context: PrepareContext, redecide: (forceFu
     // (a corrupt image, a file the plan cannot apply), the next run extracts it again from the
     // package, which is hashed again, instead of failing the same way every time.
     const code = (error instanceof StepFailure ? error.error : toNuwaxError(error)).code;
-    if (code !== ErrorCodes.E_ABORTED && code !== ErrorCodes.E_CANCELLED && readStaged(store)?.stagingDir === plan.stagingDir) detachExtraction(store);
+    if (code !== ErrorCodes.E_ABORTED && code !== ErrorCodes.E_CANCELLED) detachExtraction(store, plan);
     throw error;
   }
 }

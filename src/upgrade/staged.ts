@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { scanTree } from '../apply/index.js';
 import type { Config } from '../config/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import { exists } from '../fsutil/index.js';
@@ -134,19 +135,8 @@ export async function alreadyStaged(store: Store, decision: Exclude<StrategyDeci
  * extraction that lost a file, gained one, or had one edited since it was staged no longer matches.
  */
 export async function treeFingerprint(root: string): Promise<string> {
-  const hash = createHash('sha256');
-  const walk = async (directory: string, prefix: string): Promise<void> => {
-    const names = (await readdir(directory)).sort();
-    for (const name of names) {
-      const full = path.join(directory, name);
-      const info = await lstat(full);
-      const kind = info.isDirectory() ? 'd' : info.isSymbolicLink() ? 'l' : info.isFile() ? 'f' : 'o';
-      hash.update(`${prefix}${name}\0${kind}\0${info.size}\0${info.mode}\0${info.mtimeMs}\n`);
-      if (kind === 'd') await walk(full, `${prefix}${name}/`);
-    }
-  };
-  await walk(root, '');
-  return hash.digest('hex');
+  const entries = await scanTree(root, { hash: false, times: true });
+  return createHash('sha256').update(JSON.stringify([...entries])).digest('hex');
 }
 
 /**
@@ -171,11 +161,11 @@ export async function stagedExtraction(store: Store, sha256: string | null, stag
 /**
  * The staged record no longer owns its extraction (an install is about to move files out of it,
  * or it changed): the release stays staged, and the next pre-stage or install extracts it again
- * from the package kept in the download cache.
+ * from the package kept in the download cache. With `onlyIf`, only when that folder is the staged one.
  */
-export function detachExtraction(store: Store): void {
+export function detachExtraction(store: Store, onlyIf?: { stagingDir: string }): void {
   const staged = readStaged(store);
-  if (!staged) return;
+  if (!staged || (onlyIf && staged.stagingDir !== onlyIf.stagingDir)) return;
   const { tree: _tree, stagingDir: _dir, ...rest } = staged;
   store.kv.set(KEY, { ...rest, stagedRoot: null } satisfies StagedRecord);
 }

@@ -7,7 +7,7 @@ import type { HealthFacts } from './ports.js';
 import type { UpgradeResult } from './result.js';
 import { cleanUp, commit, failAfterChange, healthOptions, rollback, type SwitchContext } from './switch.js';
 import { StepFailure } from './journal.js';
-import { detachExtraction, readStaged } from './staged.js';
+import { detachExtraction } from './staged.js';
 
 /**
  * The switch (SPEC 8): backing_up, stopping, applying, migrating, starting, health_check,
@@ -61,7 +61,7 @@ export async function switchRelease(context: SwitchContext & { skipBackup?: bool
       store.transaction(() => {
         savePlan(store, upgradeId, plan);
         // The apply moves files out of the extraction: if it was the staged one, it is staged no more.
-        if (plan.stagedRoot !== null && readStaged(store)?.stagedRoot === plan.stagedRoot) detachExtraction(store);
+        detachExtraction(store, plan);
       });
       await collaborators.packages.apply({ dockerDir: paths.dockerDir, stagedRoot: plan.stagedRoot!, plan: applyPlanOf(plan), undoDir: plan.undoDir, signal });
     });
