@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -76,9 +77,25 @@ export function uniqueName(prefix: string): string {
 }
 
 /** A free TCP port on 127.0.0.1 in a high random range (host networking shares the host's ports). */
+/**
+ * Ports the kernel never hands out on its own: below the ephemeral range (32768 on Linux by
+ * default), a port found free here cannot be taken meanwhile by another test's outgoing connection
+ * or `listen(0)`, as one in 20000-60000 once was between this probe and doctor's.
+ */
+function portsOutsideEphemeral(): [number, number] {
+  let low = 32_768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the default range
+  }
+  return [10_000, Math.max(10_001, Math.min(low, 65_536))];
+}
+
 export async function freePort(): Promise<number> {
+  const [from, to] = portsOutsideEphemeral();
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    const port = 20_000 + Math.floor(Math.random() * 40_000);
+    const port = from + Math.floor(Math.random() * (to - from));
     const free = await new Promise<boolean>((resolve) => {
       const server = net.createServer();
       server.once('error', () => resolve(false));
@@ -86,7 +103,7 @@ export async function freePort(): Promise<number> {
     });
     if (free) return port;
   }
-  throw new Error('no free port found in 20000-60000');
+  throw new Error(`no free port found in ${from}-${to - 1}`);
 }
 
 let rootfs: Promise<Buffer> | undefined;
