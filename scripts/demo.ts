@@ -10,7 +10,13 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dockerReachable, importBusyboxImage, removeImages, type SampleVersion, writeSampleVersion } from './lib/sample-app.js';
+import {
+  dockerReachable,
+  importBusyboxImage,
+  removeImages,
+  type SampleVersion,
+  writeSampleVersion,
+} from './lib/sample-app.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
@@ -38,7 +44,12 @@ function freePort(): Promise<number> {
 
 async function waitForServer(url: string): Promise<void> {
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    if (await fetch(url).then((response) => response.ok).catch(() => false)) return;
+    if (
+      await fetch(url)
+        .then((response) => response.ok)
+        .catch(() => false)
+    )
+      return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`the release server at ${url} did not answer`);
@@ -53,10 +64,27 @@ async function main(): Promise<void> {
   const project = `nuwaxdemo${id}`;
   let server: ChildProcess | undefined;
   try {
-    say(`Demo in ${work}${withDocker ? '' : ' (Docker is not reachable: running everything up to the service switch)'}`);
+    say(
+      `Demo in ${work}${withDocker ? '' : ' (Docker is not reachable: running everything up to the service switch)'}`,
+    );
     if (withDocker) importBusyboxImage(tags[0]!);
-    const A: SampleVersion = { version: '1.0.0', port: appPort, imageTag: tags[0]!, page: 'Hello from 1.0.0', files: { 'app/config.ini': 'mode=a\n' } };
-    const B: SampleVersion = { ...A, version: '1.0.0.1', page: 'Hello from 1.0.0.1', files: { 'app/config.ini': 'mode=b\n', 'app/feature.txt': 'new\n' }, migrations: { 'up-1.0.0.1.sh': '#!/bin/sh\necho "migrating $NUWAX_FROM_VERSION -> $NUWAX_TO_VERSION" >> data/migrations.log\n' } };
+    const A: SampleVersion = {
+      version: '1.0.0',
+      port: appPort,
+      imageTag: tags[0]!,
+      page: 'Hello from 1.0.0',
+      files: { 'app/config.ini': 'mode=a\n' },
+    };
+    const B: SampleVersion = {
+      ...A,
+      version: '1.0.0.1',
+      page: 'Hello from 1.0.0.1',
+      files: { 'app/config.ini': 'mode=b\n', 'app/feature.txt': 'new\n' },
+      migrations: {
+        'up-1.0.0.1.sh':
+          '#!/bin/sh\necho "migrating $NUWAX_FROM_VERSION -> $NUWAX_TO_VERSION" >> data/migrations.log\n',
+      },
+    };
     const versions = path.join(work, 'versions');
     const site = path.join(work, 'site');
     for (const sample of [A, B]) {
@@ -72,8 +100,28 @@ async function main(): Promise<void> {
     say('Publisher: cut two signed releases with `nuwax release`');
     nuwax(['release', 'keygen', '-o', path.join(work, 'signing')]);
     mkdirSync(path.join(site, 'stable'), { recursive: true });
-    nuwax(['release', 'pack', path.join(versions, '1.0.0'), '--version', '1.0.0', '--arch', arch, '-o', path.join(site, 'stable', 'app-1.0.0.tar.gz')]);
-    nuwax(['release', 'manifest', '--version', '1.0.0', '--notes', 'First release', '-o', path.join(site, 'stable', 'manifest.json'), path.join(site, 'stable', 'app-1.0.0.tar.gz')]);
+    nuwax([
+      'release',
+      'pack',
+      path.join(versions, '1.0.0'),
+      '--version',
+      '1.0.0',
+      '--arch',
+      arch,
+      '-o',
+      path.join(site, 'stable', 'app-1.0.0.tar.gz'),
+    ]);
+    nuwax([
+      'release',
+      'manifest',
+      '--version',
+      '1.0.0',
+      '--notes',
+      'First release',
+      '-o',
+      path.join(site, 'stable', 'manifest.json'),
+      path.join(site, 'stable', 'app-1.0.0.tar.gz'),
+    ]);
     nuwax(['release', 'sign', path.join(site, 'stable', 'manifest.json'), '-k', path.join(work, 'signing.key')]);
 
     const port = await freePort();
@@ -94,29 +142,73 @@ async function main(): Promise<void> {
     if (!withDocker) {
       nuwax(['--home', home, 'upgrade', '--download-only']);
       nuwax(['--home', home, 'status']);
-      say('Docker is not reachable here: stopped before the service switch. Install docker.io and docker-compose for the whole flow.');
+      say(
+        'Docker is not reachable here: stopped before the service switch. Install docker.io and docker-compose for the whole flow.',
+      );
       return;
     }
     say('First install of 1.0.0 (full package)');
     nuwax(['--home', home, 'upgrade', '--yes']);
-    console.log(`web serves: ${await fetch(`http://127.0.0.1:${appPort}/index.html`).then((response) => response.text())}`);
+    console.log(
+      `web serves: ${await fetch(`http://127.0.0.1:${appPort}/index.html`).then((response) => response.text())}`,
+    );
 
     say('Publisher: release 1.0.0.1 as a patch (only what changed) and a full package');
-    nuwax(['release', 'pack', path.join(versions, '1.0.0.1'), '--version', '1.0.0.1', '--arch', arch, '-o', path.join(site, 'stable', 'app-1.0.0.1.tar.gz')]);
-    nuwax(['release', 'patch', path.join(versions, '1.0.0'), path.join(versions, '1.0.0.1'), '--from', '1.0.0', '--to', '1.0.0.1', '--arch', arch, '-o', path.join(site, 'stable', 'patch-1.0.0.1.tar.gz')]);
-    nuwax(['release', 'manifest', '--version', '1.0.0.1', '--notes', 'Adds a feature file and a migration', '-o', path.join(site, 'stable', 'manifest.json'), path.join(site, 'stable', 'app-1.0.0.1.tar.gz'), path.join(site, 'stable', 'patch-1.0.0.1.tar.gz')]);
+    nuwax([
+      'release',
+      'pack',
+      path.join(versions, '1.0.0.1'),
+      '--version',
+      '1.0.0.1',
+      '--arch',
+      arch,
+      '-o',
+      path.join(site, 'stable', 'app-1.0.0.1.tar.gz'),
+    ]);
+    nuwax([
+      'release',
+      'patch',
+      path.join(versions, '1.0.0'),
+      path.join(versions, '1.0.0.1'),
+      '--from',
+      '1.0.0',
+      '--to',
+      '1.0.0.1',
+      '--arch',
+      arch,
+      '-o',
+      path.join(site, 'stable', 'patch-1.0.0.1.tar.gz'),
+    ]);
+    nuwax([
+      'release',
+      'manifest',
+      '--version',
+      '1.0.0.1',
+      '--notes',
+      'Adds a feature file and a migration',
+      '-o',
+      path.join(site, 'stable', 'manifest.json'),
+      path.join(site, 'stable', 'app-1.0.0.1.tar.gz'),
+      path.join(site, 'stable', 'patch-1.0.0.1.tar.gz'),
+    ]);
     nuwax(['release', 'sign', path.join(site, 'stable', 'manifest.json'), '-k', path.join(work, 'signing.key')]);
 
     say('Upgrade 1.0.0 → 1.0.0.1 (the TUI in a terminal, plain lines otherwise)');
     nuwax(['--home', home, 'upgrade', '--yes']);
-    console.log(`web serves: ${await fetch(`http://127.0.0.1:${appPort}/index.html`).then((response) => response.text())}`);
+    console.log(
+      `web serves: ${await fetch(`http://127.0.0.1:${appPort}/index.html`).then((response) => response.text())}`,
+    );
     nuwax(['--home', home, 'status']);
     nuwax(['--home', home, 'history']);
     say('Done: the box runs 1.0.0.1; its backups, journal and logs are in the home folder');
   } finally {
     server?.kill('SIGTERM');
     if (withDocker) {
-      const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], {
+        encoding: 'utf8',
+      })
+        .stdout.split('\n')
+        .filter(Boolean);
       if (ids.length) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
       removeImages(tags);
     }

@@ -64,13 +64,22 @@ try {
   writeTree(template.next);
   shell('tar', ['-czf', packageFile, '-C', template.next, '.']);
   shell('tar', ['-czf', backupFile, '-C', template.old, '.']);
-  const patch: PatchOperations = { replace: { files: relatives, directories: [] }, delete: { files: [], directories: [] } };
+  const patch: PatchOperations = {
+    replace: { files: relatives, directories: [] },
+    delete: { files: [], directories: [] },
+  };
   const results: Record<string, number[]> = { fullApply: [], patchApply: [], undo: [], cp: [], tar: [], restore: [] };
   for (let run = 0; run < RUNS; run += 1) {
     reset();
-    results.fullApply!.push(await timed(() => applyStaged({ dockerDir, stagedRoot, undoDir, plan: { kind: 'full', protectedPaths: [] } })));
+    results.fullApply!.push(
+      await timed(() => applyStaged({ dockerDir, stagedRoot, undoDir, plan: { kind: 'full', protectedPaths: [] } })),
+    );
     reset();
-    results.patchApply!.push(await timed(() => applyStaged({ dockerDir, stagedRoot, undoDir, plan: { kind: 'patch', operations: patch, protectedPaths: [] } })));
+    results.patchApply!.push(
+      await timed(() =>
+        applyStaged({ dockerDir, stagedRoot, undoDir, plan: { kind: 'patch', operations: patch, protectedPaths: [] } }),
+      ),
+    );
     results.undo!.push(await timed(() => undoApply(undoDir)));
     reset();
     results.cp!.push(await timed(() => shell('cp', ['-a', `${stagedRoot}/.`, dockerDir])));
@@ -84,16 +93,24 @@ try {
       }),
     );
   }
-  const [full, patched, undo, cp, tar, restore] = ['fullApply', 'patchApply', 'undo', 'cp', 'tar', 'restore'].map((name) => median(results[name]!)) as [number, number, number, number, number, number];
+  const [full, patched, undo, cp, tar, restore] = ['fullApply', 'patchApply', 'undo', 'cp', 'tar', 'restore'].map(
+    (name) => median(results[name]!),
+  ) as [number, number, number, number, number, number];
   const megabytes = ((FILES * SIZE) / 1024 / 1024).toFixed(0);
   console.log(`${FILES} files, ${megabytes} MiB, median of ${RUNS} runs`);
   console.log(`cp -a staging/. docker/              ${cp.toFixed(0).padStart(6)} ms`);
   console.log(`tar -xzf package -C docker           ${tar.toFixed(0).padStart(6)} ms`);
   const speedup = (standard: number, ours: number) => `${(standard / ours).toFixed(2)}x`;
-  console.log(`nuwax full apply (renames, journal)  ${full.toFixed(0).padStart(6)} ms  (speed-up: ${speedup(cp, full)} over cp -a, ${speedup(tar, full)} over tar -x)`);
-  console.log(`nuwax patch apply, every file        ${patched.toFixed(0).padStart(6)} ms  (speed-up: ${speedup(cp, patched)} over cp -a, ${speedup(tar, patched)} over tar -x)`);
+  console.log(
+    `nuwax full apply (renames, journal)  ${full.toFixed(0).padStart(6)} ms  (speed-up: ${speedup(cp, full)} over cp -a, ${speedup(tar, full)} over tar -x)`,
+  );
+  console.log(
+    `nuwax patch apply, every file        ${patched.toFixed(0).padStart(6)} ms  (speed-up: ${speedup(cp, patched)} over cp -a, ${speedup(tar, patched)} over tar -x)`,
+  );
   console.log(`restore docker/ from a tar.gz backup ${restore.toFixed(0).padStart(6)} ms`);
-  console.log(`nuwax undo of that patch (renames)   ${undo.toFixed(0).padStart(6)} ms  (speed-up: ${speedup(restore, undo)} over the restore)`);
+  console.log(
+    `nuwax undo of that patch (renames)   ${undo.toFixed(0).padStart(6)} ms  (speed-up: ${speedup(restore, undo)} over the restore)`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -29,11 +29,22 @@ interface ChildReport {
 /** Child mode: one nuwax operation, reported as JSON on stdout. */
 async function child(mode: string, home: string, id: string | undefined): Promise<void> {
   const store = openStore(path.join(home, 'data', 'nuwax.db'));
-  const service = new BackupService({ home, dockerDir: path.join(home, 'docker'), backupsDir: path.join(home, 'backups'), store, compression: LEVEL });
+  const service = new BackupService({
+    home,
+    dockerDir: path.join(home, 'docker'),
+    backupsDir: path.join(home, 'backups'),
+    store,
+    compression: LEVEL,
+  });
   const started = process.hrtime.bigint();
   const report: ChildReport = { ms: 0, maxRssMiB: 0 };
   if (mode === 'create') {
-    const row = await service.create({ paths: readdirSync(path.join(home, 'docker')).sort(), kind: 'manual', version: null, runHook: false });
+    const row = await service.create({
+      paths: readdirSync(path.join(home, 'docker')).sort(),
+      kind: 'manual',
+      version: null,
+      runHook: false,
+    });
     Object.assign(report, { id: row.id, file: row.path, size: row.size });
   } else {
     await service.restore(Number(id), { runHook: false });
@@ -44,7 +55,10 @@ async function child(mode: string, home: string, id: string | undefined): Promis
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
-const WORDS = 'the quick brown fox jumps over a lazy dog while nuwax keeps every edge box up to date and never leaves it broken'.split(' ');
+const WORDS =
+  'the quick brown fox jumps over a lazy dog while nuwax keeps every edge box up to date and never leaves it broken'.split(
+    ' ',
+  );
 
 function textOf(size: number): Buffer {
   const parts: string[] = [];
@@ -63,13 +77,17 @@ function buildTree(root: string, files: number, big: number, bigMiB: number): nu
     const folder = path.join(root, 'data', `d${index % 50}`, `e${index % 7}`);
     if (index < 350) mkdirSync(folder, { recursive: true });
     const size = 1024 + Math.floor(Math.random() * 63 * 1024);
-    writeFileSync(path.join(folder, `f${index}.${index % 2 ? 'bin' : 'txt'}`), index % 2 ? randomBytes(size) : textOf(size));
+    writeFileSync(
+      path.join(folder, `f${index}.${index % 2 ? 'bin' : 'txt'}`),
+      index % 2 ? randomBytes(size) : textOf(size),
+    );
     bytes += size;
   }
   mkdirSync(path.join(root, 'images'), { recursive: true });
   for (let index = 0; index < big; index += 1) {
     const file = path.join(root, 'images', `image${index}.tar`);
-    for (let mib = 0; mib < bigMiB; mib += 1) writeFileSync(file, mib % 2 ? randomBytes(1 << 20) : textOf(1 << 20), { flag: 'a' });
+    for (let mib = 0; mib < bigMiB; mib += 1)
+      writeFileSync(file, mib % 2 ? randomBytes(1 << 20) : textOf(1 << 20), { flag: 'a' });
     bytes += bigMiB << 20;
   }
   return bytes;
@@ -101,18 +119,29 @@ async function main(): Promise<void> {
   const home = path.join(work, 'home');
   const tree = path.join(home, 'docker');
   const hasPigz = spawnSync('pigz', ['--version']).status === 0;
-  const times: Record<string, number[]> = { tarCreate: [], pigzCreate: [], nuwaxCreate: [], tarRestore: [], nuwaxRestore: [] };
+  const times: Record<string, number[]> = {
+    tarCreate: [],
+    pigzCreate: [],
+    nuwaxCreate: [],
+    tarRestore: [],
+    nuwaxRestore: [],
+  };
   const rss: Record<string, number[]> = { create: [], restore: [] };
   try {
     const bytes = buildTree(tree, files, big, bigMiB);
-    console.log(`tree: ${files} files of 1-64 KiB + ${big} × ${bigMiB} MiB = ${(bytes / 2 ** 20).toFixed(0)} MiB, gzip level ${LEVEL}, ${runs} runs, ${os.cpus().length} cores`);
+    console.log(
+      `tree: ${files} files of 1-64 KiB + ${big} × ${bigMiB} MiB = ${(bytes / 2 ** 20).toFixed(0)} MiB, gzip level ${LEVEL}, ${runs} runs, ${os.cpus().length} cores`,
+    );
     run('sync', []);
     const reference = path.join(work, 'reference.tar.gz');
     let lastId = 0;
     let lastFile = '';
     for (let index = 0; index < runs; index += 1) {
       times.tarCreate!.push(run('tar', ['-czf', reference, '-C', tree, '.'], { GZIP: `-${LEVEL}` }).ms);
-      if (hasPigz) times.pigzCreate!.push(run('tar', ['-I', `pigz -${LEVEL}`, '-cf', path.join(work, 'pigz.tar.gz'), '-C', tree, '.']).ms);
+      if (hasPigz)
+        times.pigzCreate!.push(
+          run('tar', ['-I', `pigz -${LEVEL}`, '-cf', path.join(work, 'pigz.tar.gz'), '-C', tree, '.']).ms,
+        );
       const created = nuwax('create', home);
       times.nuwaxCreate!.push(created.ms);
       rss.create!.push(created.maxRssMiB);
@@ -135,11 +164,22 @@ async function main(): Promise<void> {
     const listing = spawnSync('tar', ['-tzf', lastFile], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const gnuTarReads = listing.status === 0 && listing.stdout.split('\n').filter(Boolean).length >= files;
     const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-    console.log(`sizes: nuwax ${(statSync(lastFile).size / 2 ** 20).toFixed(1)} MiB, tar -czf ${(statSync(reference).size / 2 ** 20).toFixed(1)} MiB; GNU tar -tzf reads nuwax's archive: ${gnuTarReads ? 'yes' : 'NO'}`);
-    console.log(`create:  nuwax ${seconds(median(times.nuwaxCreate!))}, tar -czf ${seconds(median(times.tarCreate!))} → ${(median(times.tarCreate!) / median(times.nuwaxCreate!)).toFixed(2)}x tar -czf`);
-    if (hasPigz) console.log(`         tar -I pigz ${seconds(median(times.pigzCreate!))} → nuwax ${(median(times.pigzCreate!) / median(times.nuwaxCreate!)).toFixed(2)}x pigz`);
-    console.log(`restore: nuwax ${seconds(median(times.nuwaxRestore!))}, tar -xzf ${seconds(median(times.tarRestore!))} → ${(median(times.tarRestore!) / median(times.nuwaxRestore!)).toFixed(2)}x tar -xzf`);
-    console.log(`peak RSS of nuwax: create ${Math.max(...rss.create!).toFixed(0)} MiB, restore ${Math.max(...rss.restore!).toFixed(0)} MiB`);
+    console.log(
+      `sizes: nuwax ${(statSync(lastFile).size / 2 ** 20).toFixed(1)} MiB, tar -czf ${(statSync(reference).size / 2 ** 20).toFixed(1)} MiB; GNU tar -tzf reads nuwax's archive: ${gnuTarReads ? 'yes' : 'NO'}`,
+    );
+    console.log(
+      `create:  nuwax ${seconds(median(times.nuwaxCreate!))}, tar -czf ${seconds(median(times.tarCreate!))} → ${(median(times.tarCreate!) / median(times.nuwaxCreate!)).toFixed(2)}x tar -czf`,
+    );
+    if (hasPigz)
+      console.log(
+        `         tar -I pigz ${seconds(median(times.pigzCreate!))} → nuwax ${(median(times.pigzCreate!) / median(times.nuwaxCreate!)).toFixed(2)}x pigz`,
+      );
+    console.log(
+      `restore: nuwax ${seconds(median(times.nuwaxRestore!))}, tar -xzf ${seconds(median(times.tarRestore!))} → ${(median(times.tarRestore!) / median(times.nuwaxRestore!)).toFixed(2)}x tar -xzf`,
+    );
+    console.log(
+      `peak RSS of nuwax: create ${Math.max(...rss.create!).toFixed(0)} MiB, restore ${Math.max(...rss.restore!).toFixed(0)} MiB`,
+    );
     console.log('(ratios above 1 mean nuwax is faster)');
     if (!gnuTarReads) process.exitCode = 1;
   } finally {

@@ -10,7 +10,16 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,10 +39,24 @@ async function child([url, sha256, size, directory, engine]: string[]): Promise<
   const { openStore } = await import('../../src/state/index.js');
   const store = openStore(path.join(directory!, 'nuwax.db'));
   const started = performance.now();
-  const result = await download({ urls: [url!], sha256: sha256!, size: Number(size), directory: directory!, store, ...(engine === 'worker' || engine === 'inline' || engine === 'follow' ? { engine } : {}) });
+  const result = await download({
+    urls: [url!],
+    sha256: sha256!,
+    size: Number(size),
+    directory: directory!,
+    store,
+    ...(engine === 'worker' || engine === 'inline' || engine === 'follow' ? { engine } : {}),
+  });
   const seconds = (performance.now() - started) / 1000;
   store.close();
-  console.log(JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, fetched: result.fetchedBytes, resumedFrom: result.resumedFrom }));
+  console.log(
+    JSON.stringify({
+      seconds,
+      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      fetched: result.fetchedBytes,
+      resumedFrom: result.resumedFrom,
+    }),
+  );
 }
 
 interface Measured {
@@ -54,12 +77,31 @@ function timed(command: string, args: string[]): Measured {
   return { seconds: (performance.now() - started) / 1000, rssMiB: rssKiB / 1024 };
 }
 
-function nuwaxChild(file: Served, directory: string, engine: string): Measured & { fetched: number; resumedFrom: number; inProcess: number } {
+function nuwaxChild(
+  file: Served,
+  directory: string,
+  engine: string,
+): Measured & { fetched: number; resumedFrom: number; inProcess: number } {
   const started = performance.now();
-  const result = spawnSync(process.execPath, [self, '--child', file.url, file.sha256, String(file.size), directory, engine], { encoding: 'utf8' });
+  const result = spawnSync(
+    process.execPath,
+    [self, '--child', file.url, file.sha256, String(file.size), directory, engine],
+    { encoding: 'utf8' },
+  );
   if (result.status !== 0) throw new Error(`nuwax download failed: ${result.stderr}`);
-  const report = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { seconds: number; maxRssMiB: number; fetched: number; resumedFrom: number };
-  return { seconds: (performance.now() - started) / 1000, rssMiB: report.maxRssMiB, fetched: report.fetched, resumedFrom: report.resumedFrom, inProcess: report.seconds };
+  const report = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as {
+    seconds: number;
+    maxRssMiB: number;
+    fetched: number;
+    resumedFrom: number;
+  };
+  return {
+    seconds: (performance.now() - started) / 1000,
+    rssMiB: report.maxRssMiB,
+    fetched: report.fetched,
+    resumedFrom: report.resumedFrom,
+    inProcess: report.seconds,
+  };
 }
 
 interface Served {
@@ -107,7 +149,9 @@ http { sendfile on; log_format bench '$request_uri $status $body_bytes_sent';
   );
   const nginx = spawn('/usr/sbin/nginx', ['-c', config, '-p', root], { stdio: 'ignore' });
   for (let wait = 0; wait < 100; wait += 1) {
-    const probe = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+    const probe = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/`], {
+      encoding: 'utf8',
+    });
     if (probe.stdout.trim() !== '000') return nginx;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -116,7 +160,10 @@ http { sendfile on; log_format bench '$request_uri $status $body_bytes_sent';
 
 /** Body bytes nginx sent, from its access log, for the requests logged after `skipLines`. */
 function bytesServed(root: string, skipLines: number): number {
-  const lines = readFileSync(path.join(root, 'logs', 'access.log'), 'utf8').trim().split('\n').slice(skipLines);
+  const lines = readFileSync(path.join(root, 'logs', 'access.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(skipLines);
   return lines.reduce((total, line) => total + Number(line.split(' ')[2] ?? 0), 0);
 }
 
@@ -145,7 +192,9 @@ async function measureHashEngines(): Promise<void> {
   for (let pass = 0; pass < passes; pass += 1) wasm.update(data);
   wasm.digest();
   const wasmRate = (passes * 64) / ((performance.now() - started) / 1000);
-  console.log(`SHA-256 engines: node:crypto ${nodeRate.toFixed(0)} MiB/s, hash-wasm ${wasmRate.toFixed(0)} MiB/s (node:crypto ${(nodeRate / wasmRate).toFixed(1)}x)`);
+  console.log(
+    `SHA-256 engines: node:crypto ${nodeRate.toFixed(0)} MiB/s, hash-wasm ${wasmRate.toFixed(0)} MiB/s (node:crypto ${(nodeRate / wasmRate).toFixed(1)}x)`,
+  );
 }
 
 function compareFull(root: string, file: Served): void {
@@ -169,13 +218,17 @@ function compareFull(root: string, file: Served): void {
   const reference = median(curl.map((run) => run.seconds));
   const durableReference = median(durable);
   console.log(`\n${file.name} (${(file.size / MiB).toFixed(0)} MiB), medians of ${runs}:`);
-  console.log(`  curl -o && openssl dgst          ${reference.toFixed(2)} s   peak RSS ${median(curl.map((run) => run.rssMiB)).toFixed(0)} MiB`);
+  console.log(
+    `  curl -o && openssl dgst          ${reference.toFixed(2)} s   peak RSS ${median(curl.map((run) => run.rssMiB)).toFixed(0)} MiB`,
+  );
   console.log(`  curl -o && openssl dgst && sync  ${durableReference.toFixed(2)} s`);
   for (const [engine, measured] of Object.entries(ours)) {
     const seconds = median(measured.map((run) => run.seconds));
     const rss = median(measured.map((run) => run.rssMiB));
     const inProcess = median(measured.map((run) => run.inProcess));
-    console.log(`  nuwax, ${engine.padEnd(6)} hashing, fsync  ${seconds.toFixed(2)} s (download() alone ${inProcess.toFixed(2)} s)   peak RSS ${rss.toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x curl+openssl (goal >= 1.0x), ${(durableReference / seconds).toFixed(2)}x with sync; RSS goal < 80 MiB`);
+    console.log(
+      `  nuwax, ${engine.padEnd(6)} hashing, fsync  ${seconds.toFixed(2)} s (download() alone ${inProcess.toFixed(2)} s)   peak RSS ${rss.toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x curl+openssl (goal >= 1.0x), ${(durableReference / seconds).toFixed(2)}x with sync; RSS goal < 80 MiB`,
+    );
   }
 }
 
@@ -193,7 +246,18 @@ async function prepareHalf(root: string, file: Served, directory: string): Promi
   const head = spawnSync('curl', ['-sI', file.url], { encoding: 'utf8' }).stdout;
   const etag = /^etag:\s*(.+?)\s*$/im.exec(head)?.[1] ?? null;
   const store = openStore(path.join(directory, 'nuwax.db'));
-  store.downloads.save({ url: file.url, path: path.join(directory, `${file.sha256}.pkg`), size: file.size, hash: file.sha256, offset: half, etag, lastModified: null, hashState: null, status: 'partial', error: null });
+  store.downloads.save({
+    url: file.url,
+    path: path.join(directory, `${file.sha256}.pkg`),
+    size: file.size,
+    hash: file.sha256,
+    offset: half,
+    etag,
+    lastModified: null,
+    hashState: null,
+    status: 'partial',
+    error: null,
+  });
   store.close();
   void root;
   return half;
@@ -210,7 +274,8 @@ async function compareResume(root: string, file: Served): Promise<void> {
     for (const engine of engines) {
       await prepareHalf(root, file, directory);
       const result = nuwaxChild(file, directory, engine);
-      if (result.resumedFrom !== Math.floor(file.size / 2)) throw new Error(`did not resume: ${JSON.stringify(result)}`);
+      if (result.resumedFrom !== Math.floor(file.size / 2))
+        throw new Error(`did not resume: ${JSON.stringify(result)}`);
       ours[engine]!.push(result);
     }
     fresh(directory);
@@ -234,7 +299,9 @@ async function compareResume(root: string, file: Served): Promise<void> {
   console.log(`  curl -C - && openssl dgst && sync  ${durableReference.toFixed(2)} s`);
   for (const engine of engines) {
     const seconds = median(ours[engine]!.map((run) => run.seconds));
-    console.log(`  nuwax, ${labels[engine]}  ${seconds.toFixed(2)} s   peak RSS ${median(ours[engine]!.map((run) => run.rssMiB)).toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x (goal >= 1.0x), ${(durableReference / seconds).toFixed(2)}x with sync`);
+    console.log(
+      `  nuwax, ${labels[engine]}  ${seconds.toFixed(2)} s   peak RSS ${median(ours[engine]!.map((run) => run.rssMiB)).toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x (goal >= 1.0x), ${(durableReference / seconds).toFixed(2)}x with sync`,
+    );
   }
 }
 
@@ -243,9 +310,14 @@ async function interruptAndResume(root: string, file: Served): Promise<void> {
   const directory = fresh(path.join(root, 'client'));
   const partPath = path.join(directory, `${file.sha256}.part`);
   const before = logLines(root);
-  const running = spawn(process.execPath, [self, '--child', file.url, file.sha256, String(file.size), directory, 'default'], { stdio: 'ignore' });
+  const running = spawn(
+    process.execPath,
+    [self, '--child', file.url, file.sha256, String(file.size), directory, 'default'],
+    { stdio: 'ignore' },
+  );
   const exited = new Promise((resolve) => running.once('exit', resolve));
-  while (!existsSync(partPath) || statSync(partPath).size < file.size / 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  while (!existsSync(partPath) || statSync(partPath).size < file.size / 2)
+    await new Promise((resolve) => setTimeout(resolve, 5));
   running.kill('SIGKILL');
   await exited;
   const onDisk = statSync(partPath).size;
@@ -254,12 +326,20 @@ async function interruptAndResume(root: string, file: Served): Promise<void> {
   const wire = bytesServed(root, before);
   rmSync(directory, { recursive: true, force: true });
   console.log(`\nkill -9 at ${((onDisk / file.size) * 100).toFixed(0)} % of ${file.name}, then a new process:`);
-  console.log(`  on disk after the kill ${onDisk} B; the new process resumed from ${result.resumedFrom} B and fetched ${result.fetched} B (= size - on disk: ${result.fetched === file.size - onDisk})`);
-  console.log(`  nginx sent ${wire} B in all = file size + ${wire - file.size} B (${((wire - file.size) / MiB).toFixed(1)} MiB: what the killed process had received but not yet written: its batch of at most 1 MiB and the socket buffers)`);
+  console.log(
+    `  on disk after the kill ${onDisk} B; the new process resumed from ${result.resumedFrom} B and fetched ${result.fetched} B (= size - on disk: ${result.fetched === file.size - onDisk})`,
+  );
+  console.log(
+    `  nginx sent ${wire} B in all = file size + ${wire - file.size} B (${((wire - file.size) / MiB).toFixed(1)} MiB: what the killed process had received but not yet written: its batch of at most 1 MiB and the socket buffers)`,
+  );
 }
 
 async function main(): Promise<void> {
-  if (!existsSync('/usr/sbin/nginx') || spawnSync('curl', ['--version']).status !== 0 || spawnSync('openssl', ['version']).status !== 0) {
+  if (
+    !existsSync('/usr/sbin/nginx') ||
+    spawnSync('curl', ['--version']).status !== 0 ||
+    spawnSync('openssl', ['version']).status !== 0
+  ) {
     console.log('bench:download needs /usr/sbin/nginx, curl and openssl; skipped');
     return;
   }
@@ -276,9 +356,20 @@ async function main(): Promise<void> {
       ['1GiB.bin', 1024 * MiB],
     ] as const) {
       const file = path.join(root, 'www', name);
-      files.push({ name, size, path: file, url: `http://127.0.0.1:${port}/${name}`, sha256: await makeRandomFile(file, size) });
+      files.push({
+        name,
+        size,
+        path: file,
+        url: `http://127.0.0.1:${port}/${name}`,
+        sha256: await makeRandomFile(file, size),
+      });
     }
-    console.log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+    console.log(
+      `machine: ${os.cpus().length} cores, load average ${os
+        .loadavg()
+        .map((value) => value.toFixed(2))
+        .join(' ')}`,
+    );
     for (const file of files) compareFull(root, file);
     await compareResume(root, files[1]!);
     await interruptAndResume(root, files[1]!);

@@ -35,7 +35,9 @@ try {
   const nodeMs = median(node);
   const statusMs = median(status);
   console.log(`node -e 0        median ${nodeMs.toFixed(0)} ms`);
-  console.log(`nuwax status     median ${statusMs.toFixed(0)} ms (${(statusMs / nodeMs).toFixed(2)}x node -e 0; target < 500 ms)`);
+  console.log(
+    `nuwax status     median ${statusMs.toFixed(0)} ms (${(statusMs / nodeMs).toFixed(2)}x node -e 0; target < 500 ms)`,
+  );
 } finally {
   rmSync(home, { recursive: true, force: true });
 }

@@ -31,7 +31,8 @@ export interface SampleVersion {
 
 function run(command: string, args: string[], input?: Buffer): string {
   const result = spawnSync(command, args, { input, maxBuffer: 64 * 1024 * 1024 });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr?.toString() ?? result.error}`);
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr?.toString() ?? result.error}`);
   return result.stdout.toString();
 }
 
@@ -101,7 +102,8 @@ export function writeSampleVersion(directory: string, sample: SampleVersion): vo
   }
   if (sample.migrations) {
     mkdirSync(path.join(directory, 'migrations'), { recursive: true });
-    for (const [name, body] of Object.entries(sample.migrations)) writeFileSync(path.join(directory, 'migrations', name), body, { mode: 0o755 });
+    for (const [name, body] of Object.entries(sample.migrations))
+      writeFileSync(path.join(directory, 'migrations', name), body, { mode: 0o755 });
   }
   const archive = path.join(directory, 'images', `${sample.imageTag.replace(/[^a-zA-Z0-9_.-]+/g, '_')}.tar`);
   run('docker', ['save', '-o', archive, sample.imageTag]);

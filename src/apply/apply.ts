@@ -41,8 +41,14 @@ async function deviceOf(target: string): Promise<number> {
 async function checkSameFilesystem(paths: Record<string, string>): Promise<void> {
   const devices = await Promise.all(Object.values(paths).map(deviceOf));
   if (new Set(devices).size > 1) {
-    const listing = Object.entries(paths).map(([name, where], index) => `${name} ${where} (device ${devices[index]})`).join(', ');
-    throw new NuwaxError(ErrorCodes.E_APPLY, `docker/, the staging folder and the undo folder must be on one filesystem: ${listing}`, { details: paths });
+    const listing = Object.entries(paths)
+      .map(([name, where], index) => `${name} ${where} (device ${devices[index]})`)
+      .join(', ');
+    throw new NuwaxError(
+      ErrorCodes.E_APPLY,
+      `docker/, the staging folder and the undo folder must be on one filesystem: ${listing}`,
+      { details: paths },
+    );
   }
 }
 
@@ -53,7 +59,10 @@ function absolute(root: string, relative: string): string {
   return relative === '' ? root : path.join(root, ...relative.split('/'));
 }
 
-async function perform(step: JournalStep, dirs: { dockerDir: string; stagedRoot: string; undoDir: string }): Promise<string[]> {
+async function perform(
+  step: JournalStep,
+  dirs: { dockerDir: string; stagedRoot: string; undoDir: string },
+): Promise<string[]> {
   const target = absolute(dirs.dockerDir, step.path);
   switch (step.op) {
     case 'mkdir':
@@ -73,7 +82,10 @@ async function perform(step: JournalStep, dirs: { dockerDir: string; stagedRoot:
 function describeFailure(error: unknown, step: JournalStep): NuwaxError {
   const wrapped = toNuwaxError(error, ErrorCodes.E_APPLY);
   if (wrapped.code !== ErrorCodes.E_APPLY || wrapped.cause !== error) return wrapped;
-  return new NuwaxError(ErrorCodes.E_APPLY, `Cannot ${step.op} docker/${step.path}: ${wrapped.message}`, { cause: error, details: { step } });
+  return new NuwaxError(ErrorCodes.E_APPLY, `Cannot ${step.op} docker/${step.path}: ${wrapped.message}`, {
+    cause: error,
+    details: { step },
+  });
 }
 
 /**
@@ -105,7 +117,10 @@ export async function applyStaged(options: ApplyOptions): Promise<ApplyResult> {
   const undoDir = path.resolve(options.undoDir);
   await validatePlan(stagedRoot, options.plan);
   const planner = new MovePlanner(dockerDir, stagedRoot, new ProtectedPaths(options.plan.protectedPaths));
-  const moves = options.plan.kind === 'full' ? await planner.full() : await planner.patch(normaliseOperations(options.plan.operations!));
+  const moves =
+    options.plan.kind === 'full'
+      ? await planner.full()
+      : await planner.patch(normaliseOperations(options.plan.operations!));
   await mkdir(undoDir, { recursive: true });
   await checkSameFilesystem({ 'docker/': dockerDir, staging: stagedRoot, undo: undoDir });
   throwIfAborted(options.signal);
@@ -118,7 +133,9 @@ export async function applyStaged(options: ApplyOptions): Promise<ApplyResult> {
     for (let start = 0; start < moves.steps.length; start += JOURNAL_BATCH) {
       // Group commit: a batch of lines, one fsync, then those renames. Still write-ahead: every
       // rename follows its durable line; undo copes with lines whose rename never happened.
-      const batch = moves.steps.slice(start, start + JOURNAL_BATCH).map((move, index): JournalStep => ({ seq: start + index, ...move }));
+      const batch = moves.steps
+        .slice(start, start + JOURNAL_BATCH)
+        .map((move, index): JournalStep => ({ seq: start + index, ...move }));
       throwIfAborted(options.signal);
       await journal.writeAll(batch);
       for (const step of batch) {
@@ -143,5 +160,11 @@ export async function applyStaged(options: ApplyOptions): Promise<ApplyResult> {
     await journal.close();
   }
   report.finish(done);
-  return { replaced: moves.replaced, deleted: moves.deleted, skippedProtected: moves.skippedProtected, undoDir, operations: done };
+  return {
+    replaced: moves.replaced,
+    deleted: moves.deleted,
+    skippedProtected: moves.skippedProtected,
+    undoDir,
+    operations: done,
+  };
 }

@@ -24,8 +24,15 @@ export function pathsToBackUp(options: {
   const protectedPaths = new ProtectedPaths(options.protectedPaths);
   let candidates: string[];
   if (options.kind === 'patch') {
-    const operations = normaliseOperations(options.operations ?? { replace: { files: [], directories: [] }, delete: { files: [], directories: [] } });
-    candidates = [...operations.delete.directories, ...operations.delete.files, ...operations.replace.directories, ...operations.replace.files];
+    const operations = normaliseOperations(
+      options.operations ?? { replace: { files: [], directories: [] }, delete: { files: [], directories: [] } },
+    );
+    candidates = [
+      ...operations.delete.directories,
+      ...operations.delete.files,
+      ...operations.replace.directories,
+      ...operations.replace.files,
+    ];
   } else {
     candidates = [...options.dockerEntries, ...options.stagedEntries.filter((entry) => entry !== METADATA_DIR)];
   }
@@ -42,7 +49,12 @@ async function entriesOf(directory: string): Promise<string[]> {
 }
 
 /** The upgrade's port (src/upgrade/ports.ts): paths to back up plus `[backup] include`, relative to docker/. */
-export async function backupPathsFor(options: { plan: ApplyPlan; dockerDir: string; stagedRoot: string; include: string[] }): Promise<string[]> {
+export async function backupPathsFor(options: {
+  plan: ApplyPlan;
+  dockerDir: string;
+  stagedRoot: string;
+  include: string[];
+}): Promise<string[]> {
   const changed = pathsToBackUp({
     kind: options.plan.kind,
     ...(options.plan.operations ? { operations: options.plan.operations } : {}),

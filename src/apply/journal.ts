@@ -49,7 +49,11 @@ export class UndoJournal {
   static async create(undoDir: string, header: Omit<JournalHeader, 'journal' | 'version'>): Promise<UndoJournal> {
     const file = path.join(undoDir, JOURNAL_FILE);
     if (await exists(file)) {
-      throw new NuwaxError(ErrorCodes.E_APPLY, `${undoDir} holds the journal of an earlier apply: undo or discard it first`, { details: { undoDir } });
+      throw new NuwaxError(
+        ErrorCodes.E_APPLY,
+        `${undoDir} holds the journal of an earlier apply: undo or discard it first`,
+        { details: { undoDir } },
+      );
     }
     await mkdir(path.join(undoDir, 'originals'), { recursive: true });
     await fsyncDirectory(path.dirname(undoDir));
@@ -86,7 +90,11 @@ export class UndoJournal {
 }
 
 function isStep(value: Record<string, unknown>): value is JournalStep {
-  return typeof value.seq === 'number' && typeof value.path === 'string' && (value.op === 'mkdir' || value.op === 'remove' || value.op === 'install');
+  return (
+    typeof value.seq === 'number' &&
+    typeof value.path === 'string' &&
+    (value.op === 'mkdir' || value.op === 'remove' || value.op === 'install')
+  );
 }
 
 /** Reads a journal, or null when the folder holds none. A torn last line (kill -9 mid-write) is dropped: its change never started. */
@@ -96,7 +104,11 @@ export async function readJournal(undoDir: string): Promise<JournalContents | nu
     text = await readFile(path.join(undoDir, JOURNAL_FILE), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new NuwaxError(ErrorCodes.E_ROLLBACK, `Cannot read the undo journal in ${undoDir}: ${(error as Error).message}`, { cause: error });
+    throw new NuwaxError(
+      ErrorCodes.E_ROLLBACK,
+      `Cannot read the undo journal in ${undoDir}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   // The last element is '' after a final newline, or a torn line: either way it is dropped.
   const complete = text.split('\n').slice(0, -1);
@@ -105,14 +117,19 @@ export async function readJournal(undoDir: string): Promise<JournalContents | nu
     try {
       records.push(JSON.parse(line) as Record<string, unknown>);
     } catch (error) {
-      throw new NuwaxError(ErrorCodes.E_ROLLBACK, `The undo journal in ${undoDir} is corrupt at line ${index + 1}`, { cause: error, details: { undoDir } });
+      throw new NuwaxError(ErrorCodes.E_ROLLBACK, `The undo journal in ${undoDir} is corrupt at line ${index + 1}`, {
+        cause: error,
+        details: { undoDir },
+      });
     }
   }
   // A header torn by a kill: the apply had not started any change.
   if (records.length === 0) return { header: null, steps: [], undone: new Set() };
   const header = records[0] as unknown as JournalHeader;
   if (header.journal !== 'nuwax-undo') {
-    throw new NuwaxError(ErrorCodes.E_ROLLBACK, `${path.join(undoDir, JOURNAL_FILE)} is not a nuwax undo journal`, { details: { undoDir } });
+    throw new NuwaxError(ErrorCodes.E_ROLLBACK, `${path.join(undoDir, JOURNAL_FILE)} is not a nuwax undo journal`, {
+      details: { undoDir },
+    });
   }
   const steps: JournalStep[] = [];
   const undone = new Set<number>();

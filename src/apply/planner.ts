@@ -40,7 +40,8 @@ export class MovePlanner {
   async full(): Promise<MovePlan> {
     const root = await this.locate('');
     if (root.kind === 'none') this.push({ op: 'mkdir', path: '' }, 'created');
-    else if (root.kind !== 'directory') throw new NuwaxError(ErrorCodes.E_APPLY, `${this.dockerDir} is not a directory`);
+    else if (root.kind !== 'directory')
+      throw new NuwaxError(ErrorCodes.E_APPLY, `${this.dockerDir} is not a directory`);
     await this.merge('');
     return this.result();
   }
@@ -49,7 +50,8 @@ export class MovePlanner {
   async patch(operations: PatchOperations): Promise<MovePlan> {
     const root = await this.locate('');
     if (root.kind === 'none') this.push({ op: 'mkdir', path: '' }, 'created');
-    for (const target of [...operations.delete.directories, ...operations.delete.files]) await this.remove(target, true);
+    for (const target of [...operations.delete.directories, ...operations.delete.files])
+      await this.remove(target, true);
     // A directory inside another replaced one is installed with it, and so is a file inside one.
     const directories = outermost(operations.replace.directories);
     for (const target of directories) await this.replace(target);
@@ -169,8 +171,10 @@ export class MovePlanner {
   private async boxChildren(relative: string): Promise<string[]> {
     const where = await this.locate(relative);
     const names = new Set<string>();
-    if (where.where === 'disk') for (const name of await readdir(this.box.absolute(relative))) names.add(join(relative, name));
-    if (where.where === 'staged') for (const name of await readdir(this.staged.absolute(relative))) names.add(join(relative, name));
+    if (where.where === 'disk')
+      for (const name of await readdir(this.box.absolute(relative))) names.add(join(relative, name));
+    if (where.where === 'staged')
+      for (const name of await readdir(this.staged.absolute(relative))) names.add(join(relative, name));
     for (const key of this.overrides.keys()) if (key !== '' && parentOf(key) === relative) names.add(key);
     const present: string[] = [];
     for (const name of [...names].sort()) if ((await this.locate(name)).kind !== 'none') present.push(name);
@@ -184,5 +188,7 @@ function join(parent: string, name: string): string {
 
 /** Drops paths that lie inside another path of the list. */
 function outermost(paths: string[]): string[] {
-  return [...new Set(paths)].filter((candidate) => !paths.some((other) => other !== candidate && isWithin(candidate, other)));
+  return [...new Set(paths)].filter(
+    (candidate) => !paths.some((other) => other !== candidate && isWithin(candidate, other)),
+  );
 }

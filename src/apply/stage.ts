@@ -7,12 +7,17 @@ import { checkRelativePath } from '../fsutil/index.js';
 import { METADATA_DIR, type PatchInfo, type PatchOperations, type StagedPackage } from './types.js';
 
 function malformed(why: string, cause?: unknown): NuwaxError {
-  return new NuwaxError(ErrorCodes.E_ARCHIVE, `The package's ${METADATA_DIR}/patch.json is malformed: ${why}`, cause === undefined ? {} : { cause });
+  return new NuwaxError(
+    ErrorCodes.E_ARCHIVE,
+    `The package's ${METADATA_DIR}/patch.json is malformed: ${why}`,
+    cause === undefined ? {} : { cause },
+  );
 }
 
 function pathList(value: unknown, where: string): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || value.some((entry) => typeof entry !== 'string')) throw malformed(`${where} must be a list of paths`);
+  if (!Array.isArray(value) || value.some((entry) => typeof entry !== 'string'))
+    throw malformed(`${where} must be a list of paths`);
   return value.map((entry: string) => checkRelativePath(entry, `${where} path`));
 }
 
@@ -20,8 +25,14 @@ function parseOperations(value: unknown): PatchOperations {
   const record = (value ?? {}) as Record<string, Record<string, unknown> | undefined>;
   if (typeof record !== 'object' || Array.isArray(record)) throw malformed('operations must be an object');
   return {
-    replace: { files: pathList(record.replace?.files, 'replace.files'), directories: pathList(record.replace?.directories, 'replace.directories') },
-    delete: { files: pathList(record.delete?.files, 'delete.files'), directories: pathList(record.delete?.directories, 'delete.directories') },
+    replace: {
+      files: pathList(record.replace?.files, 'replace.files'),
+      directories: pathList(record.replace?.directories, 'replace.directories'),
+    },
+    delete: {
+      files: pathList(record.delete?.files, 'delete.files'),
+      directories: pathList(record.delete?.directories, 'delete.directories'),
+    },
   };
 }
 
@@ -39,10 +50,12 @@ export function parsePatchInfo(text: string): PatchInfo {
   if (typeof raw.to === 'string') info.to = raw.to;
   if (raw.operations !== undefined) info.operations = parseOperations(raw.operations);
   if (raw.base !== undefined) {
-    if (raw.base === null || typeof raw.base !== 'object' || Array.isArray(raw.base)) throw malformed('base must be an object');
+    if (raw.base === null || typeof raw.base !== 'object' || Array.isArray(raw.base))
+      throw malformed('base must be an object');
     const base: Record<string, string | null> = {};
     for (const [entry, digest] of Object.entries(raw.base as Record<string, unknown>)) {
-      if (digest !== null && (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest))) throw malformed(`base["${entry}"] must be a sha256 in hex or null`);
+      if (digest !== null && (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)))
+        throw malformed(`base["${entry}"] must be a sha256 in hex or null`);
       base[checkRelativePath(entry, 'base path')] = digest;
     }
     info.base = base;
@@ -76,7 +89,9 @@ export async function stagePackage(
   await mkdir(root, { recursive: true });
   // Refuse rather than wipe: a wrong path here must not cost the operator a folder.
   if ((await readdir(root)).length > 0) {
-    throw new NuwaxError(ErrorCodes.E_APPLY, `The staging folder ${root} is not empty`, { details: { stagingDir: root } });
+    throw new NuwaxError(ErrorCodes.E_APPLY, `The staging folder ${root} is not empty`, {
+      details: { stagingDir: root },
+    });
   }
   try {
     const result = await extractArchive(file, root, {

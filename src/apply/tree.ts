@@ -45,7 +45,10 @@ export function kindOf(info: { isDirectory(): boolean; isFile(): boolean; isSymb
  * Every entry under `root` by relative POSIX path, symlinks not followed, files hashed. Used by
  * `release patch` to compare two trees by content.
  */
-export async function scanTree(root: string, options: { signal?: AbortSignal; hash?: boolean; times?: boolean } = {}): Promise<Map<string, TreeEntry>> {
+export async function scanTree(
+  root: string,
+  options: { signal?: AbortSignal; hash?: boolean; times?: boolean } = {},
+): Promise<Map<string, TreeEntry>> {
   const entries = new Map<string, TreeEntry>();
   const walk = async (relative: string): Promise<void> => {
     const absolute = relative === '' ? root : path.join(root, ...relative.split('/'));
@@ -54,7 +57,12 @@ export async function scanTree(root: string, options: { signal?: AbortSignal; ha
       const child = relative === '' ? name : `${relative}/${name}`;
       const full = path.join(absolute, name);
       const info = await lstat(full);
-      const entry: TreeEntry = { kind: kindOf(info), mode: info.mode & 0o7777, size: info.isFile() ? info.size : 0, ...(options.times ? { mtimeMs: info.mtimeMs } : {}) };
+      const entry: TreeEntry = {
+        kind: kindOf(info),
+        mode: info.mode & 0o7777,
+        size: info.isFile() ? info.size : 0,
+        ...(options.times ? { mtimeMs: info.mtimeMs } : {}),
+      };
       if (entry.kind === 'symlink') {
         entry.target = await readlink(full);
         entry.digest = digestSymlink(entry.target);
@@ -114,7 +122,10 @@ export class KindCache {
       for (const entry of entries) {
         const known = entry.isFile() || entry.isDirectory() || entry.isSymbolicLink();
         // Some filesystems report no type (DT_UNKNOWN): ask lstat for those.
-        const kind = known || isSpecial(entry) ? kindOf(entry) : kindOf(await lstat(path.join(this.absolute(directory), entry.name)));
+        const kind =
+          known || isSpecial(entry)
+            ? kindOf(entry)
+            : kindOf(await lstat(path.join(this.absolute(directory), entry.name)));
         listing.set(entry.name, kind);
       }
     } catch (error) {
@@ -127,6 +138,11 @@ export class KindCache {
   }
 }
 
-function isSpecial(entry: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): boolean {
+function isSpecial(entry: {
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): boolean {
   return entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice();
 }

@@ -61,7 +61,8 @@ async function reverse(step: JournalStep, dirs: UndoDirs): Promise<Reversal> {
         await rmdir(target);
       } catch (error) {
         // Only this apply wrote into the folder it created; whatever is left goes with the undo folder.
-        if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw error;
         await discard(target, dirs.undoDir, step.seq, '');
       }
       return 'moved';
@@ -99,7 +100,8 @@ async function reverseRemove(target: string, original: string, undoDir: string, 
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !(await present(original))) return 'none';
-    if (code !== 'EISDIR' && code !== 'ENOTDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM') throw error;
+    if (code !== 'EISDIR' && code !== 'ENOTDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM')
+      throw error;
   }
   await discard(target, undoDir, seq, '.displaced');
   await rename(original, target);
@@ -114,7 +116,11 @@ async function reverseRemove(target: string, original: string, undoDir: string, 
 export async function undoApply(
   undoDir: string,
   dockerDir?: string,
-  options: { /** Test hook: called after each reversal, before it is journaled. */ onReverse?: (step: JournalStep) => void | Promise<void> } = {},
+  options: {
+    /** Test hook: called after each reversal, before it is journaled. */ onReverse?: (
+      step: JournalStep,
+    ) => void | Promise<void>;
+  } = {},
 ): Promise<{ restored: number }> {
   const folder = path.resolve(undoDir);
   const contents = await readJournal(folder);
@@ -124,7 +130,11 @@ export async function undoApply(
   }
   let restored = 0;
   if (contents.header) {
-    const dirs: UndoDirs = { dockerDir: path.resolve(dockerDir ?? contents.header.dockerDir), stagedRoot: contents.header.stagedRoot, undoDir: folder };
+    const dirs: UndoDirs = {
+      dockerDir: path.resolve(dockerDir ?? contents.header.dockerDir),
+      stagedRoot: contents.header.stagedRoot,
+      undoDir: folder,
+    };
     const journal = await UndoJournal.reopen(folder);
     const touched = new Set<string>();
     const pending: object[] = [];
@@ -136,10 +146,14 @@ export async function undoApply(
           reversal = await reverse(step, dirs);
         } catch (error) {
           const wrapped = toNuwaxError(error, ErrorCodes.E_ROLLBACK);
-          throw new NuwaxError(wrapped.code === ErrorCodes.E_DISK_FULL ? wrapped.code : ErrorCodes.E_ROLLBACK, `Cannot undo ${step.op} of docker/${step.path}: ${wrapped.message}`, {
-            cause: error,
-            details: { step, undoDir: folder },
-          });
+          throw new NuwaxError(
+            wrapped.code === ErrorCodes.E_DISK_FULL ? wrapped.code : ErrorCodes.E_ROLLBACK,
+            `Cannot undo ${step.op} of docker/${step.path}: ${wrapped.message}`,
+            {
+              cause: error,
+              details: { step, undoDir: folder },
+            },
+          );
         }
         if (reversal !== 'none') restored += 1;
         await options.onReverse?.(step);

@@ -11,13 +11,23 @@ export function normaliseOperations(operations: PatchOperations): PatchOperation
     paths.map((entry) => {
       const clean = checkRelativePath(entry, `${what} path`);
       if (clean === METADATA_DIR || clean.startsWith(`${METADATA_DIR}/`)) {
-        throw new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `The ${what} path "${entry}" names the package metadata folder ${METADATA_DIR}/`, { details: { path: entry } });
+        throw new NuwaxError(
+          ErrorCodes.E_UNSAFE_PATH,
+          `The ${what} path "${entry}" names the package metadata folder ${METADATA_DIR}/`,
+          { details: { path: entry } },
+        );
       }
       return clean;
     });
   return {
-    replace: { files: group(operations.replace.files, 'replace'), directories: group(operations.replace.directories, 'replace') },
-    delete: { files: group(operations.delete.files, 'delete'), directories: group(operations.delete.directories, 'delete') },
+    replace: {
+      files: group(operations.replace.files, 'replace'),
+      directories: group(operations.replace.directories, 'replace'),
+    },
+    delete: {
+      files: group(operations.delete.files, 'delete'),
+      directories: group(operations.delete.directories, 'delete'),
+    },
   };
 }
 
@@ -28,7 +38,8 @@ export function normaliseOperations(operations: PatchOperations): PatchOperation
 export async function validatePlan(stagedRoot: string, plan: ApplyPlan): Promise<void> {
   new ProtectedPaths(plan.protectedPaths);
   const root = await lstat(stagedRoot).catch(() => null);
-  if (!root?.isDirectory()) throw new NuwaxError(ErrorCodes.E_APPLY, `The staged package ${stagedRoot} is not a directory`);
+  if (!root?.isDirectory())
+    throw new NuwaxError(ErrorCodes.E_APPLY, `The staged package ${stagedRoot} is not a directory`);
   if (plan.kind === 'full') return;
   if (!plan.operations) throw new NuwaxError(ErrorCodes.E_APPLY, 'A patch apply needs its operations');
   const operations = normaliseOperations(plan.operations);
@@ -41,11 +52,16 @@ export async function validatePlan(stagedRoot: string, plan: ApplyPlan): Promise
   }
   for (const directory of operations.replace.directories) {
     const kind = await staged.kindThroughDirectories(directory);
-    if (kind !== 'directory') problems.push(`${directory}/ (${kind === 'none' ? 'missing' : `a ${kind}, expected a directory`})`);
+    if (kind !== 'directory')
+      problems.push(`${directory}/ (${kind === 'none' ? 'missing' : `a ${kind}, expected a directory`})`);
   }
   if (problems.length > 0) {
-    throw new NuwaxError(ErrorCodes.E_APPLY, `The patch names paths the package does not hold: ${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', …' : ''}`, {
-      details: { problems },
-    });
+    throw new NuwaxError(
+      ErrorCodes.E_APPLY,
+      `The patch names paths the package does not hold: ${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', …' : ''}`,
+      {
+        details: { problems },
+      },
+    );
   }
 }

@@ -84,7 +84,9 @@ async function* walk(root: string, relative: string, name: string, kind: Item['k
   const absolute = path.join(root, ...relative.split('/'));
   yield { name, absolute, kind };
   if (kind !== 'directory') return;
-  const children = (await readdir(absolute, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const children = (await readdir(absolute, { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   for (const child of children) yield* walk(root, `${relative}/${child.name}`, `${name}/${child.name}`, kindOf(child));
 }
 
@@ -109,7 +111,16 @@ class Packer {
     if (item.kind === 'directory' || item.kind === 'symlink') {
       const stats = await lstat(item.absolute);
       const linkname = item.kind === 'symlink' ? await readlink(item.absolute) : undefined;
-      await this.gzip.write(encodeHeader({ name: item.name, type: item.kind, size: 0, mode: stats.mode, mtime: stats.mtime, ...(linkname === undefined ? {} : { linkname }) }));
+      await this.gzip.write(
+        encodeHeader({
+          name: item.name,
+          type: item.kind,
+          size: 0,
+          mode: stats.mode,
+          mtime: stats.mtime,
+          ...(linkname === undefined ? {} : { linkname }),
+        }),
+      );
       return;
     }
     const { stats, data, handle } = await item.content!;
@@ -122,7 +133,9 @@ class Packer {
     }
     const size = data ? data.length : stats.size;
     try {
-      await this.gzip.write(encodeHeader({ name: item.name, type: 'file', size, mode: stats.mode, mtime: stats.mtime }));
+      await this.gzip.write(
+        encodeHeader({ name: item.name, type: 'file', size, mode: stats.mode, mtime: stats.mtime }),
+      );
       if (data) await this.gzip.write(data);
       else await this.stream(handle!, size, item.name);
       await this.gzip.write(END_OF_ARCHIVE.subarray(0, paddingFor(size)));
@@ -141,7 +154,10 @@ class Packer {
     while (offset < size) {
       throwIfAborted(this.options.signal);
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - offset), offset);
-      if (bytesRead === 0) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `${name} shrank while it was being archived`, { details: { entry: name } });
+      if (bytesRead === 0)
+        throw new NuwaxError(ErrorCodes.E_ARCHIVE, `${name} shrank while it was being archived`, {
+          details: { entry: name },
+        });
       await this.gzip.write(buffer.subarray(0, bytesRead));
       offset += bytesRead;
       this.report.update(this.result.bytes + offset, { files: this.result.files });
@@ -191,7 +207,12 @@ async function packPaths(root: string, paths: string[], prefix: string, packer: 
  * Symlinks are stored as links, never followed; modes and mtimes are kept; missing paths are
  * skipped and reported. The gzip is made of independently compressed members (gzip-members.ts).
  */
-export async function createTarGz(root: string, paths: string[], output: string, options: CreateOptions = {}): Promise<CreateResult> {
+export async function createTarGz(
+  root: string,
+  paths: string[],
+  output: string,
+  options: CreateOptions = {},
+): Promise<CreateResult> {
   await mkdir(path.dirname(output), { recursive: true });
   const temporary = temporaryPathFor(output);
   const handle = await open(temporary, 'wx', options.mode ?? 0o644);
@@ -202,7 +223,9 @@ export async function createTarGz(root: string, paths: string[], output: string,
     const prefix = options.prefix ? `${checkRelativePath(options.prefix, 'archive prefix')}/` : '';
     for (const extra of options.extraEntries ?? []) {
       const name = `${prefix}${checkRelativePath(extra.name, 'archive entry')}`;
-      await gzip.write(encodeHeader({ name, type: 'file', size: extra.content.length, mode: 0o600, mtime: new Date() }));
+      await gzip.write(
+        encodeHeader({ name, type: 'file', size: extra.content.length, mode: 0o600, mtime: new Date() }),
+      );
       await gzip.write(extra.content);
       await gzip.write(END_OF_ARCHIVE.subarray(0, paddingFor(extra.content.length)));
     }

@@ -28,12 +28,16 @@ const HEADER = 20;
 
 /** Compression jobs in flight: one per core (at most 4, libuv's default threadpool size). */
 function parallelism(): number {
-  return Math.max(1, Math.min(4, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length));
+  return Math.max(
+    1,
+    Math.min(4, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length),
+  );
 }
 
 /** Turns zlib's plain 10-byte gzip header into ours, with the member's total length in FEXTRA. */
 function frameMember(member: Buffer): Buffer[] {
-  if (member[0] !== 0x1f || member[1] !== 0x8b || member[3] !== 0) throw new NuwaxError(ErrorCodes.E_INTERNAL, 'zlib wrote an unexpected gzip header');
+  if (member[0] !== 0x1f || member[1] !== 0x8b || member[3] !== 0)
+    throw new NuwaxError(ErrorCodes.E_INTERNAL, 'zlib wrote an unexpected gzip header');
   const head = Buffer.alloc(HEADER);
   member.copy(head, 0, 0, 10);
   head[3] = 0x04; // FEXTRA
@@ -101,7 +105,8 @@ export class GzipMemberWriter {
 /** Reads a gzip member header at `position`: the member's total length when it is one of ours. */
 function memberLength(head: Buffer, bytes: number): number | null {
   if (bytes < HEADER || head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 8 || head[3] !== 0x04) return null;
-  if (head.readUInt16LE(10) !== 8 || head.toString('latin1', 12, 14) !== 'NX' || head.readUInt16LE(14) !== 4) return null;
+  if (head.readUInt16LE(10) !== 8 || head.toString('latin1', 12, 14) !== 'NX' || head.readUInt16LE(14) !== 4)
+    return null;
   return head.readUInt32LE(16);
 }
 
@@ -143,11 +148,20 @@ async function* inflateMembers(handle: FileHandle, size: number, options: Inflat
       const head = Buffer.alloc(HEADER);
       const { bytesRead } = await handle.read(head, 0, HEADER, position);
       const length = memberLength(head, bytesRead);
-      if (length === null || length <= HEADER || length > MAX_MEMBER_SIZE) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Corrupt gzip member at byte ${position}`, { details: { position } });
-      if (position + length > size) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The archive is truncated: a gzip member at byte ${position} needs ${length} bytes, ${size - position} are left`, { details: { position } });
+      if (length === null || length <= HEADER || length > MAX_MEMBER_SIZE)
+        throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Corrupt gzip member at byte ${position}`, {
+          details: { position },
+        });
+      if (position + length > size)
+        throw new NuwaxError(
+          ErrorCodes.E_ARCHIVE,
+          `The archive is truncated: a gzip member at byte ${position} needs ${length} bytes, ${size - position} are left`,
+          { details: { position } },
+        );
       const member = Buffer.allocUnsafe(length);
       const read = await handle.read(member, 0, length, position);
-      if (read.bytesRead !== length) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The archive is truncated at byte ${position + read.bytesRead}`);
+      if (read.bytesRead !== length)
+        throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The archive is truncated at byte ${position + read.bytesRead}`);
       options.onRaw?.(member);
       position += length;
       options.onRead?.(position);
@@ -164,7 +178,10 @@ async function* inflateMembers(handle: FileHandle, size: number, options: Inflat
 }
 
 async function* inflateStream(file: string, options: InflateOptions): AsyncGenerator<Buffer> {
-  const source = createReadStream(file, { highWaterMark: 1 << 20, ...(options.signal ? { signal: options.signal } : {}) });
+  const source = createReadStream(file, {
+    highWaterMark: 1 << 20,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const inflater = zlib.createGunzip({ chunkSize: 1 << 18 });
   let read = 0;
   source.on('data', (chunk: string | Buffer) => {
@@ -188,7 +205,10 @@ async function* inflateStream(file: string, options: InflateOptions): AsyncGener
 
 /** The raw bytes of a file (an uncompressed tar), reported to `onRaw` like inflateFile does. */
 export async function* readPlain(file: string, options: InflateOptions = {}): AsyncGenerator<Buffer> {
-  const source = createReadStream(file, { highWaterMark: 1 << 20, ...(options.signal ? { signal: options.signal } : {}) });
+  const source = createReadStream(file, {
+    highWaterMark: 1 << 20,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   let read = 0;
   for await (const chunk of source) {
     options.onRaw?.(chunk as Buffer);

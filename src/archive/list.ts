@@ -14,7 +14,8 @@ export interface ArchiveEntry {
  */
 export async function listArchive(file: string, options: { signal?: AbortSignal } = {}): Promise<ArchiveEntry[]> {
   const format = await detectArchiveFormat(file);
-  if (format === 'zip') throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'Listing a zip archive is not supported', { details: { file } });
+  if (format === 'zip')
+    throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'Listing a zip archive is not supported', { details: { file } });
   const entries: ArchiveEntry[] = [];
   for await (const entry of readTarEntries(file, format, { signal: options.signal })) {
     throwIfAborted(options.signal);
@@ -24,12 +25,19 @@ export async function listArchive(file: string, options: { signal?: AbortSignal 
 }
 
 /** Reads every entry to its end and hashes the file in the same pass (backup verify). */
-export async function checkArchive(file: string, options: { signal?: AbortSignal } = {}): Promise<{ entries: number; sha256: string }> {
+export async function checkArchive(
+  file: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<{ entries: number; sha256: string }> {
   const format = await detectArchiveFormat(file);
-  if (format === 'zip') throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'Checking a zip archive is not supported', { details: { file } });
+  if (format === 'zip')
+    throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'Checking a zip archive is not supported', { details: { file } });
   const hash = createHash('sha256');
   let entries = 0;
-  for await (const _entry of readTarEntries(file, format, { signal: options.signal, onRaw: (chunk) => hash.update(chunk) })) {
+  for await (const _entry of readTarEntries(file, format, {
+    signal: options.signal,
+    onRaw: (chunk) => hash.update(chunk),
+  })) {
     throwIfAborted(options.signal);
     entries += 1;
   }

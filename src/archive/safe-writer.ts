@@ -62,7 +62,9 @@ async function* toPieces(content: Promise<Buffer> | null): AsyncGenerator<Buffer
 }
 
 function unsafe(rawName: string, why: string): NuwaxError {
-  return new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `Archive entry "${rawName}" ${why}: refused`, { details: { entry: rawName } });
+  return new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `Archive entry "${rawName}" ${why}: refused`, {
+    details: { entry: rawName },
+  });
 }
 
 /**
@@ -104,7 +106,12 @@ export class SafeWriter {
       this.prefix ??= clean.startsWith(strip) || clean === strip.slice(0, -1) ? strip : '';
       if (this.prefix) {
         if (clean === strip || clean === strip.slice(0, -1)) return null;
-        if (!clean.startsWith(strip)) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Entry "${rawName}" is outside ${strip} while others are inside it`, { details: { entry: rawName } });
+        if (!clean.startsWith(strip))
+          throw new NuwaxError(
+            ErrorCodes.E_ARCHIVE,
+            `Entry "${rawName}" is outside ${strip} while others are inside it`,
+            { details: { entry: rawName } },
+          );
         name = clean.slice(strip.length);
       }
     }
@@ -126,15 +133,27 @@ export class SafeWriter {
       throw error;
     });
     if (!info) await mkdir(parent);
-    else if (!info.isDirectory()) throw unsafe(rawName, `would be written through ${info.isSymbolicLink() ? 'a symlink' : 'a file'} (${path.relative(this.root, parent)})`);
+    else if (!info.isDirectory())
+      throw unsafe(
+        rawName,
+        `would be written through ${info.isSymbolicLink() ? 'a symlink' : 'a file'} (${path.relative(this.root, parent)})`,
+      );
     this.directories.add(parent);
   }
 
   private checkSize(size: number, rawName: string): void {
     const maxEntry = this.options.maxEntryBytes ?? 16 * 1024 ** 3;
     const maxTotal = this.options.maxTotalBytes ?? 64 * 1024 ** 3;
-    if (size > maxEntry) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Entry "${rawName}" is ${size} bytes, over the ${maxEntry}-byte bound`, { details: { entry: rawName } });
-    if (this.result.bytes + size > maxTotal) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The archive expands past ${maxTotal} bytes (at "${rawName}")`, { details: { entry: rawName } });
+    if (size > maxEntry)
+      throw new NuwaxError(
+        ErrorCodes.E_ARCHIVE,
+        `Entry "${rawName}" is ${size} bytes, over the ${maxEntry}-byte bound`,
+        { details: { entry: rawName } },
+      );
+    if (this.result.bytes + size > maxTotal)
+      throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The archive expands past ${maxTotal} bytes (at "${rawName}")`, {
+        details: { entry: rawName },
+      });
   }
 
   /**
@@ -148,7 +167,11 @@ export class SafeWriter {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const existing = await lstat(absolute);
-      if (!existing.isFile()) throw unsafe(rawName, `would replace an existing ${existing.isSymbolicLink() ? 'symlink' : existing.isDirectory() ? 'folder' : 'special file'}`);
+      if (!existing.isFile())
+        throw unsafe(
+          rawName,
+          `would replace an existing ${existing.isSymbolicLink() ? 'symlink' : existing.isDirectory() ? 'folder' : 'special file'}`,
+        );
       await unlink(absolute);
       await create();
     }
@@ -158,7 +181,12 @@ export class SafeWriter {
    * One entry. `body` gives a file's content: a Buffer (whole) or pieces; a writer that returns
    * without calling it leaves the content to be skipped by the reader.
    */
-  async entry(rawName: string, kind: EntryKind, facts: EntryFacts, body: (() => Promise<Buffer> | AsyncIterable<Buffer>) | null): Promise<void> {
+  async entry(
+    rawName: string,
+    kind: EntryKind,
+    facts: EntryFacts,
+    body: (() => Promise<Buffer> | AsyncIterable<Buffer>) | null,
+  ): Promise<void> {
     throwIfAborted(this.options.signal);
     if (this.failure) throw this.failure;
     const relative = this.relativeOf(rawName);
@@ -176,11 +204,21 @@ export class SafeWriter {
       // Creating many small files one after another is what makes a naive restore slow
       // (issue 4): they are held whole and written several at once.
       const data = await whole(content);
-      if (data.length !== facts.size) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Entry "${rawName}" holds ${data.length} bytes, its header says ${facts.size}`, { details: { entry: rawName } });
+      if (data.length !== facts.size)
+        throw new NuwaxError(
+          ErrorCodes.E_ARCHIVE,
+          `Entry "${rawName}" holds ${data.length} bytes, its header says ${facts.size}`,
+          { details: { entry: rawName } },
+        );
       this.background(absolute, this.writeSmall(absolute, rawName, data, facts));
       while (this.inFlight.size >= (this.options.concurrency ?? 16)) await Promise.race(this.inFlight);
     } else {
-      await this.writeLarge(absolute, rawName, content && !(content instanceof Promise) ? content : toPieces(content), facts);
+      await this.writeLarge(
+        absolute,
+        rawName,
+        content && !(content instanceof Promise) ? content : toPieces(content),
+        facts,
+      );
     }
     this.result.files += 1;
     this.result.bytes += facts.size;
@@ -192,7 +230,11 @@ export class SafeWriter {
       await mkdir(absolute).catch(async (error: NodeJS.ErrnoException) => {
         if (error.code !== 'EEXIST') throw error;
         const existing = await lstat(absolute);
-        if (!existing.isDirectory()) throw unsafe(rawName, `would turn an existing ${existing.isSymbolicLink() ? 'symlink' : 'file'} into a folder`);
+        if (!existing.isDirectory())
+          throw unsafe(
+            rawName,
+            `would turn an existing ${existing.isSymbolicLink() ? 'symlink' : 'file'} into a folder`,
+          );
       });
       this.directories.add(absolute);
     }
@@ -201,8 +243,10 @@ export class SafeWriter {
   }
 
   private async symlink(absolute: string, rawName: string, linkname: string): Promise<void> {
-    if (linkname === '' || path.isAbsolute(linkname) || linkname.includes('\0') || /^[a-zA-Z]:/.test(linkname)) throw unsafe(rawName, `is a link to "${linkname}", not a relative path`);
-    if (!this.inside(path.resolve(path.dirname(absolute), linkname))) throw unsafe(rawName, `is a link pointing outside the destination ("${linkname}")`);
+    if (linkname === '' || path.isAbsolute(linkname) || linkname.includes('\0') || /^[a-zA-Z]:/.test(linkname))
+      throw unsafe(rawName, `is a link to "${linkname}", not a relative path`);
+    if (!this.inside(path.resolve(path.dirname(absolute), linkname)))
+      throw unsafe(rawName, `is a link pointing outside the destination ("${linkname}")`);
     await this.replaceable(absolute, rawName, () => symlink(linkname, absolute));
     // Where it points through other links is checked when the tree is complete (finish()).
     this.links.push([absolute, rawName]);
@@ -217,7 +261,8 @@ export class SafeWriter {
       throw unsafe(rawName, `is a hard link to "${linkname}" (${(error as Error).message})`);
     }
     const source = target === null ? null : this.absoluteOf(target);
-    if (source === null || !this.files.has(source)) throw unsafe(rawName, `is a hard link to "${linkname}", which is not a file extracted before it`);
+    if (source === null || !this.files.has(source))
+      throw unsafe(rawName, `is a hard link to "${linkname}", which is not a file extracted before it`);
     await this.files.get(source);
     await this.replaceable(absolute, rawName, () => link(source, absolute));
     this.files.set(absolute, Promise.resolve());
@@ -247,7 +292,12 @@ export class SafeWriter {
     }
   }
 
-  private async writeLarge(absolute: string, rawName: string, body: AsyncIterable<Buffer>, facts: EntryFacts): Promise<void> {
+  private async writeLarge(
+    absolute: string,
+    rawName: string,
+    body: AsyncIterable<Buffer>,
+    facts: EntryFacts,
+  ): Promise<void> {
     const handle = await this.create(absolute, rawName, facts.mode);
     const writing = (async () => {
       try {
@@ -257,7 +307,12 @@ export class SafeWriter {
           await handle.write(data, 0, data.length, position);
           position += data.length;
         }
-        if (position !== facts.size) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Entry "${rawName}" holds ${position} bytes, its header says ${facts.size}`, { details: { entry: rawName } });
+        if (position !== facts.size)
+          throw new NuwaxError(
+            ErrorCodes.E_ARCHIVE,
+            `Entry "${rawName}" holds ${position} bytes, its header says ${facts.size}`,
+            { details: { entry: rawName } },
+          );
         await this.finishFile(handle, facts);
       } finally {
         await handle.close();

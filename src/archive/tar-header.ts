@@ -26,7 +26,15 @@ function writeOctal(block: Buffer, value: number, offset: number, width: number)
   block[offset + width - 1] = 0;
 }
 
-function encodeBlock(fields: { name: string; prefix: string; linkname: string; size: number; mode: number; mtime: number; flag: string }): Buffer {
+function encodeBlock(fields: {
+  name: string;
+  prefix: string;
+  linkname: string;
+  size: number;
+  mode: number;
+  mtime: number;
+  flag: string;
+}): Buffer {
   const block = Buffer.alloc(BLOCK);
   block.write(fields.name, 0, 100, 'utf8');
   writeOctal(block, fields.mode & 0o7777, 100, 8);
@@ -62,7 +70,8 @@ function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
   // The length counts its own digits: grow until it is stable.
   let length = Buffer.byteLength(body) + 1;
-  while (String(length).length + Buffer.byteLength(body) !== length) length = String(length).length + Buffer.byteLength(body);
+  while (String(length).length + Buffer.byteLength(body) !== length)
+    length = String(length).length + Buffer.byteLength(body);
   return `${length}${body}`;
 }
 
@@ -91,7 +100,15 @@ export function encodeHeader(header: TarHeader): Buffer {
   });
   if (records.length === 0) return main;
   const pax = Buffer.from(records.join(''));
-  const paxHeader = encodeBlock({ name: 'PaxHeader', prefix: '', linkname: '', size: pax.length, mode: 0o644, mtime, flag: TYPE_FLAGS.pax });
+  const paxHeader = encodeBlock({
+    name: 'PaxHeader',
+    prefix: '',
+    linkname: '',
+    size: pax.length,
+    mode: 0o644,
+    mtime,
+    flag: TYPE_FLAGS.pax,
+  });
   return Buffer.concat([paxHeader, pax, Buffer.alloc(padding(pax.length)), main]);
 }
 

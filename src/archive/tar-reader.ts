@@ -87,7 +87,8 @@ class ByteReader {
   async take(count: number): Promise<Buffer | null> {
     await this.fill(count);
     if (this.buffered === 0 && count > 0) return null;
-    if (this.buffered < count) throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'The archive is truncated: it ends inside an entry');
+    if (this.buffered < count)
+      throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'The archive is truncated: it ends inside an entry');
     const first = this.slice(count);
     if (first.length === count) return first;
     const out = Buffer.allocUnsafe(count);
@@ -105,7 +106,8 @@ class ByteReader {
     let left = count;
     while (left > 0) {
       await this.fill(1);
-      if (this.buffered === 0) throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'The archive is truncated: it ends inside an entry');
+      if (this.buffered === 0)
+        throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'The archive is truncated: it ends inside an entry');
       const part = this.slice(left);
       left -= part.length;
       yield part;
@@ -140,7 +142,10 @@ function number(block: Buffer, start: number, end: number): number {
     if (!Number.isSafeInteger(value)) throw corrupt('number too large in a header');
     return value;
   }
-  const digits = block.toString('latin1', start, end).replace(/[\0 ]+$/, '').replace(/^[\0 ]+/, '');
+  const digits = block
+    .toString('latin1', start, end)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[\0 ]+/, '');
   if (digits === '') return 0;
   if (!/^[0-7]+$/.test(digits)) throw corrupt(`"${digits}" is not an octal number`);
   return Number.parseInt(digits, 8);
@@ -185,7 +190,14 @@ function decodeHeader(block: Buffer): TarEntryHeader {
   }
   let type = TYPES[flag] ?? `unknown-${flag}`;
   if (type === 'file' && name.endsWith('/')) type = 'directory';
-  return { name, type, size: number(block, 124, 136), mode: number(block, 100, 108), mtime: new Date(number(block, 136, 148) * 1000), linkname: text(block, 157, 257) };
+  return {
+    name,
+    type,
+    size: number(block, 124, 136),
+    mode: number(block, 100, 108),
+    mtime: new Date(number(block, 136, 148) * 1000),
+    linkname: text(block, 157, 257),
+  };
 }
 
 function applyPax(header: TarEntryHeader, pax: Record<string, string>): void {
@@ -214,7 +226,8 @@ export async function* parseTar(source: AsyncIterable<Buffer>): AsyncGenerator<T
   let pending: Record<string, string> = {};
   for (;;) {
     const block = await reader.take(BLOCK);
-    if (block === null) throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'The archive is truncated: it has no end-of-archive marker');
+    if (block === null)
+      throw new NuwaxError(ErrorCodes.E_ARCHIVE, 'The archive is truncated: it has no end-of-archive marker');
     if (block.every((byte) => byte === 0)) break;
     const header = decodeHeader(block);
     if (['pax-header', 'pax-global-header', 'gnu-long-path', 'gnu-long-link-path'].includes(header.type)) {

@@ -31,7 +31,12 @@ function lastJsonObject(stdout: string): Record<string, unknown> {
  * cwd docker/; an executable script runs through its shebang, another through `sh`.
  * Returns null when the script does not exist.
  */
-export async function runHook(dockerDir: string, script: HookScript, args: string[], options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Record<string, unknown> | null> {
+export async function runHook(
+  dockerDir: string,
+  script: HookScript,
+  args: string[],
+  options: { signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<Record<string, unknown> | null> {
   const errorCode = script === 'backup.sh' ? ErrorCodes.E_BACKUP : ErrorCodes.E_RESTORE;
   const file = path.join(dockerDir, script);
   if (!(await exists(file))) return null;
@@ -39,9 +44,23 @@ export async function runHook(dockerDir: string, script: HookScript, args: strin
     () => true,
     () => false,
   );
-  const [command, argv] = executable ? [`./${script}`, [...args, '--format=json']] : ['sh', [`./${script}`, ...args, '--format=json']];
-  const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(command, argv, { cwd: dockerDir, stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32', timeout: options.timeoutMs ?? 3_600_000, killSignal: 'SIGKILL', ...(options.signal ? { signal: options.signal } : {}) });
+  const [command, argv] = executable
+    ? [`./${script}`, [...args, '--format=json']]
+    : ['sh', [`./${script}`, ...args, '--format=json']];
+  const { code, signal, stdout, stderr } = await new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    stdout: string;
+    stderr: string;
+  }>((resolve, reject) => {
+    const child = spawn(command, argv, {
+      cwd: dockerDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: process.platform !== 'win32',
+      timeout: options.timeoutMs ?? 3_600_000,
+      killSignal: 'SIGKILL',
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -50,13 +69,29 @@ export async function runHook(dockerDir: string, script: HookScript, args: strin
     child.stderr.on('data', (chunk: Buffer) => {
       err = (err + chunk.toString()).slice(-OUTPUT_LIMIT);
     });
-    child.on('error', (error) => reject(error.name === 'AbortError' ? toNuwaxError(error) : new NuwaxError(errorCode, `docker/${script} could not run: ${error.message}`, { cause: error, details: { script } })));
-    child.on('close', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal, stdout: out, stderr: err }));
+    child.on('error', (error) =>
+      reject(
+        error.name === 'AbortError'
+          ? toNuwaxError(error)
+          : new NuwaxError(errorCode, `docker/${script} could not run: ${error.message}`, {
+              cause: error,
+              details: { script },
+            }),
+      ),
+    );
+    child.on('close', (exitCode, exitSignal) =>
+      resolve({ code: exitCode, signal: exitSignal, stdout: out, stderr: err }),
+    );
   });
   const parsed = lastJsonObject(stdout);
   if (code !== 0 || parsed.success === false) {
-    const why = typeof parsed.error === 'string' ? parsed.error : stderr.trim().split('\n').pop() || (signal ? `killed by ${signal}` : `exit code ${code}`);
-    throw new NuwaxError(errorCode, `docker/${script} failed: ${why}`, { details: { script, code, signal, output: stdout.slice(-2000) } });
+    const why =
+      typeof parsed.error === 'string'
+        ? parsed.error
+        : stderr.trim().split('\n').pop() || (signal ? `killed by ${signal}` : `exit code ${code}`);
+    throw new NuwaxError(errorCode, `docker/${script} failed: ${why}`, {
+      details: { script, code, signal, output: stdout.slice(-2000) },
+    });
   }
   return parsed;
 }

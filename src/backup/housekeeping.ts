@@ -26,7 +26,8 @@ export async function removeStaleTemporaries(backupsDir: string, store: Store, l
     if (!match || pidAlive(Number(match[3]))) continue;
     await rm(path.join(backupsDir, name), { force: true });
     const id = Number(match[2]);
-    if (store.backups.get(id)?.status === 'running') store.backups.fail(id, 'E_BACKUP: interrupted: the process creating it stopped');
+    if (store.backups.get(id)?.status === 'running')
+      store.backups.fail(id, 'E_BACKUP: interrupted: the process creating it stopped');
     logger.warn({ file: name, id }, 'removed the temporary file of an interrupted backup');
   }
 }
@@ -34,7 +35,10 @@ export async function removeStaleTemporaries(backupsDir: string, store: Store, l
 const RESTORE_FOLDER = /^\.nuwax-restore(?:-old)?-\d+-(\d+)$/;
 
 export function restoreFolders(parent: string, id: number): { staging: string; aside: string } {
-  return { staging: path.join(parent, `.nuwax-restore-${id}-${process.pid}`), aside: path.join(parent, `.nuwax-restore-old-${id}-${process.pid}`) };
+  return {
+    staging: path.join(parent, `.nuwax-restore-${id}-${process.pid}`),
+    aside: path.join(parent, `.nuwax-restore-old-${id}-${process.pid}`),
+  };
 }
 
 /**

@@ -90,14 +90,20 @@ export class BackupService {
   async create(request: CreateBackupRequest): Promise<BackupRow> {
     const { store, dockerDir, backupsDir } = this.options;
     const paths = normalisePaths(request.paths);
-    const id = store.backups.begin({ version: request.version, kind: request.kind, paths, upgradeId: request.upgradeId ?? null });
+    const id = store.backups.begin({
+      version: request.version,
+      kind: request.kind,
+      paths,
+      upgradeId: request.upgradeId ?? null,
+    });
     const file = path.join(backupsDir, `backup-${id}-${new Date().toISOString().replace(/[:.]/g, '-')}.tar.gz`);
     this.logger.info({ id, paths, kind: request.kind }, 'backup started');
     try {
       await mkdir(backupsDir, { recursive: true, mode: 0o700 });
       await chmod(backupsDir, 0o700);
       await removeStaleTemporaries(backupsDir, store, this.logger);
-      const hook = request.runHook === false ? null : await runHook(dockerDir, 'backup.sh', [], signalOption(request.signal));
+      const hook =
+        request.runHook === false ? null : await runHook(dockerDir, 'backup.sh', [], signalOption(request.signal));
       const absent: string[] = [];
       let estimate = 0;
       for (const relative of paths) {
@@ -108,7 +114,14 @@ export class BackupService {
       // Incompressible data grows a little in gzip; tar adds a block per entry.
       await ensureFreeSpace(backupsDir, Math.ceil(estimate * 1.01) + MARGIN, `backup #${id}`);
       const hookFile = typeof hook?.file === 'string' ? hook.file : null;
-      const metadata: BackupMetadata = { id, version: request.version, paths, absent, created_at: new Date().toISOString(), hook_file: hookFile };
+      const metadata: BackupMetadata = {
+        id,
+        version: request.version,
+        paths,
+        absent,
+        created_at: new Date().toISOString(),
+        hook_file: hookFile,
+      };
       const created = await createTarGz(dockerDir, paths, file, {
         level: this.options.compression ?? 6,
         mode: 0o600,
@@ -117,8 +130,15 @@ export class BackupService {
         ...signalOption(request.signal),
         ...(request.onProgress ? { onProgress: request.onProgress } : {}),
       });
-      if (created.skipped.length > 0) this.logger.warn({ id, skipped: created.skipped }, 'sockets, fifos and devices are not backed up');
-      store.backups.complete(id, { path: file, size: created.size, sha256: created.sha256, files: created.files, hookFile });
+      if (created.skipped.length > 0)
+        this.logger.warn({ id, skipped: created.skipped }, 'sockets, fifos and devices are not backed up');
+      store.backups.complete(id, {
+        path: file,
+        size: created.size,
+        sha256: created.sha256,
+        files: created.files,
+        hookFile,
+      });
       this.logger.info({ id, file, size: created.size, files: created.files }, 'backup complete');
       return store.backups.get(id)!;
     } catch (caught) {
@@ -132,23 +152,39 @@ export class BackupService {
 
   private completeRow(id: number): BackupRow & { path: string; sha256: string } {
     const row = this.options.store.backups.get(id);
-    if (row?.status !== 'complete' || !row.path || !row.sha256) throw new NuwaxError(ErrorCodes.E_BACKUP_NOT_FOUND, `Backup #${id} does not exist or is not complete`, { details: { id } });
+    if (row?.status !== 'complete' || !row.path || !row.sha256)
+      throw new NuwaxError(ErrorCodes.E_BACKUP_NOT_FOUND, `Backup #${id} does not exist or is not complete`, {
+        details: { id },
+      });
     return row as BackupRow & { path: string; sha256: string };
   }
 
   /** Re-reads the archive once: its sha256 against the record, and every entry to its end. */
-  async verify(id: number, options: { signal?: AbortSignal } = {}): Promise<{ ok: true; entries: number; sha256: string }> {
+  async verify(
+    id: number,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ ok: true; entries: number; sha256: string }> {
     const row = this.completeRow(id);
-    if (!(await stat(row.path).catch(() => null))) throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id}: its archive ${row.path} is missing`, { details: { id, path: row.path } });
+    if (!(await stat(row.path).catch(() => null)))
+      throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id}: its archive ${row.path} is missing`, {
+        details: { id, path: row.path },
+      });
     let checked: { entries: number; sha256: string };
     try {
       checked = await checkArchive(row.path, options);
     } catch (error) {
       if (isNuwaxError(error, ErrorCodes.E_ABORTED)) throw error;
-      throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id} is unreadable: ${(error as Error).message}`, { cause: error, details: { id, path: row.path } });
+      throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id} is unreadable: ${(error as Error).message}`, {
+        cause: error,
+        details: { id, path: row.path },
+      });
     }
     if (checked.sha256 !== row.sha256) {
-      throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id} is corrupted: its sha256 is ${checked.sha256}, ${row.sha256} was recorded`, { details: { id, expected: row.sha256, actual: checked.sha256 } });
+      throw new NuwaxError(
+        ErrorCodes.E_BACKUP,
+        `Backup #${id} is corrupted: its sha256 is ${checked.sha256}, ${row.sha256} was recorded`,
+        { details: { id, expected: row.sha256, actual: checked.sha256 } },
+      );
     }
     return { ok: true, entries: checked.entries, sha256: checked.sha256 };
   }
@@ -170,7 +206,10 @@ export class BackupService {
     return this.restoreArchive(path.resolve(file), { ...options, id: 0, sha256: null, fallback: null });
   }
 
-  private async restoreArchive(file: string, options: RestoreOptions & { id: number; sha256: string | null; fallback: BackupRow | null }): Promise<{ files: number; paths: string[] }> {
+  private async restoreArchive(
+    file: string,
+    options: RestoreOptions & { id: number; sha256: string | null; fallback: BackupRow | null },
+  ): Promise<{ files: number; paths: string[] }> {
     const { dockerDir } = this.options;
     const parent = path.dirname(path.resolve(dockerDir));
     await removeStaleRestoreFolders(parent, this.logger);
@@ -184,7 +223,8 @@ export class BackupService {
       await mkdir(dockerDir, { recursive: true });
       await swapIn(dockerDir, staging, aside, metadata.paths);
       const hookFile = options.fallback ? options.fallback.hookFile : (metadata.hook_file ?? null);
-      if (options.runHook !== false && hookFile) await runHook(dockerDir, 'restore.sh', [`--file=${hookFile}`], signalOption(options.signal));
+      if (options.runHook !== false && hookFile)
+        await runHook(dockerDir, 'restore.sh', [`--file=${hookFile}`], signalOption(options.signal));
       this.logger.info({ id: options.id, files: extracted.files }, 'restore complete');
       return { files: extracted.files, paths: metadata.paths };
     } catch (error) {
@@ -197,14 +237,31 @@ export class BackupService {
     }
   }
 
-  private async extract(file: string, staging: string, options: RestoreOptions & { id: number; sha256: string | null }) {
+  private async extract(
+    file: string,
+    staging: string,
+    options: RestoreOptions & { id: number; sha256: string | null },
+  ) {
     const what = options.id ? `Backup #${options.id}` : path.basename(file);
     try {
-      return await extractArchive(file, staging, { step: 'rolling_back', ...(options.sha256 ? { sha256: options.sha256 } : {}), ...signalOption(options.signal), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+      return await extractArchive(file, staging, {
+        step: 'rolling_back',
+        ...(options.sha256 ? { sha256: options.sha256 } : {}),
+        ...signalOption(options.signal),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
     } catch (error) {
       const failure = toNuwaxError(error, ErrorCodes.E_RESTORE);
-      if (failure.code === ErrorCodes.E_HASH_MISMATCH) throw new NuwaxError(ErrorCodes.E_BACKUP, `${what} is corrupted: ${failure.message}; nothing was restored`, { cause: error, details: { id: options.id, file } });
-      if (failure.code === ErrorCodes.E_ARCHIVE) throw new NuwaxError(ErrorCodes.E_BACKUP, `${what} is unreadable: ${failure.message}; nothing was restored`, { cause: error, details: { id: options.id, file } });
+      if (failure.code === ErrorCodes.E_HASH_MISMATCH)
+        throw new NuwaxError(ErrorCodes.E_BACKUP, `${what} is corrupted: ${failure.message}; nothing was restored`, {
+          cause: error,
+          details: { id: options.id, file },
+        });
+      if (failure.code === ErrorCodes.E_ARCHIVE)
+        throw new NuwaxError(ErrorCodes.E_BACKUP, `${what} is unreadable: ${failure.message}; nothing was restored`, {
+          cause: error,
+          details: { id: options.id, file },
+        });
       throw failure;
     }
   }
@@ -215,8 +272,18 @@ export class BackupService {
       if (error.code === 'ENOENT') return null;
       throw error;
     });
-    if (text === null && !fallback) throw new NuwaxError(ErrorCodes.E_BACKUP, `The archive has no ${METADATA_ENTRY}: it is not a nuwax backup`);
-    const metadata = text === null ? { id: fallback!.id, version: fallback!.version, paths: fallback!.paths, absent: [], created_at: fallback!.createdAt } : (JSON.parse(text) as BackupMetadata);
+    if (text === null && !fallback)
+      throw new NuwaxError(ErrorCodes.E_BACKUP, `The archive has no ${METADATA_ENTRY}: it is not a nuwax backup`);
+    const metadata =
+      text === null
+        ? {
+            id: fallback!.id,
+            version: fallback!.version,
+            paths: fallback!.paths,
+            absent: [],
+            created_at: fallback!.createdAt,
+          }
+        : (JSON.parse(text) as BackupMetadata);
     if (!Array.isArray(metadata.paths)) throw new NuwaxError(ErrorCodes.E_BACKUP, `${METADATA_ENTRY} lists no paths`);
     return { ...metadata, paths: normalisePaths(metadata.paths) };
   }

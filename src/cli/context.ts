@@ -96,7 +96,10 @@ export function reportError(error: unknown, options: GlobalOptions, step?: strin
   process.stderr.write(`nuwax: ${nuwaxError.code}: ${nuwaxError.message}\n`);
   if (options.logLevel === 'debug' || options.logLevel === 'trace') {
     process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n`);
-    if ((error as Error)?.cause) process.stderr.write(`caused by: ${((error as Error).cause as Error)?.stack ?? String((error as Error).cause)}\n`);
+    if ((error as Error)?.cause)
+      process.stderr.write(
+        `caused by: ${((error as Error).cause as Error)?.stack ?? String((error as Error).cause)}\n`,
+      );
   }
 }
 

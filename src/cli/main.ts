@@ -13,7 +13,10 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   status: async () => (await import('./commands/status.js')).registerStatus,
   history: async () => (await import('./commands/history.js')).registerHistory,
   release: async () => {
-    const [{ registerRelease }, { registerReleasePackage }] = await Promise.all([import('./commands/release.js'), import('./commands/release-package.js')]);
+    const [{ registerRelease }, { registerReleasePackage }] = await Promise.all([
+      import('./commands/release.js'),
+      import('./commands/release-package.js'),
+    ]);
     return (program: Command) => registerReleasePackage(registerRelease(program));
   },
   upgrade: async () => (await import('./commands/upgrade.js')).registerUpgrade,
@@ -30,18 +33,24 @@ export function registerCommand(name: string, load: () => Promise<Register>): vo
 }
 
 export function buildProgram(): Command {
-  return new Command('nuwax')
-    .description('keeps a docker-compose application on an edge box up to date, and never leaves it broken')
-    .version(CLIENT_VERSION)
-    .option('--home <dir>', 'home directory (default: $NUWAX_HOME, else the current directory)')
-    .option('--config <file>', 'config file (default: <home>/config.toml)')
-    .option('--json', 'machine-readable output')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('warn'))
-    // Options after a command are that command's (SPEC 11: `nuwax [global options] <command>`), so
-    // `release pack --version 1.0.0` is the release's version, not nuwax's.
-    .enablePositionalOptions()
-    .showHelpAfterError()
-    .exitOverride();
+  return (
+    new Command('nuwax')
+      .description('keeps a docker-compose application on an edge box up to date, and never leaves it broken')
+      .version(CLIENT_VERSION)
+      .option('--home <dir>', 'home directory (default: $NUWAX_HOME, else the current directory)')
+      .option('--config <file>', 'config file (default: <home>/config.toml)')
+      .option('--json', 'machine-readable output')
+      .addOption(
+        new Option('--log-level <level>', 'log level')
+          .choices(['trace', 'debug', 'info', 'warn', 'error', 'silent'])
+          .default('warn'),
+      )
+      // Options after a command are that command's (SPEC 11: `nuwax [global options] <command>`), so
+      // `release pack --version 1.0.0` is the release's version, not nuwax's.
+      .enablePositionalOptions()
+      .showHelpAfterError()
+      .exitOverride()
+  );
 }
 
 /** The first word that is not a global option or its value. */

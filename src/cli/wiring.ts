@@ -1,4 +1,14 @@
-import { applyStaged, backupPathsFor, checkPatchBase, discardUndo, type PatchInfo, readPatchInfo, stagePackage, undoApply, validatePlan } from '../apply/index.js';
+import {
+  applyStaged,
+  backupPathsFor,
+  checkPatchBase,
+  discardUndo,
+  type PatchInfo,
+  readPatchInfo,
+  stagePackage,
+  undoApply,
+  validatePlan,
+} from '../apply/index.js';
 import { BackupService } from '../backup/index.js';
 import { download } from '../downloader/index.js';
 import { createDispatcher } from '../manifest/index.js';
@@ -10,7 +20,14 @@ import type { CliContext } from './context.js';
 export function createCollaborators(context: CliContext, options: { signalRateLimit?: number } = {}): Collaborators {
   const { config, paths, store, logger } = context;
   const dispatcher = createDispatcher(config);
-  const runtime = new DockerRuntime({ dockerDir: paths.dockerDir, composeFile: paths.composeFile, ...(config.docker.project_name ? { projectName: config.docker.project_name } : {}), logger, commandTimeoutMs: config.upgrade.phase_timeout * 1000, stopTimeoutSeconds: config.docker.stop_timeout });
+  const runtime = new DockerRuntime({
+    dockerDir: paths.dockerDir,
+    composeFile: paths.composeFile,
+    ...(config.docker.project_name ? { projectName: config.docker.project_name } : {}),
+    logger,
+    commandTimeoutMs: config.upgrade.phase_timeout * 1000,
+    stopTimeoutSeconds: config.docker.stop_timeout,
+  });
   const backups = createBackupService(context);
   return {
     downloader: {
@@ -42,7 +59,8 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
         await undoApply(undoDir, dockerDir);
       },
       discardUndo: (undoDir) => discardUndo(undoDir),
-      checkBase: (dockerDir, patchInfo) => checkPatchBase(dockerDir, patchInfo as PatchInfo, { protectedPaths: config.upgrade.protected }),
+      checkBase: (dockerDir, patchInfo) =>
+        checkPatchBase(dockerDir, patchInfo as PatchInfo, { protectedPaths: config.upgrade.protected }),
       pathsToBackUp: (request) => backupPathsFor(request),
     },
     backups: {
@@ -73,5 +91,13 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
 
 export function createBackupService(context: CliContext): BackupService {
   const { config, paths, store, logger } = context;
-  return new BackupService({ home: paths.home, dockerDir: paths.dockerDir, backupsDir: paths.backupsDir, store, logger, compression: config.backup.compression, retention: config.backup.retention });
+  return new BackupService({
+    home: paths.home,
+    dockerDir: paths.dockerDir,
+    backupsDir: paths.backupsDir,
+    store,
+    logger,
+    compression: config.backup.compression,
+    retention: config.backup.retention,
+  });
 }

@@ -3,7 +3,8 @@ const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 8640
 /** SPEC 2: a duration is seconds (a number) or a string with a unit ("90s", "10m", "1h30m"). Returns seconds. */
 export function parseDuration(value: number | string): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new Error(`expected a non-negative number of seconds, got ${value}`);
+    if (!Number.isFinite(value) || value < 0)
+      throw new Error(`expected a non-negative number of seconds, got ${value}`);
     return value;
   }
   const text = value.trim();
@@ -31,7 +32,8 @@ export function parseWindow(value: string): TimeWindow {
   const match = /^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$/.exec(value);
   if (!match) throw new Error(`expected a window like "02:00-05:00", got "${value}"`);
   const [startHour, startMin, endHour, endMin] = match.slice(1).map(Number) as [number, number, number, number];
-  if (startHour > 24 || endHour > 24 || startMin > 59 || endMin > 59) throw new Error(`invalid time in window "${value}"`);
+  if (startHour > 24 || endHour > 24 || startMin > 59 || endMin > 59)
+    throw new Error(`invalid time in window "${value}"`);
   return { startMinute: startHour * 60 + startMin, endMinute: endHour * 60 + endMin };
 }
 

@@ -31,9 +31,13 @@ export function parseConfig(text: string, source = 'config.toml'): Config {
     raw = parseToml(text);
   } catch (error) {
     const where = error instanceof TomlError ? ` (line ${error.line}, column ${error.column})` : '';
-    throw new NuwaxError(ErrorCodes.E_CONFIG, `${source} is not valid TOML${where}: ${(error as Error).message.split('\n')[0]}`, {
-      cause: error,
-    });
+    throw new NuwaxError(
+      ErrorCodes.E_CONFIG,
+      `${source} is not valid TOML${where}: ${(error as Error).message.split('\n')[0]}`,
+      {
+        cause: error,
+      },
+    );
   }
   const result = configSchema.safeParse(raw);
   if (!result.success) {
@@ -49,7 +53,8 @@ export async function loadConfig(home: string, configFile?: string): Promise<Loa
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !configFile) return { config: parseConfig(''), file: undefined };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !configFile)
+      return { config: parseConfig(''), file: undefined };
     throw new NuwaxError(ErrorCodes.E_CONFIG, `Cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
   return { config: parseConfig(text, file), file };
@@ -72,7 +77,8 @@ export function setVersionInToml(text: string, version: string): string {
       if (section === 'versions') sectionStart = index;
       continue;
     }
-    const value = section === 'versions' ? /^(\s*docker_service\s*=\s*)("[^"]*"|'[^']*'|[^\s#]*)(.*)$/.exec(lines[index]!) : null;
+    const value =
+      section === 'versions' ? /^(\s*docker_service\s*=\s*)("[^"]*"|'[^']*'|[^\s#]*)(.*)$/.exec(lines[index]!) : null;
     if (value) {
       // Only the value changes: indentation, trailing comments and the rest of the file stay as the user wrote them.
       lines[index] = `${value[1]}"${version}"${value[3]}`;

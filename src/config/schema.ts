@@ -31,7 +31,15 @@ const window = z
     }
   });
 
-const DEFAULT_PROTECTED = ['data', 'upload', 'project_workspace', 'project_zips', 'project_nginx', 'project_init', 'uv_cache'];
+const DEFAULT_PROTECTED = [
+  'data',
+  'upload',
+  'project_workspace',
+  'project_zips',
+  'project_nginx',
+  'project_init',
+  'uv_cache',
+];
 
 export const configSchema = z.looseObject({
   versions: z.looseObject({ docker_service: z.string().optional() }).default({}),
@@ -66,7 +74,13 @@ export const configSchema = z.looseObject({
       updates_lock: z.string().default('docker/data/updates.lock'),
       rate_limit_outside_window: z.number().int().min(0).optional(),
     })
-    .default({ check: '*/30 * * * *', window: undefined, jitter: 600, auto_apply: true, updates_lock: 'docker/data/updates.lock' }),
+    .default({
+      check: '*/30 * * * *',
+      window: undefined,
+      jitter: 600,
+      auto_apply: true,
+      updates_lock: 'docker/data/updates.lock',
+    }),
   download: z
     .looseObject({
       retries: z.number().int().min(0).max(100).default(5),

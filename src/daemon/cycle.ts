@@ -32,7 +32,8 @@ export interface CycleAction {
 
 /** `02:00-05:00` back from minutes since midnight. */
 export function formatWindow(window: TimeWindow): string {
-  const clock = (minutes: number) => `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+  const clock = (minutes: number) =>
+    `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
   return `${clock(window.startMinute)}-${clock(window.endMinute)}`;
 }
 
@@ -51,16 +52,32 @@ export function planCycle(facts: CycleFacts): CycleAction {
     insideWindow,
   });
   if (!facts.autoApply) return prestage('auto_apply', 'schedule.auto_apply is false');
-  if (!insideWindow && facts.window) return prestage('window', `outside the maintenance window ${formatWindow(facts.window)}`);
-  if (facts.updatesLockPresent) return prestage('updates_lock', `the application holds its update lock ${facts.updatesLockPath ?? '(schedule.updates_lock)'}`);
-  return { action: 'upgrade', reason: facts.window ? `inside the maintenance window ${formatWindow(facts.window)}` : 'no maintenance window configured', waitingFor: null, waitingOnLock: false, insideWindow };
+  if (!insideWindow && facts.window)
+    return prestage('window', `outside the maintenance window ${formatWindow(facts.window)}`);
+  if (facts.updatesLockPresent)
+    return prestage(
+      'updates_lock',
+      `the application holds its update lock ${facts.updatesLockPath ?? '(schedule.updates_lock)'}`,
+    );
+  return {
+    action: 'upgrade',
+    reason: facts.window
+      ? `inside the maintenance window ${formatWindow(facts.window)}`
+      : 'no maintenance window configured',
+    waitingFor: null,
+    waitingOnLock: false,
+    insideWindow,
+  };
 }
 
 /**
  * The download rate limit of a cycle, bytes/s (0 = none): `[schedule] rate_limit_outside_window`
  * outside the window (a metered link during the day), else `[download] rate_limit`.
  */
-export function rateLimitFor(insideWindow: boolean, limits: { download: number; outsideWindow?: number | undefined }): number {
+export function rateLimitFor(
+  insideWindow: boolean,
+  limits: { download: number; outsideWindow?: number | undefined },
+): number {
   if (!insideWindow && limits.outsideWindow !== undefined) return limits.outsideWindow;
   return limits.download;
 }
@@ -86,4 +103,3 @@ const SERVER_FAILURES = new Set(['E_NETWORK', 'E_HTTP', 'E_STALL']);
 export function isServerFailure(code: string | undefined): boolean {
   return code !== undefined && SERVER_FAILURES.has(code);
 }
-

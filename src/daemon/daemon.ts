@@ -33,8 +33,10 @@ function cronLogger(logger: Logger) {
   return {
     info: (message: string) => logger.debug({ source: 'node-cron' }, message),
     warn: (message: string) => logger.warn({ source: 'node-cron' }, message),
-    error: (message: string | Error, error?: Error) => logger.error({ source: 'node-cron', err: error ?? message }, String(message)),
-    debug: (message: string | Error, error?: Error) => logger.debug({ source: 'node-cron', err: error }, String(message)),
+    error: (message: string | Error, error?: Error) =>
+      logger.error({ source: 'node-cron', err: error ?? message }, String(message)),
+    debug: (message: string | Error, error?: Error) =>
+      logger.debug({ source: 'node-cron', err: error }, String(message)),
   };
 }
 
@@ -43,7 +45,10 @@ export function validateSchedule(expression: string): void {
   const validation = cron.validateDetailed(expression);
   if (!validation.valid) {
     const problems = validation.errors.map((error) => `${error.field}: ${error.message}`).join('; ');
-    throw new NuwaxError(ErrorCodes.E_CONFIG, `schedule.check: "${expression}" is not a cron expression (${problems || 'expected 5 or 6 fields'})`);
+    throw new NuwaxError(
+      ErrorCodes.E_CONFIG,
+      `schedule.check: "${expression}" is not a cron expression (${problems || 'expected 5 or 6 fields'})`,
+    );
   }
 }
 
@@ -88,7 +93,10 @@ export function startDaemon(options: DaemonOptions): DaemonHandle {
 
   const run = async (): Promise<number> => {
     if (!options.once) validateSchedule(options.config.schedule.check);
-    const lock = await acquireLock(options.lockFile, options.command ?? (options.once ? 'nuwax daemon --once' : 'nuwax daemon'));
+    const lock = await acquireLock(
+      options.lockFile,
+      options.command ?? (options.once ? 'nuwax daemon --once' : 'nuwax daemon'),
+    );
     try {
       if (!options.once) return await scheduleCycles(runner, options, stopped);
       const outcome = await runner.tick();
@@ -106,7 +114,9 @@ export function startDaemon(options: DaemonOptions): DaemonHandle {
 
 async function afterCycle(options: DaemonOptions, outcome: CycleOutcome): Promise<void> {
   if (!options.afterCycle) return;
-  await Promise.resolve(options.afterCycle(outcome)).catch((error: unknown) => options.logger.warn({ err: error }, 'daemon: after-cycle hook failed'));
+  await Promise.resolve(options.afterCycle(outcome)).catch((error: unknown) =>
+    options.logger.warn({ err: error }, 'daemon: after-cycle hook failed'),
+  );
 }
 
 /** Recovery first (SPEC 9), then a cycle per cron tick until `stopped`; waits for the cycle in flight. */
@@ -114,7 +124,9 @@ async function scheduleCycles(runner: CycleRunner, options: DaemonOptions, stopp
   const { logger, config } = options;
   const { recover } = options.ports;
   if (recover) {
-    await runner.guard(() => recover(options.onEvent ?? (() => undefined))).catch((error: unknown) => logger.error({ err: error }, 'daemon: recovery of an interrupted upgrade failed'));
+    await runner
+      .guard(() => recover(options.onEvent ?? (() => undefined)))
+      .catch((error: unknown) => logger.error({ err: error }, 'daemon: recovery of an interrupted upgrade failed'));
   }
   if (runner.stopped) return 0;
   let inflight: Promise<void> = Promise.resolve();
@@ -122,12 +134,29 @@ async function scheduleCycles(runner: CycleRunner, options: DaemonOptions, stopp
     inflight = runner
       .tick()
       .then((outcome) => afterCycle(options, outcome))
-      .catch((error: unknown) => logger.error({ err: error, code: toNuwaxError(error).code }, 'daemon: cycle crashed; the next one runs on schedule'));
+      .catch((error: unknown) =>
+        logger.error(
+          { err: error, code: toNuwaxError(error).code },
+          'daemon: cycle crashed; the next one runs on schedule',
+        ),
+      );
     return inflight;
   };
-  const task = cron.schedule(config.schedule.check, fire, { name: 'nuwax-daemon', noOverlap: true, logger: cronLogger(logger) });
+  const task = cron.schedule(config.schedule.check, fire, {
+    name: 'nuwax-daemon',
+    noOverlap: true,
+    logger: cronLogger(logger),
+  });
   const window = config.schedule.window ? formatWindow(config.schedule.window) : null;
-  logger.info({ schedule: config.schedule.check, next: task.getNextRun()?.toISOString() ?? null, window, autoApply: config.schedule.auto_apply }, 'daemon: started');
+  logger.info(
+    {
+      schedule: config.schedule.check,
+      next: task.getNextRun()?.toISOString() ?? null,
+      window,
+      autoApply: config.schedule.auto_apply,
+    },
+    'daemon: started',
+  );
   await stopped;
   await task.destroy();
   await inflight;

@@ -1,5 +1,30 @@
-export { type CycleAction, type CycleFacts, cyclesToSkip, formatWindow, isServerFailure, jitterDelayMs, planCycle, rateLimitFor, type WaitingFor } from './cycle.js';
-export { type DaemonHandle, type DaemonOptions, exitCodeOf, runDaemon, startDaemon, validateSchedule } from './daemon.js';
+export {
+  type CycleAction,
+  type CycleFacts,
+  cyclesToSkip,
+  formatWindow,
+  isServerFailure,
+  jitterDelayMs,
+  planCycle,
+  rateLimitFor,
+  type WaitingFor,
+} from './cycle.js';
+export {
+  type DaemonHandle,
+  type DaemonOptions,
+  exitCodeOf,
+  runDaemon,
+  startDaemon,
+  validateSchedule,
+} from './daemon.js';
 export { acquireLock, type HeldLock, isStaleHolder, type LockHolder, readLockHolder } from './lock.js';
 export { createWebhookNotifier, eventText, type WebhookNotifier, type WebhookOptions } from './notify.js';
-export { type CycleOutcome, type CycleRequest, CycleRunner, type CycleRunnerOptions, type DaemonPorts, type SkipReason, type WaitingRecord } from './runner.js';
+export {
+  type CycleOutcome,
+  type CycleRequest,
+  CycleRunner,
+  type CycleRunnerOptions,
+  type DaemonPorts,
+  type SkipReason,
+  type WaitingRecord,
+} from './runner.js';

@@ -176,7 +176,9 @@ export async function acquireLock(lockFile: string, command: string): Promise<He
     heldHere.add(file);
     return { holder, release: releaser(file, content) };
   }
-  throw new NuwaxError(ErrorCodes.E_LOCKED, `Cannot take the lock ${file}: it keeps changing hands`, { details: { lockFile: file } });
+  throw new NuwaxError(ErrorCodes.E_LOCKED, `Cannot take the lock ${file}: it keeps changing hands`, {
+    details: { lockFile: file },
+  });
 }
 
 /** Throws E_LOCKED for a live holder; removes a stale file (only if it did not change meanwhile). */
@@ -190,7 +192,13 @@ async function removeIfStale(file: string): Promise<void> {
   if (holder && !isStaleHolder(holder, file)) throw lockedError(file, holder);
   if (!holder) {
     const age = Date.now() - (await stat(file)).mtimeMs;
-    if (age < WRITING_GRACE_MS) throw lockedError(file, { pid: 0, hostname: '?', command: '(being written)', started_at: new Date(Date.now() - age).toISOString() });
+    if (age < WRITING_GRACE_MS)
+      throw lockedError(file, {
+        pid: 0,
+        hostname: '?',
+        command: '(being written)',
+        started_at: new Date(Date.now() - age).toISOString(),
+      });
   }
   // Two takers of one stale lock: the second must not delete the first one's fresh lock.
   if ((await readFile(file, 'utf8').catch(() => null)) === raw) await rm(file, { force: true });

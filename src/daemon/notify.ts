@@ -37,7 +37,11 @@ export function eventText(event: UpgradeEvent, host: string = os.hostname(), pla
     case 'plan':
       return `${prefix} ${event.downloadOnly ? 'pre-staging' : 'upgrading'} ${versionOf(event.from)} → ${event.to} (${event.strategy})`;
     case 'step': {
-      const error = event.error ? `: ${event.error.code}: ${event.error.message}` : event.message ? `: ${event.message}` : '';
+      const error = event.error
+        ? `: ${event.error.code}: ${event.error.message}`
+        : event.message
+          ? `: ${event.message}`
+          : '';
       const verb = event.status === 'running' ? 'started' : event.status;
       return `${prefix} ${event.step} ${verb}${event.ms !== undefined && event.status !== 'running' ? ` in ${(event.ms / 1000).toFixed(1)} s` : ''}${error}`;
     }
@@ -62,7 +66,12 @@ function resultText(result: Record<string, unknown> & { status: string }, plan: 
       return `upgrade ${from} → ${to} partial_success (unhealthy: ${((result.unhealthy_services as string[] | undefined) ?? []).join(', ')})`;
     case 'failed': {
       const error = result.error as { code?: string; message?: string } | undefined;
-      const outcome = 'changed' in result ? 'nothing changed' : result.recovered ? `rolled back to ${from}` : 'NOT recovered: see the failure bundle';
+      const outcome =
+        'changed' in result
+          ? 'nothing changed'
+          : result.recovered
+            ? `rolled back to ${from}`
+            : 'NOT recovered: see the failure bundle';
       return `upgrade ${from} → ${plan ? plan.to : '?'} failed at ${String(result.step ?? '?')}: ${error?.code ?? '?'}: ${error?.message ?? ''} (${outcome})`;
     }
     default:
@@ -71,13 +80,25 @@ function resultText(result: Record<string, unknown> & { status: string }, plan: 
 }
 
 /** One POST, tried `tries` times with doubling delays; a final failure is logged, never thrown. */
-async function postWithRetries(url: string, body: string, type: string, options: { tries: number; baseDelayMs: number; timeoutMs: number; signal: AbortSignal; logger: Logger }): Promise<void> {
+async function postWithRetries(
+  url: string,
+  body: string,
+  type: string,
+  options: { tries: number; baseDelayMs: number; timeoutMs: number; signal: AbortSignal; logger: Logger },
+): Promise<void> {
   const { tries, signal, logger } = options;
   for (let attempt = 1; attempt <= tries && !signal.aborted; attempt += 1) {
     try {
       // Loaded on the first POST: importing this folder (status reads the lock) stays light.
       const { request } = await import('undici');
-      const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, signal });
+      const response = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        signal,
+      });
       await response.body.dump();
       if (response.statusCode < 300) return;
       throw new Error(`HTTP ${response.statusCode}`);
@@ -113,8 +134,23 @@ export function createWebhookNotifier(urls: string[], logger: Logger, options: W
   const drain = async (): Promise<void> => {
     for (let item = queue.shift(); item; item = queue.shift()) {
       const { event, plan: runPlan } = item;
-      const body = JSON.stringify({ ...event, text: eventText(event, host, runPlan), host, time: new Date().toISOString() });
-      await Promise.all(urls.map((url) => postWithRetries(url, body, event.type, { tries, baseDelayMs: options.baseDelayMs ?? 500, timeoutMs: options.requestTimeoutMs ?? 10_000, signal: cancel.signal, logger })));
+      const body = JSON.stringify({
+        ...event,
+        text: eventText(event, host, runPlan),
+        host,
+        time: new Date().toISOString(),
+      });
+      await Promise.all(
+        urls.map((url) =>
+          postWithRetries(url, body, event.type, {
+            tries,
+            baseDelayMs: options.baseDelayMs ?? 500,
+            timeoutMs: options.requestTimeoutMs ?? 10_000,
+            signal: cancel.signal,
+            logger,
+          }),
+        ),
+      );
     }
     running = null;
   };
@@ -123,7 +159,8 @@ export function createWebhookNotifier(urls: string[], logger: Logger, options: W
     if (queue.length >= maxQueue) {
       queue.shift();
       dropped += 1;
-      if (dropped === 1 || dropped % 100 === 0) logger.warn({ dropped, maxQueue }, 'webhook queue full; dropping the oldest events');
+      if (dropped === 1 || dropped % 100 === 0)
+        logger.warn({ dropped, maxQueue }, 'webhook queue full; dropping the oldest events');
     }
     queue.push({ event, plan });
     running ??= drain();

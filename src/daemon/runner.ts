@@ -7,7 +7,16 @@ import { exists, formatBytes } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
 import { readStaged, type UpgradeResult } from '../upgrade/index.js';
-import { type CycleAction, cyclesToSkip, formatWindow, isServerFailure, jitterDelayMs, planCycle, rateLimitFor, type WaitingFor } from './cycle.js';
+import {
+  type CycleAction,
+  cyclesToSkip,
+  formatWindow,
+  isServerFailure,
+  jitterDelayMs,
+  planCycle,
+  rateLimitFor,
+  type WaitingFor,
+} from './cycle.js';
 
 /** What one cycle asks of the upgrade: `runUpgrade` with trigger 'schedule', wired by the CLI. */
 export interface CycleRequest {
@@ -112,14 +121,26 @@ export class CycleRunner {
     this.stopping.abort();
     if (!this.current) return 'idle';
     if (this.current.switching) return 'finishing';
-    this.current.controller.abort(new NuwaxError(ErrorCodes.E_CANCELLED, 'The daemon is stopping; the download resumes at the next run'));
+    this.current.controller.abort(
+      new NuwaxError(ErrorCodes.E_CANCELLED, 'The daemon is stopping; the download resumes at the next run'),
+    );
     return 'aborting';
   }
 
   async tick(): Promise<CycleOutcome> {
     const started = Date.now();
     const cycle = ++this.cycles;
-    const outcome = (fields: Partial<CycleOutcome>): CycleOutcome => ({ cycle, skipped: null, plan: null, result: null, rateLimit: null, jitterMs: 0, aborted: false, ms: Date.now() - started, ...fields });
+    const outcome = (fields: Partial<CycleOutcome>): CycleOutcome => ({
+      cycle,
+      skipped: null,
+      plan: null,
+      result: null,
+      rateLimit: null,
+      jitterMs: 0,
+      aborted: false,
+      ms: Date.now() - started,
+      ...fields,
+    });
     if (this.stopped) return outcome({ skipped: 'stopping' });
     if (this.running) {
       this.options.logger.info({ cycle }, 'daemon: the previous cycle still runs; this one is skipped');
@@ -129,10 +150,14 @@ export class CycleRunner {
     try {
       if (this.skipLeft > 0) {
         this.skipLeft -= 1;
-        this.options.logger.info({ cycle, failures: this.failures, skipLeft: this.skipLeft }, 'daemon: backing off after server failures; cycle skipped');
+        this.options.logger.info(
+          { cycle, failures: this.failures, skipLeft: this.skipLeft },
+          'daemon: backing off after server failures; cycle skipped',
+        );
         return this.record(outcome({ skipped: 'backoff' }));
       }
-      const jitterMs = this.options.jitter === false ? 0 : jitterDelayMs(this.options.config.schedule.jitter, this.options.random);
+      const jitterMs =
+        this.options.jitter === false ? 0 : jitterDelayMs(this.options.config.schedule.jitter, this.options.random);
       if (jitterMs > 0 && !(await this.wait(jitterMs))) return outcome({ skipped: 'stopping', jitterMs });
       const controller = new AbortController();
       this.current = { controller, switching: false };
@@ -143,7 +168,11 @@ export class CycleRunner {
     }
   }
 
-  private async run(controller: AbortController, jitterMs: number, outcome: (fields: Partial<CycleOutcome>) => CycleOutcome): Promise<CycleOutcome> {
+  private async run(
+    controller: AbortController,
+    jitterMs: number,
+    outcome: (fields: Partial<CycleOutcome>) => CycleOutcome,
+  ): Promise<CycleOutcome> {
     const { config, store, logger, ports } = this.options;
     const staged = await this.pendingStaged();
     const plan = planCycle({
@@ -154,8 +183,20 @@ export class CycleRunner {
       updatesLockPath: config.schedule.updates_lock,
       staged,
     });
-    const rateLimit = rateLimitFor(plan.insideWindow, { download: config.download.rate_limit, outsideWindow: config.schedule.rate_limit_outside_window });
-    logger.info({ cycle: this.cycles, action: plan.action, reason: plan.reason, rateLimit: rateLimit ? `${formatBytes(rateLimit)}/s` : 'none', jitterMs }, 'daemon: cycle starts');
+    const rateLimit = rateLimitFor(plan.insideWindow, {
+      download: config.download.rate_limit,
+      outsideWindow: config.schedule.rate_limit_outside_window,
+    });
+    logger.info(
+      {
+        cycle: this.cycles,
+        action: plan.action,
+        reason: plan.reason,
+        rateLimit: rateLimit ? `${formatBytes(rateLimit)}/s` : 'none',
+        jitterMs,
+      },
+      'daemon: cycle starts',
+    );
 
     if (plan.action === 'prestage' && staged && ports.offered) {
       const offered = await ports.offered(controller.signal).catch((error: unknown) => {
@@ -171,7 +212,13 @@ export class CycleRunner {
       }
     }
 
-    const result = await ports.upgrade({ downloadOnly: plan.action === 'prestage', reason: plan.reason, rateLimit, signal: controller.signal, onEvent: (event) => this.forward(event) });
+    const result = await ports.upgrade({
+      downloadOnly: plan.action === 'prestage',
+      reason: plan.reason,
+      rateLimit,
+      signal: controller.signal,
+      onEvent: (event) => this.forward(event),
+    });
     const aborted = controller.signal.aborted;
     if (plan.action === 'upgrade' || result.status === 'up_to_date') store.kv.delete('daemon:waiting');
     else if (result.status === 'staged') this.setWaiting(plan, result.version);
@@ -184,7 +231,8 @@ export class CycleRunner {
   }
 
   private forward(event: UpgradeEvent): void {
-    if (event.type === 'step' && event.status === 'running' && isSwitchStep(event.step) && this.current) this.current.switching = true;
+    if (event.type === 'step' && event.status === 'running' && isSwitchStep(event.step) && this.current)
+      this.current.switching = true;
     this.options.onEvent?.(event);
   }
 
@@ -217,8 +265,16 @@ export class CycleRunner {
       auto_apply: 'a manual `nuwax upgrade` (schedule.auto_apply is false)',
       updates_lock: `the application to remove its update lock ${this.options.config.schedule.updates_lock}`,
     };
-    const since = previous && previous.version === version && previous.waiting_for === waitingFor ? previous.since : this.now().toISOString();
-    const record: WaitingRecord = { reason: `${version} is staged and waits for ${what[waitingFor]}`, since, version, waiting_for: waitingFor };
+    const since =
+      previous && previous.version === version && previous.waiting_for === waitingFor
+        ? previous.since
+        : this.now().toISOString();
+    const record: WaitingRecord = {
+      reason: `${version} is staged and waits for ${what[waitingFor]}`,
+      since,
+      version,
+      waiting_for: waitingFor,
+    };
     this.options.store.kv.set('daemon:waiting', record);
   }
 
@@ -236,7 +292,11 @@ export class CycleRunner {
       failures: this.failures,
       skipNext: this.skipLeft,
     };
-    this.options.store.kv.set('daemon:last_cycle', { ...fields, at: this.now().toISOString(), reason: outcome.plan?.reason ?? null });
+    this.options.store.kv.set('daemon:last_cycle', {
+      ...fields,
+      at: this.now().toISOString(),
+      reason: outcome.plan?.reason ?? null,
+    });
     if (result?.status === 'failed' && !outcome.aborted) this.options.logger.warn(fields, 'daemon: cycle failed');
     else this.options.logger.info(fields, 'daemon: cycle done');
     return outcome;

@@ -66,7 +66,8 @@ export function parseShortPort(spec: string): { hostIp: string | null; ports: nu
 function parseLongPort(entry: LongPort): { hostIp: string | null; ports: number[]; protocol: string } | null {
   const protocol = typeof entry.protocol === 'string' && entry.protocol !== '' ? entry.protocol.toLowerCase() : 'tcp';
   const hostIp = typeof entry.host_ip === 'string' && entry.host_ip !== '' ? entry.host_ip : null;
-  if (entry.published === undefined || entry.published === null || entry.published === '') return { hostIp, ports: [], protocol };
+  if (entry.published === undefined || entry.published === null || entry.published === '')
+    return { hostIp, ports: [], protocol };
   const ports = portRange(String(entry.published));
   return ports ? { hostIp, ports, protocol } : null;
 }
@@ -95,12 +96,15 @@ function collect(entries: Entry[], hostNetwork: string[]): ComposePorts {
 
 /** compose v2 `config --format json`. */
 export function portsFromComposeJson(text: string): ComposePorts {
-  const parsed = JSON.parse(text) as { services?: Record<string, { network_mode?: string; ports?: Array<string | LongPort> }> };
+  const parsed = JSON.parse(text) as {
+    services?: Record<string, { network_mode?: string; ports?: Array<string | LongPort> }>;
+  };
   const entries: Entry[] = [];
   const hostNetwork: string[] = [];
   for (const [service, definition] of Object.entries(parsed.services ?? {})) {
     if (definition.network_mode === 'host') hostNetwork.push(service);
-    for (const port of definition.ports ?? []) entries.push(typeof port === 'string' ? { service, short: port } : { service, long: port });
+    for (const port of definition.ports ?? [])
+      entries.push(typeof port === 'string' ? { service, short: port } : { service, long: port });
   }
   return collect(entries, hostNetwork.sort());
 }
@@ -136,7 +140,8 @@ function yamlLines(text: string): YamlLine[] {
 
 function unquote(value: string): string {
   const trimmed = value.trim();
-  if (trimmed.length >= 2 && (trimmed[0] === '"' || trimmed[0] === "'") && trimmed.at(-1) === trimmed[0]) return trimmed.slice(1, -1);
+  if (trimmed.length >= 2 && (trimmed[0] === '"' || trimmed[0] === "'") && trimmed.at(-1) === trimmed[0])
+    return trimmed.slice(1, -1);
   return trimmed;
 }
 
@@ -183,7 +188,12 @@ function itemEntry(service: string, text: string): Entry {
 }
 
 /** The entries of a `ports:` block sequence starting at `start`; returns them and the next line's index. */
-function blockPorts(service: string, lines: YamlLine[], start: number, keyIndent: number): { entries: Entry[]; next: number } {
+function blockPorts(
+  service: string,
+  lines: YamlLine[],
+  start: number,
+  keyIndent: number,
+): { entries: Entry[]; next: number } {
   const entries: Entry[] = [];
   let index = start;
   while (index < lines.length) {

@@ -1,4 +1,10 @@
-import { type ComposeCommand, composeVersion, detectCompose, type DockerRuntime, runCommand } from '../runtime/index.js';
+import {
+  type ComposeCommand,
+  composeVersion,
+  detectCompose,
+  type DockerRuntime,
+  runCommand,
+} from '../runtime/index.js';
 import { portsInDockerPs } from './compose-ports.js';
 import type { DoctorDocker } from './gather.js';
 import type { ComposeFact, DockerFact } from './types.js';
@@ -19,7 +25,9 @@ function lastLine(text: string): string {
 
 async function engine(): Promise<DockerFact> {
   try {
-    const output = await runCommand('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: DOCKER_TIMEOUT_MS });
+    const output = await runCommand('docker', ['info', '--format', '{{.ServerVersion}}'], {
+      timeoutMs: DOCKER_TIMEOUT_MS,
+    });
     const version = output.stdout.trim();
     if (output.code === 0 && version !== '') return { reachable: true, version };
     return { reachable: false, reason: lastLine(output.stderr) || `docker info exited with code ${output.code}` };
@@ -31,7 +39,12 @@ async function engine(): Promise<DockerFact> {
 async function composeFact(detect: () => Promise<ComposeCommand>): Promise<ComposeFact> {
   try {
     const found = await detect();
-    return { found: true, command: [found.command, ...found.args].join(' '), kind: found.version, version: composeVersion() ?? 'version unknown' };
+    return {
+      found: true,
+      command: [found.command, ...found.args].join(' '),
+      kind: found.version,
+      version: composeVersion() ?? 'version unknown',
+    };
   } catch (error) {
     return { found: false, reason: (error as Error).message };
   }
@@ -55,7 +68,11 @@ export function doctorDocker(runtime: DockerRuntime): DoctorDocker {
     },
     ownPorts: async () => {
       const project = await runtime.projectName();
-      const output = await runCommand('docker', ['ps', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Ports}}'], { timeoutMs: DOCKER_TIMEOUT_MS });
+      const output = await runCommand(
+        'docker',
+        ['ps', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Ports}}'],
+        { timeoutMs: DOCKER_TIMEOUT_MS },
+      );
       if (output.code !== 0) throw new Error(`docker ps exited with code ${output.code}: ${lastLine(output.stderr)}`);
       return portsInDockerPs(output.stdout);
     },

@@ -14,7 +14,22 @@ import type { StrategyDecision } from '../strategy/index.js';
 import { checkForUpdate, fallsBackToStaged, readStaged } from '../upgrade/index.js';
 import { type ComposePorts, portsFromComposeJson, portsFromComposeYaml } from './compose-ports.js';
 import { probePort } from './probe.js';
-import type { ComposeFact, ComposeFileFact, DiskArea, DiskFact, DockerFact, DoctorFacts, FactError, Failure, HomeFact, ManifestFact, PortProbe, PortProbeResult, PortsFact, ServerFact } from './types.js';
+import type {
+  ComposeFact,
+  ComposeFileFact,
+  DiskArea,
+  DiskFact,
+  DockerFact,
+  DoctorFacts,
+  FactError,
+  Failure,
+  HomeFact,
+  ManifestFact,
+  PortProbe,
+  PortProbeResult,
+  PortsFact,
+  ServerFact,
+} from './types.js';
 
 /** What doctor asks of Docker, narrowed so a test can hand it anything (STYLE: collaborators passed in). */
 export interface DoctorDocker {
@@ -61,7 +76,12 @@ function factError(error: unknown, where: string): FactError {
  * other checks still print and the verdict is still computed. Logged at debug with the whole error:
  * the check line already names the path and the code.
  */
-async function settle<T>(options: DoctorOptions, what: string, gather: () => Promise<T>, onError: (error: unknown) => T): Promise<T> {
+async function settle<T>(
+  options: DoctorOptions,
+  what: string,
+  gather: () => Promise<T>,
+  onError: (error: unknown) => T,
+): Promise<T> {
   try {
     return await gather();
   } catch (error) {
@@ -106,27 +126,66 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
     // An air-gapped box installs its staged release with no server configured (as runUpgrade does).
     const staged = stagedVersion(options);
     const server: ServerFact = { url: null, error: failureOf(error), ...(staged ? { staged } : {}) };
-    return { server, manifest: { state: 'unchecked', reason: 'no release server configured' }, serverDate: null, answeredAt: null, decision: null };
+    return {
+      server,
+      manifest: { state: 'unchecked', reason: 'no release server configured' },
+      serverDate: null,
+      answeredAt: null,
+      decision: null,
+    };
   }
   let fetched: FetchedManifest;
   try {
-    fetched = await fetchManifest({ config, store: options.store, ...(options.logger ? { logger: options.logger } : {}), ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}) });
+    fetched = await fetchManifest({
+      config,
+      store: options.store,
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    });
   } catch (error) {
     const failure = failureOf(error);
-    if (MANIFEST_CODES.has(failure.code)) return { server: { url, error: null }, manifest: { state: 'invalid', error: failure }, serverDate: null, answeredAt: null, decision: null };
+    if (MANIFEST_CODES.has(failure.code))
+      return {
+        server: { url, error: null },
+        manifest: { state: 'invalid', error: failure },
+        serverDate: null,
+        answeredAt: null,
+        decision: null,
+      };
     // The upgrade falls back to a staged release when the server fails (the same rule: src/upgrade/staged.ts).
     const staged = fallsBackToStaged(failure.code, config) ? stagedVersion(options) : undefined;
-    return { server: { url, error: failure, ...(staged ? { staged } : {}) }, manifest: { state: 'unchecked', reason: 'the release server did not answer' }, serverDate: null, answeredAt: null, decision: null };
+    return {
+      server: { url, error: failure, ...(staged ? { staged } : {}) },
+      manifest: { state: 'unchecked', reason: 'the release server did not answer' },
+      serverDate: null,
+      answeredAt: null,
+      decision: null,
+    };
   }
   const answeredAt = (options.now ?? (() => new Date()))();
   const date = fetched.serverDate ? new Date(fetched.serverDate) : null;
   const serverDate = date && !Number.isNaN(date.getTime()) ? date : null;
   const server: ServerFact = { url, error: null };
   try {
-    const check = await checkForUpdate({ config, paths: options.paths, store: options.store, clientVersion: options.clientVersion, fetched, ...(options.now ? { now: options.now() } : {}) });
+    const check = await checkForUpdate({
+      config,
+      paths: options.paths,
+      store: options.store,
+      clientVersion: options.clientVersion,
+      fetched,
+      ...(options.now ? { now: options.now() } : {}),
+    });
     const { decision } = check;
     const packageSize = decision.strategy === 'none' ? null : decision.package.size;
-    const manifest: ManifestFact = { state: 'valid', version: fetched.manifest.version, signed: fetched.signed, keys: config.security.public_keys.length, current: check.current, strategy: decision.strategy, packageSize };
+    const manifest: ManifestFact = {
+      state: 'valid',
+      version: fetched.manifest.version,
+      signed: fetched.signed,
+      keys: config.security.public_keys.length,
+      current: check.current,
+      strategy: decision.strategy,
+      packageSize,
+    };
     return { server, manifest, serverDate, answeredAt, decision };
   } catch (error) {
     return { server, manifest: { state: 'invalid', error: failureOf(error) }, serverDate, answeredAt, decision: null };
@@ -155,7 +214,8 @@ async function gatherComposeFile(options: DoctorOptions): Promise<ComposeFileFac
     normalised = await options.docker.composeConfig(file);
   } catch (error) {
     const failure = failureOf(error);
-    if (failure.code === ErrorCodes.E_COMPOSE_INVALID) return { fact: { path: file, state: 'invalid', reason: failure.message }, ports: null };
+    if (failure.code === ErrorCodes.E_COMPOSE_INVALID)
+      return { fact: { path: file, state: 'invalid', reason: failure.message }, ports: null };
     // Without compose, the file as written still tells which ports it publishes (no variables resolved).
     let text: string;
     try {
@@ -165,15 +225,33 @@ async function gatherComposeFile(options: DoctorOptions): Promise<ComposeFileFac
       options.logger?.debug({ err: readError }, 'doctor: cannot read the compose file');
       return { fact: { path: file, state: 'unreadable', code: errorCode(readError) }, ports: null };
     }
-    return { fact: { path: file, state: 'unchecked', reason: failure.code === ErrorCodes.E_COMPOSE ? 'compose is not available' : failure.message }, ports: portsIn('yaml', text, 'the compose file') };
+    return {
+      fact: {
+        path: file,
+        state: 'unchecked',
+        reason: failure.code === ErrorCodes.E_COMPOSE ? 'compose is not available' : failure.message,
+      },
+      ports: portsIn('yaml', text, 'the compose file'),
+    };
   }
-  return { fact: { path: file, state: 'valid' }, ports: portsIn(normalised.format, normalised.text, "compose's output") };
+  return {
+    fact: { path: file, state: 'valid' },
+    ports: portsIn(normalised.format, normalised.text, "compose's output"),
+  };
 }
 
-async function gatherPorts(options: DoctorOptions, docker: DockerFact, composeFile: ComposeFileFact, composePorts: ComposePorts | string | null): Promise<PortsFact> {
-  if (composeFile.state === 'missing') return { state: 'unchecked', reason: 'no compose file yet: nothing is published', warn: false };
-  if (composeFile.state === 'invalid') return { state: 'unchecked', reason: 'the compose file is not valid', warn: true };
-  if (composePorts === null || typeof composePorts === 'string') return { state: 'unchecked', reason: composePorts ?? 'the compose file cannot be read', warn: true };
+async function gatherPorts(
+  options: DoctorOptions,
+  docker: DockerFact,
+  composeFile: ComposeFileFact,
+  composePorts: ComposePorts | string | null,
+): Promise<PortsFact> {
+  if (composeFile.state === 'missing')
+    return { state: 'unchecked', reason: 'no compose file yet: nothing is published', warn: false };
+  if (composeFile.state === 'invalid')
+    return { state: 'unchecked', reason: 'the compose file is not valid', warn: true };
+  if (composePorts === null || typeof composePorts === 'string')
+    return { state: 'unchecked', reason: composePorts ?? 'the compose file cannot be read', warn: true };
   let ours: string[] | null = null;
   if (docker.reachable) {
     ours = await options.docker.ownPorts().catch((error: unknown) => {
@@ -205,7 +283,9 @@ async function nearestExisting(target: string): Promise<string> {
 
 /** Writes and removes a probe file where nuwax will write: catches read-only mounts and root-owned homes. */
 async function gatherHome(paths: HomePaths): Promise<HomeFact> {
-  const wanted = [...new Set([paths.home, paths.dataDir, paths.backupsDir, paths.downloadsDir, paths.cacheDir, paths.logsDir])];
+  const wanted = [
+    ...new Set([paths.home, paths.dataDir, paths.backupsDir, paths.downloadsDir, paths.cacheDir, paths.logsDir]),
+  ];
   const probed = new Map<string, Promise<string | null>>();
   const probeIn = async (directory: string): Promise<string | null> => {
     const file = path.join(directory, `.nuwax-doctor-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -229,7 +309,9 @@ async function gatherHome(paths: HomePaths): Promise<HomeFact> {
 /** Outermost paths only, so a folder listed in `[backup] include` and inside a backed-up one counts once. */
 function outermost(paths: string[]): string[] {
   const unique = [...new Set(paths.map((item) => item.replace(/\/+$/, '')))];
-  return unique.filter((candidate) => !unique.some((other) => other !== candidate && candidate.startsWith(`${other}/`)));
+  return unique.filter(
+    (candidate) => !unique.some((other) => other !== candidate && candidate.startsWith(`${other}/`)),
+  );
 }
 
 /** Bytes the backup before the next upgrade would hold: the paths it changes plus `[backup] include` (SPEC 8). */
@@ -241,10 +323,17 @@ async function backupEstimate(options: DoctorOptions, decision: StrategyDecision
   });
   const changed =
     decision?.strategy === 'patch'
-      ? pathsToBackUp({ kind: 'patch', operations: decision.operations, dockerEntries: [], stagedEntries: [], protectedPaths: config.upgrade.protected })
+      ? pathsToBackUp({
+          kind: 'patch',
+          operations: decision.operations,
+          dockerEntries: [],
+          stagedEntries: [],
+          protectedPaths: config.upgrade.protected,
+        })
       : pathsToBackUp({ kind: 'full', dockerEntries, stagedEntries: [], protectedPaths: config.upgrade.protected });
   let total = 0;
-  for (const relative of outermost([...changed, ...config.backup.include])) total += await treeBytes(path.join(paths.dockerDir, ...relative.split('/')));
+  for (const relative of outermost([...changed, ...config.backup.include]))
+    total += await treeBytes(path.join(paths.dockerDir, ...relative.split('/')));
   return total;
 }
 
@@ -280,7 +369,11 @@ async function gatherDisk(options: DoctorOptions, decision: StrategyDecision | n
     const area = await diskArea(directory, needs).catch(failed('measure the free space', directory));
     if (area) areas.push(area);
   }
-  const release: DiskFact['release'] = offered ? { version: offered.offered, packageSize: offered.package.size } : decision ? 'none' : 'unknown';
+  const release: DiskFact['release'] = offered
+    ? { version: offered.offered, packageSize: offered.package.size }
+    : decision
+      ? 'none'
+      : 'unknown';
   return { areas, release, errors };
 }
 
@@ -292,22 +385,71 @@ export async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> 
   const now = options.now ?? (() => new Date());
   const { paths } = options;
   const [docker, compose, composeFile, release, home] = await Promise.all([
-    settle<DockerFact>(options, 'the Docker engine', () => options.docker.engine(), (error) => ({ reachable: false, reason: `cannot ask Docker (${errorCode(error)})` })),
-    settle<ComposeFact>(options, 'compose', () => options.docker.compose(), (error) => ({ found: false, reason: `cannot look for compose (${errorCode(error)})` })),
-    settle<ComposeFileFacts>(options, 'the compose file', () => gatherComposeFile(options), (error) => ({ fact: { path: paths.composeFile, state: 'unreadable', code: errorCode(error) }, ports: null })),
-    settle<ReleaseFacts>(options, 'the release', () => gatherRelease(options), (error) => ({
-      server: { url: null, error: failureOf(error) },
-      manifest: { state: 'unchecked', reason: 'the release server was not asked' },
-      serverDate: null,
-      answeredAt: null,
-      decision: null,
-    })),
-    settle<HomeFact>(options, 'the home', () => gatherHome(paths), (error) => ({ directories: [{ path: paths.home, error: errorCode(error) }] })),
+    settle<DockerFact>(
+      options,
+      'the Docker engine',
+      () => options.docker.engine(),
+      (error) => ({ reachable: false, reason: `cannot ask Docker (${errorCode(error)})` }),
+    ),
+    settle<ComposeFact>(
+      options,
+      'compose',
+      () => options.docker.compose(),
+      (error) => ({ found: false, reason: `cannot look for compose (${errorCode(error)})` }),
+    ),
+    settle<ComposeFileFacts>(
+      options,
+      'the compose file',
+      () => gatherComposeFile(options),
+      (error) => ({ fact: { path: paths.composeFile, state: 'unreadable', code: errorCode(error) }, ports: null }),
+    ),
+    settle<ReleaseFacts>(
+      options,
+      'the release',
+      () => gatherRelease(options),
+      (error) => ({
+        server: { url: null, error: failureOf(error) },
+        manifest: { state: 'unchecked', reason: 'the release server was not asked' },
+        serverDate: null,
+        answeredAt: null,
+        decision: null,
+      }),
+    ),
+    settle<HomeFact>(
+      options,
+      'the home',
+      () => gatherHome(paths),
+      (error) => ({ directories: [{ path: paths.home, error: errorCode(error) }] }),
+    ),
   ]);
   const local = release.answeredAt ?? now();
   const [ports, disk] = await Promise.all([
-    settle<PortsFact>(options, 'the ports', () => gatherPorts(options, docker, composeFile.fact, composeFile.ports), (error) => ({ state: 'unchecked', reason: `cannot probe the ports (${errorCode(error)})`, warn: true })),
-    settle<DiskFact>(options, 'the disk', () => gatherDisk(options, release.decision), (error) => ({ areas: [], release: 'unknown', errors: [{ what: 'measure the disk', ...factError(error, paths.home) }] })),
+    settle<PortsFact>(
+      options,
+      'the ports',
+      () => gatherPorts(options, docker, composeFile.fact, composeFile.ports),
+      (error) => ({ state: 'unchecked', reason: `cannot probe the ports (${errorCode(error)})`, warn: true }),
+    ),
+    settle<DiskFact>(
+      options,
+      'the disk',
+      () => gatherDisk(options, release.decision),
+      (error) => ({
+        areas: [],
+        release: 'unknown',
+        errors: [{ what: 'measure the disk', ...factError(error, paths.home) }],
+      }),
+    ),
   ]);
-  return { docker, compose, composeFile: composeFile.fact, disk, home, server: release.server, manifest: release.manifest, clock: { local, server: release.serverDate }, ports };
+  return {
+    docker,
+    compose,
+    composeFile: composeFile.fact,
+    disk,
+    home,
+    server: release.server,
+    manifest: release.manifest,
+    clock: { local, server: release.serverDate },
+    ports,
+  };
 }

@@ -2,7 +2,14 @@ import { gatherFacts, type DoctorOptions } from './gather.js';
 import { judgeFacts } from './judge.js';
 import type { DoctorReport } from './types.js';
 
-export { type ComposePorts, parseShortPort, portsFromComposeJson, portsFromComposeYaml, portsInDockerPs, type PublishedPort } from './compose-ports.js';
+export {
+  type ComposePorts,
+  parseShortPort,
+  portsFromComposeJson,
+  portsFromComposeYaml,
+  portsInDockerPs,
+  type PublishedPort,
+} from './compose-ports.js';
 export { doctorDocker } from './docker.js';
 export { type DoctorDocker, type DoctorOptions, gatherFacts } from './gather.js';
 export { CLOCK_SKEW_LIMIT_MS, DISK_MARGIN, exitCodeOf, judgeFacts, verdictOf } from './judge.js';

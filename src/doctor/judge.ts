@@ -1,5 +1,21 @@
 import { formatBytes } from '../fsutil/index.js';
-import type { CheckStatus, ClockFact, ComposeFact, ComposeFileFact, DiskFact, DockerFact, DoctorCheck, DoctorFacts, DoctorReport, HomeFact, ManifestFact, PortProbe, PortsFact, ServerFact, Verdict } from './types.js';
+import type {
+  CheckStatus,
+  ClockFact,
+  ComposeFact,
+  ComposeFileFact,
+  DiskFact,
+  DockerFact,
+  DoctorCheck,
+  DoctorFacts,
+  DoctorReport,
+  HomeFact,
+  ManifestFact,
+  PortProbe,
+  PortsFact,
+  ServerFact,
+  Verdict,
+} from './types.js';
 
 /** Kept free on top of every estimate, as the upgrade itself does (src/upgrade/prepare.ts). */
 export const DISK_MARGIN = 256 * 1024 * 1024;
@@ -33,11 +49,24 @@ function listed(items: string[]): string {
 
 export function judgeDocker(fact: DockerFact): DoctorCheck {
   if (fact.reachable) return line('docker', 'Docker', 'ok', `Docker engine ${fact.version} reachable`);
-  return line('docker', 'Docker', 'fail', `Docker engine not reachable: ${fact.reason}`, 'start the engine (systemctl start docker) and check that this user may use /var/run/docker.sock');
+  return line(
+    'docker',
+    'Docker',
+    'fail',
+    `Docker engine not reachable: ${fact.reason}`,
+    'start the engine (systemctl start docker) and check that this user may use /var/run/docker.sock',
+  );
 }
 
 export function judgeCompose(fact: ComposeFact): DoctorCheck {
-  if (!fact.found) return line('compose', 'Compose', 'fail', fact.reason, 'install the compose plugin (docker-compose-plugin) or docker-compose');
+  if (!fact.found)
+    return line(
+      'compose',
+      'Compose',
+      'fail',
+      fact.reason,
+      'install the compose plugin (docker-compose-plugin) or docker-compose',
+    );
   const kind = fact.kind === 'v2' ? 'v2 plugin' : 'v1';
   return line('compose', 'Compose', 'ok', `${fact.command} ${fact.version} (${kind})`);
 }
@@ -47,13 +76,30 @@ export function judgeComposeFile(fact: ComposeFileFact): DoctorCheck {
     case 'valid':
       return line('compose_file', 'Compose file', 'ok', `${fact.path} is valid`);
     case 'missing':
-      return line('compose_file', 'Compose file', 'warn', `${fact.path} does not exist: the next upgrade installs the full release`);
+      return line(
+        'compose_file',
+        'Compose file',
+        'warn',
+        `${fact.path} does not exist: the next upgrade installs the full release`,
+      );
     case 'unchecked':
       return line('compose_file', 'Compose file', 'warn', `${fact.path} not checked: ${fact.reason}`);
     case 'invalid':
-      return line('compose_file', 'Compose file', 'fail', fact.reason, 'fix the file (docker compose config shows the error), or reinstall the release with nuwax upgrade --force-full');
+      return line(
+        'compose_file',
+        'Compose file',
+        'fail',
+        fact.reason,
+        'fix the file (docker compose config shows the error), or reinstall the release with nuwax upgrade --force-full',
+      );
     case 'unreadable':
-      return line('compose_file', 'Compose file', 'fail', `${fact.path} cannot be read (${fact.code})`, 'it must be a file the user running nuwax can read: fix its permissions, or reinstall the release with nuwax upgrade --force-full');
+      return line(
+        'compose_file',
+        'Compose file',
+        'fail',
+        `${fact.path} cannot be read (${fact.code})`,
+        'it must be a file the user running nuwax can read: fix its permissions, or reinstall the release with nuwax upgrade --force-full',
+      );
   }
 }
 
@@ -61,7 +107,12 @@ export function judgeComposeFile(fact: ComposeFileFact): DoctorCheck {
 export function judgeDisk(fact: DiskFact): DoctorCheck {
   const devices = new Map<number, { directory: string; free: number; needed: number; whats: string[] }>();
   for (const area of fact.areas) {
-    const device = devices.get(area.device) ?? { directory: area.directory, free: area.free, needed: DISK_MARGIN, whats: [] };
+    const device = devices.get(area.device) ?? {
+      directory: area.directory,
+      free: area.free,
+      needed: DISK_MARGIN,
+      whats: [],
+    };
     for (const need of area.needs) {
       device.needed += need.bytes;
       if (need.bytes > 0) device.whats.push(`${need.what} ${formatBytes(need.bytes)}`);
@@ -75,38 +126,87 @@ export function judgeDisk(fact: DiskFact): DoctorCheck {
   const short = all.find((device) => device.free < device.needed);
   if (short) {
     const also = unmeasured.length ? `; also ${listed(unmeasured)}` : '';
-    return line('disk', 'Disk', 'fail', `not enough space: ${describe(short)}${also}`, 'free some space (nuwax backup prune, docker image prune) or move [backup] storage_dir / [cache] download_dir to a larger disk');
+    return line(
+      'disk',
+      'Disk',
+      'fail',
+      `not enough space: ${describe(short)}${also}`,
+      'free some space (nuwax backup prune, docker image prune) or move [backup] storage_dir / [cache] download_dir to a larger disk',
+    );
   }
   // What could not be read is counted as nothing: the figures are a lower bound, so at best a warning.
   if (unmeasured.length) {
     const figures = all.length ? `; so far ${all.map(describe).join(' | ')}` : '';
-    return line('disk', 'Disk', 'warn', `${listed(unmeasured)}${figures}`, 'run nuwax doctor as the user that runs upgrades (root for the daemon), and let that user read the named path: the backup reads every file');
+    return line(
+      'disk',
+      'Disk',
+      'warn',
+      `${listed(unmeasured)}${figures}`,
+      'run nuwax doctor as the user that runs upgrades (root for the daemon), and let that user read the named path: the backup reads every file',
+    );
   }
   const tight = all.find((device) => device.free < device.needed * TIGHT_FACTOR);
-  if (tight) return line('disk', 'Disk', 'warn', `space is tight: ${describe(tight)}`, 'free some space before a larger release arrives (nuwax backup prune, docker image prune)');
+  if (tight)
+    return line(
+      'disk',
+      'Disk',
+      'warn',
+      `space is tight: ${describe(tight)}`,
+      'free some space before a larger release arrives (nuwax backup prune, docker image prune)',
+    );
   const { release } = fact;
   if (typeof release === 'object' && release.packageSize === null) {
-    return line('disk', 'Disk', 'warn', `the manifest gives no size for ${release.version}: only the backup is counted; ${describe(all[0]!)}`, 'publish the package size in the manifest');
+    return line(
+      'disk',
+      'Disk',
+      'warn',
+      `the manifest gives no size for ${release.version}: only the backup is counted; ${describe(all[0]!)}`,
+      'publish the package size in the manifest',
+    );
   }
-  const what = typeof release === 'object' ? `for ${release.version}` : release === 'none' ? 'for a backup (no newer release offered)' : 'for a backup (the next release is not known)';
+  const what =
+    typeof release === 'object'
+      ? `for ${release.version}`
+      : release === 'none'
+        ? 'for a backup (no newer release offered)'
+        : 'for a backup (the next release is not known)';
   return line('disk', 'Disk', 'ok', `enough ${what}: ${all.map(describe).join(' | ')}`);
 }
 
 export function judgeHome(fact: HomeFact): DoctorCheck {
   const failing = fact.directories.filter((directory) => directory.error !== null);
-  if (failing.length === 0) return line('home', 'Home', 'ok', `${fact.directories[0]?.path ?? 'home'} and its folders are writable`);
-  return line('home', 'Home', 'fail', `not writable: ${listed(failing.map((directory) => `${directory.path} (${directory.error})`))}`, 'give the user running nuwax write access to the home and its data/, backups/ and cache/ folders');
+  if (failing.length === 0)
+    return line('home', 'Home', 'ok', `${fact.directories[0]?.path ?? 'home'} and its folders are writable`);
+  return line(
+    'home',
+    'Home',
+    'fail',
+    `not writable: ${listed(failing.map((directory) => `${directory.path} (${directory.error})`))}`,
+    'give the user running nuwax write access to the home and its data/, backups/ and cache/ folders',
+  );
 }
 
 export function judgeServer(fact: ServerFact): DoctorCheck {
   if (fact.error === null) return line('server', 'Server', 'ok', `release server answered at ${fact.url}`);
   // The supported air-gapped box: no server, and `nuwax upgrade` installs the release staged by import.
   if (fact.error.code === 'E_CONFIG' && fact.url === null && fact.staged) {
-    return line('server', 'Server', 'warn', `no release server configured: the next upgrade installs the staged release ${fact.staged}`, 'bring later releases with nuwax import, or set [server] manifest_url or base_url in config.toml');
+    return line(
+      'server',
+      'Server',
+      'warn',
+      `no release server configured: the next upgrade installs the staged release ${fact.staged}`,
+      'bring later releases with nuwax import, or set [server] manifest_url or base_url in config.toml',
+    );
   }
   // A server that fails while a release is staged: the upgrade installs that one (orchestrator fallback).
   if (fact.url !== null && fact.staged) {
-    return line('server', 'Server', 'warn', `${fact.error.message}; the next upgrade installs the staged release ${fact.staged}`, 'later releases need the server (check the network, DNS and proxy, and [server] manifest_url) or nuwax import');
+    return line(
+      'server',
+      'Server',
+      'warn',
+      `${fact.error.message}; the next upgrade installs the staged release ${fact.staged}`,
+      'later releases need the server (check the network, DNS and proxy, and [server] manifest_url) or nuwax import',
+    );
   }
   const hint =
     fact.error.code === 'E_CONFIG'
@@ -118,7 +218,8 @@ export function judgeServer(fact: ServerFact): DoctorCheck {
 }
 
 const MANIFEST_HINTS: Record<string, string> = {
-  E_SIGNATURE: 'the manifest or its .sig was changed, or signed with another key: re-sign the release, or check [security] public_keys',
+  E_SIGNATURE:
+    'the manifest or its .sig was changed, or signed with another key: re-sign the release, or check [security] public_keys',
   E_MANIFEST: 'the server serves a malformed manifest: republish it with nuwax release manifest',
   E_MANIFEST_EXPIRED: 'publish a fresh manifest (or check this box clock)',
   E_CLIENT_TOO_OLD: 'update nuwax on this box first',
@@ -129,11 +230,33 @@ const MANIFEST_HINTS: Record<string, string> = {
 
 export function judgeManifest(fact: ManifestFact): DoctorCheck {
   if (fact.state === 'unchecked') return line('manifest', 'Manifest', 'warn', `not checked: ${fact.reason}`);
-  if (fact.state === 'invalid') return line('manifest', 'Manifest', 'fail', `${fact.error.code}: ${fact.error.message}`, MANIFEST_HINTS[fact.error.code] ?? 'check the release published on the server');
-  const next = fact.strategy === 'none' ? 'nothing to install' : `next: ${fact.strategy}${fact.packageSize !== null ? ` (${formatBytes(fact.packageSize)})` : ''}`;
+  if (fact.state === 'invalid')
+    return line(
+      'manifest',
+      'Manifest',
+      'fail',
+      `${fact.error.code}: ${fact.error.message}`,
+      MANIFEST_HINTS[fact.error.code] ?? 'check the release published on the server',
+    );
+  const next =
+    fact.strategy === 'none'
+      ? 'nothing to install'
+      : `next: ${fact.strategy}${fact.packageSize !== null ? ` (${formatBytes(fact.packageSize)})` : ''}`;
   const about = `manifest ${fact.version} valid; installed ${fact.current ?? '(none)'}, ${next}`;
-  if (fact.signed) return line('manifest', 'Manifest', 'ok', `${about}; signature verified with ${fact.keys === 1 ? 'the configured key' : `one of ${fact.keys} configured keys`}`);
-  return line('manifest', 'Manifest', 'warn', `${about}; NOT authenticated: no [security] public_keys configured`, 'add the release public key to [security] public_keys so a forged manifest is refused');
+  if (fact.signed)
+    return line(
+      'manifest',
+      'Manifest',
+      'ok',
+      `${about}; signature verified with ${fact.keys === 1 ? 'the configured key' : `one of ${fact.keys} configured keys`}`,
+    );
+  return line(
+    'manifest',
+    'Manifest',
+    'warn',
+    `${about}; NOT authenticated: no [security] public_keys configured`,
+    'add the release public key to [security] public_keys so a forged manifest is refused',
+  );
 }
 
 function duration(ms: number): string {
@@ -147,9 +270,16 @@ function duration(ms: number): string {
 export function judgeClock(fact: ClockFact): DoctorCheck {
   const hint = 'set the time and keep it synchronised (timedatectl set-ntp true)';
   if (fact.local.getUTCFullYear() < EARLIEST_SANE_YEAR) {
-    return line('clock', 'Clock', 'fail', `the clock says ${fact.local.toISOString()}: manifest expiry and TLS certificates cannot be checked`, hint);
+    return line(
+      'clock',
+      'Clock',
+      'fail',
+      `the clock says ${fact.local.toISOString()}: manifest expiry and TLS certificates cannot be checked`,
+      hint,
+    );
   }
-  if (fact.server === null) return line('clock', 'Clock', 'ok', `${fact.local.toISOString()} (not compared: no Date from the release server)`);
+  if (fact.server === null)
+    return line('clock', 'Clock', 'ok', `${fact.local.toISOString()} (not compared: no Date from the release server)`);
   const skew = fact.local.getTime() - fact.server.getTime();
   const comparison = `${duration(skew)} ${skew >= 0 ? 'ahead of' : 'behind'} the release server`;
   if (Math.abs(skew) > CLOCK_SKEW_LIMIT_MS) return line('clock', 'Clock', 'warn', `the clock is ${comparison}`, hint);
@@ -167,30 +297,53 @@ function portName(probe: PortProbe): string {
 }
 
 export function judgePorts(fact: PortsFact): DoctorCheck {
-  if (fact.state === 'unchecked') return line('ports', 'Ports', fact.warn ? 'warn' : 'ok', fact.warn ? `not checked: ${fact.reason}` : fact.reason);
+  if (fact.state === 'unchecked')
+    return line('ports', 'Ports', fact.warn ? 'warn' : 'ok', fact.warn ? `not checked: ${fact.reason}` : fact.reason);
   const ours = new Set(fact.ours ?? []);
   const isOurs = (probe: PortProbe) => probe.result === 'in_use' && ours.has(`${probe.port}/${probe.protocol}`);
   const foreign = fact.probes.filter((probe) => probe.result === 'in_use' && !isOurs(probe));
   const noAddress = fact.probes.filter((probe) => probe.result === 'no_address');
-  const unknown = fact.probes.filter((probe) => probe.result === 'denied' || probe.result === 'unsupported' || probe.result === 'error');
-  const hostNote = fact.hostNetwork.length ? `; host networking for ${listed(fact.hostNetwork)}: the ports they use are not in the compose file and were not checked` : '';
+  const unknown = fact.probes.filter(
+    (probe) => probe.result === 'denied' || probe.result === 'unsupported' || probe.result === 'error',
+  );
+  const hostNote = fact.hostNetwork.length
+    ? `; host networking for ${listed(fact.hostNetwork)}: the ports they use are not in the compose file and were not checked`
+    : '';
   if (foreign.length || noAddress.length) {
     const parts: string[] = [];
     const whose = fact.ours === null ? ' (Docker not reachable: cannot tell whether by our own services)' : '';
     if (foreign.length) parts.push(`held by another process${whose}: ${listed(foreign.map(portName))}`);
     if (noAddress.length) parts.push(`host IP not on this box: ${listed(noAddress.map(portName))}`);
-    return line('ports', 'Ports', 'fail', parts.join('; '), 'stop what holds the port (ss -lntup shows it) or publish another port in the compose file; a host IP must be an address of this box');
+    return line(
+      'ports',
+      'Ports',
+      'fail',
+      parts.join('; '),
+      'stop what holds the port (ss -lntup shows it) or publish another port in the compose file; a host IP must be an address of this box',
+    );
   }
   if (unknown.length || fact.unreadable.length) {
     const parts: string[] = [];
-    if (unknown.length) parts.push(`not checked: ${listed(unknown.map((probe) => `${portName(probe)}: ${whyUnchecked(probe)}`))}`);
+    if (unknown.length)
+      parts.push(`not checked: ${listed(unknown.map((probe) => `${portName(probe)}: ${whyUnchecked(probe)}`))}`);
     if (fact.unreadable.length) parts.push(`unreadable port entries: ${listed(fact.unreadable)}`);
-    return line('ports', 'Ports', 'warn', parts.join('; ') + hostNote, 'run nuwax doctor as root to check privileged ports; write port entries compose can resolve');
+    return line(
+      'ports',
+      'Ports',
+      'warn',
+      parts.join('; ') + hostNote,
+      'run nuwax doctor as root to check privileged ports; write port entries compose can resolve',
+    );
   }
   const held = fact.probes.filter(isOurs).length;
   if (fact.probes.length === 0) return line('ports', 'Ports', 'ok', `the compose file publishes no ports${hostNote}`);
   const free = fact.probes.length - held;
-  return line('ports', 'Ports', 'ok', `${fact.probes.length} published port${fact.probes.length === 1 ? '' : 's'}: ${free} free${held ? `, ${held} held by our own services` : ''}${hostNote}`);
+  return line(
+    'ports',
+    'Ports',
+    'ok',
+    `${fact.probes.length} published port${fact.probes.length === 1 ? '' : 's'}: ${free} free${held ? `, ${held} held by our own services` : ''}${hostNote}`,
+  );
 }
 
 /** The whole of doctor's judgement: facts in, one line per check and the verdict out. */

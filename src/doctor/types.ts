@@ -3,7 +3,16 @@
  * the verdict are a pure function of them (judge.ts), tested by a table.
  */
 export type CheckStatus = 'ok' | 'warn' | 'fail';
-export type CheckId = 'docker' | 'compose' | 'compose_file' | 'disk' | 'home' | 'server' | 'manifest' | 'clock' | 'ports';
+export type CheckId =
+  | 'docker'
+  | 'compose'
+  | 'compose_file'
+  | 'disk'
+  | 'home'
+  | 'server'
+  | 'manifest'
+  | 'clock'
+  | 'ports';
 export type Verdict = 'READY' | 'READY_WITH_WARNINGS' | 'NOT_READY';
 
 export interface DoctorCheck {
@@ -39,7 +48,9 @@ export interface FactError {
 
 export type DockerFact = { reachable: true; version: string } | { reachable: false; reason: string };
 
-export type ComposeFact = { found: true; command: string; kind: 'v2' | 'v1'; version: string } | { found: false; reason: string };
+export type ComposeFact =
+  | { found: true; command: string; kind: 'v2' | 'v1'; version: string }
+  | { found: false; reason: string };
 
 export type ComposeFileFact =
   | { path: string; state: 'missing' }
@@ -90,7 +101,15 @@ export interface ServerFact {
 }
 
 export type ManifestFact =
-  | { state: 'valid'; version: string; signed: boolean; keys: number; current: string | null; strategy: 'full' | 'patch' | 'none'; packageSize: number | null }
+  | {
+      state: 'valid';
+      version: string;
+      signed: boolean;
+      keys: number;
+      current: string | null;
+      strategy: 'full' | 'patch' | 'none';
+      packageSize: number | null;
+    }
   | { state: 'invalid'; error: Failure }
   | { state: 'unchecked'; reason: string };
 

@@ -29,26 +29,54 @@ export type AttemptOutcome =
   | { kind: 'restart'; reason: string }
   | { kind: 'whole'; total: number };
 
-const LOCAL_FILE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EISDIR', 'ENOTDIR', 'EMFILE', 'ENFILE', 'EBADF', 'ESHORT']);
+const LOCAL_FILE_CODES = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EFBIG',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'EIO',
+  'EISDIR',
+  'ENOTDIR',
+  'EMFILE',
+  'ENFILE',
+  'EBADF',
+  'ESHORT',
+]);
 /** E_ABORTED, and the local disk failing (space, permissions, I/O): a retry of the same URL or a mirror cannot help. */
 const CODES_NEVER_RETRIED = new Set<string>([ErrorCodes.E_ABORTED, ErrorCodes.E_DISK_FULL]);
 /** TLS trust, bad URLs and undici's redirect-loop check: a retry of the same URL cannot help. */
-const NETWORK_CODES_NOT_WORTH_RETRYING = /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_SSL_|ERR_INVALID_URL|UND_ERR_INVALID_ARG)/;
+const NETWORK_CODES_NOT_WORTH_RETRYING =
+  /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_SSL_|ERR_INVALID_URL|UND_ERR_INVALID_ARG)/;
 
 /** Maps what undici or the socket threw onto a stable code and a retry scope. */
 export function classifyNetworkError(error: unknown, url: string): AttemptFailure {
   if (error instanceof AttemptFailure) return error;
   // The local disk failing (space, permissions, I/O) is not the network: no retry, no mirror helps;
   // also once wrapped (E_DISK_FULL, E_IO, or E_INTERNAL with the errno error as its cause).
-  if (error instanceof NuwaxError) return new AttemptFailure(error, CODES_NEVER_RETRIED.has(error.code) || LOCAL_FILE_CODES.has(errnoOf(error.cause)) ? 'never' : 'same-url');
+  if (error instanceof NuwaxError)
+    return new AttemptFailure(
+      error,
+      CODES_NEVER_RETRIED.has(error.code) || LOCAL_FILE_CODES.has(errnoOf(error.cause)) ? 'never' : 'same-url',
+    );
   const code = errnoOf(error);
   if (LOCAL_FILE_CODES.has(code)) return new AttemptFailure(toNuwaxError(error), 'never');
   const origin = safeOrigin(url);
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new AttemptFailure(new NuwaxError(ErrorCodes.E_STALL, `No answer from ${origin} within the stall timeout`, { cause: error, details: { url } }), 'same-url');
+    return new AttemptFailure(
+      new NuwaxError(ErrorCodes.E_STALL, `No answer from ${origin} within the stall timeout`, {
+        cause: error,
+        details: { url },
+      }),
+      'same-url',
+    );
   }
   const message = `Download from ${origin} failed: ${code ? `${code} ` : ''}${(error as Error | undefined)?.message ?? String(error)}`;
-  const failure = new NuwaxError(ErrorCodes.E_NETWORK, message, { cause: error, details: { url, errno: code || undefined } });
+  const failure = new NuwaxError(ErrorCodes.E_NETWORK, message, {
+    cause: error,
+    details: { url, errno: code || undefined },
+  });
   return new AttemptFailure(failure, NETWORK_CODES_NOT_WORTH_RETRYING.test(code) ? 'next-url' : 'same-url');
 }
 
@@ -112,15 +140,29 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
       if (controller.paused) controller.resume();
     };
     const onAbort = () => {
-      stop(new AttemptFailure(new NuwaxError(ErrorCodes.E_ABORTED, 'The download was cancelled; the partial file is kept for a resume', { cause: request.signal?.reason }), 'never'));
+      stop(
+        new AttemptFailure(
+          new NuwaxError(ErrorCodes.E_ABORTED, 'The download was cancelled; the partial file is kept for a resume', {
+            cause: request.signal?.reason,
+          }),
+          'never',
+        ),
+      );
     };
-    const watchdog = setInterval(() => {
-      const paused = sinkFull || rateHold !== undefined;
-      if (!paused && accepted && Date.now() - lastByteAt > request.stallTimeoutMs) {
-        const error = new NuwaxError(ErrorCodes.E_STALL, `No byte from ${safeOrigin(request.url)} for ${request.stallTimeoutMs} ms`, { details: { url: request.url, received } });
-        stop(new AttemptFailure(error, 'same-url'));
-      }
-    }, Math.max(10, Math.min(1000, Math.floor(request.stallTimeoutMs / 4))));
+    const watchdog = setInterval(
+      () => {
+        const paused = sinkFull || rateHold !== undefined;
+        if (!paused && accepted && Date.now() - lastByteAt > request.stallTimeoutMs) {
+          const error = new NuwaxError(
+            ErrorCodes.E_STALL,
+            `No byte from ${safeOrigin(request.url)} for ${request.stallTimeoutMs} ms`,
+            { details: { url: request.url, received } },
+          );
+          stop(new AttemptFailure(error, 'same-url'));
+        }
+      },
+      Math.max(10, Math.min(1000, Math.floor(request.stallTimeoutMs / 4))),
+    );
     sink.onDrain = () => {
       sinkFull = false;
       resumeIfFree();
@@ -147,7 +189,15 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
       onResponseStart(control, status, headers) {
         controller = control;
         lastByteAt = Date.now();
-        const decision = decideResponse({ status, headers: headers as Headers, url: request.url, offset: request.offset, onDisk: request.onDisk, expectedSize, validator: request.validator });
+        const decision = decideResponse({
+          status,
+          headers: headers as Headers,
+          url: request.url,
+          offset: request.offset,
+          onDisk: request.onDisk,
+          expectedSize,
+          validator: request.validator,
+        });
         if (decision.kind === 'fail') return stop(decision.failure);
         if (decision.kind === 'restart' || decision.kind === 'whole') return stop(decision);
         accepted = decision;
@@ -158,7 +208,11 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
         lastByteAt = Date.now();
         const start = accepted.kind === 'append' ? accepted.start : 0;
         if (expectedSize !== null && start + received + chunk.length > expectedSize) {
-          const error = new NuwaxError(ErrorCodes.E_SIZE_MISMATCH, `${request.url} sent more than the ${expectedSize} bytes expected`, { details: { expected: expectedSize, url: request.url } });
+          const error = new NuwaxError(
+            ErrorCodes.E_SIZE_MISMATCH,
+            `${request.url} sent more than the ${expectedSize} bytes expected`,
+            { details: { expected: expectedSize, url: request.url } },
+          );
           return stop(new AttemptFailure(error, 'next-url'));
         }
         received += chunk.length;
@@ -187,7 +241,14 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
     };
     const target = new URL(request.url);
     request.dispatcher.dispatch(
-      { origin: target.origin, path: `${target.pathname}${target.search}`, method: 'GET', headers: requestHeaders(request), headersTimeout: request.stallTimeoutMs, bodyTimeout: 0 },
+      {
+        origin: target.origin,
+        path: `${target.pathname}${target.search}`,
+        method: 'GET',
+        headers: requestHeaders(request),
+        headersTimeout: request.stallTimeoutMs,
+        bodyTimeout: 0,
+      },
       handler,
     );
   });

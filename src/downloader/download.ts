@@ -53,10 +53,26 @@ export class DownloadJob {
     this.logger = options.logger ?? silentLogger;
     this.partPath = partialPathFor(options.directory, this.sha256);
     this.finalPath = finalPathFor(options.directory, this.sha256, options.urls, options.fileName);
-    this.dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: options.maxRedirections ?? 5 }));
+    this.dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(
+      interceptors.redirect({ maxRedirections: options.maxRedirections ?? 5 }),
+    );
     this.limiter = options.rateLimit && options.rateLimit > 0 ? new RateLimiter(options.rateLimit) : null;
     const existing = options.store.downloads.findByHash(this.sha256);
-    this.row = existing ?? { id: 0, url: options.urls[0]!, path: this.finalPath, size: this.expectedSize, hash: this.sha256, offset: 0, etag: null, lastModified: null, hashState: null, status: 'partial', error: null, createdAt: '', updatedAt: '' };
+    this.row = existing ?? {
+      id: 0,
+      url: options.urls[0]!,
+      path: this.finalPath,
+      size: this.expectedSize,
+      hash: this.sha256,
+      offset: 0,
+      etag: null,
+      lastModified: null,
+      hashState: null,
+      status: 'partial',
+      error: null,
+      createdAt: '',
+      updatedAt: '',
+    };
   }
 
   async run(): Promise<DownloadResult> {
@@ -65,10 +81,20 @@ export class DownloadJob {
     if (already) return already;
     const onDisk = await this.resumableBytes();
     if (this.expectedSize !== null) {
-      await ensureFreeSpace(this.options.directory, Math.max(0, this.expectedSize - onDisk) + SPACE_MARGIN, 'the download');
+      await ensureFreeSpace(
+        this.options.directory,
+        Math.max(0, this.expectedSize - onDisk) + SPACE_MARGIN,
+        'the download',
+      );
     }
     this.resumedFrom = onDisk;
-    this.saveRow({ status: 'partial', path: this.finalPath, size: this.expectedSize ?? this.row.size, offset: onDisk, error: null });
+    this.saveRow({
+      status: 'partial',
+      path: this.finalPath,
+      size: this.expectedSize ?? this.row.size,
+      offset: onDisk,
+      error: null,
+    });
     this.sink = createSink(this.partPath, this.options.engine ?? defaultEngine(onDisk));
     try {
       await this.sink.prepare(onDisk);
@@ -82,14 +108,24 @@ export class DownloadJob {
   private async reuseFinalFile(): Promise<DownloadResult | undefined> {
     const size = await sizeOf(this.finalPath);
     if (size === null) return undefined;
-    const matches = (this.expectedSize === null || size === this.expectedSize) && (await hashPrefix(this.finalPath, size, this.options.signal)).digest('hex') === this.sha256;
+    const matches =
+      (this.expectedSize === null || size === this.expectedSize) &&
+      (await hashPrefix(this.finalPath, size, this.options.signal)).digest('hex') === this.sha256;
     if (!matches) {
       this.logger.warn({ path: this.finalPath }, 'a file with the final name does not match its hash; deleting it');
       await rm(this.finalPath, { force: true });
       return undefined;
     }
     this.saveRow({ status: 'complete', path: this.finalPath, size, offset: size, error: null });
-    return { path: this.finalPath, size, sha256: this.sha256, reused: true, resumedFrom: 0, fetchedBytes: 0, url: this.row.url };
+    return {
+      path: this.finalPath,
+      size,
+      sha256: this.sha256,
+      reused: true,
+      resumedFrom: 0,
+      fetchedBytes: 0,
+      url: this.row.url,
+    };
   }
 
   /** Bytes of the partial file worth keeping: only with a row that says how they were fetched. */
@@ -118,7 +154,10 @@ export class DownloadJob {
   }
 
   /** Tries one URL until it succeeds, fails for good, or its retries are spent (then undefined). */
-  private async fetchFrom(url: string, report: (failure: AttemptFailure, attempts: number) => void): Promise<DownloadResult | undefined> {
+  private async fetchFrom(
+    url: string,
+    report: (failure: AttemptFailure, attempts: number) => void,
+  ): Promise<DownloadResult | undefined> {
     const retries = this.options.retries ?? 5;
     let failures = 0;
     let restarts = 0;
@@ -132,7 +171,14 @@ export class DownloadJob {
         if (outcome === 'again') {
           restarts += 1;
           if (restarts <= MAX_RESTARTS) continue;
-          throw new AttemptFailure(new NuwaxError(ErrorCodes.E_NETWORK, `${url} kept answering Range requests wrongly; gave up after ${restarts} restarts`, { details: { url } }), 'next-url');
+          throw new AttemptFailure(
+            new NuwaxError(
+              ErrorCodes.E_NETWORK,
+              `${url} kept answering Range requests wrongly; gave up after ${restarts} restarts`,
+              { details: { url } },
+            ),
+            'next-url',
+          );
         }
         return outcome;
       } catch (caught) {
@@ -143,9 +189,14 @@ export class DownloadJob {
         if (failure.scope === 'next-url') return undefined;
         failures = this.sink!.written - before >= PROGRESS_RESETS_RETRIES ? 1 : failures + 1;
         if (failures > retries) return undefined;
-        const delay = Math.max(backoffDelay(failures - 1, this.backoff()), Math.min(failure.retryAfterMs ?? 0, this.backoff().maxMs));
+        const delay = Math.max(
+          backoffDelay(failures - 1, this.backoff()),
+          Math.min(failure.retryAfterMs ?? 0, this.backoff().maxMs),
+        );
         this.logger.info({ url, code: failure.error.code, failures, delay }, 'download attempt failed; retrying');
-        await sleep(delay, undefined, this.options.signal ? { signal: this.options.signal } : {}).catch(() => throwIfAborted(this.options.signal));
+        await sleep(delay, undefined, this.options.signal ? { signal: this.options.signal } : {}).catch(() =>
+          throwIfAborted(this.options.signal),
+        );
       }
     }
   }
@@ -185,7 +236,11 @@ export class DownloadJob {
     return { etag: this.row.etag, lastModified: this.row.lastModified };
   }
 
-  private accepted(url: string, offset: number, decision: { kind: 'append' | 'fresh'; total: number | null; validator: Validator }): void {
+  private accepted(
+    url: string,
+    offset: number,
+    decision: { kind: 'append' | 'fresh'; total: number | null; validator: Validator },
+  ): void {
     if (decision.kind === 'fresh' && offset > 0) {
       // SPEC 7: the server ignored Range or the file changed (If-Range): the body is the whole file,
       // written from zero over a truncated partial file, never appended to it.
@@ -193,9 +248,20 @@ export class DownloadJob {
       this.sink!.restart();
     }
     const start = decision.kind === 'append' ? offset : 0;
-    this.saveRow({ url, etag: decision.validator.etag, lastModified: decision.validator.lastModified, offset: start, size: this.expectedSize ?? decision.total, status: 'partial' });
+    this.saveRow({
+      url,
+      etag: decision.validator.etag,
+      lastModified: decision.validator.lastModified,
+      offset: start,
+      size: this.expectedSize ?? decision.total,
+      status: 'partial',
+    });
     this.position = start;
-    this.reporter ??= createProgressReporter('downloading', this.expectedSize ?? decision.total, this.options.onProgress);
+    this.reporter ??= createProgressReporter(
+      'downloading',
+      this.expectedSize ?? decision.total,
+      this.options.onProgress,
+    );
     this.reporter.update(start);
   }
 
@@ -225,7 +291,11 @@ export class DownloadJob {
     }
     await sink.flush();
     if (outcome.kind === 'body' && this.expectedSize !== null && sink.written < this.expectedSize) {
-      const error = new NuwaxError(ErrorCodes.E_NETWORK, `The body from ${url} ended at ${sink.written} of ${this.expectedSize} bytes`, { details: { url, received: sink.written, expected: this.expectedSize } });
+      const error = new NuwaxError(
+        ErrorCodes.E_NETWORK,
+        `The body from ${url} ended at ${sink.written} of ${this.expectedSize} bytes`,
+        { details: { url, received: sink.written, expected: this.expectedSize } },
+      );
       throw new AttemptFailure(error, 'same-url');
     }
     return this.verify(url, outcome.kind);
@@ -248,10 +318,17 @@ export class DownloadJob {
       // A resumed file may carry a prefix spoilt by a crash: fetch it once whole before blaming the server.
       if ((this.resumedFrom > 0 || how === 'whole') && !this.mismatchRestarted) {
         this.mismatchRestarted = true;
-        this.logger.warn({ url, expected: this.sha256, actual }, 'a resumed download does not match its hash; fetching it again from zero');
+        this.logger.warn(
+          { url, expected: this.sha256, actual },
+          'a resumed download does not match its hash; fetching it again from zero',
+        );
         return 'again';
       }
-      const error = new NuwaxError(ErrorCodes.E_HASH_MISMATCH, `The file from ${url} has SHA-256 ${actual}, expected ${this.sha256}; it was deleted`, { details: { expected: this.sha256, actual, url, size } });
+      const error = new NuwaxError(
+        ErrorCodes.E_HASH_MISMATCH,
+        `The file from ${url} has SHA-256 ${actual}, expected ${this.sha256}; it was deleted`,
+        { details: { expected: this.sha256, actual, url, size } },
+      );
       throw new AttemptFailure(error, 'next-url');
     }
     if (synced.status === 'rejected') throw synced.reason;
@@ -259,14 +336,24 @@ export class DownloadJob {
     await commitDownload(this.partPath, this.finalPath);
     this.saveRow({ url, path: this.finalPath, size, offset: size, status: 'complete', error: null, hashState: null });
     (this.reporter ?? createProgressReporter('downloading', size, this.options.onProgress)).finish(size);
-    return { path: this.finalPath, size, sha256: this.sha256, reused: false, resumedFrom: this.resumedFrom, fetchedBytes: this.fetched, url };
+    return {
+      path: this.finalPath,
+      size,
+      sha256: this.sha256,
+      reused: false,
+      resumedFrom: this.resumedFrom,
+      fetchedBytes: this.fetched,
+      url,
+    };
   }
 
   /** After a failed attempt: everything received is on disk and in the row, ready for a resume; what the failure means. */
   private async afterFailure(caught: unknown, url: string): Promise<AttemptFailure> {
     let failure = classifyNetworkError(caught, url);
     const sink = this.sink!;
-    await sink.flush().catch((error: unknown) => this.logger.debug({ err: error }, 'flush after a failed attempt failed'));
+    await sink
+      .flush()
+      .catch((error: unknown) => this.logger.debug({ err: error }, 'flush after a failed attempt failed'));
     // A sink that failed (in the attempt, its settle, or this flush) fails every write after it:
     // its disk error is what happened, and no retry or mirror can help (the hang to E_TIMEOUT).
     if (sink.failure && failure.scope !== 'never') failure = new AttemptFailure(sink.failure, 'never');
@@ -281,9 +368,15 @@ export class DownloadJob {
     if (written === 0) await rm(this.partPath, { force: true });
     let error = last?.error ?? new NuwaxError(ErrorCodes.E_NETWORK, 'The download failed');
     if (last?.scope === 'same-url' && error.code === ErrorCodes.E_HTTP) {
-      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, { cause: error, details: { ...error.details, attempts } });
+      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, {
+        cause: error,
+        details: { ...error.details, attempts },
+      });
     } else if (last?.scope === 'same-url' && error.code === ErrorCodes.E_NETWORK) {
-      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, { cause: error.cause, details: { ...error.details, attempts } });
+      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, {
+        cause: error.cause,
+        details: { ...error.details, attempts },
+      });
     }
     this.saveRow({ status: written > 0 ? 'partial' : 'failed', offset: written, error: error.message });
     return error;
@@ -298,7 +391,14 @@ export class DownloadJob {
 function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new NuwaxError(ErrorCodes.E_ABORTED, 'The download was cancelled while its hash was checked; the partial file is kept for a resume', { cause: signal.reason }));
+    const onAbort = () =>
+      reject(
+        new NuwaxError(
+          ErrorCodes.E_ABORTED,
+          'The download was cancelled while its hash was checked; the partial file is kept for a resume',
+          { cause: signal.reason },
+        ),
+      );
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));

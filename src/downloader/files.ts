@@ -9,9 +9,16 @@ import type { Store } from '../state/index.js';
 
 /** Lower-case hex; accepts a "sha256:" prefix (SPEC 4). Anything else cannot be verified. */
 export function normaliseSha256(hash: string): string {
-  const hex = hash.trim().replace(/^sha256:/i, '').toLowerCase();
+  const hex = hash
+    .trim()
+    .replace(/^sha256:/i, '')
+    .toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(hex)) {
-    throw new NuwaxError(ErrorCodes.E_UNVERIFIED, `Refusing a download without a SHA-256 to check it against (got "${hash}")`, { details: { sha256: hash } });
+    throw new NuwaxError(
+      ErrorCodes.E_UNVERIFIED,
+      `Refusing a download without a SHA-256 to check it against (got "${hash}")`,
+      { details: { sha256: hash } },
+    );
   }
   return hex;
 }

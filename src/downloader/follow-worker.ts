@@ -43,7 +43,10 @@ function hashNext(limit: number): void {
   // The main thread moves to a new epoch before it cuts the file: the same epoch after the read
   // means that every byte read lay below a limit of this epoch, i.e. was final.
   if (current().epoch !== epoch) return;
-  if (read === 0) throw Object.assign(new Error(`${file} ended at ${hashed} bytes, before the ${limit} bytes written to it`), { code: 'ESHORT' });
+  if (read === 0)
+    throw Object.assign(new Error(`${file} ended at ${hashed} bytes, before the ${limit} bytes written to it`), {
+      code: 'ESHORT',
+    });
   hash.update(buffer.subarray(0, read));
   hashed += read;
 }
@@ -63,7 +66,12 @@ function answer(): void {
   const { end } = asked;
   asked = undefined;
   if (hashed === end) reply({ type: 'digest', hex: hash.copy().digest('hex'), end });
-  else reply({ type: 'error', code: 'ESHORT', message: `${file}: the digest of ${end} bytes was asked for, but ${hashed} were written` });
+  else
+    reply({
+      type: 'error',
+      code: 'ESHORT',
+      message: `${file}: the digest of ${end} bytes was asked for, but ${hashed} were written`,
+    });
 }
 
 /** Waits until the bell moves past `ring`; `asleep`, set first, makes sure a ring after `ring` wakes it. */

@@ -1,6 +1,13 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { SinkHasher } from './hasher.js';
-import { FOLLOW_WORDS_BYTES, type FollowReply, type FollowRequest, type FollowWords, followWords, LIMIT_BITS } from './worker-protocol.js';
+import {
+  FOLLOW_WORDS_BYTES,
+  type FollowReply,
+  type FollowRequest,
+  type FollowWords,
+  followWords,
+  LIMIT_BITS,
+} from './worker-protocol.js';
 
 /**
  * The thread's own V8 heap (issue 3: peak RSS). It holds one 256 KiB read buffer (outside the
@@ -40,7 +47,11 @@ export class FollowHasher implements SinkHasher {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.port.on('message', (reply: FollowReply) => this.receive(reply));
-    this.worker = new Worker(new URL('./follow-worker.js', import.meta.url), { workerData: { file, shared, port: port2 }, transferList: [port2], resourceLimits: FOLLOW_LIMITS });
+    this.worker = new Worker(new URL('./follow-worker.js', import.meta.url), {
+      workerData: { file, shared, port: port2 },
+      transferList: [port2],
+      resourceLimits: FOLLOW_LIMITS,
+    });
     this.worker.on('error', (error) => this.fail(error));
     this.worker.on('exit', (code) => {
       if (!this.closed) this.fail(new Error(`The hashing thread exited (${code})`));

@@ -38,7 +38,8 @@ function prepare(offset: number): void {
   const buffer = views[0]!;
   while (end < offset) {
     const read = readSync(handle, buffer, 0, Math.min(buffer.length, offset - end), end);
-    if (read === 0) throw Object.assign(new Error(`${file} ended at ${end} while re-hashing ${offset} bytes`), { code: 'ESHORT' });
+    if (read === 0)
+      throw Object.assign(new Error(`${file} ended at ${end} while re-hashing ${offset} bytes`), { code: 'ESHORT' });
     hash.update(buffer.subarray(0, read));
     end += read;
   }

@@ -16,7 +16,15 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   const completed = await findCompletedDownload(options.store, sha256);
   if (completed) {
     const row = options.store.downloads.findByHash(sha256)!;
-    return { path: completed, size: (await sizeOf(completed)) ?? 0, sha256, reused: true, resumedFrom: 0, fetchedBytes: 0, url: row.url };
+    return {
+      path: completed,
+      size: (await sizeOf(completed)) ?? 0,
+      sha256,
+      reused: true,
+      resumedFrom: 0,
+      fetchedBytes: 0,
+      url: row.url,
+    };
   }
   return new DownloadJob(options).run();
 }

@@ -41,7 +41,9 @@ export function header(headers: Headers, name: string): string | undefined {
 }
 
 /** "bytes 100-199/1000" → {first, last, total}; "bytes *\/1000" → {total}. */
-export function parseContentRange(value: string | undefined): { first: number | null; last: number | null; total: number | null } | null {
+export function parseContentRange(
+  value: string | undefined,
+): { first: number | null; last: number | null; total: number | null } | null {
   const match = /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(value?.trim() ?? '');
   if (!match) return null;
   return {
@@ -65,7 +67,9 @@ function httpFailure(status: number, url: string, headers: Headers): AttemptFail
   // change on a retry: fail at once for this URL (issue: no retries), a mirror may still have it.
   const transient = status === 408 || status === 425 || status === 429 || status >= 500;
   const redirect = status >= 300 && status < 400;
-  const message = redirect ? `Too many redirects (or a redirect without a location) from ${url} (HTTP ${status})` : `The server answered HTTP ${status} for ${url}`;
+  const message = redirect
+    ? `Too many redirects (or a redirect without a location) from ${url} (HTTP ${status})`
+    : `The server answered HTTP ${status} for ${url}`;
   const error = new NuwaxError(ErrorCodes.E_HTTP, message, { details: { statusCode: status, url } });
   return new AttemptFailure(error, transient ? 'same-url' : 'next-url', transient ? retryAfter(headers) : null);
 }
@@ -99,7 +103,15 @@ export function decideResponse(facts: ResponseFacts): ResponseDecision {
     const length = header(headers, 'content-length');
     const total = length === undefined ? null : Number(length);
     if (expectedSize !== null && total !== null && total !== expectedSize) {
-      return { kind: 'fail', failure: sizeFailure(`${url} announces ${total} bytes, the manifest says ${expectedSize}`, url, expectedSize, total) };
+      return {
+        kind: 'fail',
+        failure: sizeFailure(
+          `${url} announces ${total} bytes, the manifest says ${expectedSize}`,
+          url,
+          expectedSize,
+          total,
+        ),
+      };
     }
     return { kind: 'fresh', total: total ?? expectedSize, validator: validatorOf(headers) };
   }
@@ -108,7 +120,12 @@ export function decideResponse(facts: ResponseFacts): ResponseDecision {
     const range = parseContentRange(header(headers, 'content-range'));
     const total = range?.total ?? expectedSize;
     const whole = total !== null && facts.onDisk === total && (expectedSize === null || expectedSize === total);
-    return whole ? { kind: 'whole', total } : { kind: 'restart', reason: `HTTP 416 for a Range from ${offset} (the server's file is ${total ?? 'of unknown size'})` };
+    return whole
+      ? { kind: 'whole', total }
+      : {
+          kind: 'restart',
+          reason: `HTTP 416 for a Range from ${offset} (the server's file is ${total ?? 'of unknown size'})`,
+        };
   }
   return { kind: 'fail', failure: httpFailure(status, url, headers) };
 }
@@ -121,14 +138,31 @@ function decidePartial(facts: ResponseFacts): ResponseDecision {
     return { kind: 'restart', reason: `Content-Range "${rangeHeader ?? ''}" from ${url} does not start at ${offset}` };
   }
   if (expectedSize !== null && range.total !== null && range.total !== expectedSize) {
-    return { kind: 'fail', failure: sizeFailure(`${url} serves a file of ${range.total} bytes, the manifest says ${expectedSize}`, url, expectedSize, range.total) };
+    return {
+      kind: 'fail',
+      failure: sizeFailure(
+        `${url} serves a file of ${range.total} bytes, the manifest says ${expectedSize}`,
+        url,
+        expectedSize,
+        range.total,
+      ),
+    };
   }
   const now = validatorOf(headers);
   const before = facts.validator;
   // If-Range should have turned a changed file into a 200; a server that answers 206 anyway is caught here.
-  if (before?.etag && now.etag && before.etag !== now.etag) return { kind: 'restart', reason: `the ETag changed from ${before.etag} to ${now.etag}` };
+  if (before?.etag && now.etag && before.etag !== now.etag)
+    return { kind: 'restart', reason: `the ETag changed from ${before.etag} to ${now.etag}` };
   if (before && !before.etag && before.lastModified && now.lastModified && before.lastModified !== now.lastModified) {
     return { kind: 'restart', reason: `Last-Modified changed from ${before.lastModified} to ${now.lastModified}` };
   }
-  return { kind: 'append', start: offset, total: range.total ?? expectedSize, validator: { etag: now.etag ?? before?.etag ?? null, lastModified: now.lastModified ?? before?.lastModified ?? null } };
+  return {
+    kind: 'append',
+    start: offset,
+    total: range.total ?? expectedSize,
+    validator: {
+      etag: now.etag ?? before?.etag ?? null,
+      lastModified: now.lastModified ?? before?.lastModified ?? null,
+    },
+  };
 }

@@ -28,7 +28,11 @@ export class RateLimiter {
 }
 
 /** Exponential backoff with jitter: the n-th retry waits between half and all of base·2ⁿ, capped. */
-export function backoffDelay(retry: number, backoff: { baseMs: number; maxMs: number }, random: () => number = Math.random): number {
+export function backoffDelay(
+  retry: number,
+  backoff: { baseMs: number; maxMs: number },
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** retry);
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }

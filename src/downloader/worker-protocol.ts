@@ -32,7 +32,12 @@ export interface FollowWords {
 export const FOLLOW_WORDS_BYTES = 24;
 
 export function followWords(shared: SharedArrayBuffer): FollowWords {
-  return { bell: new Int32Array(shared, 0, 1), asleep: new Int32Array(shared, 4, 1), position: new BigInt64Array(shared, 8, 1), wakeAt: new BigInt64Array(shared, 16, 1) };
+  return {
+    bell: new Int32Array(shared, 0, 1),
+    asleep: new Int32Array(shared, 4, 1),
+    position: new BigInt64Array(shared, 8, 1),
+    wakeAt: new BigInt64Array(shared, 16, 1),
+  };
 }
 
 export const LIMIT_BITS = 48n;
@@ -40,4 +45,6 @@ export const LIMIT_MASK = (1n << LIMIT_BITS) - 1n;
 
 export type FollowRequest = { type: 'digest'; end: number; epoch: number } | { type: 'close' };
 
-export type FollowReply = { type: 'digest'; hex: string; end: number } | { type: 'error'; code: string; message: string };
+export type FollowReply =
+  | { type: 'digest'; hex: string; end: number }
+  | { type: 'error'; code: string; message: string };

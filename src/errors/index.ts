@@ -59,7 +59,9 @@ export class NuwaxError extends Error {
   }
 
   toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
-    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+    return this.details
+      ? { code: this.code, message: this.message, details: this.details }
+      : { code: this.code, message: this.message };
   }
 }
 
@@ -78,7 +80,11 @@ export function toNuwaxError(error: unknown, fallback: ErrorCode = ErrorCodes.E_
     // On an edge box these mostly mean failing storage (an SD card remounted read-only), though a
     // closed terminal gives EIO too: name the error and what it touched, not "internal".
     const message = error instanceof Error ? error.message : String(error);
-    return new NuwaxError(ErrorCodes.E_IO, `I/O error (${message}); if it names a file, check that storage (read-only or failing)`, { cause: error });
+    return new NuwaxError(
+      ErrorCodes.E_IO,
+      `I/O error (${message}); if it names a file, check that storage (read-only or failing)`,
+      { cause: error },
+    );
   }
   if ((error as Error | undefined)?.name === 'AbortError') {
     return new NuwaxError(ErrorCodes.E_ABORTED, 'The operation was cancelled', { cause: error });

@@ -26,7 +26,10 @@ export async function fsyncFile(file: string): Promise<void> {
 
 /** Temp name in the same folder, so the final rename is atomic on the same filesystem. */
 export function temporaryPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  );
 }
 
 /** Durable atomic write: temp file, write, fsync, rename, fsync the folder (STYLE: files on disk). */
@@ -112,7 +115,9 @@ export function formatBytes(bytes: number): string {
  */
 export function checkRelativePath(candidate: string, what = 'path'): string {
   const fail = (why: string): never => {
-    throw new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `Unsafe ${what} "${candidate}": ${why}`, { details: { path: candidate } });
+    throw new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `Unsafe ${what} "${candidate}": ${why}`, {
+      details: { path: candidate },
+    });
   };
   if (typeof candidate !== 'string' || candidate.length === 0) fail('empty');
   if (candidate.includes('\0')) fail('contains NUL');

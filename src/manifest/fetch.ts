@@ -51,7 +51,8 @@ async function readBounded(body: AsyncIterable<Uint8Array>, limit: number, url: 
   let total = 0;
   for await (const chunk of body) {
     total += chunk.length;
-    if (total > limit) throw new NuwaxError(ErrorCodes.E_MANIFEST, `The answer from ${url} is larger than ${limit} bytes`);
+    if (total > limit)
+      throw new NuwaxError(ErrorCodes.E_MANIFEST, `The answer from ${url} is larger than ${limit} bytes`);
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks);
@@ -59,7 +60,14 @@ async function readBounded(body: AsyncIterable<Uint8Array>, limit: number, url: 
 
 async function httpRequest(
   url: string,
-  options: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; config: Config; signal?: AbortSignal; dispatcher?: Dispatcher },
+  options: {
+    method?: 'GET' | 'POST';
+    headers?: Record<string, string>;
+    body?: string;
+    config: Config;
+    signal?: AbortSignal;
+    dispatcher?: Dispatcher;
+  },
 ): Promise<HttpAnswer> {
   const timeout = options.config.server.timeout * 1000;
   try {
@@ -77,7 +85,8 @@ async function httpRequest(
     return { status: response.statusCode, headers: response.headers, body };
   } catch (error) {
     if (error instanceof NuwaxError) throw error;
-    if ((error as Error).name === 'AbortError') throw new NuwaxError(ErrorCodes.E_ABORTED, 'Cancelled', { cause: error });
+    if ((error as Error).name === 'AbortError')
+      throw new NuwaxError(ErrorCodes.E_ABORTED, 'Cancelled', { cause: error });
     const cause = error as NodeJS.ErrnoException;
     const why = cause.code ?? cause.message;
     throw new NuwaxError(ErrorCodes.E_NETWORK, `Cannot reach the release server at ${new URL(url).origin} (${why})`, {
@@ -106,7 +115,9 @@ async function registerClient(options: FetchManifestOptions): Promise<string> {
     dispatcher: options.dispatcher,
   });
   if (answer.status >= 300) {
-    throw new NuwaxError(ErrorCodes.E_HTTP, `Client registration at ${base} failed with HTTP ${answer.status}`, { details: { statusCode: answer.status } });
+    throw new NuwaxError(ErrorCodes.E_HTTP, `Client registration at ${base} failed with HTTP ${answer.status}`, {
+      details: { statusCode: answer.status },
+    });
   }
   let parsed: { client_id?: unknown; data?: { client_id?: unknown } };
   try {
@@ -128,8 +139,12 @@ function withSlash(base: string): string {
 
 export function manifestUrlFor(config: Config): string {
   if (config.server.manifest_url) return config.server.manifest_url;
-  if (config.server.base_url) return new URL('api/v1/docker/checkVersion', withSlash(config.server.base_url)).toString();
-  throw new NuwaxError(ErrorCodes.E_CONFIG, 'No release server configured: set [server] manifest_url or base_url in config.toml');
+  if (config.server.base_url)
+    return new URL('api/v1/docker/checkVersion', withSlash(config.server.base_url)).toString();
+  throw new NuwaxError(
+    ErrorCodes.E_CONFIG,
+    'No release server configured: set [server] manifest_url or base_url in config.toml',
+  );
 }
 
 interface CachedManifest {
@@ -179,7 +194,15 @@ export async function fetchManifest(options: FetchManifestOptions): Promise<Fetc
   const etag = header(answer.headers, 'etag');
   if (!notModified && etag) store.kv.set(cacheKey, { etag, body: bytes.toString('base64') } satisfies CachedManifest);
   const serverDate = header(answer.headers, 'date');
-  return { manifest, url, bytes, signed: signature !== null, ...(signature !== null ? { signature } : {}), notModified, ...(serverDate ? { serverDate } : {}) };
+  return {
+    manifest,
+    url,
+    bytes,
+    signed: signature !== null,
+    ...(signature !== null ? { signature } : {}),
+    notModified,
+    ...(serverDate ? { serverDate } : {}),
+  };
 }
 
 /** The signature that verified, or null when no key is configured. */
@@ -188,29 +211,49 @@ async function checkSignature(bytes: Buffer, url: string, options: FetchManifest
   if (keys.length === 0) return null;
   const publicKeys = keys.map(loadPublicKey);
   const sigUrl = `${url}.sig`;
-  const answer = await httpRequest(sigUrl, { config: options.config, signal: options.signal, dispatcher: options.dispatcher });
+  const answer = await httpRequest(sigUrl, {
+    config: options.config,
+    signal: options.signal,
+    dispatcher: options.dispatcher,
+  });
   if (answer.status !== 200) {
-    throw new NuwaxError(ErrorCodes.E_SIGNATURE, `The manifest signature ${sigUrl} is missing (HTTP ${answer.status}) and public keys are configured`, {
-      details: { url: sigUrl, statusCode: answer.status },
-    });
+    throw new NuwaxError(
+      ErrorCodes.E_SIGNATURE,
+      `The manifest signature ${sigUrl} is missing (HTTP ${answer.status}) and public keys are configured`,
+      {
+        details: { url: sigUrl, statusCode: answer.status },
+      },
+    );
   }
   const signature = answer.body.toString('utf8');
   if (!verifySignature(bytes, signature, publicKeys)) {
-    throw new NuwaxError(ErrorCodes.E_SIGNATURE, `The manifest signature does not verify with any configured public key: refusing ${url}`, {
-      details: { url },
-    });
+    throw new NuwaxError(
+      ErrorCodes.E_SIGNATURE,
+      `The manifest signature does not verify with any configured public key: refusing ${url}`,
+      {
+        details: { url },
+      },
+    );
   }
   return signature;
 }
 
 /** Reads a manifest and its signature from files (offline bundles, tests), with the same checks. */
-export function verifyManifestBytes(bytes: Buffer, signature: string | undefined, config: Config): { manifest: Manifest; signed: boolean } {
+export function verifyManifestBytes(
+  bytes: Buffer,
+  signature: string | undefined,
+  config: Config,
+): { manifest: Manifest; signed: boolean } {
   const keys = config.security.public_keys;
   let signed = false;
   if (keys.length > 0) {
-    if (!signature) throw new NuwaxError(ErrorCodes.E_SIGNATURE, 'The manifest has no signature and public keys are configured');
+    if (!signature)
+      throw new NuwaxError(ErrorCodes.E_SIGNATURE, 'The manifest has no signature and public keys are configured');
     if (!verifySignature(bytes, signature, keys.map(loadPublicKey))) {
-      throw new NuwaxError(ErrorCodes.E_SIGNATURE, 'The manifest signature does not verify with any configured public key');
+      throw new NuwaxError(
+        ErrorCodes.E_SIGNATURE,
+        'The manifest signature does not verify with any configured public key',
+      );
     }
     signed = true;
   }

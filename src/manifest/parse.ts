@@ -8,15 +8,26 @@ export function parseManifest(bytes: Uint8Array | string, source = 'manifest'): 
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new NuwaxError(ErrorCodes.E_MANIFEST, `The ${source} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw new NuwaxError(ErrorCodes.E_MANIFEST, `The ${source} is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   // The nuwax API may wrap the manifest as { code, data: {...} }.
-  if (raw && typeof raw === 'object' && !('version' in raw) && 'data' in raw && (raw as { data: unknown }).data && typeof (raw as { data: unknown }).data === 'object') {
+  if (
+    raw &&
+    typeof raw === 'object' &&
+    !('version' in raw) &&
+    'data' in raw &&
+    (raw as { data: unknown }).data &&
+    typeof (raw as { data: unknown }).data === 'object'
+  ) {
     raw = (raw as { data: unknown }).data;
   }
   const result = manifestSchema.safeParse(raw);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+    const lines = result.error.issues.map(
+      (issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`,
+    );
     throw new NuwaxError(ErrorCodes.E_MANIFEST, `The ${source} is malformed: ${lines.join('; ')}`, {
       details: { issues: lines, fields: result.error.issues.map((issue) => issue.path.map(String).join('.')) },
     });

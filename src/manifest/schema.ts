@@ -52,8 +52,7 @@ const patchRef = packageRef.extend({
   operations: operationsSchema,
 });
 
-const arches = <T extends z.ZodType>(item: T) =>
-  z.looseObject({ x86_64: item.optional(), aarch64: item.optional() });
+const arches = <T extends z.ZodType>(item: T) => z.looseObject({ x86_64: item.optional(), aarch64: item.optional() });
 
 export const manifestSchema = z.looseObject({
   version,

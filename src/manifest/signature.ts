@@ -17,9 +17,13 @@ export function loadPublicKey(spec: string): KeyObject {
     }
     return createPublicKey(readFileSync(text, 'utf8'));
   } catch (error) {
-    throw new NuwaxError(ErrorCodes.E_CONFIG, `security.public_keys: "${spec.slice(0, 60)}" is neither a base64 ed25519 key nor a readable PEM file`, {
-      cause: error,
-    });
+    throw new NuwaxError(
+      ErrorCodes.E_CONFIG,
+      `security.public_keys: "${spec.slice(0, 60)}" is neither a base64 ed25519 key nor a readable PEM file`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -27,7 +31,8 @@ export function loadPrivateKey(text: string): KeyObject {
   const trimmed = text.trim();
   if (trimmed.includes('BEGIN')) return createPrivateKey(trimmed);
   const raw = Buffer.from(trimmed, 'base64');
-  if (raw.length !== 32) throw new NuwaxError(ErrorCodes.E_USAGE, 'A private key is a PEM file or the base64 of a raw 32-byte ed25519 seed');
+  if (raw.length !== 32)
+    throw new NuwaxError(ErrorCodes.E_USAGE, 'A private key is a PEM file or the base64 of a raw 32-byte ed25519 seed');
   return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' });
 }
 

@@ -17,8 +17,28 @@ import { finalPathFor } from '../downloader/index.js';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { ProgressListener } from '../events/index.js';
 import { checkRelativePath, fsyncDirectory, fsyncFile } from '../fsutil/index.js';
-import { compareVersions, type FetchedManifest, isValidVersion, resolvePackageUrls, verifyManifestBytes } from '../manifest/index.js';
-import { BUNDLE_FORMAT, type BundledPackage, type BundleIndex, bundleError, bundleIndexSchema, byteProgress, declaredHashes, hashingStream, INDEX_NAME, LIMITS, MANIFEST_NAME, PACKAGE_NAME, SIGNATURE_NAME } from './bundle.js';
+import {
+  compareVersions,
+  type FetchedManifest,
+  isValidVersion,
+  resolvePackageUrls,
+  verifyManifestBytes,
+} from '../manifest/index.js';
+import {
+  BUNDLE_FORMAT,
+  type BundledPackage,
+  type BundleIndex,
+  bundleError,
+  bundleIndexSchema,
+  byteProgress,
+  declaredHashes,
+  hashingStream,
+  INDEX_NAME,
+  LIMITS,
+  MANIFEST_NAME,
+  PACKAGE_NAME,
+  SIGNATURE_NAME,
+} from './bundle.js';
 
 export interface ReadBundleOptions {
   config: Config;
@@ -48,7 +68,10 @@ function readError(error: unknown, file: string): NuwaxError {
   if (error instanceof NuwaxError) return error;
   const message = (error as Error | undefined)?.message ?? String(error);
   if ((error as Error | undefined)?.name === 'AbortError') return toNuwaxError(error);
-  return new NuwaxError(ErrorCodes.E_ARCHIVE, `Cannot read the bundle ${path.basename(file)}: ${message}`, { cause: error, details: { file } });
+  return new NuwaxError(ErrorCodes.E_ARCHIVE, `Cannot read the bundle ${path.basename(file)}: ${message}`, {
+    cause: error,
+    details: { file },
+  });
 }
 
 /**
@@ -61,14 +84,24 @@ async function* bundleEntries(file: string, signal: AbortSignal | undefined): As
     for await (const entry of parseTar(readPlain(file, { signal }))) {
       const { name, type, size } = entry.header;
       checkRelativePath(name, 'bundle entry');
-      if (type !== 'file') throw new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `The bundle entry "${name}" is a ${type}, not a plain file: refused`, { details: { path: name, type } });
+      if (type !== 'file')
+        throw new NuwaxError(
+          ErrorCodes.E_UNSAFE_PATH,
+          `The bundle entry "${name}" is a ${type}, not a plain file: refused`,
+          { details: { path: name, type } },
+        );
       seen += 1;
       // Claimed only when read, so that an unread body is skipped by the reader.
       yield { name, size, body: { [Symbol.asyncIterator]: () => entry.stream() } };
     }
   } catch (error) {
     // Not a tar at all (its first header does not check out): not a bundle, rather than corrupt.
-    if (seen === 0 && error instanceof NuwaxError && error.code === ErrorCodes.E_ARCHIVE && /^Corrupt tar data/.test(error.message)) {
+    if (
+      seen === 0 &&
+      error instanceof NuwaxError &&
+      error.code === ErrorCodes.E_ARCHIVE &&
+      /^Corrupt tar data/.test(error.message)
+    ) {
       throw bundleError(`${path.basename(file)} is not a nuwax bundle (not a tar archive)`, { file });
     }
     throw readError(error, file);
@@ -100,14 +133,20 @@ function parseIndex(bytes: Buffer, clientVersion: string): BundleIndex {
   } catch (error) {
     throw new NuwaxError(ErrorCodes.E_BUNDLE, `The bundle's ${INDEX_NAME} is not valid JSON`, { cause: error });
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw bundleError(`The bundle's ${INDEX_NAME} is ${describeJson(raw)}, not a JSON object`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw bundleError(`The bundle's ${INDEX_NAME} is ${describeJson(raw)}, not a JSON object`);
   const { format, client_min: clientMin } = raw as Record<string, unknown>;
   const needs = typeof clientMin === 'string' && isValidVersion(clientMin) ? clientMin : null;
   if (typeof format === 'number' && format !== BUNDLE_FORMAT) {
-    throw bundleError(`The bundle has format ${format}; this nuwax ${clientVersion} reads format ${BUNDLE_FORMAT} (it needs nuwax ${needs ?? '?'} or later)`);
+    throw bundleError(
+      `The bundle has format ${format}; this nuwax ${clientVersion} reads format ${BUNDLE_FORMAT} (it needs nuwax ${needs ?? '?'} or later)`,
+    );
   }
   if (needs !== null && compareVersions(needs, clientVersion) > 0) {
-    throw new NuwaxError(ErrorCodes.E_CLIENT_TOO_OLD, `The bundle needs nuwax ${needs} or later; this is ${clientVersion}`);
+    throw new NuwaxError(
+      ErrorCodes.E_CLIENT_TOO_OLD,
+      `The bundle needs nuwax ${needs} or later; this is ${clientVersion}`,
+    );
   }
   const result = bundleIndexSchema.safeParse(raw);
   if (!result.success) {
@@ -132,18 +171,33 @@ function verifyHead(file: string, metadata: Map<string, Buffer>, options: ReadBu
   const url = bundleManifestUrl(file);
   const declared = declaredHashes(verified.manifest);
   for (const item of index.packages) {
-    if (!declared.has(item.sha256)) throw bundleError(`The bundle lists ${item.name}, which the manifest does not name`, { name: item.name });
+    if (!declared.has(item.sha256))
+      throw bundleError(`The bundle lists ${item.name}, which the manifest does not name`, { name: item.name });
   }
-  const fetched: FetchedManifest = { manifest: resolvePackageUrls(verified.manifest, url), url, bytes, signed: verified.signed, ...(signature ? { signature: signature.toString('utf8') } : {}), notModified: false };
+  const fetched: FetchedManifest = {
+    manifest: resolvePackageUrls(verified.manifest, url),
+    url,
+    bytes,
+    signed: verified.signed,
+    ...(signature ? { signature: signature.toString('utf8') } : {}),
+    notModified: false,
+  };
   return { file, index, fetched, signature };
 }
 
 const METADATA = [INDEX_NAME, MANIFEST_NAME, SIGNATURE_NAME];
 
 /** Index first, then the manifest, then (optional) the signature, before any package; each once. */
-async function readMetadata(entry: BundleEntry, metadata: Map<string, Buffer>, head: BundleHead | undefined): Promise<void> {
+async function readMetadata(
+  entry: BundleEntry,
+  metadata: Map<string, Buffer>,
+  head: BundleHead | undefined,
+): Promise<void> {
   if (head || METADATA.indexOf(entry.name) !== metadata.size) {
-    throw bundleError(`The bundle's ${entry.name} is out of place (expected ${METADATA.join(', ')}, then the packages)`, { path: entry.name });
+    throw bundleError(
+      `The bundle's ${entry.name} is out of place (expected ${METADATA.join(', ')}, then the packages)`,
+      { path: entry.name },
+    );
   }
   metadata.set(entry.name, await readSmall(entry));
 }
@@ -151,14 +205,19 @@ async function readMetadata(entry: BundleEntry, metadata: Map<string, Buffer>, h
 /** The index's record of a package entry, which must come once, with the size the index and the manifest give it. */
 function packageRecord(head: BundleHead, entry: BundleEntry, seen: Set<string>): BundledPackage {
   const item = head.index.packages.find((candidate) => candidate.name === entry.name);
-  if (!item) throw bundleError(`The bundle holds ${entry.name}, which its ${INDEX_NAME} does not list`, { path: entry.name });
+  if (!item)
+    throw bundleError(`The bundle holds ${entry.name}, which its ${INDEX_NAME} does not list`, { path: entry.name });
   if (seen.has(entry.name)) throw bundleError(`The bundle holds ${entry.name} twice`, { path: entry.name });
   seen.add(entry.name);
   const declared = declaredHashes(head.fetched.manifest).get(item.sha256) ?? null;
   if (entry.size !== item.size || (declared !== null && declared !== entry.size)) {
-    throw new NuwaxError(ErrorCodes.E_SIZE_MISMATCH, `The bundle's ${entry.name} is ${entry.size} bytes; its index says ${item.size}${declared !== null ? ` and the manifest ${declared}` : ''}`, {
-      details: { name: entry.name },
-    });
+    throw new NuwaxError(
+      ErrorCodes.E_SIZE_MISMATCH,
+      `The bundle's ${entry.name} is ${entry.size} bytes; its index says ${item.size}${declared !== null ? ` and the manifest ${declared}` : ''}`,
+      {
+        details: { name: entry.name },
+      },
+    );
   }
   return item;
 }
@@ -177,8 +236,10 @@ async function scanBundle(file: string, options: ReadBundleOptions, visit?: Pack
         await readMetadata(entry, metadata, head);
         continue;
       }
-      if (!PACKAGE_NAME.test(entry.name)) throw bundleError(`The bundle holds an unexpected entry "${entry.name}": refused`, { path: entry.name });
-      if (!metadata.has(MANIFEST_NAME)) throw bundleError(`The bundle's packages come before its ${INDEX_NAME} and ${MANIFEST_NAME}`);
+      if (!PACKAGE_NAME.test(entry.name))
+        throw bundleError(`The bundle holds an unexpected entry "${entry.name}": refused`, { path: entry.name });
+      if (!metadata.has(MANIFEST_NAME))
+        throw bundleError(`The bundle's packages come before its ${INDEX_NAME} and ${MANIFEST_NAME}`);
       // The signature is checked here, before a package byte is read.
       head ??= verifyHead(file, metadata, options);
       if (!visit) return head;
@@ -188,10 +249,16 @@ async function scanBundle(file: string, options: ReadBundleOptions, visit?: Pack
     // A body cut short surfaces in the visitor's copy: it is still the bundle's fault.
     throw readError(error, file);
   }
-  if (!metadata.has(MANIFEST_NAME)) throw bundleError(`${path.basename(file)} is not a nuwax bundle: it has no ${INDEX_NAME} and ${MANIFEST_NAME}`, { file });
+  if (!metadata.has(MANIFEST_NAME))
+    throw bundleError(`${path.basename(file)} is not a nuwax bundle: it has no ${INDEX_NAME} and ${MANIFEST_NAME}`, {
+      file,
+    });
   head ??= verifyHead(file, metadata, options);
   const missing = head.index.packages.filter((item) => !seen.has(item.name)).map((item) => item.name);
-  if (visit && missing.length > 0) throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The bundle is truncated: ${missing.join(', ')} missing`, { details: { missing } });
+  if (visit && missing.length > 0)
+    throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The bundle is truncated: ${missing.join(', ')} missing`, {
+      details: { missing },
+    });
   return head;
 }
 
@@ -248,20 +315,30 @@ export async function importBundle(head: BundleHead, options: ImportBundleOption
       const temporary = path.join(options.directory, `.${item.sha256}.import.tmp`);
       if (keep) copies.set(item.sha256, { temporary, size: item.size });
       const hashing = hashingStream(progress.add);
-      const sink = keep ? createWriteStream(temporary, { mode: 0o644 }) : new Writable({ write: (_chunk, _encoding, callback) => callback() });
+      const sink = keep
+        ? createWriteStream(temporary, { mode: 0o644 })
+        : new Writable({ write: (_chunk, _encoding, callback) => callback() });
       await pipeline(entry.body, hashing.transform, sink, options.signal ? { signal: options.signal } : {});
       const actual = hashing.digest();
       if (actual !== item.sha256) {
-        throw new NuwaxError(ErrorCodes.E_HASH_MISMATCH, `The bundle's package ${item.name} (${item.roles.join(', ')}) has sha256 ${actual}, not the ${item.sha256} the manifest gives: refusing the bundle`, {
-          details: { name: item.name, expected: item.sha256, actual },
-        });
+        throw new NuwaxError(
+          ErrorCodes.E_HASH_MISMATCH,
+          `The bundle's package ${item.name} (${item.roles.join(', ')}) has sha256 ${actual}, not the ${item.sha256} the manifest gives: refusing the bundle`,
+          {
+            details: { name: item.name, expected: item.sha256, actual },
+          },
+        );
       }
     });
-    if (!again.fetched.bytes.equals(head.fetched.bytes) || !Buffer.from(again.signature ?? '').equals(Buffer.from(head.signature ?? ''))) {
+    if (
+      !again.fetched.bytes.equals(head.fetched.bytes) ||
+      !Buffer.from(again.signature ?? '').equals(Buffer.from(head.signature ?? ''))
+    ) {
       throw bundleError('The bundle changed while it was read: refusing it');
     }
     const absent = [...options.wanted.keys()].filter((sha256) => !copies.has(sha256));
-    if (absent.length > 0) throw new NuwaxError(ErrorCodes.E_NO_PACKAGE, `The bundle holds no package with sha256 ${absent.join(', ')}`);
+    if (absent.length > 0)
+      throw new NuwaxError(ErrorCodes.E_NO_PACKAGE, `The bundle holds no package with sha256 ${absent.join(', ')}`);
     progress.finish();
     const imported: ImportedPackage[] = [];
     for (const [sha256, copy] of copies) {

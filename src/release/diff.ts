@@ -39,7 +39,10 @@ function baseOf(old: Map<string, TreeEntry>, relative: string, base: Record<stri
  * replace, any other removed one a file delete. Applying the result to OLD gives NEW.
  */
 export function diffTrees(old: Map<string, TreeEntry>, next: Map<string, TreeEntry>): TreeDiff {
-  const operations: PatchOperations = { replace: { files: [], directories: [] }, delete: { files: [], directories: [] } };
+  const operations: PatchOperations = {
+    replace: { files: [], directories: [] },
+    delete: { files: [], directories: [] },
+  };
   const replacedDirectories = operations.replace.directories;
   for (const [relative, entry] of [...next].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (isUnder(relative, replacedDirectories)) continue;
@@ -65,7 +68,12 @@ export function diffTrees(old: Map<string, TreeEntry>, next: Map<string, TreeEnt
     }
   }
   const base: Record<string, string | null> = {};
-  const all = [...operations.delete.directories, ...operations.delete.files, ...operations.replace.directories, ...operations.replace.files];
+  const all = [
+    ...operations.delete.directories,
+    ...operations.delete.files,
+    ...operations.replace.directories,
+    ...operations.replace.files,
+  ];
   for (const relative of all) baseOf(old, relative, base);
   return { operations, base };
 }

@@ -39,7 +39,9 @@ async function readSidecar(file: string): Promise<ReleaseSidecar | undefined> {
     return JSON.parse(await readFile(`${file}.release.json`, 'utf8')) as ReleaseSidecar;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new NuwaxError(ErrorCodes.E_USAGE, `Cannot read ${file}.release.json: ${(error as Error).message}`, { cause: error });
+    throw new NuwaxError(ErrorCodes.E_USAGE, `Cannot read ${file}.release.json: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -62,16 +64,26 @@ export async function buildManifest(options: BuildManifestOptions): Promise<Reco
   const patch: Record<string, unknown> = {};
   let legacyFull: Record<string, unknown> | undefined;
   for (const file of options.packages) {
-    const sidecar = (await readSidecar(file)) ?? { kind: 'full', version: options.version, arch: options.arch ?? 'x86_64' };
+    const sidecar = (await readSidecar(file)) ?? {
+      kind: 'full',
+      version: options.version,
+      arch: options.arch ?? 'x86_64',
+    };
     if (sidecar.version !== options.version) {
       throw new NuwaxError(ErrorCodes.E_USAGE, `${file} was built for ${sidecar.version}, not ${options.version}`);
     }
     const { sha256, size } = await sha256File(file);
     const name = path.basename(file);
-    const url = options.baseUrl ? new URL(name, options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`).toString() : name;
+    const url = options.baseUrl
+      ? new URL(name, options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`).toString()
+      : name;
     const ref = { url, hash: `sha256:${sha256}`, signature: '', size };
     if (sidecar.kind === 'patch') {
-      patch[sidecar.arch] = { ...ref, ...(sidecar.from ? { from: sidecar.from } : {}), operations: sidecar.operations ?? {} };
+      patch[sidecar.arch] = {
+        ...ref,
+        ...(sidecar.from ? { from: sidecar.from } : {}),
+        operations: sidecar.operations ?? {},
+      };
     } else {
       platforms[sidecar.arch] = ref;
       legacyFull ??= ref;
@@ -108,12 +120,15 @@ export async function signManifestFile(file: string, privateKeyFile: string, out
 }
 
 /** Writes `<prefix>.key` (private, 0600) and `<prefix>.pub` (base64 raw key, for config.toml). */
-export async function writeKeyPair(prefix: string): Promise<{ publicKey: string; privateKeyFile: string; publicKeyFile: string }> {
+export async function writeKeyPair(
+  prefix: string,
+): Promise<{ publicKey: string; privateKeyFile: string; publicKeyFile: string }> {
   const { publicKey, privateKeyPem } = generateKeyPair();
   const privateKeyFile = `${prefix}.key`;
   const publicKeyFile = `${prefix}.pub`;
   await writeFile(privateKeyFile, privateKeyPem, { mode: 0o600, flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'EEXIST') throw new NuwaxError(ErrorCodes.E_USAGE, `${privateKeyFile} exists already; refusing to overwrite a signing key`);
+    if (error.code === 'EEXIST')
+      throw new NuwaxError(ErrorCodes.E_USAGE, `${privateKeyFile} exists already; refusing to overwrite a signing key`);
     throw error;
   });
   await writeFileAtomic(publicKeyFile, `${publicKey}\n`);

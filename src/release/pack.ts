@@ -18,9 +18,11 @@ export interface PackageSidecar extends ReleaseSidecar {
 
 export function checkReleaseArguments(versions: string[], arch: string): asserts arch is ReleaseArch {
   for (const version of versions) {
-    if (!isValidVersion(version)) throw new NuwaxError(ErrorCodes.E_USAGE, `"${version}" is not a version like 1.4.0, 1.4.0.2 or 1.5.0-rc.1`);
+    if (!isValidVersion(version))
+      throw new NuwaxError(ErrorCodes.E_USAGE, `"${version}" is not a version like 1.4.0, 1.4.0.2 or 1.5.0-rc.1`);
   }
-  if (arch !== 'x86_64' && arch !== 'aarch64') throw new NuwaxError(ErrorCodes.E_USAGE, `The arch must be x86_64 or aarch64, not "${arch}"`);
+  if (arch !== 'x86_64' && arch !== 'aarch64')
+    throw new NuwaxError(ErrorCodes.E_USAGE, `The arch must be x86_64 or aarch64, not "${arch}"`);
 }
 
 export async function checkDirectory(directory: string, what: string): Promise<void> {
@@ -52,7 +54,8 @@ export async function packRelease(options: PackOptions): Promise<PackageSidecar>
   const dir = path.resolve(options.dir);
   const output = path.resolve(options.output);
   await checkDirectory(dir, 'The deployment folder');
-  if (output.startsWith(dir + path.sep)) throw new NuwaxError(ErrorCodes.E_USAGE, `The package ${output} would be written inside the folder it packs`);
+  if (output.startsWith(dir + path.sep))
+    throw new NuwaxError(ErrorCodes.E_USAGE, `The package ${output} would be written inside the folder it packs`);
   const entries = (await readdir(dir)).sort();
   const created = await createTarGz(dir, entries, output, {
     step: 'staging',
@@ -60,7 +63,13 @@ export async function packRelease(options: PackOptions): Promise<PackageSidecar>
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  const sidecar: PackageSidecar = { kind: 'full', version: options.version, arch: options.arch, size: created.size, sha256: created.sha256 };
+  const sidecar: PackageSidecar = {
+    kind: 'full',
+    version: options.version,
+    arch: options.arch,
+    size: created.size,
+    sha256: created.sha256,
+  };
   await writeSidecar(output, sidecar);
   return sidecar;
 }

@@ -30,25 +30,44 @@ export async function patchRelease(options: PatchReleaseOptions): Promise<Packag
   const output = path.resolve(options.output);
   await checkDirectory(oldDir, 'The old deployment folder');
   await checkDirectory(newDir, 'The new deployment folder');
-  if (output.startsWith(newDir + path.sep)) throw new NuwaxError(ErrorCodes.E_USAGE, `The package ${output} would be written inside ${newDir}`);
+  if (output.startsWith(newDir + path.sep))
+    throw new NuwaxError(ErrorCodes.E_USAGE, `The package ${output} would be written inside ${newDir}`);
   const scan = options.signal ? { signal: options.signal } : {};
   const [oldTree, newTree] = await Promise.all([scanTree(oldDir, scan), scanTree(newDir, scan)]);
   for (const tree of [oldTree, newTree]) {
-    if (tree.has(METADATA_DIR)) throw new NuwaxError(ErrorCodes.E_USAGE, `A deployment folder must not hold ${METADATA_DIR}/: the name is reserved for package metadata`);
+    if (tree.has(METADATA_DIR))
+      throw new NuwaxError(
+        ErrorCodes.E_USAGE,
+        `A deployment folder must not hold ${METADATA_DIR}/: the name is reserved for package metadata`,
+      );
   }
   // A package holds files, directories and symlinks only; a fifo or a socket would vanish from it.
   const special = [...newTree].find(([, entry]) => entry.kind === 'other');
-  if (special) throw new NuwaxError(ErrorCodes.E_USAGE, `${path.join(newDir, special[0])} is neither a file, a directory nor a symlink`);
+  if (special)
+    throw new NuwaxError(
+      ErrorCodes.E_USAGE,
+      `${path.join(newDir, special[0])} is neither a file, a directory nor a symlink`,
+    );
   const { operations, base } = diffTrees(oldTree, newTree);
   const patchInfo = { from: options.from, to: options.to, operations, base };
   const created = await createTarGz(newDir, [...operations.replace.directories, ...operations.replace.files], output, {
     step: 'staging',
-    extraEntries: [{ name: `${METADATA_DIR}/patch.json`, content: Buffer.from(`${JSON.stringify(patchInfo, null, 2)}\n`) }],
+    extraEntries: [
+      { name: `${METADATA_DIR}/patch.json`, content: Buffer.from(`${JSON.stringify(patchInfo, null, 2)}\n`) },
+    ],
     ...(options.level !== undefined ? { level: options.level } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  const sidecar: PackageSidecar = { kind: 'patch', version: options.to, arch: options.arch, from: [options.from], operations, size: created.size, sha256: created.sha256 };
+  const sidecar: PackageSidecar = {
+    kind: 'patch',
+    version: options.to,
+    arch: options.arch,
+    from: [options.from],
+    operations,
+    size: created.size,
+    sha256: created.sha256,
+  };
   await writeSidecar(output, sidecar);
   return sidecar;
 }

@@ -64,7 +64,8 @@ async function resolveRequest(root: string, url: string): Promise<string | 'refu
 
 function notModified(request: IncomingMessage, etag: string, modified: Date): boolean {
   const match = request.headers['if-none-match'];
-  if (match !== undefined) return match.split(',').some((tag) => tag.trim() === '*' || tag.trim().replace(/^W\//, '') === etag);
+  if (match !== undefined)
+    return match.split(',').some((tag) => tag.trim() === '*' || tag.trim().replace(/^W\//, '') === etag);
   const since = request.headers['if-modified-since'];
   if (since === undefined) return false;
   const date = Date.parse(since);
@@ -106,14 +107,19 @@ async function respond(root: string, request: IncomingMessage, response: ServerR
     return;
   }
   const header = request.headers.range;
-  const range = header !== undefined && rangeStillValid(request, etag, lastModified) ? parseRange(header, info.size) : null;
+  const range =
+    header !== undefined && rangeStillValid(request, etag, lastModified) ? parseRange(header, info.size) : null;
   if (range === 'unsatisfiable') {
     response.writeHead(416, { ...headers, 'content-range': `bytes */${info.size}` }).end();
     return;
   }
   const { start, end } = range ?? { start: 0, end: info.size - 1 };
   const length = Math.max(0, end - start + 1);
-  response.writeHead(range ? 206 : 200, { ...headers, 'content-length': length, ...(range ? { 'content-range': `bytes ${start}-${end}/${info.size}` } : {}) });
+  response.writeHead(range ? 206 : 200, {
+    ...headers,
+    'content-length': length,
+    ...(range ? { 'content-range': `bytes ${start}-${end}/${info.size}` } : {}),
+  });
   if (request.method === 'HEAD' || length === 0) {
     response.end();
     return;
@@ -127,18 +133,27 @@ async function respond(root: string, request: IncomingMessage, response: ServerR
  */
 export async function startServer(options: { root: string; port?: number; host?: string }): Promise<StaticServer> {
   const root = await realpath(path.resolve(options.root)).catch((error: unknown) => {
-    throw new NuwaxError(ErrorCodes.E_USAGE, `Cannot serve ${options.root}: ${(error as Error).message}`, { cause: error });
+    throw new NuwaxError(ErrorCodes.E_USAGE, `Cannot serve ${options.root}: ${(error as Error).message}`, {
+      cause: error,
+    });
   });
   const server = createServer((request, response) => {
     respond(root, request, response).catch((error: unknown) => {
       // A client that goes away mid-body ends the pipeline with an error: nothing left to answer.
-      if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);
+      if (!response.headersSent)
+        response.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);
       else response.destroy();
     });
   });
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => reject(new NuwaxError(ErrorCodes.E_USAGE, `Cannot listen on ${host}:${options.port ?? 0}: ${error.message}`, { cause: error })));
+    server.once('error', (error) =>
+      reject(
+        new NuwaxError(ErrorCodes.E_USAGE, `Cannot listen on ${host}:${options.port ?? 0}: ${error.message}`, {
+          cause: error,
+        }),
+      ),
+    );
     server.listen(options.port ?? 0, host, resolve);
   });
   const address = server.address() as AddressInfo;

@@ -41,12 +41,20 @@ function capture(limit: number, keep: 'head' | 'tail'): { add(chunk: Buffer): vo
  */
 export function runCommand(command: string, args: string[], options: RunOptions = {}): Promise<CommandOutput> {
   const label = `${command} ${args.slice(0, 3).join(' ')}`.trim();
-  if (options.signal?.aborted) return Promise.reject(new NuwaxError(ErrorCodes.E_ABORTED, `${label} was cancelled`, { cause: options.signal.reason }));
+  if (options.signal?.aborted)
+    return Promise.reject(
+      new NuwaxError(ErrorCodes.E_ABORTED, `${label} was cancelled`, { cause: options.signal.reason }),
+    );
   return new Promise((resolve, reject) => {
     // A session of its own: Ctrl-C in the terminal (SIGINT to the foreground group) or a closed
     // terminal (SIGHUP) must reach nuwax alone, which then finishes or rolls back the switch, and
     // not kill `docker compose` half way through it. nuwax stops its children itself (abort, timeout).
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32' });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: process.platform !== 'win32',
+    });
     const limit = options.maxCapture ?? MAX_CAPTURE;
     const stdout = capture(limit, 'head');
     const stderr = capture(limit, 'tail');
@@ -56,8 +64,20 @@ export function runCommand(command: string, args: string[], options: RunOptions 
       stopped = error;
       child.kill('SIGKILL');
     };
-    const timer = options.timeoutMs ? setTimeout(() => stop(new NuwaxError(ErrorCodes.E_TIMEOUT, `${label} did not finish within ${Math.round(options.timeoutMs! / 1000)} s and was killed`)), options.timeoutMs) : undefined;
-    const onAbort = (): void => stop(new NuwaxError(ErrorCodes.E_ABORTED, `${label} was cancelled`, { cause: options.signal?.reason }));
+    const timer = options.timeoutMs
+      ? setTimeout(
+          () =>
+            stop(
+              new NuwaxError(
+                ErrorCodes.E_TIMEOUT,
+                `${label} did not finish within ${Math.round(options.timeoutMs! / 1000)} s and was killed`,
+              ),
+            ),
+          options.timeoutMs,
+        )
+      : undefined;
+    const onAbort = (): void =>
+      stop(new NuwaxError(ErrorCodes.E_ABORTED, `${label} was cancelled`, { cause: options.signal?.reason }));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const settle = (): void => {
       if (timer) clearTimeout(timer);
@@ -69,13 +89,22 @@ export function runCommand(command: string, args: string[], options: RunOptions 
       settle();
       // spawn says ENOENT both for a missing program and for a missing working directory.
       const noCwd = error.code === 'ENOENT' && options.cwd !== undefined && !existsSync(options.cwd);
-      const hint = noCwd ? ` (its working directory ${options.cwd} does not exist)` : error.code === 'ENOENT' ? ' (not installed or not on PATH)' : '';
+      const hint = noCwd
+        ? ` (its working directory ${options.cwd} does not exist)`
+        : error.code === 'ENOENT'
+          ? ' (not installed or not on PATH)'
+          : '';
       reject(new NuwaxError(ErrorCodes.E_DOCKER, `Cannot run ${command}${hint}: ${error.message}`, { cause: error }));
     });
     child.on('close', (code) => {
       settle();
       if (stopped) {
-        reject(new NuwaxError(stopped.code, stopped.message, { cause: stopped.cause, details: { stderr: stderr.text().slice(-2000) } }));
+        reject(
+          new NuwaxError(stopped.code, stopped.message, {
+            cause: stopped.cause,
+            details: { stderr: stderr.text().slice(-2000) },
+          }),
+        );
         return;
       }
       resolve({ code, stdout: stdout.text(), stderr: stderr.text() });
@@ -85,7 +114,10 @@ export function runCommand(command: string, args: string[], options: RunOptions 
 
 /** True when a Docker engine answers (`docker info`), within 15 s. */
 export async function dockerAvailable(env?: NodeJS.ProcessEnv): Promise<boolean> {
-  const output = await runCommand('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 15_000, ...(env ? { env } : {}) }).catch(() => null);
+  const output = await runCommand('docker', ['info', '--format', '{{.ServerVersion}}'], {
+    timeoutMs: 15_000,
+    ...(env ? { env } : {}),
+  }).catch(() => null);
   return output?.code === 0 && output.stdout.trim() !== '';
 }
 
@@ -108,7 +140,10 @@ export function composeVersion(env: NodeJS.ProcessEnv = process.env): string | u
  * `docker compose` (v2) when present, else `docker-compose` (v1): Debian 12 ships only v1. The result
  * is cached per PATH, since a box does not change its compose while nuwax runs.
  */
-export async function detectCompose(signal?: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<ComposeCommand> {
+export async function detectCompose(
+  signal?: AbortSignal,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ComposeCommand> {
   const key = env.PATH ?? '';
   const cached = detected.get(key);
   if (cached) return cached;
@@ -118,10 +153,12 @@ export async function detectCompose(signal?: AbortSignal, env: NodeJS.ProcessEnv
     { command: 'docker-compose', args: [], version: 'v1' },
   ];
   for (const candidate of candidates) {
-    const output = await runCommand(candidate.command, [...candidate.args, 'version'], options).catch((error: unknown) => {
-      if ((error as NuwaxError).code === ErrorCodes.E_ABORTED) throw error;
-      return null;
-    });
+    const output = await runCommand(candidate.command, [...candidate.args, 'version'], options).catch(
+      (error: unknown) => {
+        if ((error as NuwaxError).code === ErrorCodes.E_ABORTED) throw error;
+        return null;
+      },
+    );
     if (output?.code === 0) {
       const version = /version v?(\d[\w.+-]*)/i.exec(output.stdout)?.[1];
       if (version) reported.set(key, version);
@@ -129,5 +166,8 @@ export async function detectCompose(signal?: AbortSignal, env: NodeJS.ProcessEnv
       return candidate;
     }
   }
-  throw new NuwaxError(ErrorCodes.E_COMPOSE, 'Neither `docker compose` (v2) nor `docker-compose` (v1) is available: install one of them');
+  throw new NuwaxError(
+    ErrorCodes.E_COMPOSE,
+    'Neither `docker compose` (v2) nor `docker-compose` (v1) is available: install one of them',
+  );
 }

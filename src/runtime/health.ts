@@ -49,18 +49,26 @@ const LOG_LINES = 20;
 /** The containers of a compose project, one-off `run` containers left out. */
 export async function inspectProject(project: string, signal?: AbortSignal): Promise<ContainerFacts[]> {
   const filters = ['--filter', `label=com.docker.compose.project=${project}`];
-  const listed = await runCommand('docker', ['ps', '-aq', ...filters], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
-  if (listed.code !== 0) throw new NuwaxError(ErrorCodes.E_DOCKER, `docker ps failed: ${listed.stderr.trim().slice(-500)}`);
+  const listed = await runCommand('docker', ['ps', '-aq', ...filters], {
+    timeoutMs: 30_000,
+    ...(signal ? { signal } : {}),
+  });
+  if (listed.code !== 0)
+    throw new NuwaxError(ErrorCodes.E_DOCKER, `docker ps failed: ${listed.stderr.trim().slice(-500)}`);
   const ids = listed.stdout.split('\n').filter(Boolean);
   if (ids.length === 0) return [];
   const output = await runCommand('docker', ['inspect', ...ids], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
   // A container removed between ps and inspect makes inspect fail for all: the next poll sees the truth.
   if (output.code !== 0) return [];
-  return (JSON.parse(output.stdout) as ContainerFacts[]).filter((item) => item.Config.Labels?.['com.docker.compose.oneoff'] !== 'True');
+  return (JSON.parse(output.stdout) as ContainerFacts[]).filter(
+    (item) => item.Config.Labels?.['com.docker.compose.oneoff'] !== 'True',
+  );
 }
 
 export async function lastLogLines(container: string, lines = LOG_LINES): Promise<string[]> {
-  const output = await runCommand('docker', ['logs', '--tail', String(lines), container], { timeoutMs: 30_000 }).catch(() => null);
+  const output = await runCommand('docker', ['logs', '--tail', String(lines), container], { timeoutMs: 30_000 }).catch(
+    () => null,
+  );
   // Both streams, as the service wrote them; order between them is lost, which is fine for a diagnosis.
   return `${output?.stdout ?? ''}${output?.stderr ?? ''}`.split('\n').filter(Boolean).slice(-lines);
 }
@@ -68,9 +76,17 @@ export async function lastLogLines(container: string, lines = LOG_LINES): Promis
 async function probe(url: string, status: number, signal?: AbortSignal): Promise<ProbeResult> {
   const timeout = AbortSignal.timeout(5000);
   try {
-    const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, redirect: 'manual' });
+    const response = await fetch(url, {
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      redirect: 'manual',
+    });
     await response.arrayBuffer();
-    return { url, ok: response.status === status, status: response.status, ...(response.status === status ? {} : { error: `answered ${response.status}, expected ${status}` }) };
+    return {
+      url,
+      ok: response.status === status,
+      status: response.status,
+      ...(response.status === status ? {} : { error: `answered ${response.status}, expected ${status}` }),
+    };
   } catch (error) {
     throwIfAborted(signal);
     return { url, ok: false, status: null, error: (error as Error).message };
@@ -82,13 +98,25 @@ interface Observation {
   verdict: Verdict;
 }
 
-async function observe(project: string, services: string[], settleMs: number, signal?: AbortSignal): Promise<Map<string, Observation>> {
+async function observe(
+  project: string,
+  services: string[],
+  settleMs: number,
+  signal?: AbortSignal,
+): Promise<Map<string, Observation>> {
   const containers = await inspectProject(project, signal);
   const now = Date.now();
   return new Map(
     services.map((service) => {
-      const container = containers.find((item) => item.Config.Labels?.['com.docker.compose.service'] === service) ?? null;
-      return [service, { container, verdict: container ? judge(container, settleMs, now) : { decided: false, reason: 'no container' } }];
+      const container =
+        containers.find((item) => item.Config.Labels?.['com.docker.compose.service'] === service) ?? null;
+      return [
+        service,
+        {
+          container,
+          verdict: container ? judge(container, settleMs, now) : { decided: false, reason: 'no container' },
+        },
+      ];
     }),
   );
 }
@@ -110,15 +138,30 @@ export async function checkHealth(project: string, services: string[], options: 
     probes = await Promise.all((options.http ?? []).map((item) => probe(item.url, item.status, options.signal)));
     const verdicts = [...observations.entries()];
     const allDecided = verdicts.every(([, { verdict }]) => verdict.decided);
-    const criticalFailed = verdicts.some(([service, { verdict }]) => critical.has(service) && verdict.decided && !verdict.healthy);
+    const criticalFailed = verdicts.some(
+      ([service, { verdict }]) => critical.has(service) && verdict.decided && !verdict.healthy,
+    );
     if (allDecided && probes.every((item) => item.ok)) break;
     if (criticalFailed || Date.now() >= deadline) {
-      stoppedBy = criticalFailed ? 'stopped early: a critical service failed' : `timed out after ${Math.round(options.timeoutMs / 1000)} s`;
+      stoppedBy = criticalFailed
+        ? 'stopped early: a critical service failed'
+        : `timed out after ${Math.round(options.timeoutMs / 1000)} s`;
       break;
     }
-    await sleep(Math.max(50, Math.min(options.pollMs ?? 1000, deadline - Date.now())), undefined, options.signal ? { signal: options.signal } : {}).catch(() => throwIfAborted(options.signal));
+    await sleep(
+      Math.max(50, Math.min(options.pollMs ?? 1000, deadline - Date.now())),
+      undefined,
+      options.signal ? { signal: options.signal } : {},
+    ).catch(() => throwIfAborted(options.signal));
   }
-  const report: HealthReport = { healthy: true, services: [], healthyServices: [], unhealthyServices: [], criticalFailures: [], probes };
+  const report: HealthReport = {
+    healthy: true,
+    services: [],
+    healthyServices: [],
+    unhealthyServices: [],
+    criticalFailures: [],
+    probes,
+  };
   for (const [service, observation] of observations) {
     const entry = await describe(service, observation, critical.has(service), stoppedBy);
     report.services.push(entry);
@@ -131,7 +174,12 @@ export async function checkHealth(project: string, services: string[], options: 
   return report;
 }
 
-async function describe(service: string, { container, verdict }: Observation, critical: boolean, stoppedBy: string): Promise<ServiceHealth> {
+async function describe(
+  service: string,
+  { container, verdict }: Observation,
+  critical: boolean,
+  stoppedBy: string,
+): Promise<ServiceHealth> {
   const healthy = verdict.decided && verdict.healthy;
   const logs = healthy || !container ? [] : await lastLogLines(container.Id);
   const port = portInUse(logs, container);

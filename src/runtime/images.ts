@@ -47,15 +47,23 @@ export async function readSaveManifest(file: string): Promise<{ id: string | nul
 
 /** The image ID a reference points to, or null when it is not present. */
 async function imageId(reference: string): Promise<string | null> {
-  const output = await runCommand('docker', ['image', 'inspect', '--format', '{{.Id}}', reference], { timeoutMs: 30_000 });
+  const output = await runCommand('docker', ['image', 'inspect', '--format', '{{.Id}}', reference], {
+    timeoutMs: 30_000,
+  });
   if (output.code === 0) return output.stdout.trim();
   if (/no such image/i.test(output.stderr)) return null;
-  throw new NuwaxError(ErrorCodes.E_DOCKER, `docker image inspect ${reference} failed: ${output.stderr.trim().slice(-500)}`);
+  throw new NuwaxError(
+    ErrorCodes.E_DOCKER,
+    `docker image inspect ${reference} failed: ${output.stderr.trim().slice(-500)}`,
+  );
 }
 
 async function tagImage(source: string, target: string): Promise<void> {
   const output = await runCommand('docker', ['tag', source, target], { timeoutMs: 30_000 });
-  if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_IMAGE_LOAD, `docker tag ${source} ${target} failed: ${output.stderr.trim()}`, { details: { source, target } });
+  if (output.code !== 0)
+    throw new NuwaxError(ErrorCodes.E_IMAGE_LOAD, `docker tag ${source} ${target} failed: ${output.stderr.trim()}`, {
+      details: { source, target },
+    });
 }
 
 /** `app:1.0-amd64` → `app:1.0`; a tag without an arch suffix is returned as it is. */
@@ -68,7 +76,11 @@ export function withoutArchSuffix(tag: string): string {
  * skipped, an image whose ID is present is not loaded again, suffixed tags are retagged without the
  * suffix, and a failed load is an error.
  */
-export async function loadImages(imagesDir: string, arch: HostArch, options: { signal?: AbortSignal; onProgress?: ProgressListener; timeoutMs?: number } = {}): Promise<{ loaded: string[]; skipped: string[] }> {
+export async function loadImages(
+  imagesDir: string,
+  arch: HostArch,
+  options: { signal?: AbortSignal; onProgress?: ProgressListener; timeoutMs?: number } = {},
+): Promise<{ loaded: string[]; skipped: string[] }> {
   const files = (await readdir(imagesDir).catch(() => [] as string[])).filter((name) => name.endsWith('.tar')).sort();
   const report = createProgressReporter('loading_images', files.length, options.onProgress, { unit: 'images' });
   const loaded: string[] = [];
@@ -82,15 +94,27 @@ export async function loadImages(imagesDir: string, arch: HostArch, options: { s
     }
     const file = path.join(imagesDir, name);
     const { id, tags } = await readSaveManifest(file).catch((error: unknown) => {
-      throw new NuwaxError(ErrorCodes.E_IMAGE_LOAD, `${name} is not a docker save archive: ${(error as Error).message}`, { cause: error, details: { file: name } });
+      throw new NuwaxError(
+        ErrorCodes.E_IMAGE_LOAD,
+        `${name} is not a docker save archive: ${(error as Error).message}`,
+        { cause: error, details: { file: name } },
+      );
     });
     if (id && (await imageId(id)) !== null) {
       skipped.push(name);
       // The ID is present but a tag may point elsewhere (an older build under the same tag): re-point it.
       for (const tag of tags) await tagImage(id, tag);
     } else {
-      const run = await runCommand('docker', ['load', '-i', file], { timeoutMs: options.timeoutMs ?? 600_000, ...(options.signal ? { signal: options.signal } : {}) });
-      if (run.code !== 0) throw new NuwaxError(ErrorCodes.E_IMAGE_LOAD, `docker load of ${name} failed: ${run.stderr.trim().slice(-500)}`, { details: { file: name, stderr: run.stderr.slice(-2000) } });
+      const run = await runCommand('docker', ['load', '-i', file], {
+        timeoutMs: options.timeoutMs ?? 600_000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (run.code !== 0)
+        throw new NuwaxError(
+          ErrorCodes.E_IMAGE_LOAD,
+          `docker load of ${name} failed: ${run.stderr.trim().slice(-500)}`,
+          { details: { file: name, stderr: run.stderr.slice(-2000) } },
+        );
       loaded.push(name);
     }
     for (const tag of tags) {
@@ -109,14 +133,29 @@ export async function loadImages(imagesDir: string, arch: HostArch, options: { s
  */
 export async function checkImages(images: string[], arch: HostArch): Promise<void> {
   for (const image of images) {
-    const inspect = await runCommand('docker', ['image', 'inspect', '--format', '{{.Architecture}}', image], { timeoutMs: 30_000 });
+    const inspect = await runCommand('docker', ['image', 'inspect', '--format', '{{.Architecture}}', image], {
+      timeoutMs: 30_000,
+    });
     if (inspect.code !== 0) {
-      if (!/no such image/i.test(inspect.stderr)) throw new NuwaxError(ErrorCodes.E_DOCKER, `docker image inspect ${image} failed: ${inspect.stderr.trim().slice(-500)}`, { details: { image } });
-      throw new NuwaxError(ErrorCodes.E_IMAGE_MISSING, `The image ${image} named by the compose file is not present (no registry is used: it must come in images/)`, { details: { image } });
+      if (!/no such image/i.test(inspect.stderr))
+        throw new NuwaxError(
+          ErrorCodes.E_DOCKER,
+          `docker image inspect ${image} failed: ${inspect.stderr.trim().slice(-500)}`,
+          { details: { image } },
+        );
+      throw new NuwaxError(
+        ErrorCodes.E_IMAGE_MISSING,
+        `The image ${image} named by the compose file is not present (no registry is used: it must come in images/)`,
+        { details: { image } },
+      );
     }
     const imageArch = inspect.stdout.trim();
     if (!DOCKER_ARCH[arch].includes(imageArch)) {
-      throw new NuwaxError(ErrorCodes.E_IMAGE_ARCH, `The image ${image} is built for ${imageArch}, this host is ${arch}: refusing before anything stops`, { details: { image, imageArch, arch } });
+      throw new NuwaxError(
+        ErrorCodes.E_IMAGE_ARCH,
+        `The image ${image} is built for ${imageArch}, this host is ${arch}: refusing before anything stops`,
+        { details: { image, imageArch, arch } },
+      );
     }
   }
 }

@@ -1,5 +1,20 @@
-export { type CommandOutput, type ComposeCommand, composeVersion, detectCompose, dockerAvailable, type RunOptions, runCommand } from './exec.js';
+export {
+  type CommandOutput,
+  type ComposeCommand,
+  composeVersion,
+  detectCompose,
+  dockerAvailable,
+  type RunOptions,
+  runCommand,
+} from './exec.js';
 export { checkHealth, type HealthOptions, type HealthReport, type ProbeResult, type ServiceHealth } from './health.js';
-export { archOfImageFile, checkImages, type HostArch, loadImages, readSaveManifest, withoutArchSuffix } from './images.js';
+export {
+  archOfImageFile,
+  checkImages,
+  type HostArch,
+  loadImages,
+  readSaveManifest,
+  withoutArchSuffix,
+} from './images.js';
 export { CRASH_LOOP_RESTARTS, type ContainerFacts, judge, portInUse, type Verdict } from './judge.js';
 export { DockerRuntime, normaliseProjectName, type RuntimeOptions } from './runtime.js';

@@ -2,9 +2,21 @@
 export interface ContainerFacts {
   Id: string;
   Config: { Labels: Record<string, string> | null; Cmd?: string[] | null; Env?: string[] | null };
-  HostConfig: { RestartPolicy?: { Name?: string }; Memory?: number; PortBindings?: Record<string, Array<{ HostPort?: string }> | null> | null };
+  HostConfig: {
+    RestartPolicy?: { Name?: string };
+    Memory?: number;
+    PortBindings?: Record<string, Array<{ HostPort?: string }> | null> | null;
+  };
   RestartCount: number;
-  State: { Status: string; Running: boolean; Restarting: boolean; OOMKilled: boolean; ExitCode: number; StartedAt: string; Health?: { Status: string } | null };
+  State: {
+    Status: string;
+    Running: boolean;
+    Restarting: boolean;
+    OOMKilled: boolean;
+    ExitCode: number;
+    StartedAt: string;
+    Health?: { Status: string } | null;
+  };
 }
 
 export type Verdict = { decided: true; healthy: boolean; reason: string } | { decided: false; reason: string };
@@ -24,7 +36,10 @@ function describeExit(container: ContainerFacts): string {
   // Docker learns of an OOM kill from an event that can arrive after the exit, leaving OOMKilled
   // false; a SIGKILL under a memory limit is then still most likely the limit.
   const memory = container.HostConfig.Memory ?? 0;
-  const killed = container.State.ExitCode === 137 && memory > 0 ? ` (SIGKILL under a ${Math.round(memory / 1048576)} MiB memory limit: likely out of memory)` : '';
+  const killed =
+    container.State.ExitCode === 137 && memory > 0
+      ? ` (SIGKILL under a ${Math.round(memory / 1048576)} MiB memory limit: likely out of memory)`
+      : '';
   return `exited with code ${container.State.ExitCode}${killed}${restarts}`;
 }
 
@@ -35,21 +50,33 @@ function describeExit(container: ContainerFacts): string {
  */
 export function judge(container: ContainerFacts, settleMs: number, now: number): Verdict {
   const { State: state, RestartCount: restarts } = container;
-  if (state.OOMKilled) return { decided: true, healthy: false, reason: `killed for lack of memory (OOMKilled, exit code ${state.ExitCode})` };
+  if (state.OOMKilled)
+    return {
+      decided: true,
+      healthy: false,
+      reason: `killed for lack of memory (OOMKilled, exit code ${state.ExitCode})`,
+    };
   if (!state.Running && !state.Restarting && (state.Status === 'exited' || state.Status === 'dead')) {
     const policy = container.HostConfig.RestartPolicy?.Name ?? '';
-    if (state.ExitCode === 0 && ONE_SHOT_POLICIES.has(policy)) return { decided: true, healthy: true, reason: 'one-shot, exited 0' };
+    if (state.ExitCode === 0 && ONE_SHOT_POLICIES.has(policy))
+      return { decided: true, healthy: true, reason: 'one-shot, exited 0' };
     return { decided: true, healthy: false, reason: describeExit(container) };
   }
   const health = state.Health?.Status;
   if (health === 'healthy') return { decided: true, healthy: true, reason: 'HEALTHCHECK healthy' };
   if (health === 'unhealthy') return { decided: true, healthy: false, reason: 'HEALTHCHECK unhealthy' };
-  if (restarts >= CRASH_LOOP_RESTARTS) return { decided: true, healthy: false, reason: `crash-looping: ${describeExit(container)}` };
+  if (restarts >= CRASH_LOOP_RESTARTS)
+    return { decided: true, healthy: false, reason: `crash-looping: ${describeExit(container)}` };
   if (state.Restarting) return { decided: false, reason: `restarting after exit code ${state.ExitCode}` };
   if (health) return { decided: false, reason: `HEALTHCHECK ${health}` };
   if (state.Running) {
     const up = now - Date.parse(state.StartedAt);
-    if (up >= settleMs) return { decided: true, healthy: true, reason: `running for ${Math.round(up / 100) / 10} s without a HEALTHCHECK` };
+    if (up >= settleMs)
+      return {
+        decided: true,
+        healthy: true,
+        reason: `running for ${Math.round(up / 100) / 10} s without a HEALTHCHECK`,
+      };
     return { decided: false, reason: 'settling' };
   }
   return { decided: false, reason: state.Status };
@@ -67,14 +94,19 @@ export function portInUse(logs: string[], container: ContainerFacts | null): str
   if (line === undefined) return undefined;
   const fromLine = /:(\d{2,5})\b(?!.*:\d{2,5}\b)/.exec(line)?.[1] ?? /\bport\s+(\d{2,5})\b/i.exec(line)?.[1];
   if (fromLine) return fromLine;
-  const bound = Object.values(container?.HostConfig.PortBindings ?? {}).flatMap((items) => items ?? []).find((item) => item.HostPort)?.HostPort;
+  const bound = Object.values(container?.HostConfig.PortBindings ?? {})
+    .flatMap((items) => items ?? [])
+    .find((item) => item.HostPort)?.HostPort;
   if (bound) return bound;
   const args = container?.Config.Cmd ?? [];
   for (const [index, arg] of args.entries()) {
-    if (/^(-p|--port|-port)$/.test(arg) && /^(?:[\d.]+:)?\d{2,5}$/.test(args[index + 1] ?? '')) return args[index + 1]!.split(':').pop();
+    if (/^(-p|--port|-port)$/.test(arg) && /^(?:[\d.]+:)?\d{2,5}$/.test(args[index + 1] ?? ''))
+      return args[index + 1]!.split(':').pop();
     const listen = /(?:^|[^\w])(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|0\.0\.0\.0|\[::\])?:(\d{2,5})$/.exec(arg)?.[1];
     if (listen) return listen;
   }
-  const fromEnv = (container?.Config.Env ?? []).map((item) => /^(?:\w*_)?PORT=(\d{2,5})$/.exec(item)?.[1]).find(Boolean);
+  const fromEnv = (container?.Config.Env ?? [])
+    .map((item) => /^(?:\w*_)?PORT=(\d{2,5})$/.exec(item)?.[1])
+    .find(Boolean);
   return fromEnv ?? 'unknown';
 }

@@ -65,18 +65,40 @@ export class DockerRuntime {
     // A staged compose file (checked before the switch, SPEC 8) resolves `./` paths and `.env` in its
     // own folder: docker/ may not even exist yet on a first install.
     const projectDir = call.composeFile ? path.dirname(path.resolve(call.composeFile)) : this.options.dockerDir;
-    const fullArgs = [...compose.args, '-f', file, '-p', await this.projectName(), '--project-directory', projectDir, ...args];
+    const fullArgs = [
+      ...compose.args,
+      '-f',
+      file,
+      '-p',
+      await this.projectName(),
+      '--project-directory',
+      projectDir,
+      ...args,
+    ];
     this.logger.debug({ command: compose.command, args: fullArgs }, 'compose');
     const timeoutMs = call.timeoutMs ?? this.options.commandTimeoutMs ?? 600_000;
-    return runCommand(compose.command, fullArgs, { cwd: projectDir, timeoutMs, env, ...(call.signal ? { signal: call.signal } : {}) });
+    return runCommand(compose.command, fullArgs, {
+      cwd: projectDir,
+      timeoutMs,
+      env,
+      ...(call.signal ? { signal: call.signal } : {}),
+    });
   }
 
   /** `config` variants fail with E_COMPOSE_INVALID and compose's own words. */
   private async config(args: string[], composeFile?: string, signal?: AbortSignal): Promise<string> {
-    const output = await this.compose(['config', ...args], { timeoutMs: CONFIG_TIMEOUT_MS, ...(composeFile ? { composeFile } : {}), ...(signal ? { signal } : {}) });
+    const output = await this.compose(['config', ...args], {
+      timeoutMs: CONFIG_TIMEOUT_MS,
+      ...(composeFile ? { composeFile } : {}),
+      ...(signal ? { signal } : {}),
+    });
     if (output.code !== 0) {
       const file = composeFile ?? this.options.composeFile;
-      throw new NuwaxError(ErrorCodes.E_COMPOSE_INVALID, `${file} is not a valid compose file: ${tail(output.stderr)}`, { details: { file, stderr: output.stderr } });
+      throw new NuwaxError(
+        ErrorCodes.E_COMPOSE_INVALID,
+        `${file} is not a valid compose file: ${tail(output.stderr)}`,
+        { details: { file, stderr: output.stderr } },
+      );
     }
     return output.stdout;
   }
@@ -104,8 +126,12 @@ export class DockerRuntime {
   async composeImages(composeFile?: string): Promise<string[]> {
     const compose = await detectCompose(undefined, this.options.env ?? process.env);
     if (compose.version === 'v2') {
-      const parsed = JSON.parse(await this.config(['--format', 'json'], composeFile)) as { services?: Record<string, { image?: string }> };
-      return [...new Set(Object.values(parsed.services ?? {}).flatMap((service) => (service.image ? [service.image] : [])))];
+      const parsed = JSON.parse(await this.config(['--format', 'json'], composeFile)) as {
+        services?: Record<string, { image?: string }>;
+      };
+      return [
+        ...new Set(Object.values(parsed.services ?? {}).flatMap((service) => (service.image ? [service.image] : []))),
+      ];
     }
     const text = await this.config([], composeFile);
     return [...new Set([...text.matchAll(/^\s+image:\s*["']?([^"'\s]+)/gm)].map((match) => match[1]!))];
@@ -114,19 +140,35 @@ export class DockerRuntime {
   /** Stops and removes the project's containers; a first install has nothing to stop (null). */
   async down(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<CommandOutput | null> {
     if (!(await exists(this.options.composeFile))) return null;
-    const output = await this.compose(['down', '--remove-orphans', '-t', String(this.options.stopTimeoutSeconds ?? 10)], options);
-    if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose down failed: ${tail(output.stderr)}`, { details: { stdout: output.stdout, stderr: output.stderr } });
+    const output = await this.compose(
+      ['down', '--remove-orphans', '-t', String(this.options.stopTimeoutSeconds ?? 10)],
+      options,
+    );
+    if (output.code !== 0)
+      throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose down failed: ${tail(output.stderr)}`, {
+        details: { stdout: output.stdout, stderr: output.stderr },
+      });
     return output;
   }
 
   async up(options: { signal?: AbortSignal; timeoutMs?: number; composeFile?: string } = {}): Promise<CommandOutput> {
     const output = await this.compose(['up', '-d', '--remove-orphans'], options);
-    if (output.code !== 0) throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose up failed: ${tail(output.stderr)}`, { details: { stdout: output.stdout, stderr: output.stderr } });
+    if (output.code !== 0)
+      throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose up failed: ${tail(output.stderr)}`, {
+        details: { stdout: output.stdout, stderr: output.stderr },
+      });
     return output;
   }
 
-  loadImages(imagesDir: string, arch: HostArch, options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<{ loaded: string[]; skipped: string[] }> {
-    return loadImages(imagesDir, arch, { ...options, ...(this.options.commandTimeoutMs ? { timeoutMs: this.options.commandTimeoutMs } : {}) });
+  loadImages(
+    imagesDir: string,
+    arch: HostArch,
+    options: { signal?: AbortSignal; onProgress?: ProgressListener } = {},
+  ): Promise<{ loaded: string[]; skipped: string[] }> {
+    return loadImages(imagesDir, arch, {
+      ...options,
+      ...(this.options.commandTimeoutMs ? { timeoutMs: this.options.commandTimeoutMs } : {}),
+    });
   }
 
   async checkImages(arch: HostArch, composeFile?: string): Promise<void> {
@@ -140,11 +182,17 @@ export class DockerRuntime {
   /** For failure bundles: compose config, the containers' inspect output and their last log lines. */
   async collectDiagnostics(service?: string): Promise<Record<string, unknown>> {
     const project = await this.projectName();
-    const config = await this.compose(['config'], { timeoutMs: CONFIG_TIMEOUT_MS }).catch((error: Error) => ({ code: null, stdout: '', stderr: error.message }));
-    const containers = (await inspectProject(project).catch((error: unknown) => {
-      this.logger.warn({ err: error }, 'cannot inspect the containers for the diagnosis');
-      return [];
-    })).filter((item) => service === undefined || item.Config.Labels?.['com.docker.compose.service'] === service);
+    const config = await this.compose(['config'], { timeoutMs: CONFIG_TIMEOUT_MS }).catch((error: Error) => ({
+      code: null,
+      stdout: '',
+      stderr: error.message,
+    }));
+    const containers = (
+      await inspectProject(project).catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'cannot inspect the containers for the diagnosis');
+        return [];
+      })
+    ).filter((item) => service === undefined || item.Config.Labels?.['com.docker.compose.service'] === service);
     const logs: Record<string, string[]> = {};
     for (const container of containers) {
       const name = container.Config.Labels?.['com.docker.compose.service'] ?? container.Id.slice(0, 12);

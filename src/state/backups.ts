@@ -72,7 +72,16 @@ export class BackupRepository {
     return Number(result.lastInsertRowid);
   }
 
-  complete(id: number, facts: { path: string | null; size: number | null; sha256: string | null; files: number | null; hookFile?: string | null }): void {
+  complete(
+    id: number,
+    facts: {
+      path: string | null;
+      size: number | null;
+      sha256: string | null;
+      files: number | null;
+      hookFile?: string | null;
+    },
+  ): void {
     this.db
       .prepare(
         `UPDATE backups SET status = 'complete', path = ?, size = ?, sha256 = ?, files = ?, hook_file = ?, finished_at = ? WHERE id = ?`,
@@ -81,7 +90,9 @@ export class BackupRepository {
   }
 
   fail(id: number, error: string): void {
-    this.db.prepare(`UPDATE backups SET status = 'failed', error = ?, finished_at = ? WHERE id = ?`).run(error, nowIso(), id);
+    this.db
+      .prepare(`UPDATE backups SET status = 'failed', error = ?, finished_at = ? WHERE id = ?`)
+      .run(error, nowIso(), id);
   }
 
   markDeleted(id: number): void {

@@ -17,7 +17,9 @@ export function openDatabase(file: string): Db {
   try {
     db = new Database(file);
   } catch (error) {
-    throw new NuwaxError(ErrorCodes.E_STATE, `Cannot open the state database ${file}: ${(error as Error).message}`, { cause: error });
+    throw new NuwaxError(ErrorCodes.E_STATE, `Cannot open the state database ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   db.pragma('journal_mode = WAL');
   // FULL: a committed journal row survives power loss, which crash recovery (SPEC 9) depends on.

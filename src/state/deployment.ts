@@ -23,7 +23,15 @@ export class DeploymentRepository {
 
   get(): DeploymentRow {
     const row = this.db.prepare('SELECT * FROM deployment WHERE id = 1').get() as RawDeployment | undefined;
-    if (!row) return { version: null, executedScripts: [], partial: false, partialDetail: null, lastUpgradeId: null, updatedAt: null };
+    if (!row)
+      return {
+        version: null,
+        executedScripts: [],
+        partial: false,
+        partialDetail: null,
+        lastUpgradeId: null,
+        updatedAt: null,
+      };
     return {
       version: row.version,
       executedScripts: JSON.parse(row.executed_scripts) as string[],

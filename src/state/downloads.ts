@@ -59,7 +59,9 @@ export class DownloadRepository {
   constructor(private readonly db: Db) {}
 
   findByHash(hash: string): DownloadRow | undefined {
-    const row = this.db.prepare('SELECT * FROM downloads WHERE hash = ?').get(hash.toLowerCase()) as RawDownload | undefined;
+    const row = this.db.prepare('SELECT * FROM downloads WHERE hash = ?').get(hash.toLowerCase()) as
+      | RawDownload
+      | undefined;
     return row ? fromRaw(row) : undefined;
   }
 

@@ -19,7 +19,10 @@ export class Store {
   readonly upgrades: UpgradeRepository;
   readonly kv: KeyValueRepository;
 
-  constructor(readonly db: Db, readonly file: string) {
+  constructor(
+    readonly db: Db,
+    readonly file: string,
+  ) {
     this.deployment = new DeploymentRepository(db);
     this.downloads = new DownloadRepository(db);
     this.backups = new BackupRepository(db);

@@ -1,6 +1,13 @@
 import { type Db, nowIso } from './db.js';
 
-export type UpgradeStatus = 'running' | 'success' | 'partial_success' | 'failed' | 'staged' | 'up_to_date' | 'abandoned';
+export type UpgradeStatus =
+  | 'running'
+  | 'success'
+  | 'partial_success'
+  | 'failed'
+  | 'staged'
+  | 'up_to_date'
+  | 'abandoned';
 export type JournalStatus = 'running' | 'done' | 'failed' | 'skipped' | 'undone';
 
 export interface UpgradeRow {
@@ -72,17 +79,37 @@ export interface JournalRow {
 export class UpgradeRepository {
   constructor(private readonly db: Db) {}
 
-  begin(input: { fromVersion: string | null; toVersion: string | null; strategy: string | null; trigger: string; startedBy: string | null; reason: string | null; plan?: unknown }): number {
+  begin(input: {
+    fromVersion: string | null;
+    toVersion: string | null;
+    strategy: string | null;
+    trigger: string;
+    startedBy: string | null;
+    reason: string | null;
+    plan?: unknown;
+  }): number {
     const result = this.db
       .prepare(
         `INSERT INTO upgrades (from_version, to_version, strategy, trigger, started_by, reason, status, plan, started_at)
          VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
       )
-      .run(input.fromVersion, input.toVersion, input.strategy, input.trigger, input.startedBy, input.reason, input.plan === undefined ? null : JSON.stringify(input.plan), nowIso());
+      .run(
+        input.fromVersion,
+        input.toVersion,
+        input.strategy,
+        input.trigger,
+        input.startedBy,
+        input.reason,
+        input.plan === undefined ? null : JSON.stringify(input.plan),
+        nowIso(),
+      );
     return Number(result.lastInsertRowid);
   }
 
-  update(id: number, fields: Partial<Pick<UpgradeRow, 'step' | 'backupId' | 'recoveryAttempts' | 'plan' | 'strategy' | 'reason'>>): void {
+  update(
+    id: number,
+    fields: Partial<Pick<UpgradeRow, 'step' | 'backupId' | 'recoveryAttempts' | 'plan' | 'strategy' | 'reason'>>,
+  ): void {
     const columns: Record<string, unknown> = {};
     if (fields.step !== undefined) columns.step = fields.step;
     if (fields.backupId !== undefined) columns.backup_id = fields.backupId;
@@ -92,7 +119,9 @@ export class UpgradeRepository {
     if (fields.reason !== undefined) columns.reason = fields.reason;
     const keys = Object.keys(columns);
     if (keys.length === 0) return;
-    this.db.prepare(`UPDATE upgrades SET ${keys.map((key) => `${key} = @${key}`).join(', ')} WHERE id = @id`).run({ ...columns, id });
+    this.db
+      .prepare(`UPDATE upgrades SET ${keys.map((key) => `${key} = @${key}`).join(', ')} WHERE id = @id`)
+      .run({ ...columns, id });
   }
 
   finish(id: number, status: UpgradeStatus, result: unknown): void {
@@ -108,7 +137,9 @@ export class UpgradeRepository {
 
   /** The unfinished upgrade a crash left behind, if any (SPEC 9). */
   findUnfinished(): UpgradeRow | undefined {
-    const row = this.db.prepare(`SELECT * FROM upgrades WHERE status = 'running' ORDER BY id DESC LIMIT 1`).get() as RawUpgrade | undefined;
+    const row = this.db.prepare(`SELECT * FROM upgrades WHERE status = 'running' ORDER BY id DESC LIMIT 1`).get() as
+      | RawUpgrade
+      | undefined;
     return row ? fromRaw(row) : undefined;
   }
 
@@ -155,11 +186,15 @@ export class UpgradeRepository {
   }
 
   recordEvent(upgradeId: number | null, type: string, data: unknown): void {
-    this.db.prepare('INSERT INTO events (upgrade_id, type, data, created_at) VALUES (?, ?, ?, ?)').run(upgradeId, type, JSON.stringify(data), nowIso());
+    this.db
+      .prepare('INSERT INTO events (upgrade_id, type, data, created_at) VALUES (?, ?, ?, ?)')
+      .run(upgradeId, type, JSON.stringify(data), nowIso());
   }
 
   events(upgradeId: number): Array<{ type: string; data: unknown; createdAt: string }> {
-    const rows = this.db.prepare('SELECT type, data, created_at FROM events WHERE upgrade_id = ? ORDER BY id').all(upgradeId) as Array<{
+    const rows = this.db
+      .prepare('SELECT type, data, created_at FROM events WHERE upgrade_id = ? ORDER BY id')
+      .all(upgradeId) as Array<{
       type: string;
       data: string;
       created_at: string;

@@ -37,10 +37,18 @@ export function UpgradeApp({ store, animate = true }: UpgradeAppProps) {
   return (
     <Box flexDirection="column">
       <Header plan={state.plan} />
-      <StepList steps={state.steps} progress={state.progress} tick={animate ? tick : null} now={Date.now()} barWidth={barWidth} />
+      <StepList
+        steps={state.steps}
+        progress={state.progress}
+        tick={animate ? tick : null}
+        now={Date.now()}
+        barWidth={barWidth}
+      />
       <Logs state={state} />
       {state.confirm ? <Confirm summary={state.confirm} onAnswer={store.answer} /> : null}
-      {state.answered && !state.answered.yes && !state.cancelling ? <Text color="yellow">Not switched: the running version stays.</Text> : null}
+      {state.answered && !state.answered.yes && !state.cancelling ? (
+        <Text color="yellow">Not switched: the running version stays.</Text>
+      ) : null}
       <CancelNote state={state} />
       {state.result ? <ResultBox summary={describeResult(state.result, { arrow: '→' })} /> : null}
     </Box>

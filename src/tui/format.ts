@@ -66,7 +66,11 @@ export function formatProgress(event: ProgressEvent): string {
   const parts: string[] = [];
   if (percent !== null) parts.push(`${percent}%`);
   const suffix = unit === 'bytes' ? '' : ` ${unit}`;
-  parts.push(event.total === null ? `${formatAmount(event.done, unit)}${suffix}` : `${formatAmount(event.done, unit)}/${formatAmount(event.total, unit)}${suffix}`);
+  parts.push(
+    event.total === null
+      ? `${formatAmount(event.done, unit)}${suffix}`
+      : `${formatAmount(event.done, unit)}/${formatAmount(event.total, unit)}${suffix}`,
+  );
   if (event.rate > 0) parts.push(formatRate(event.rate, unit));
   if (event.eta !== null && event.rate > 0 && percent !== 100) parts.push(`ETA ${formatEta(event.eta)}`);
   if (event.files !== undefined) parts.push(`(${event.files} files)`);
@@ -104,8 +108,9 @@ export function firstLines(text: string | null, count: number, width = 100): str
 // Escape sequences whole (CSI such as colours, OSC such as titles or links, and two-byte ones), then
 // any C0 or C1 control left: text from the server (release notes) or from a failed command (error
 // messages) must not move the cursor or colour the terminal (SPEC 11: plain lines).
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
-const ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u009b[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[@-_]/g;
+const ESCAPES =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
+  /\u001b\[[0-?]*[ -/]*[@-~]|\u009b[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[@-_]/g;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 

@@ -6,8 +6,25 @@
 import type { UpgradeListener } from '../events/index.js';
 import type { ConfirmSummary } from './view.js';
 
-export { cleanText, firstLines, formatBytes, formatDuration, formatEta, formatProgress, formatRate, progressPercent, STEP_LABELS } from './format.js';
-export { asUpgradeResult, describeCancel, describePlan, describeResult, type ResultSummary, type Tone } from './summary.js';
+export {
+  cleanText,
+  firstLines,
+  formatBytes,
+  formatDuration,
+  formatEta,
+  formatProgress,
+  formatRate,
+  progressPercent,
+  STEP_LABELS,
+} from './format.js';
+export {
+  asUpgradeResult,
+  describeCancel,
+  describePlan,
+  describeResult,
+  type ResultSummary,
+  type Tone,
+} from './summary.js';
 export type { ConfirmSummary } from './view.js';
 
 export interface UpgradeTuiOptions {

@@ -38,7 +38,8 @@ export function describeResult(result: UpgradeResult, options: DescribeOptions =
         { label: 'downtime', value: formatDuration(result.downtime_ms) },
         { label: 'backup', value: backup(result.backup_id) },
       ];
-      if (result.executed_scripts.length > 0) facts.push({ label: 'migrations', value: result.executed_scripts.join(', ') });
+      if (result.executed_scripts.length > 0)
+        facts.push({ label: 'migrations', value: result.executed_scripts.join(', ') });
       if (result.fallback_reason) facts.push({ label: 'note', value: result.fallback_reason });
       return summary(result.status, 'success', `Upgraded to ${result.version}`, facts);
     }
@@ -70,7 +71,12 @@ export function describeResult(result: UpgradeResult, options: DescribeOptions =
     case 'failed':
       return describeFailure(result, backup);
     default:
-      return summary(String((result as { status: unknown }).status), 'warning', `Finished: ${String((result as { status: unknown }).status)}`, []);
+      return summary(
+        String((result as { status: unknown }).status),
+        'warning',
+        `Finished: ${String((result as { status: unknown }).status)}`,
+        [],
+      );
   }
 }
 
@@ -79,26 +85,42 @@ type Failed = Extract<UpgradeResult, { status: 'failed' }>;
 function describeFailure(result: Failed, backup: (id: number | null) => string): ResultSummary {
   const error = { label: 'error', value: `${result.error.code}: ${result.error.message}` };
   if ('changed' in result) {
-    const title = result.error.code === 'E_CANCELLED' || result.error.code === 'E_ABORTED' ? 'Cancelled: nothing was changed' : `Failed at ${result.step}: nothing was changed`;
+    const title =
+      result.error.code === 'E_CANCELLED' || result.error.code === 'E_ABORTED'
+        ? 'Cancelled: nothing was changed'
+        : `Failed at ${result.step}: nothing was changed`;
     return summary(result.status, 'error', title, [error]);
   }
   const title = result.recovered
     ? `Failed at ${result.step}; rolled back to ${result.previous_version ?? 'the previous state'}`
     : `Failed at ${result.step}; the rollback did NOT complete`;
-  const facts = [error, { label: 'cause', value: result.diagnosis.cause }, { label: 'backup', value: backup(result.backup_id) }];
+  const facts = [
+    error,
+    { label: 'cause', value: result.diagnosis.cause },
+    { label: 'backup', value: backup(result.backup_id) },
+  ];
   if (result.bundle) facts.push({ label: 'failure bundle', value: result.bundle });
   const lists = [{ label: 'recommendations', items: result.diagnosis.recommendations, numbered: false }];
-  if (result.manual_steps && result.manual_steps.length > 0) lists.push({ label: 'manual steps', items: result.manual_steps, numbered: true });
+  if (result.manual_steps && result.manual_steps.length > 0)
+    lists.push({ label: 'manual steps', items: result.manual_steps, numbered: true });
   return summary(result.status, 'error', title, facts, lists);
 }
 
-function summary(status: string, tone: Tone, title: string, facts: ResultSummary['facts'], lists: ResultSummary['lists'] = []): ResultSummary {
+function summary(
+  status: string,
+  tone: Tone,
+  title: string,
+  facts: ResultSummary['facts'],
+  lists: ResultSummary['lists'] = [],
+): ResultSummary {
   return {
     status,
     tone,
     title: cleanText(title),
     facts: facts.map((fact) => ({ label: fact.label, value: cleanText(fact.value) })),
-    lists: lists.filter((list) => list.items.length > 0).map((list) => ({ ...list, items: list.items.map((item) => cleanText(item)) })),
+    lists: lists
+      .filter((list) => list.items.length > 0)
+      .map((list) => ({ ...list, items: list.items.map((item) => cleanText(item)) })),
   };
 }
 
@@ -119,10 +141,17 @@ export function describeCancel(result: UpgradeResult): string {
 }
 
 /** The lines that introduce an upgrade: `1.4.0.1 -> 1.4.0.2 (patch, download 27.0 MiB)` and the first notes. */
-export function describePlan(plan: PlanEvent, options: DescribeOptions & { noteLines?: number } = {}): { title: string; detail: string; notes: string[] } {
+export function describePlan(
+  plan: PlanEvent,
+  options: DescribeOptions & { noteLines?: number } = {},
+): { title: string; detail: string; notes: string[] } {
   const arrow = options.arrow ?? '->';
   const title = cleanText(`${plan.from ?? 'none'} ${arrow} ${plan.to}`);
-  const detail = [plan.strategy, plan.size !== null ? `download ${formatBytes(plan.size)}` : null, plan.downloadOnly ? 'download only' : null]
+  const detail = [
+    plan.strategy,
+    plan.size !== null ? `download ${formatBytes(plan.size)}` : null,
+    plan.downloadOnly ? 'download only' : null,
+  ]
     .filter((part): part is string => part !== null)
     .join(', ');
   return { title, detail, notes: firstLines(plan.notes, options.noteLines ?? 3) };

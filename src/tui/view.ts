@@ -2,7 +2,16 @@
  * The TUI's state: a pure reducer from upgrade events to what the screen shows, and a tiny store
  * that React reads with `useSyncExternalStore`. No React and no ink here, so it is tested alone.
  */
-import { isSwitchStep, type LogEvent, type PlanEvent, type ProgressEvent, STEPS, type StepName, type UpgradeEvent, type UpgradeListener } from '../events/index.js';
+import {
+  isSwitchStep,
+  type LogEvent,
+  type PlanEvent,
+  type ProgressEvent,
+  STEPS,
+  type StepName,
+  type UpgradeEvent,
+  type UpgradeListener,
+} from '../events/index.js';
 import type { UpgradeResult } from '../upgrade/result.js';
 import { asUpgradeResult } from './summary.js';
 
@@ -43,7 +52,17 @@ export const LOG_LINES = 5;
 const PREPARE_STEPS: StepName[] = ['checking', 'downloading', 'verifying', 'staging', 'loading_images'];
 
 export function initialView(): ViewState {
-  return { plan: null, steps: [], progress: null, logs: [], confirm: null, answered: null, cancelling: false, cancelDuringSwitch: false, result: null };
+  return {
+    plan: null,
+    steps: [],
+    progress: null,
+    logs: [],
+    confirm: null,
+    answered: null,
+    cancelling: false,
+    cancelDuringSwitch: false,
+    result: null,
+  };
 }
 
 export function isSwitching(state: ViewState): boolean {
@@ -89,7 +108,13 @@ export function reduceView(state: ViewState, event: UpgradeEvent, now: number): 
       return { ...state, logs: [...state.logs, event].slice(-LOG_LINES) };
     case 'result':
       // Steps never reached stay listed as pending no longer: they will not run.
-      return { ...state, steps: state.steps.filter((row) => row.status !== 'pending'), progress: null, confirm: null, result: asUpgradeResult(event.result) };
+      return {
+        ...state,
+        steps: state.steps.filter((row) => row.status !== 'pending'),
+        progress: null,
+        confirm: null,
+        result: asUpgradeResult(event.result),
+      };
   }
 }
 

@@ -3,7 +3,17 @@ export { diagnose, type Diagnosis } from './diagnosis.js';
 export { pendingMigrations, runScript } from './migrations.js';
 export { runUpgrade, type UpgradeOptions } from './orchestrator.js';
 export type { UpgradePlan } from './plan.js';
-export type { ApplyPlan, BackupPort, Collaborators, DownloaderPort, HealthFacts, PackagePort, PatchInfo, RuntimePort, ServiceHealthFacts } from './ports.js';
+export type {
+  ApplyPlan,
+  BackupPort,
+  Collaborators,
+  DownloaderPort,
+  HealthFacts,
+  PackagePort,
+  PatchInfo,
+  RuntimePort,
+  ServiceHealthFacts,
+} from './ports.js';
 export { MAX_RECOVERY_ATTEMPTS, type RecoveryOptions, recoverUnfinished } from './recovery.js';
 export { exitCodeFor, type StepTiming, type UpgradeResult } from './result.js';
 export { type ManualRollbackOptions, rollbackToBackup } from './manual-rollback.js';

@@ -6,7 +6,10 @@ import type { StepTiming } from './result.js';
 
 /** A failure annotated with the step it happened in. */
 export class StepFailure extends Error {
-  constructor(readonly step: StepName, readonly error: ReturnType<typeof toNuwaxError>) {
+  constructor(
+    readonly step: StepName,
+    readonly error: ReturnType<typeof toNuwaxError>,
+  ) {
     super(error.message, { cause: error });
   }
 }
@@ -27,7 +30,11 @@ export class StepRunner {
     private readonly signal: AbortSignal | undefined,
   ) {}
 
-  async run<T>(step: StepName, work: (signal: AbortSignal) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+  async run<T>(
+    step: StepName,
+    work: (signal: AbortSignal) => Promise<T>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<T> {
     const journalId = this.store.upgrades.startStep(this.upgradeId, step);
     this.emit({ type: 'step', step, status: 'running' });
     const started = Date.now();
@@ -45,7 +52,9 @@ export class StepRunner {
       let error = toNuwaxError(caught);
       if (timeout.aborted && !this.signal?.aborted) {
         const seconds = Math.round((options.timeoutMs ?? this.phaseTimeoutMs) / 1000);
-        error = new NuwaxError(ErrorCodes.E_TIMEOUT, `The ${step} step did not finish within ${seconds} s`, { cause: caught });
+        error = new NuwaxError(ErrorCodes.E_TIMEOUT, `The ${step} step did not finish within ${seconds} s`, {
+          cause: caught,
+        });
       }
       this.store.upgrades.finishStep(journalId, 'failed', { ms, error: error.toJSON() });
       this.timings.push({ step, ms });
@@ -64,7 +73,11 @@ export class StepRunner {
 }
 
 /** Records every non-progress event in SQLite and forwards everything to the listener. */
-export function journaledListener(store: Store, upgradeId: () => number | null, listener: UpgradeListener | undefined): UpgradeListener {
+export function journaledListener(
+  store: Store,
+  upgradeId: () => number | null,
+  listener: UpgradeListener | undefined,
+): UpgradeListener {
   return (event: UpgradeEvent) => {
     if (event.type !== 'progress') store.upgrades.recordEvent(upgradeId(), event.type, event);
     listener?.(event);

@@ -26,12 +26,27 @@ export interface ManualRollbackOptions {
  */
 export async function rollbackToBackup(options: ManualRollbackOptions): Promise<UpgradeResult> {
   const { store, collaborators, config } = options;
-  const backup = options.backupId !== undefined ? store.backups.get(options.backupId) : store.backups.list().find((row) => row.status === 'complete' && row.kind === 'pre-upgrade');
+  const backup =
+    options.backupId !== undefined
+      ? store.backups.get(options.backupId)
+      : store.backups.list().find((row) => row.status === 'complete' && row.kind === 'pre-upgrade');
   if (backup?.status !== 'complete') {
-    throw new NuwaxError(ErrorCodes.E_BACKUP_NOT_FOUND, options.backupId !== undefined ? `Backup #${options.backupId} does not exist or is not complete` : 'No complete pre-upgrade backup to roll back to');
+    throw new NuwaxError(
+      ErrorCodes.E_BACKUP_NOT_FOUND,
+      options.backupId !== undefined
+        ? `Backup #${options.backupId} does not exist or is not complete`
+        : 'No complete pre-upgrade backup to roll back to',
+    );
   }
   const current = store.deployment.get().version ?? config.versions.docker_service ?? null;
-  const upgradeId = store.upgrades.begin({ fromVersion: current, toVersion: backup.version, strategy: 'rollback', trigger: 'manual', startedBy: options.startedBy, reason: `rollback to backup #${backup.id}` });
+  const upgradeId = store.upgrades.begin({
+    fromVersion: current,
+    toVersion: backup.version,
+    strategy: 'rollback',
+    trigger: 'manual',
+    startedBy: options.startedBy,
+    reason: `rollback to backup #${backup.id}`,
+  });
   const emit: UpgradeListener = options.onEvent ?? (() => undefined);
   const runner = new StepRunner(store, upgradeId, emit, options.logger, config.upgrade.phase_timeout * 1000, undefined);
   const timeoutMs = config.upgrade.phase_timeout * 1000;
@@ -42,7 +57,11 @@ export async function rollbackToBackup(options: ManualRollbackOptions): Promise<
     await runner.run('starting', () => collaborators.runtime.up({ timeoutMs }));
     await runner.run('health_check', async () => {
       const health = await collaborators.runtime.health(healthOptions(config));
-      if (!health.healthy) throw new NuwaxError(ErrorCodes.E_HEALTH, `Unhealthy after the rollback: ${health.criticalFailures.join(', ')}`);
+      if (!health.healthy)
+        throw new NuwaxError(
+          ErrorCodes.E_HEALTH,
+          `Unhealthy after the rollback: ${health.criticalFailures.join(', ')}`,
+        );
     });
     await runner.run('committing', async () => {
       if (backup.version) await commitVersionToConfig(options.paths.configFile, backup.version);
@@ -57,13 +76,28 @@ export async function rollbackToBackup(options: ManualRollbackOptions): Promise<
       recovered: false,
       previous_version: current,
       backup_id: backup.id,
-      diagnosis: { cause: failure.error.message, recommendations: ['Check `docker compose ps` and the logs; the backup archive is kept: nuwax backup verify ' + backup.id] },
+      diagnosis: {
+        cause: failure.error.message,
+        recommendations: [
+          'Check `docker compose ps` and the logs; the backup archive is kept: nuwax backup verify ' + backup.id,
+        ],
+      },
       upgrade_id: upgradeId,
     };
     store.upgrades.finish(upgradeId, 'failed', result);
     return result;
   }
-  const result: UpgradeResult = { status: 'success', from: current, version: backup.version ?? '', strategy: 'rollback', executed_scripts: [], backup_id: backup.id, downtime_ms: Date.now() - started, steps: runner.timings, upgrade_id: upgradeId };
+  const result: UpgradeResult = {
+    status: 'success',
+    from: current,
+    version: backup.version ?? '',
+    strategy: 'rollback',
+    executed_scripts: [],
+    backup_id: backup.id,
+    downtime_ms: Date.now() - started,
+    steps: runner.timings,
+    upgrade_id: upgradeId,
+  };
   store.upgrades.finish(upgradeId, 'success', result);
   return result;
 }

@@ -17,7 +17,12 @@ export interface MigrationScript {
  * SPEC 8: `up-<v>.sh` for every v with current < v ≤ target not yet executed, in version order.
  * Pure apart from listing the folder.
  */
-export async function pendingMigrations(dockerDir: string, from: string | null, to: string, executed: string[]): Promise<MigrationScript[]> {
+export async function pendingMigrations(
+  dockerDir: string,
+  from: string | null,
+  to: string,
+  executed: string[],
+): Promise<MigrationScript[]> {
   const folder = path.join(dockerDir, 'migrations');
   let names: string[];
   try {
@@ -31,9 +36,16 @@ export async function pendingMigrations(dockerDir: string, from: string | null, 
     .map((name) => /^up-(.+)\.sh$/.exec(name))
     .filter((match): match is RegExpExecArray => match !== null && isValidVersion(match[1]!))
     .map((match) => ({ version: match[1]!, up: match[0] }))
-    .filter(({ version, up }) => (from === null || compareVersions(version, from) > 0) && compareVersions(version, to) <= 0 && !done.has(up))
+    .filter(
+      ({ version, up }) =>
+        (from === null || compareVersions(version, from) > 0) && compareVersions(version, to) <= 0 && !done.has(up),
+    )
     .sort((a, b) => compareVersions(a.version, b.version))
-    .map(({ version, up }) => ({ version, up, down: names.includes(`down-${version}.sh`) ? `down-${version}.sh` : null }));
+    .map(({ version, up }) => ({
+      version,
+      up,
+      down: names.includes(`down-${version}.sh`) ? `down-${version}.sh` : null,
+    }));
 }
 
 export interface ScriptRun {
@@ -68,13 +80,23 @@ export function runScript(
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('error', (error) => {
-      if ((error as Error).name === 'AbortError') reject(new NuwaxError(ErrorCodes.E_ABORTED, `Migration ${script} was cancelled`, { cause: error }));
-      else reject(new NuwaxError(ErrorCodes.E_MIGRATION, `Cannot run migration ${script}: ${error.message}`, { cause: error }));
+      if ((error as Error).name === 'AbortError')
+        reject(new NuwaxError(ErrorCodes.E_ABORTED, `Migration ${script} was cancelled`, { cause: error }));
+      else
+        reject(
+          new NuwaxError(ErrorCodes.E_MIGRATION, `Cannot run migration ${script}: ${error.message}`, { cause: error }),
+        );
     });
     child.on('close', (code, signal) => {
       const ms = Date.now() - started;
       if (signal && ms >= options.timeoutMs) {
-        reject(new NuwaxError(ErrorCodes.E_TIMEOUT, `Migration ${script} did not finish within ${Math.round(options.timeoutMs / 1000)} s`, { details: { script, output } }));
+        reject(
+          new NuwaxError(
+            ErrorCodes.E_TIMEOUT,
+            `Migration ${script} did not finish within ${Math.round(options.timeoutMs / 1000)} s`,
+            { details: { script, output } },
+          ),
+        );
         return;
       }
       resolve({ script, code, ms, output });

@@ -13,9 +13,18 @@ import type { Collaborators } from './ports.js';
 import { recoverUnfinished } from './recovery.js';
 import { errorJson, type UpgradeResult } from './result.js';
 import { prepareRelease } from './prepare.js';
-import { alreadyStaged, detachExtraction, fallsBackToStaged, forgetStaged, readStaged, recordStaged, refreshStaged, stagedFallback, sweepStaging } from './staged.js';
+import {
+  alreadyStaged,
+  detachExtraction,
+  fallsBackToStaged,
+  forgetStaged,
+  readStaged,
+  recordStaged,
+  refreshStaged,
+  stagedFallback,
+  sweepStaging,
+} from './staged.js';
 import { switchRelease } from './switch-run.js';
-
 
 export interface UpgradeOptions {
   config: Config;
@@ -84,14 +93,34 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
       if (!fallback) throw error;
       usedStaged = true;
       logger.warn({ err: error }, `cannot use the release server (${original.code}); using the staged release`);
-      emit({ type: 'log', level: 'warn', step: 'checking', message: `The release server cannot be used (${original.message}); installing the staged release` });
+      emit({
+        type: 'log',
+        level: 'warn',
+        step: 'checking',
+        message: `The release server cannot be used (${original.message}); installing the staged release`,
+      });
       // What the server's offer allowed (--allow-downgrade) is not carried over to the staged release.
-      return checkForUpdate({ config, paths, store, clientVersion: options.clientVersion, fetched: fallback, forceFull: options.forceFull ?? false, allowDowngrade: false, ...(options.hostArch ? { hostArch: options.hostArch } : {}) });
+      return checkForUpdate({
+        config,
+        paths,
+        store,
+        clientVersion: options.clientVersion,
+        fetched: fallback,
+        forceFull: options.forceFull ?? false,
+        allowDowngrade: false,
+        ...(options.hostArch ? { hostArch: options.hostArch } : {}),
+      });
     });
     ({ decision, fetched, current } = check);
   } catch (error) {
     const nuwaxError = toNuwaxError(error);
-    emit({ type: 'step', step: 'checking', status: 'failed', ms: Date.now() - checkStarted, error: errorJson(nuwaxError) });
+    emit({
+      type: 'step',
+      step: 'checking',
+      status: 'failed',
+      ms: Date.now() - checkStarted,
+      error: errorJson(nuwaxError),
+    });
     const result: UpgradeResult = { status: 'failed', error: errorJson(nuwaxError), step: 'checking', changed: false };
     emit({ type: 'result', result });
     return result;
@@ -101,20 +130,29 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   if (staged && !usedStaged && !options.fetched && fetched.manifest.version !== staged.version) {
     // The server answered and no longer offers the staged release (withdrawn, or superseded): it
     // must never be installed later by a fallback.
-    logger.info({ staged: staged.version, offered: fetched.manifest.version }, 'the server no longer offers the staged release; forgetting it');
+    logger.info(
+      { staged: staged.version, offered: fetched.manifest.version },
+      'the server no longer offers the staged release; forgetting it',
+    );
     forgetStaged(store);
     await sweepStaging(paths.stagingDir, null, logger);
   }
 
   if (decision.strategy === 'none') {
-    const result: UpgradeResult = { status: 'up_to_date', version: current, offered: decision.offered, reason: decision.reason };
+    const result: UpgradeResult = {
+      status: 'up_to_date',
+      version: current,
+      offered: decision.offered,
+      reason: decision.reason,
+    };
     emit({ type: 'result', result });
     return result;
   }
 
   const previouslyStaged = options.downloadOnly ? await alreadyStaged(store, decision) : undefined;
   const stagedNow = readStaged(store);
-  const reusable = stagedNow?.tree !== undefined && [stagedNow.sha256, stagedNow.offeredSha256].includes(decision.package.sha256);
+  const reusable =
+    stagedNow?.tree !== undefined && [stagedNow.sha256, stagedNow.offeredSha256].includes(decision.package.sha256);
   if (!options.downloadOnly && stagedNow?.stagedRoot && !reusable) {
     // The install uses another package than the one staged (--force-full), or the record predates
     // reuse (no fingerprint): two extractions would double the disk staging takes; the staged one
@@ -125,7 +163,14 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   if (previouslyStaged) {
     // Pre-staging what is staged already (a daemon cycle while the server is down) redoes nothing.
     refreshStaged(store, previouslyStaged, fetched);
-    const result: UpgradeResult = { status: 'staged', version: previouslyStaged.version, strategy: previouslyStaged.strategy, package: previouslyStaged.package ?? '', upgrade_id: previouslyStaged.upgradeId, steps: [] };
+    const result: UpgradeResult = {
+      status: 'staged',
+      version: previouslyStaged.version,
+      strategy: previouslyStaged.strategy,
+      package: previouslyStaged.package ?? '',
+      upgrade_id: previouslyStaged.upgradeId,
+      steps: [],
+    };
     emit({ type: 'result', result });
     return result;
   }
@@ -140,15 +185,42 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   });
   const plan = initialPlan(decision, current, config, paths, upgradeId, options.skipBackup ?? false);
   savePlan(store, upgradeId, plan);
-  emit({ type: 'plan', upgradeId, from: current, to: decision.offered, strategy: decision.strategy, size: decision.package.size, notes: fetched.manifest.release_notes ?? null, downloadOnly: options.downloadOnly ?? false });
+  emit({
+    type: 'plan',
+    upgradeId,
+    from: current,
+    to: decision.offered,
+    strategy: decision.strategy,
+    size: decision.package.size,
+    notes: fetched.manifest.release_notes ?? null,
+    downloadOnly: options.downloadOnly ?? false,
+  });
 
   const runner = new StepRunner(store, upgradeId, emit, logger, config.upgrade.phase_timeout * 1000, options.signal);
   const context = { ...options, emit, plan, upgradeId, runner, fetched, decision };
   try {
-    await prepareRelease(context, (forceFull) => decide({ config, paths, store, clientVersion: options.clientVersion, fetched, current, forceFull, allowDowngrade: options.allowDowngrade ?? false, ...(options.hostArch ? { hostArch: options.hostArch } : {}) }));
+    await prepareRelease(context, (forceFull) =>
+      decide({
+        config,
+        paths,
+        store,
+        clientVersion: options.clientVersion,
+        fetched,
+        current,
+        forceFull,
+        allowDowngrade: options.allowDowngrade ?? false,
+        ...(options.hostArch ? { hostArch: options.hostArch } : {}),
+      }),
+    );
   } catch (error) {
     const failure = error instanceof StepFailure ? error : new StepFailure('staging', toNuwaxError(error));
-    const result: UpgradeResult = { status: 'failed', error: errorJson(failure.error), step: failure.step, changed: false, upgrade_id: upgradeId };
+    const result: UpgradeResult = {
+      status: 'failed',
+      error: errorJson(failure.error),
+      step: failure.step,
+      changed: false,
+      upgrade_id: upgradeId,
+    };
     store.upgrades.finish(upgradeId, 'failed', result);
     emit({ type: 'result', result });
     return result;
@@ -157,14 +229,27 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   if (options.downloadOnly) {
     await recordStaged(store, plan, fetched, upgradeId, decision.package.sha256);
     await sweepStaging(paths.stagingDir, plan.stagedRoot, logger);
-    const result: UpgradeResult = { status: 'staged', version: plan.to, strategy: plan.strategy, package: plan.packagePath ?? '', upgrade_id: upgradeId, steps: runner.timings };
+    const result: UpgradeResult = {
+      status: 'staged',
+      version: plan.to,
+      strategy: plan.strategy,
+      package: plan.packagePath ?? '',
+      upgrade_id: upgradeId,
+      steps: runner.timings,
+    };
     store.upgrades.finish(upgradeId, 'staged', result);
     emit({ type: 'result', result });
     return result;
   }
 
   if (options.confirm && !(await options.confirm({ from: plan.from, to: plan.to, strategy: plan.strategy }))) {
-    const result: UpgradeResult = { status: 'failed', error: { code: ErrorCodes.E_CANCELLED, message: 'Cancelled before the switch: nothing was changed' }, step: 'stopping', changed: false, upgrade_id: upgradeId };
+    const result: UpgradeResult = {
+      status: 'failed',
+      error: { code: ErrorCodes.E_CANCELLED, message: 'Cancelled before the switch: nothing was changed' },
+      step: 'stopping',
+      changed: false,
+      upgrade_id: upgradeId,
+    };
     store.upgrades.finish(upgradeId, 'failed', result);
     emit({ type: 'result', result });
     return result;
@@ -175,7 +260,14 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   return result;
 }
 
-function initialPlan(decision: Exclude<StrategyDecision, { strategy: 'none' }>, current: string | null, config: Config, paths: HomePaths, upgradeId: number, skipBackup: boolean): UpgradePlan {
+function initialPlan(
+  decision: Exclude<StrategyDecision, { strategy: 'none' }>,
+  current: string | null,
+  config: Config,
+  paths: HomePaths,
+  upgradeId: number,
+  skipBackup: boolean,
+): UpgradePlan {
   const stagingDir = path.join(paths.stagingDir, `${decision.offered}-${upgradeId}`);
   return {
     from: current,

@@ -29,19 +29,44 @@ export interface ApplyPlan {
 }
 
 export interface PackagePort {
-  stage(file: string, stagingDir: string, options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<{ root: string; patchInfo: PatchInfo | null }>;
+  stage(
+    file: string,
+    stagingDir: string,
+    options: { signal?: AbortSignal; onProgress?: ProgressListener },
+  ): Promise<{ root: string; patchInfo: PatchInfo | null }>;
   /** The patch metadata of a package extracted earlier (null for a full package). */
   patchInfo(stagedRoot: string): Promise<PatchInfo | null>;
   validatePlan(stagedRoot: string, plan: ApplyPlan): Promise<void>;
-  apply(options: { dockerDir: string; stagedRoot: string; plan: ApplyPlan; undoDir: string; signal?: AbortSignal }): Promise<{ replaced: string[]; deleted: string[]; skippedProtected: string[] }>;
+  apply(options: {
+    dockerDir: string;
+    stagedRoot: string;
+    plan: ApplyPlan;
+    undoDir: string;
+    signal?: AbortSignal;
+  }): Promise<{ replaced: string[]; deleted: string[]; skippedProtected: string[] }>;
   undo(undoDir: string, dockerDir: string): Promise<void>;
   discardUndo(undoDir: string): Promise<void>;
-  checkBase(dockerDir: string, patchInfo: PatchInfo): Promise<{ ok: boolean; mismatches: Array<{ path: string; expected: string | null; actual: string | null }> }>;
-  pathsToBackUp(options: { plan: ApplyPlan; dockerDir: string; stagedRoot: string; include: string[] }): Promise<string[]>;
+  checkBase(
+    dockerDir: string,
+    patchInfo: PatchInfo,
+  ): Promise<{ ok: boolean; mismatches: Array<{ path: string; expected: string | null; actual: string | null }> }>;
+  pathsToBackUp(options: {
+    plan: ApplyPlan;
+    dockerDir: string;
+    stagedRoot: string;
+    include: string[];
+  }): Promise<string[]>;
 }
 
 export interface BackupPort {
-  create(options: { paths: string[]; kind: 'pre-upgrade'; version: string | null; upgradeId: number; signal?: AbortSignal; onProgress?: ProgressListener }): Promise<{ id: number }>;
+  create(options: {
+    paths: string[];
+    kind: 'pre-upgrade';
+    version: string | null;
+    upgradeId: number;
+    signal?: AbortSignal;
+    onProgress?: ProgressListener;
+  }): Promise<{ id: number }>;
   restore(id: number, options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<void>;
   prune(options: { keepIds: number[] }): Promise<void>;
 }
@@ -70,11 +95,21 @@ export interface HealthFacts {
 export interface RuntimePort {
   available(): Promise<boolean>;
   validate(composeFile: string, signal?: AbortSignal): Promise<void>;
-  loadImages(imagesDir: string, arch: 'x86_64' | 'aarch64', options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<{ loaded: string[]; skipped: string[] }>;
+  loadImages(
+    imagesDir: string,
+    arch: 'x86_64' | 'aarch64',
+    options: { signal?: AbortSignal; onProgress?: ProgressListener },
+  ): Promise<{ loaded: string[]; skipped: string[] }>;
   checkImages(arch: 'x86_64' | 'aarch64', composeFile: string): Promise<void>;
   down(options: { signal?: AbortSignal; timeoutMs: number }): Promise<void>;
   up(options: { signal?: AbortSignal; timeoutMs: number }): Promise<void>;
-  health(options: { critical?: string[]; timeoutMs: number; settleMs: number; http: Array<{ url: string; status: number }>; signal?: AbortSignal }): Promise<HealthFacts>;
+  health(options: {
+    critical?: string[];
+    timeoutMs: number;
+    settleMs: number;
+    http: Array<{ url: string; status: number }>;
+    signal?: AbortSignal;
+  }): Promise<HealthFacts>;
   diagnostics(): Promise<Record<string, unknown>>;
 }
 

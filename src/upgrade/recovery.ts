@@ -15,7 +15,16 @@ import { finishCommitted } from './switch-run.js';
 /** A recovery that keeps failing ends terminally instead of retrying at every start (issue 6). */
 export const MAX_RECOVERY_ATTEMPTS = 3;
 
-const SWITCH_STEPS: StepName[] = ['stopping', 'applying', 'migrating', 'starting', 'health_check', 'committing', 'cleaning_up', 'rolling_back'];
+const SWITCH_STEPS: StepName[] = [
+  'stopping',
+  'applying',
+  'migrating',
+  'starting',
+  'health_check',
+  'committing',
+  'cleaning_up',
+  'rolling_back',
+];
 const MUST_PASS: StepName[] = ['applying', 'migrating', 'starting', 'health_check'];
 
 export interface RecoveryOptions {
@@ -40,7 +49,11 @@ export async function recoverUnfinished(options: RecoveryOptions): Promise<Upgra
   const attempts = row.recoveryAttempts + 1;
   store.upgrades.update(row.id, { recoveryAttempts: attempts });
   const emit: UpgradeListener = options.onEvent ?? (() => undefined);
-  emit({ type: 'log', level: 'warn', message: `Upgrade #${row.id} (${row.fromVersion ?? 'none'} → ${row.toVersion ?? '?'}) was interrupted at ${row.step ?? 'start'}; recovering (attempt ${attempts})` });
+  emit({
+    type: 'log',
+    level: 'warn',
+    message: `Upgrade #${row.id} (${row.fromVersion ?? 'none'} → ${row.toVersion ?? '?'}) was interrupted at ${row.step ?? 'start'}; recovering (attempt ${attempts})`,
+  });
   logger.warn({ upgradeId: row.id, step: row.step, attempts }, 'recovering an interrupted upgrade');
 
   if (!plan) return abandon(options, row, 'interrupted before it had a plan');
@@ -48,8 +61,17 @@ export async function recoverUnfinished(options: RecoveryOptions): Promise<Upgra
   const context: SwitchContext = { ...options, emit, plan, upgradeId: row.id, runner };
 
   if (attempts > MAX_RECOVERY_ATTEMPTS) {
-    const error = new NuwaxError(ErrorCodes.E_ROLLBACK, `Recovery of upgrade #${row.id} was attempted ${MAX_RECOVERY_ATTEMPTS} times and keeps failing; giving up`);
-    return failAfterChange(context, error, row.step ?? 'recovery', { recovered: false, problems: [error.message], health: null }, null);
+    const error = new NuwaxError(
+      ErrorCodes.E_ROLLBACK,
+      `Recovery of upgrade #${row.id} was attempted ${MAX_RECOVERY_ATTEMPTS} times and keeps failing; giving up`,
+    );
+    return failAfterChange(
+      context,
+      error,
+      row.step ?? 'recovery',
+      { recovered: false, problems: [error.message], health: null },
+      null,
+    );
   }
 
   const journal = store.upgrades.journal(row.id);
@@ -57,23 +79,38 @@ export async function recoverUnfinished(options: RecoveryOptions): Promise<Upgra
   const done = new Set(journal.filter((entry) => entry.status === 'done').map((entry) => entry.step as StepName));
   if (!SWITCH_STEPS.some((step) => started.has(step)) && !plan.applyStarted) {
     if (plan.servicesStopped) {
-      await options.collaborators.runtime.up({ timeoutMs: options.config.upgrade.phase_timeout * 1000 }).catch((error: unknown) => logger.error({ err: error }, 'cannot restart the old services'));
+      await options.collaborators.runtime
+        .up({ timeoutMs: options.config.upgrade.phase_timeout * 1000 })
+        .catch((error: unknown) => logger.error({ err: error }, 'cannot restart the old services'));
     }
     return abandon(options, row, `interrupted during ${row.step ?? 'preparation'}, before anything changed`);
   }
   if (MUST_PASS.every((step) => done.has(step)) && !started.has('rolling_back')) {
     return finishCommitted(context, 0);
   }
-  const error = new NuwaxError(ErrorCodes.E_CANCELLED, `nuwax was interrupted during ${row.step ?? 'the switch'}; rolled back`);
+  const error = new NuwaxError(
+    ErrorCodes.E_CANCELLED,
+    `nuwax was interrupted during ${row.step ?? 'the switch'}; rolled back`,
+  );
   const outcome = await rollback(context);
   return failAfterChange(context, error, row.step ?? 'recovery', outcome, null);
 }
 
 async function abandon(options: RecoveryOptions, row: UpgradeRow, why: string): Promise<UpgradeResult> {
-  const result: UpgradeResult = { status: 'failed', error: { code: ErrorCodes.E_CANCELLED, message: `Upgrade #${row.id} was abandoned: ${why}; downloads are kept for a resume` }, step: row.step ?? 'checking', changed: false, upgrade_id: row.id };
+  const result: UpgradeResult = {
+    status: 'failed',
+    error: {
+      code: ErrorCodes.E_CANCELLED,
+      message: `Upgrade #${row.id} was abandoned: ${why}; downloads are kept for a resume`,
+    },
+    step: row.step ?? 'checking',
+    changed: false,
+    upgrade_id: row.id,
+  };
   options.store.upgrades.finish(row.id, 'abandoned', result);
-  await writeFailureBundle(path.join(options.paths.failuresDir, String(row.id)), { result, journal: options.store.upgrades.journal(row.id) }).catch((error: unknown) =>
-    options.logger.warn({ err: error }, 'cannot write the failure bundle'),
-  );
+  await writeFailureBundle(path.join(options.paths.failuresDir, String(row.id)), {
+    result,
+    journal: options.store.upgrades.journal(row.id),
+  }).catch((error: unknown) => options.logger.warn({ err: error }, 'cannot write the failure bundle'));
   return result;
 }

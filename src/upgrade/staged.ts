@@ -40,7 +40,13 @@ export function readStaged(store: Store): StagedRecord | undefined {
   return store.kv.get<StagedRecord>(KEY);
 }
 
-export async function recordStaged(store: Store, plan: UpgradePlan, fetched: FetchedManifest, upgradeId: number, offeredSha256: string | null): Promise<void> {
+export async function recordStaged(
+  store: Store,
+  plan: UpgradePlan,
+  fetched: FetchedManifest,
+  upgradeId: number,
+  offeredSha256: string | null,
+): Promise<void> {
   const tree = plan.stagedRoot ? await treeFingerprint(plan.stagedRoot) : null;
   const record: StagedRecord = {
     version: plan.to,
@@ -64,7 +70,13 @@ export async function recordStaged(store: Store, plan: UpgradePlan, fetched: Fet
 /** The same package staged again under a newer manifest (re-signed, new notes): keep that manifest, without extracting again. */
 export function refreshStaged(store: Store, staged: StagedRecord, fetched: FetchedManifest): void {
   const { signature: _old, ...rest } = staged;
-  store.kv.set(KEY, { ...rest, manifest: fetched.bytes.toString('base64'), manifestUrl: fetched.url, signed: fetched.signed, ...(fetched.signature ? { signature: fetched.signature } : {}) } satisfies StagedRecord);
+  store.kv.set(KEY, {
+    ...rest,
+    manifest: fetched.bytes.toString('base64'),
+    manifestUrl: fetched.url,
+    signed: fetched.signed,
+    ...(fetched.signature ? { signature: fetched.signature } : {}),
+  } satisfies StagedRecord);
 }
 
 export function forgetStaged(store: Store): void {
@@ -77,7 +89,15 @@ export function forgetStaged(store: Store): void {
  * proxy's 502, a captive portal's HTML, a bad signature). Not a failure of this box (E_IO,
  * E_STATE), an abort, or a server misconfigured in config.toml; and with no server at all.
  */
-const SERVER_FAILURES = new Set<string>([ErrorCodes.E_NETWORK, ErrorCodes.E_TIMEOUT, ErrorCodes.E_STALL, ErrorCodes.E_HTTP, ErrorCodes.E_MANIFEST, ErrorCodes.E_MANIFEST_EXPIRED, ErrorCodes.E_SIGNATURE]);
+const SERVER_FAILURES = new Set<string>([
+  ErrorCodes.E_NETWORK,
+  ErrorCodes.E_TIMEOUT,
+  ErrorCodes.E_STALL,
+  ErrorCodes.E_HTTP,
+  ErrorCodes.E_MANIFEST,
+  ErrorCodes.E_MANIFEST_EXPIRED,
+  ErrorCodes.E_SIGNATURE,
+]);
 
 export function fallsBackToStaged(code: string, config: Config): boolean {
   const noServer = !config.server.manifest_url && !config.server.base_url;
@@ -95,10 +115,19 @@ export function stagedManifest(store: Store, config: Config): FetchedManifest | 
   const location = { url: staged.manifestUrl, bytes, notModified: true } as const;
   if (staged.signed && staged.signature === undefined) {
     // Staged by an nuwax that verified it but kept no signature: trusted as verified then.
-    return { ...location, manifest: resolvePackageUrls(parseManifest(bytes, 'staged manifest'), staged.manifestUrl), signed: true };
+    return {
+      ...location,
+      manifest: resolvePackageUrls(parseManifest(bytes, 'staged manifest'), staged.manifestUrl),
+      signed: true,
+    };
   }
   const verified = verifyManifestBytes(bytes, staged.signature, config);
-  return { ...location, manifest: resolvePackageUrls(verified.manifest, staged.manifestUrl), signed: verified.signed, ...(staged.signature ? { signature: staged.signature } : {}) };
+  return {
+    ...location,
+    manifest: resolvePackageUrls(verified.manifest, staged.manifestUrl),
+    signed: verified.signed,
+    ...(staged.signature ? { signature: staged.signature } : {}),
+  };
 }
 
 /**
@@ -111,18 +140,29 @@ export function stagedFallback(store: Store, config: Config, original: NuwaxErro
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     const version = readStaged(store)?.version ?? '?';
-    throw new NuwaxError(original.code, `${original.message}; the staged release ${version} cannot be installed either: ${reason} (stage it again from a signed source)`, {
-      cause: original,
-      details: { ...original.details, staged: { version, error: error instanceof NuwaxError ? error.toJSON() : { message: reason } } },
-    });
+    throw new NuwaxError(
+      original.code,
+      `${original.message}; the staged release ${version} cannot be installed either: ${reason} (stage it again from a signed source)`,
+      {
+        cause: original,
+        details: {
+          ...original.details,
+          staged: { version, error: error instanceof NuwaxError ? error.toJSON() : { message: reason } },
+        },
+      },
+    );
   }
 }
 
 /** The same package is staged already, its files still there: a download-only run has nothing to do. */
-export async function alreadyStaged(store: Store, decision: Exclude<StrategyDecision, { strategy: 'none' }>): Promise<StagedRecord | undefined> {
+export async function alreadyStaged(
+  store: Store,
+  decision: Exclude<StrategyDecision, { strategy: 'none' }>,
+): Promise<StagedRecord | undefined> {
   const staged = readStaged(store);
   const offered = decision.package.sha256;
-  if (!staged || staged.version !== decision.offered || !offered || (staged.offeredSha256 ?? staged.sha256) !== offered) return undefined;
+  if (!staged || staged.version !== decision.offered || !offered || (staged.offeredSha256 ?? staged.sha256) !== offered)
+    return undefined;
   if (!staged.package || !(await exists(staged.package))) return undefined;
   if (!staged.stagedRoot || !(await exists(staged.stagedRoot))) return undefined;
   if (staged.tree !== undefined && (await treeFingerprint(staged.stagedRoot)) !== staged.tree) return undefined;
@@ -136,7 +176,9 @@ export async function alreadyStaged(store: Store, decision: Exclude<StrategyDeci
  */
 export async function treeFingerprint(root: string): Promise<string> {
   const entries = await scanTree(root, { hash: false, times: true });
-  return createHash('sha256').update(JSON.stringify([...entries])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([...entries]))
+    .digest('hex');
 }
 
 /**
@@ -145,14 +187,23 @@ export async function treeFingerprint(root: string): Promise<string> {
  * and the tree is as it was left; a tree that changed is removed and forgotten, so that the
  * install extracts anew with one extraction on disk.
  */
-export async function stagedExtraction(store: Store, sha256: string | null, stagingRoot: string, logger: Logger): Promise<{ root: string; stagingDir: string } | undefined> {
+export async function stagedExtraction(
+  store: Store,
+  sha256: string | null,
+  stagingRoot: string,
+  logger: Logger,
+): Promise<{ root: string; stagingDir: string } | undefined> {
   const staged = readStaged(store);
-  if (!sha256 || !staged?.stagedRoot || !staged.stagingDir || staged.tree === undefined || staged.sha256 !== sha256) return undefined;
+  if (!sha256 || !staged?.stagedRoot || !staged.stagingDir || staged.tree === undefined || staged.sha256 !== sha256)
+    return undefined;
   // Only a folder of cache/staging is ever reused or removed, whatever the record says.
   if (path.dirname(path.resolve(staged.stagingDir)) !== path.resolve(stagingRoot)) return undefined;
   const fingerprint = await treeFingerprint(staged.stagedRoot).catch(() => null);
   if (fingerprint === staged.tree) return { root: staged.stagedRoot, stagingDir: staged.stagingDir };
-  logger.warn({ stagedRoot: staged.stagedRoot }, 'the staged extraction changed since it was staged; extracting the package again');
+  logger.warn(
+    { stagedRoot: staged.stagedRoot },
+    'the staged extraction changed since it was staged; extracting the package again',
+  );
   detachExtraction(store);
   await rm(staged.stagingDir, { recursive: true, force: true });
   return undefined;
@@ -182,7 +233,8 @@ export async function sweepStaging(stagingDir: string, keep: string | null, logg
   try {
     names = await readdir(stagingDir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err: error, stagingDir }, 'cannot list old extractions');
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      logger.warn({ err: error, stagingDir }, 'cannot list old extractions');
     return;
   }
   const kept = keep ? path.resolve(keep) : null;

@@ -30,9 +30,21 @@ export async function switchRelease(context: SwitchContext & { skipBackup?: bool
   } else {
     try {
       await runner.run('backing_up', async (signal) => {
-        const paths_ = await collaborators.packages.pathsToBackUp({ plan: applyPlanOf(plan), dockerDir: paths.dockerDir, stagedRoot: plan.stagedRoot!, include: config.backup.include });
+        const paths_ = await collaborators.packages.pathsToBackUp({
+          plan: applyPlanOf(plan),
+          dockerDir: paths.dockerDir,
+          stagedRoot: plan.stagedRoot!,
+          include: config.backup.include,
+        });
         await stopServices(signal);
-        const backup = await collaborators.backups.create({ paths: paths_, kind: 'pre-upgrade', version: plan.from, upgradeId, signal, onProgress: context.emit });
+        const backup = await collaborators.backups.create({
+          paths: paths_,
+          kind: 'pre-upgrade',
+          version: plan.from,
+          upgradeId,
+          signal,
+          onProgress: context.emit,
+        });
         plan.backupId = backup.id;
         store.upgrades.update(upgradeId, { backupId: backup.id });
         savePlan(store, upgradeId, plan);
@@ -49,7 +61,13 @@ export async function switchRelease(context: SwitchContext & { skipBackup?: bool
           },
         );
       }
-      return failAfterChange(context, failure.error, 'backing_up', { recovered: restarted, problems: restarted ? [] : ['the old services did not start again'], health: null }, null);
+      return failAfterChange(
+        context,
+        failure.error,
+        'backing_up',
+        { recovered: restarted, problems: restarted ? [] : ['the old services did not start again'], health: null },
+        null,
+      );
     }
   }
 
@@ -63,7 +81,13 @@ export async function switchRelease(context: SwitchContext & { skipBackup?: bool
         // The apply moves files out of the extraction: if it was the staged one, it is staged no more.
         detachExtraction(store, plan);
       });
-      await collaborators.packages.apply({ dockerDir: paths.dockerDir, stagedRoot: plan.stagedRoot!, plan: applyPlanOf(plan), undoDir: plan.undoDir, signal });
+      await collaborators.packages.apply({
+        dockerDir: paths.dockerDir,
+        stagedRoot: plan.stagedRoot!,
+        plan: applyPlanOf(plan),
+        undoDir: plan.undoDir,
+        signal,
+      });
     });
     await runner.run('migrating', async (signal) => {
       const executed = store.deployment.get().executedScripts;
@@ -71,12 +95,26 @@ export async function switchRelease(context: SwitchContext & { skipBackup?: bool
         // Recorded before it runs: a kill -9 mid-script still runs its down script on rollback.
         plan.executedScripts.push(migration.up);
         savePlan(store, upgradeId, plan);
-        const run = await runScript(paths.dockerDir, migration.up, { from: plan.from, to: plan.to, timeoutMs: config.upgrade.migration_timeout * 1000, signal });
-        store.upgrades.recordEvent(upgradeId, 'migration', { script: run.script, code: run.code, ms: run.ms, output: run.output });
+        const run = await runScript(paths.dockerDir, migration.up, {
+          from: plan.from,
+          to: plan.to,
+          timeoutMs: config.upgrade.migration_timeout * 1000,
+          signal,
+        });
+        store.upgrades.recordEvent(upgradeId, 'migration', {
+          script: run.script,
+          code: run.code,
+          ms: run.ms,
+          output: run.output,
+        });
         if (run.code !== 0) {
-          throw new NuwaxError(ErrorCodes.E_MIGRATION, `Migration ${migration.up} failed with exit code ${run.code}: ${run.output.trim().split('\n').slice(-3).join(' | ')}`, {
-            details: { script: migration.up, code: run.code, output: run.output },
-          });
+          throw new NuwaxError(
+            ErrorCodes.E_MIGRATION,
+            `Migration ${migration.up} failed with exit code ${run.code}: ${run.output.trim().split('\n').slice(-3).join(' | ')}`,
+            {
+              details: { script: migration.up, code: run.code, output: run.output },
+            },
+          );
         }
       }
     });
@@ -87,7 +125,11 @@ export async function switchRelease(context: SwitchContext & { skipBackup?: bool
         health = await collaborators.runtime.health(healthOptions(config, signal));
         const unhealthy = health.unhealthyServices;
         if (!health.healthy || (config.upgrade.rollback_on === 'any' && unhealthy.length > 0)) {
-          throw new NuwaxError(ErrorCodes.E_HEALTH, `Unhealthy after the upgrade: ${(health.criticalFailures.length ? health.criticalFailures : unhealthy).join(', ')}`, { details: { unhealthy } });
+          throw new NuwaxError(
+            ErrorCodes.E_HEALTH,
+            `Unhealthy after the upgrade: ${(health.criticalFailures.length ? health.criticalFailures : unhealthy).join(', ')}`,
+            { details: { unhealthy } },
+          );
         }
         if (unhealthy.length > 0) plan.partial = { healthy: health.healthyServices, unhealthy };
         savePlan(store, upgradeId, plan);
@@ -111,15 +153,47 @@ export async function finishCommitted(context: SwitchContext, downtimeMs: number
   } catch (error) {
     // The new version runs and is healthy; only the record failed. Say so loudly, never silently.
     const failure = error as StepFailure;
-    const result: UpgradeResult = { status: 'failed', error: errorJson(failure.error), step: 'committing', recovered: false, previous_version: plan.from, backup_id: plan.backupId, diagnosis: { cause: `The new version ${plan.to} runs but could not be recorded: ${failure.error.message}`, recommendations: ['Fix the problem (disk space, permissions on config.toml), then run `nuwax status`.'] }, upgrade_id: upgradeId };
+    const result: UpgradeResult = {
+      status: 'failed',
+      error: errorJson(failure.error),
+      step: 'committing',
+      recovered: false,
+      previous_version: plan.from,
+      backup_id: plan.backupId,
+      diagnosis: {
+        cause: `The new version ${plan.to} runs but could not be recorded: ${failure.error.message}`,
+        recommendations: ['Fix the problem (disk space, permissions on config.toml), then run `nuwax status`.'],
+      },
+      upgrade_id: upgradeId,
+    };
     store.upgrades.finish(upgradeId, 'failed', result);
     return result;
   }
   await runner.run('cleaning_up', () => cleanUp(context)).catch(() => undefined);
-  const common = { from: plan.from, version: plan.to, strategy: plan.strategy, backup_id: plan.backupId, downtime_ms: downtimeMs, steps: runner.timings, upgrade_id: upgradeId };
+  const common = {
+    from: plan.from,
+    version: plan.to,
+    strategy: plan.strategy,
+    backup_id: plan.backupId,
+    downtime_ms: downtimeMs,
+    steps: runner.timings,
+    upgrade_id: upgradeId,
+  };
   const result: UpgradeResult = plan.partial
-    ? { status: 'partial_success', ...common, healthy_services: plan.partial.healthy, unhealthy_services: plan.partial.unhealthy, severity: 'non-critical', recommendation: `Non-critical services are unhealthy (${plan.partial.unhealthy.join(', ')}); check their logs: docker compose logs ${plan.partial.unhealthy.join(' ')}` }
-    : { status: 'success', ...common, executed_scripts: plan.executedScripts, ...(plan.fallbackReason ? { fallback_reason: plan.fallbackReason } : {}) };
+    ? {
+        status: 'partial_success',
+        ...common,
+        healthy_services: plan.partial.healthy,
+        unhealthy_services: plan.partial.unhealthy,
+        severity: 'non-critical',
+        recommendation: `Non-critical services are unhealthy (${plan.partial.unhealthy.join(', ')}); check their logs: docker compose logs ${plan.partial.unhealthy.join(' ')}`,
+      }
+    : {
+        status: 'success',
+        ...common,
+        executed_scripts: plan.executedScripts,
+        ...(plan.fallbackReason ? { fallback_reason: plan.fallbackReason } : {}),
+      };
   store.upgrades.finish(upgradeId, result.status, result);
   return result;
 }

@@ -48,7 +48,9 @@ function composeTimeoutMs(config: Config): number {
  * version, check its health. Each part runs even when an earlier one failed; any failure makes
  * the result `recovered: false`, never a silent success.
  */
-export async function rollback(context: SwitchContext): Promise<{ recovered: boolean; problems: string[]; health: HealthFacts | null }> {
+export async function rollback(
+  context: SwitchContext,
+): Promise<{ recovered: boolean; problems: string[]; health: HealthFacts | null }> {
   const { plan, collaborators, paths, config, store } = context;
   const problems: string[] = [];
   let health: HealthFacts | null = null;
@@ -66,28 +68,47 @@ export async function rollback(context: SwitchContext): Promise<{ recovered: boo
     .run(
       'rolling_back',
       async () => {
-        await attempt('stop the new services', () => collaborators.runtime.down({ timeoutMs: composeTimeoutMs(config) }));
+        await attempt('stop the new services', () =>
+          collaborators.runtime.down({ timeoutMs: composeTimeoutMs(config) }),
+        );
         for (const script of [...plan.executedScripts].reverse()) {
           const down = script.replace(/^up-/, 'down-');
           await attempt(`run ${down}`, async () => {
-            const run = await runScript(paths.dockerDir, down, { from: plan.from, to: plan.to, timeoutMs: config.upgrade.migration_timeout * 1000 }).catch((error: unknown) => {
+            const run = await runScript(paths.dockerDir, down, {
+              from: plan.from,
+              to: plan.to,
+              timeoutMs: config.upgrade.migration_timeout * 1000,
+            }).catch((error: unknown) => {
               if ((error as NuwaxError).code === 'E_MIGRATION' && /ENOENT/.test((error as Error).message)) return null;
               throw error;
             });
-            if (run && run.code !== 0) throw new NuwaxError(ErrorCodes.E_MIGRATION, `${down} exited with ${run.code}: ${run.output.slice(-400)}`);
+            if (run && run.code !== 0)
+              throw new NuwaxError(
+                ErrorCodes.E_MIGRATION,
+                `${down} exited with ${run.code}: ${run.output.slice(-400)}`,
+              );
           });
         }
         plan.executedScripts = [];
         savePlan(store, context.upgradeId, plan);
-        if (plan.applyStarted) await attempt('undo the file changes', () => collaborators.packages.undo(plan.undoDir, paths.dockerDir));
-        if (plan.backupId !== null) await attempt(`restore backup #${plan.backupId}`, () => collaborators.backups.restore(plan.backupId!, {}));
-        else if (plan.applyStarted) problems.push('no backup was taken (--skip-backup): data/ and migrated state cannot be guaranteed');
+        if (plan.applyStarted)
+          await attempt('undo the file changes', () => collaborators.packages.undo(plan.undoDir, paths.dockerDir));
+        if (plan.backupId !== null)
+          await attempt(`restore backup #${plan.backupId}`, () => collaborators.backups.restore(plan.backupId!, {}));
+        else if (plan.applyStarted)
+          problems.push('no backup was taken (--skip-backup): data/ and migrated state cannot be guaranteed');
         // A failed first install has no previous version to start: the box is back to empty.
         if (await exists(paths.composeFile)) {
-          await attempt('start the previous version', () => collaborators.runtime.up({ timeoutMs: composeTimeoutMs(config) }));
+          await attempt('start the previous version', () =>
+            collaborators.runtime.up({ timeoutMs: composeTimeoutMs(config) }),
+          );
           await attempt('health of the previous version', async () => {
             health = await collaborators.runtime.health(healthOptions(config));
-            if (!health.healthy) throw new NuwaxError(ErrorCodes.E_HEALTH, `previous version unhealthy: ${health.criticalFailures.join(', ')}`);
+            if (!health.healthy)
+              throw new NuwaxError(
+                ErrorCodes.E_HEALTH,
+                `previous version unhealthy: ${health.criticalFailures.join(', ')}`,
+              );
           });
         }
         if (problems.length > 0) throw new NuwaxError(ErrorCodes.E_ROLLBACK, problems.join('; '));
@@ -131,11 +152,18 @@ export async function cleanUp(context: SwitchContext): Promise<void> {
   // Installed: a staged release (this one, or an older one) is needed no more.
   forgetStaged(store);
   await sweepStaging(context.paths.stagingDir, null, logger);
-  if (plan.backupId !== null) await tidy('prune backups', () => collaborators.backups.prune({ keepIds: [plan.backupId!] }));
+  if (plan.backupId !== null)
+    await tidy('prune backups', () => collaborators.backups.prune({ keepIds: [plan.backupId!] }));
 }
 
 /** Builds the failed result after a rollback, writes the failure bundle, records it. */
-export async function failAfterChange(context: SwitchContext, error: NuwaxError, step: string, outcome: { recovered: boolean; problems: string[]; health: HealthFacts | null }, health: HealthFacts | null): Promise<UpgradeResult> {
+export async function failAfterChange(
+  context: SwitchContext,
+  error: NuwaxError,
+  step: string,
+  outcome: { recovered: boolean; problems: string[]; health: HealthFacts | null },
+  health: HealthFacts | null,
+): Promise<UpgradeResult> {
   const { store, plan, upgradeId, collaborators, paths } = context;
   const diagnosis = diagnose(error, health ?? outcome.health);
   const bundle = path.join(paths.failuresDir, String(upgradeId));
@@ -143,7 +171,9 @@ export async function failAfterChange(context: SwitchContext, error: NuwaxError,
     ? undefined
     : [
         ...outcome.problems.map((problem) => `Resolve: ${problem}`),
-        plan.backupId !== null ? `Restore the pre-upgrade backup by hand: nuwax backup restore ${plan.backupId}` : 'No backup exists: restore docker/ and data/ from your own copies.',
+        plan.backupId !== null
+          ? `Restore the pre-upgrade backup by hand: nuwax backup restore ${plan.backupId}`
+          : 'No backup exists: restore docker/ and data/ from your own copies.',
         'Then start the services: docker compose up -d (in docker/), and check: nuwax status',
       ];
   const result: UpgradeResult = {

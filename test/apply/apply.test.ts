@@ -57,7 +57,10 @@ describe('apply', () => {
     const plan: ApplyPlan = {
       kind: 'patch',
       protectedPaths: PROTECTED,
-      operations: { replace: { files: ['data/db.sqlite', 'app/app.jar'], directories: ['upload'] }, delete: { files: ['data/sub/file'], directories: ['data'] } },
+      operations: {
+        replace: { files: ['data/db.sqlite', 'app/app.jar'], directories: ['upload'] },
+        delete: { files: ['data/sub/file'], directories: ['data'] },
+      },
     };
     const result = await applyStaged({ ...dirs, plan });
     assert.deepEqual(snapshot(path.join(dirs.dockerDir, 'data')), before);
@@ -67,7 +70,11 @@ describe('apply', () => {
   });
 
   test('a protected path inside a replaced directory survives: the directory is replaced entry by entry', async () => {
-    const dirs = layout(folder.dir, { 'app/config/local.yml': 'mine', 'app/old.bin': 'old', 'app/a.txt': 'a1' }, { 'app/a.txt': 'a2', 'app/b.txt': 'b2', 'app/config/local.yml': 'theirs' });
+    const dirs = layout(
+      folder.dir,
+      { 'app/config/local.yml': 'mine', 'app/old.bin': 'old', 'app/a.txt': 'a1' },
+      { 'app/a.txt': 'a2', 'app/b.txt': 'b2', 'app/config/local.yml': 'theirs' },
+    );
     const result = await applyStaged({ ...dirs, plan: { kind: 'full', protectedPaths: ['app/config'] } });
     writeTree(dirs.expected, { 'app/config/local.yml': 'mine', 'app/a.txt': 'a2', 'app/b.txt': 'b2' });
     assert.deepEqual(snapshot(dirs.dockerDir), snapshot(dirs.expected));
@@ -82,9 +89,17 @@ describe('apply', () => {
     const { restored } = await undoApply(dirs.undoDir, dirs.dockerDir);
     assert.ok(restored > 0);
     assert.deepEqual(snapshot(dirs.dockerDir), box);
-    assert.deepEqual(snapshot(dirs.stagedRoot), staged, 'installed entries go back to staging, so the apply can be retried');
+    assert.deepEqual(
+      snapshot(dirs.stagedRoot),
+      staged,
+      'installed entries go back to staging, so the apply can be retried',
+    );
     assert.equal(existsSync(dirs.undoDir), false);
-    assert.deepEqual(await undoApply(dirs.undoDir, dirs.dockerDir), { restored: 0 }, 'a second undo finds nothing to do');
+    assert.deepEqual(
+      await undoApply(dirs.undoDir, dirs.dockerDir),
+      { restored: 0 },
+      'a second undo finds nothing to do',
+    );
     assert.deepEqual(snapshot(dirs.dockerDir), box);
   });
 
@@ -104,11 +119,16 @@ describe('apply', () => {
       assert.ok(total >= 8, `the plan has ${total} operations`);
       // Each failure point in its own folder, run side by side: they only wait on fsyncs.
       const failures = Array.from({ length: total }, async (_, failAfter) => {
-        const dirs = layout(path.join(folder.dir, String(failAfter)), BOX, kind === 'full' ? FULL_PACKAGE : PATCH_PACKAGE);
+        const dirs = layout(
+          path.join(folder.dir, String(failAfter)),
+          BOX,
+          kind === 'full' ? FULL_PACKAGE : PATCH_PACKAGE,
+        );
         const box = snapshot(dirs.dockerDir);
         const staged = snapshot(dirs.stagedRoot);
         await assert.rejects(applyStaged({ ...dirs, plan, failAfter }), (error) => isNuwaxError(error, 'E_APPLY'));
-        if (failAfter === Math.floor(total / 2)) assert.notDeepEqual(snapshot(dirs.dockerDir), box, 'half-way, docker/ is mixed');
+        if (failAfter === Math.floor(total / 2))
+          assert.notDeepEqual(snapshot(dirs.dockerDir), box, 'half-way, docker/ is mixed');
         await undoApply(dirs.undoDir, dirs.dockerDir);
         assert.deepEqual(snapshot(dirs.dockerDir), box, `after a failure at operation ${failAfter}`);
         assert.deepEqual(snapshot(dirs.stagedRoot), staged);
@@ -121,9 +141,14 @@ describe('apply', () => {
     const dirs = layout(folder.dir, BOX, FULL_PACKAGE);
     const box = snapshot(dirs.dockerDir);
     const controller = new AbortController();
-    const apply = applyStaged({ ...dirs, plan: FULL, signal: controller.signal, onStep: (step, phase) => {
-      if (step.seq === 4 && phase === 'done') controller.abort();
-    } });
+    const apply = applyStaged({
+      ...dirs,
+      plan: FULL,
+      signal: controller.signal,
+      onStep: (step, phase) => {
+        if (step.seq === 4 && phase === 'done') controller.abort();
+      },
+    });
     await assert.rejects(apply, (error) => isNuwaxError(error, 'E_ABORTED'));
     assert.notDeepEqual(snapshot(dirs.dockerDir), box);
     await undoApply(dirs.undoDir);
@@ -135,7 +160,10 @@ describe('apply', () => {
     const events: ProgressEvent[] = [];
     const result = await applyStaged({ ...dirs, plan: PATCH, onProgress: (event) => events.push(event) });
     const last = events.at(-1)!;
-    assert.deepEqual([last.step, last.unit, last.done, last.total], ['applying', 'files', result.operations, result.operations]);
+    assert.deepEqual(
+      [last.step, last.unit, last.done, last.total],
+      ['applying', 'files', result.operations, result.operations],
+    );
   });
 
   test('the originals are moved into the undo folder, not copied', async () => {
@@ -145,7 +173,11 @@ describe('apply', () => {
     assert.ok(originals.length >= 5);
     const journal = readFileSync(path.join(dirs.undoDir, 'journal.jsonl'), 'utf8').trim().split('\n');
     assert.equal(JSON.parse(journal[0]!).journal, 'nuwax-undo');
-    assert.equal(journal.length - 1, readdirSync(path.join(dirs.undoDir, 'originals')).length + journal.filter((line) => /"op":"(install|mkdir)"/.test(line)).length);
+    assert.equal(
+      journal.length - 1,
+      readdirSync(path.join(dirs.undoDir, 'originals')).length +
+        journal.filter((line) => /"op":"(install|mkdir)"/.test(line)).length,
+    );
   });
 
   test('discardUndo after a commit drops the originals, and undo then changes nothing', async () => {
@@ -162,16 +194,26 @@ describe('apply', () => {
     const dirs = layout(folder.dir, BOX, PATCH_PACKAGE);
     writeTree(dirs.undoDir, { 'journal.jsonl': '{"journal":"nuwax-undo","version":1}\n' });
     const box = snapshot(dirs.dockerDir);
-    await assert.rejects(applyStaged({ ...dirs, plan: PATCH }), (error) => isNuwaxError(error, 'E_APPLY') && /earlier apply/.test(error.message));
+    await assert.rejects(
+      applyStaged({ ...dirs, plan: PATCH }),
+      (error) => isNuwaxError(error, 'E_APPLY') && /earlier apply/.test(error.message),
+    );
     assert.deepEqual(snapshot(dirs.dockerDir), box);
   });
 
   test('a symlink on the box is never written through: it is replaced by the directory the package needs, and undo puts it back', async () => {
-    const dirs = layout(folder.dir, { 'lib': { link: '../outside' }, 'keep.txt': 'k' }, { 'lib/x.so': 'x' });
+    const dirs = layout(folder.dir, { lib: { link: '../outside' }, 'keep.txt': 'k' }, { 'lib/x.so': 'x' });
     writeTree(path.join(folder.dir, 'outside'), { 'x.so': 'outside file' });
     const box = snapshot(dirs.dockerDir);
     const outside = snapshot(path.join(folder.dir, 'outside'));
-    await applyStaged({ ...dirs, plan: { kind: 'patch', protectedPaths: [], operations: { replace: { files: ['lib/x.so'], directories: [] }, delete: { files: [], directories: [] } } } });
+    await applyStaged({
+      ...dirs,
+      plan: {
+        kind: 'patch',
+        protectedPaths: [],
+        operations: { replace: { files: ['lib/x.so'], directories: [] }, delete: { files: [], directories: [] } },
+      },
+    });
     assert.deepEqual(snapshot(path.join(folder.dir, 'outside')), outside);
     assert.equal(readFileSync(path.join(dirs.dockerDir, 'lib/x.so'), 'utf8'), 'x');
     await undoApply(dirs.undoDir);
@@ -189,7 +231,17 @@ describe('apply', () => {
 
   test('a delete of a path the box does not have is a no-op', async () => {
     const dirs = layout(folder.dir, { 'a.txt': 'a' }, {});
-    const result = await applyStaged({ ...dirs, plan: { kind: 'patch', protectedPaths: [], operations: { replace: { files: [], directories: [] }, delete: { files: ['missing.txt', 'a.txt/below'], directories: ['gone'] } } } });
+    const result = await applyStaged({
+      ...dirs,
+      plan: {
+        kind: 'patch',
+        protectedPaths: [],
+        operations: {
+          replace: { files: [], directories: [] },
+          delete: { files: ['missing.txt', 'a.txt/below'], directories: ['gone'] },
+        },
+      },
+    });
     assert.deepEqual(result.deleted, []);
     assert.equal(result.operations, 0);
     assert.equal(readFileSync(path.join(dirs.dockerDir, 'a.txt'), 'utf8'), 'a');
@@ -208,7 +260,14 @@ describe('apply refuses a bad plan before any change', () => {
     test(`an unsafe operation path ${JSON.stringify(bad)} is refused and nothing changes`, async () => {
       const dirs = layout(folder.dir, BOX, PATCH_PACKAGE);
       const box = snapshot(dirs.dockerDir);
-      const plan: ApplyPlan = { kind: 'patch', protectedPaths: PROTECTED, operations: { replace: { files: ['app/app.jar'], directories: [] }, delete: { files: ['old.txt', bad], directories: [] } } };
+      const plan: ApplyPlan = {
+        kind: 'patch',
+        protectedPaths: PROTECTED,
+        operations: {
+          replace: { files: ['app/app.jar'], directories: [] },
+          delete: { files: ['old.txt', bad], directories: [] },
+        },
+      };
       await assert.rejects(applyStaged({ ...dirs, plan }), (error) => isNuwaxError(error, 'E_UNSAFE_PATH'));
       assert.deepEqual(snapshot(dirs.dockerDir), box);
       assert.equal(existsSync(dirs.undoDir), false, 'no journal was started');
@@ -218,8 +277,18 @@ describe('apply refuses a bad plan before any change', () => {
   test('a patch naming a file the package does not hold is refused and nothing changes', async () => {
     const dirs = layout(folder.dir, BOX, PATCH_PACKAGE);
     const box = snapshot(dirs.dockerDir);
-    const plan: ApplyPlan = { kind: 'patch', protectedPaths: PROTECTED, operations: { ...PATCH_OPERATIONS, replace: { files: ['app/app.jar', 'app/missing.jar'], directories: ['front/assets'] } } };
-    await assert.rejects(applyStaged({ ...dirs, plan }), (error) => isNuwaxError(error, 'E_APPLY') && /app\/missing\.jar \(missing\)/.test(error.message));
+    const plan: ApplyPlan = {
+      kind: 'patch',
+      protectedPaths: PROTECTED,
+      operations: {
+        ...PATCH_OPERATIONS,
+        replace: { files: ['app/app.jar', 'app/missing.jar'], directories: ['front/assets'] },
+      },
+    };
+    await assert.rejects(
+      applyStaged({ ...dirs, plan }),
+      (error) => isNuwaxError(error, 'E_APPLY') && /app\/missing\.jar \(missing\)/.test(error.message),
+    );
     assert.deepEqual(snapshot(dirs.dockerDir), box);
     assert.equal(existsSync(dirs.undoDir), false);
   });
@@ -227,16 +296,24 @@ describe('apply refuses a bad plan before any change', () => {
   test('a patch naming a directory that the package holds as a file is refused and nothing changes', async () => {
     const dirs = layout(folder.dir, BOX, PATCH_PACKAGE);
     const box = snapshot(dirs.dockerDir);
-    const plan: ApplyPlan = { kind: 'patch', protectedPaths: PROTECTED, operations: { ...PATCH_OPERATIONS, replace: { files: [], directories: ['app/app.jar'] } } };
-    await assert.rejects(applyStaged({ ...dirs, plan }), (error) => isNuwaxError(error, 'E_APPLY') && /expected a directory/.test(error.message));
+    const plan: ApplyPlan = {
+      kind: 'patch',
+      protectedPaths: PROTECTED,
+      operations: { ...PATCH_OPERATIONS, replace: { files: [], directories: ['app/app.jar'] } },
+    };
+    await assert.rejects(
+      applyStaged({ ...dirs, plan }),
+      (error) => isNuwaxError(error, 'E_APPLY') && /expected a directory/.test(error.message),
+    );
     assert.deepEqual(snapshot(dirs.dockerDir), box);
   });
 
   test('an unsafe protected path in the configuration is refused', async () => {
     const dirs = layout(folder.dir, BOX, FULL_PACKAGE);
     const box = snapshot(dirs.dockerDir);
-    await assert.rejects(applyStaged({ ...dirs, plan: { kind: 'full', protectedPaths: ['../data'] } }), (error) => isNuwaxError(error, 'E_UNSAFE_PATH'));
+    await assert.rejects(applyStaged({ ...dirs, plan: { kind: 'full', protectedPaths: ['../data'] } }), (error) =>
+      isNuwaxError(error, 'E_UNSAFE_PATH'),
+    );
     assert.deepEqual(snapshot(dirs.dockerDir), box);
   });
-
 });

@@ -65,7 +65,10 @@ describe('apply survives kill -9', () => {
       const box = snapshot(dirs.dockerDir);
       const staged = snapshot(dirs.stagedRoot);
       assert.equal(await runChild({ mode: 'apply', ...dirs, plan: FULL, killAt }), 'SIGKILL');
-      assert.ok(journalLines(dirs.undoDir) >= killAt.seq + 2, 'the header and at least the steps up to the kill are journaled');
+      assert.ok(
+        journalLines(dirs.undoDir) >= killAt.seq + 2,
+        'the header and at least the steps up to the kill are journaled',
+      );
       await undoApply(dirs.undoDir, dirs.dockerDir);
       assert.deepEqual(snapshot(dirs.dockerDir), box);
       assert.deepEqual(snapshot(dirs.stagedRoot), staged);
@@ -77,7 +80,10 @@ describe('apply survives kill -9', () => {
     const dirs = layout(folder.dir, BOX, PATCH_PACKAGE);
     const box = snapshot(dirs.dockerDir);
     // The journal is written ahead in batches: wait for the first change on disk, then kill.
-    const signal = await runChild({ mode: 'apply', ...dirs, plan: PATCH, slowMs: 15 }, () => !existsSync(path.join(dirs.dockerDir, 'empty')));
+    const signal = await runChild(
+      { mode: 'apply', ...dirs, plan: PATCH, slowMs: 15 },
+      () => !existsSync(path.join(dirs.dockerDir, 'empty')),
+    );
     assert.equal(signal, 'SIGKILL');
     assert.notDeepEqual(snapshot(dirs.dockerDir), box, 'the kill fell in the middle of the apply');
     await undoApply(dirs.undoDir);
@@ -89,7 +95,10 @@ describe('apply survives kill -9', () => {
     const box = snapshot(dirs.dockerDir);
     const { operations } = await applyStaged({ ...dirs, plan: FULL });
     // Reversal runs newest first: kill it after it reversed the step in the middle, before journaling that.
-    assert.equal(await runChild({ mode: 'undo', ...dirs, plan: FULL, killAt: { seq: Math.floor(operations / 2) } }), 'SIGKILL');
+    assert.equal(
+      await runChild({ mode: 'undo', ...dirs, plan: FULL, killAt: { seq: Math.floor(operations / 2) } }),
+      'SIGKILL',
+    );
     assert.notDeepEqual(snapshot(dirs.dockerDir), box);
     await undoApply(dirs.undoDir, dirs.dockerDir);
     assert.deepEqual(snapshot(dirs.dockerDir), box);
@@ -99,9 +108,14 @@ describe('apply survives kill -9', () => {
     const dirs = layout(folder.dir, BOX, PATCH_PACKAGE);
     const box = snapshot(dirs.dockerDir);
     const { operations } = await applyStaged({ ...dirs, plan: PATCH });
-    assert.equal(await runChild({ mode: 'undo', ...dirs, plan: PATCH, killAt: { seq: Math.floor(operations / 3) } }), 'SIGKILL');
+    assert.equal(
+      await runChild({ mode: 'undo', ...dirs, plan: PATCH, killAt: { seq: Math.floor(operations / 3) } }),
+      'SIGKILL',
+    );
     const journal = path.join(dirs.undoDir, 'journal.jsonl');
-    const lines = readFileSync(journal, 'utf8').split('\n').filter((line) => line !== '' && !line.startsWith('{"undone"'));
+    const lines = readFileSync(journal, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('{"undone"'));
     writeFileSync(journal, `${lines.join('\n')}\n`);
     await undoApply(dirs.undoDir, dirs.dockerDir);
     assert.deepEqual(snapshot(dirs.dockerDir), box);

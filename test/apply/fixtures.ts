@@ -75,10 +75,19 @@ export const AFTER_PATCH: TreeSpec = {
 };
 
 /** docker/, staging/ and undo/ side by side in one folder (one filesystem, as under a nuwax home). */
-export function layout(root: string, box: TreeSpec | null, staged: TreeSpec): { dockerDir: string; stagedRoot: string; undoDir: string; expected: string } {
+export function layout(
+  root: string,
+  box: TreeSpec | null,
+  staged: TreeSpec,
+): { dockerDir: string; stagedRoot: string; undoDir: string; expected: string } {
   const dockerDir = path.join(root, 'docker');
   const stagedRoot = path.join(root, 'cache', 'staging');
   if (box) writeTree(dockerDir, box);
   writeTree(stagedRoot, staged);
-  return { dockerDir, stagedRoot, undoDir: path.join(root, 'cache', 'undo', '1'), expected: path.join(root, 'expected') };
+  return {
+    dockerDir,
+    stagedRoot,
+    undoDir: path.join(root, 'cache', 'undo', '1'),
+    expected: path.join(root, 'expected'),
+  };
 }

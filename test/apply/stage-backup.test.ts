@@ -27,11 +27,21 @@ describe('staging', () => {
     await pipeline(zip.outputStream, createWriteStream(file));
     const dirs = layout(folder.dir, { 'old.txt': 'old', 'data/db': 'rows' }, {});
     const staged = await stagePackage(file, path.join(folder.dir, 'cache', 'fresh'));
-    assert.deepEqual({ files: staged.files, bytes: staged.bytes, patchInfo: staged.patchInfo }, { files: 2, bytes: 18, patchInfo: null });
-    const result = await applyStaged({ ...dirs, stagedRoot: staged.root, plan: { kind: 'full', protectedPaths: PROTECTED } });
+    assert.deepEqual(
+      { files: staged.files, bytes: staged.bytes, patchInfo: staged.patchInfo },
+      { files: 2, bytes: 18, patchInfo: null },
+    );
+    const result = await applyStaged({
+      ...dirs,
+      stagedRoot: staged.root,
+      plan: { kind: 'full', protectedPaths: PROTECTED },
+    });
     assert.deepEqual(result.replaced, ['docker-compose.yml', 'web']);
     assert.deepEqual(result.deleted, ['old.txt']);
-    assert.deepEqual(snapshot(dirs.dockerDir).map((line) => line.split(' ')[0]), ['data/', 'data/db', 'docker-compose.yml', 'web/', 'web/index.html']);
+    assert.deepEqual(
+      snapshot(dirs.dockerDir).map((line) => line.split(' ')[0]),
+      ['data/', 'data/db', 'docker-compose.yml', 'web/', 'web/index.html'],
+    );
   });
 
   test('a hostile package is refused while staging and nothing lands outside the staging folder', async () => {
@@ -41,7 +51,9 @@ describe('staging', () => {
     pack.finalize();
     const file = path.join(folder.dir, 'evil.tar.gz');
     await pipeline(pack, createGzip(), createWriteStream(file));
-    await assert.rejects(stagePackage(file, path.join(folder.dir, 'cache', 'staging')), (error) => isNuwaxError(error, 'E_UNSAFE_PATH'));
+    await assert.rejects(stagePackage(file, path.join(folder.dir, 'cache', 'staging')), (error) =>
+      isNuwaxError(error, 'E_UNSAFE_PATH'),
+    );
     assert.equal(existsSync(path.join(folder.dir, 'cache', 'escaped.txt')), false);
     assert.equal(existsSync(path.join(folder.dir, 'cache', 'staging')), false, 'the partial staging folder is removed');
   });
@@ -53,7 +65,10 @@ describe('paths to back up (SPEC 8)', () => {
       name: 'a patch backs up its operation paths, outermost only, never protected ones',
       input: {
         kind: 'patch',
-        operations: { replace: { files: ['app/app.jar', 'front/assets/x.js', 'data/seed.sql'], directories: ['front/assets'] }, delete: { files: ['old.txt'], directories: ['upload'] } },
+        operations: {
+          replace: { files: ['app/app.jar', 'front/assets/x.js', 'data/seed.sql'], directories: ['front/assets'] },
+          delete: { files: ['old.txt'], directories: ['upload'] },
+        },
         dockerEntries: ['app', 'front', 'data'],
         stagedEntries: ['app'],
         protectedPaths: PROTECTED,
@@ -62,7 +77,12 @@ describe('paths to back up (SPEC 8)', () => {
     },
     {
       name: 'a full package backs up every entry of docker/ and of the package but protected ones and .nuwax',
-      input: { kind: 'full', dockerEntries: ['app', '.env', 'data', 'upload', 'old.txt'], stagedEntries: ['app', 'new.txt', '.nuwax', 'project_init'], protectedPaths: PROTECTED },
+      input: {
+        kind: 'full',
+        dockerEntries: ['app', '.env', 'data', 'upload', 'old.txt'],
+        stagedEntries: ['app', 'new.txt', '.nuwax', 'project_init'],
+        protectedPaths: PROTECTED,
+      },
       expected: ['.env', 'app', 'new.txt', 'old.txt'],
     },
     {
@@ -86,10 +106,39 @@ describe('paths to back up (SPEC 8)', () => {
     const folder = temporaryFolder('backup-paths');
     try {
       const dirs = layout(folder.dir, BOX, FULL_PACKAGE);
-      const full = await backupPathsFor({ plan: { kind: 'full', protectedPaths: PROTECTED }, dockerDir: dirs.dockerDir, stagedRoot: dirs.stagedRoot, include: ['data'] });
-      assert.deepEqual(full, ['.env', 'app', 'data', 'docker-compose.yml', 'empty', 'front', 'link-to-app', 'new.txt', 'old.txt']);
-      const patch = await backupPathsFor({ plan: { kind: 'patch', operations: PATCH_OPERATIONS, protectedPaths: PROTECTED }, dockerDir: dirs.dockerDir, stagedRoot: dirs.stagedRoot, include: ['data'] });
-      assert.deepEqual(patch, ['app/app.jar', 'app/lib', 'conf/new/deep.conf', 'data', 'empty', 'front/assets', 'front/index.html', 'old.txt']);
+      const full = await backupPathsFor({
+        plan: { kind: 'full', protectedPaths: PROTECTED },
+        dockerDir: dirs.dockerDir,
+        stagedRoot: dirs.stagedRoot,
+        include: ['data'],
+      });
+      assert.deepEqual(full, [
+        '.env',
+        'app',
+        'data',
+        'docker-compose.yml',
+        'empty',
+        'front',
+        'link-to-app',
+        'new.txt',
+        'old.txt',
+      ]);
+      const patch = await backupPathsFor({
+        plan: { kind: 'patch', operations: PATCH_OPERATIONS, protectedPaths: PROTECTED },
+        dockerDir: dirs.dockerDir,
+        stagedRoot: dirs.stagedRoot,
+        include: ['data'],
+      });
+      assert.deepEqual(patch, [
+        'app/app.jar',
+        'app/lib',
+        'conf/new/deep.conf',
+        'data',
+        'empty',
+        'front/assets',
+        'front/index.html',
+        'old.txt',
+      ]);
     } finally {
       folder.cleanup();
     }

@@ -1,10 +1,23 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /** A tree spec: a path maps to file content, `{ content, mode }`, `{ link }` or `{ dir: true }`. */
-export type TreeSpec = Record<string, string | { content: string; mode?: number } | { link: string } | { dir: true; mode?: number }>;
+export type TreeSpec = Record<
+  string,
+  string | { content: string; mode?: number } | { link: string } | { dir: true; mode?: number }
+>;
 
 export function writeTree(root: string, spec: TreeSpec): void {
   mkdirSync(root, { recursive: true });
@@ -34,7 +47,10 @@ export function snapshot(root: string): string[] {
       else if (info.isDirectory()) {
         lines.push(`${relative}/ dir ${mode}`);
         walk(full, relative);
-      } else lines.push(`${relative} file ${mode} ${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16)}`);
+      } else
+        lines.push(
+          `${relative} file ${mode} ${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16)}`,
+        );
     }
   };
   try {
@@ -56,4 +72,12 @@ export function temporaryFolder(label: string): { dir: string; cleanup: () => vo
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export const PROTECTED = ['data', 'upload', 'project_workspace', 'project_zips', 'project_nginx', 'project_init', 'uv_cache'];
+export const PROTECTED = [
+  'data',
+  'upload',
+  'project_workspace',
+  'project_zips',
+  'project_nginx',
+  'project_init',
+  'uv_cache',
+];

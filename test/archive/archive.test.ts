@@ -7,7 +7,13 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
 import yazl from 'yazl';
-import { checkArchive, createTarGz, detectArchiveFormat, extractArchive, listArchive } from '../../src/archive/index.js';
+import {
+  checkArchive,
+  createTarGz,
+  detectArchiveFormat,
+  extractArchive,
+  listArchive,
+} from '../../src/archive/index.js';
 import type { ProgressEvent } from '../../src/events/index.js';
 import { withTempDir } from '../helpers/cli.js';
 import { snapshot } from '../helpers/tree.js';
@@ -30,7 +36,8 @@ async function makeTree(root: string): Promise<void> {
   await symlink(`../${'t'.repeat(140)}`, path.join(root, 'app', 'long-link'));
   await mkdir(path.join(root, 'data', LONG_DIR), { recursive: true });
   await writeFile(path.join(root, 'data', LONG_DIR, LONG_FILE), 'long names go in pax headers');
-  for (let index = 0; index < 50; index += 1) await writeFile(path.join(root, 'data', `f${index}`), randomBytes(index * 100));
+  for (let index = 0; index < 50; index += 1)
+    await writeFile(path.join(root, 'data', `f${index}`), randomBytes(index * 100));
 }
 
 describe('archive: create and extract', () => {
@@ -49,7 +56,10 @@ describe('archive: create and extract', () => {
       assert.equal(extracted.symlinks, 2);
       assert.equal(extracted.sha256, created.sha256);
       assert.deepEqual(await snapshot(target), await snapshot(source));
-      assert.equal((await stat(path.join(target, 'app', 'run.sh'))).mtimeMs, Math.floor((await stat(path.join(source, 'app', 'run.sh'))).mtimeMs / 1000) * 1000);
+      assert.equal(
+        (await stat(path.join(target, 'app', 'run.sh'))).mtimeMs,
+        Math.floor((await stat(path.join(source, 'app', 'run.sh'))).mtimeMs / 1000) * 1000,
+      );
       assert.equal(await detectArchiveFormat(archive), 'tar.gz');
       assert.deepEqual(await readdir(path.join(work, 'out')), ['backup.tar.gz']);
     }));
@@ -90,7 +100,10 @@ describe('archive: create and extract', () => {
     withTempDir('archive', async (work) => {
       const source = path.join(work, 'source');
       await makeTree(source);
-      for (const [flags, name, format] of [['-czf', 'gnu.tar.gz', 'tar.gz'], ['-cf', 'gnu.tar', 'tar']] as const) {
+      for (const [flags, name, format] of [
+        ['-czf', 'gnu.tar.gz', 'tar.gz'],
+        ['-cf', 'gnu.tar', 'tar'],
+      ] as const) {
         const archive = path.join(work, name);
         assert.equal(spawnSync('tar', [flags, archive, '-C', source, 'app', 'data']).status, 0);
         assert.equal(await detectArchiveFormat(archive), format);
@@ -106,7 +119,10 @@ describe('archive: create and extract', () => {
       const source = path.join(work, 'source');
       await makeTree(source);
       const archive = path.join(work, 'p.tar.gz');
-      await createTarGz(source, ['app'], archive, { prefix: 'docker', extraEntries: [{ name: 'meta.json', content: Buffer.from('{}') }] });
+      await createTarGz(source, ['app'], archive, {
+        prefix: 'docker',
+        extraEntries: [{ name: 'meta.json', content: Buffer.from('{}') }],
+      });
       const names = (await listArchive(archive)).map((entry) => entry.name);
       assert.equal(names[0], 'docker/meta.json');
       assert.ok(names.every((name) => name.startsWith('docker/')));
@@ -139,11 +155,17 @@ describe('archive: create and extract', () => {
       await makeTree(source);
       const events: ProgressEvent[] = [];
       const archive = path.join(work, 'a.tar.gz');
-      await createTarGz(source, ['app', 'data'], archive, { step: 'backing_up', onProgress: (event) => events.push(event) });
+      await createTarGz(source, ['app', 'data'], archive, {
+        step: 'backing_up',
+        onProgress: (event) => events.push(event),
+      });
       assert.equal(events.at(-1)?.step, 'backing_up');
       assert.equal(events.at(-1)?.files, 55);
       const extracting: ProgressEvent[] = [];
-      await extractArchive(archive, path.join(work, 't'), { step: 'staging', onProgress: (event) => extracting.push(event) });
+      await extractArchive(archive, path.join(work, 't'), {
+        step: 'staging',
+        onProgress: (event) => extracting.push(event),
+      });
       assert.equal(extracting.at(-1)?.step, 'staging');
       assert.equal(extracting.at(-1)?.files, 55);
     }));
@@ -154,7 +176,10 @@ describe('archive: create and extract', () => {
       await makeTree(source);
       const controller = new AbortController();
       const output = path.join(work, 'out', 'a.tar.gz');
-      const creating = createTarGz(source, ['app', 'data'], output, { signal: controller.signal, onProgress: () => controller.abort() });
+      const creating = createTarGz(source, ['app', 'data'], output, {
+        signal: controller.signal,
+        onProgress: () => controller.abort(),
+      });
       await assert.rejects(creating, { code: 'E_ABORTED' });
       assert.deepEqual(await readdir(path.join(work, 'out')), []);
     }));
@@ -201,7 +226,9 @@ describe('archive: damaged archives', () => {
       await handle.read(byte, 0, 1, Math.floor(size / 3));
       await handle.write(Buffer.from([byte[0]! ^ 0x01]), 0, 1, Math.floor(size / 3));
       await handle.close();
-      await assert.rejects(extractArchive(archive, path.join(work, 't'), { sha256 }), (error: { code: string }) => ['E_HASH_MISMATCH', 'E_ARCHIVE'].includes(error.code));
+      await assert.rejects(extractArchive(archive, path.join(work, 't'), { sha256 }), (error: { code: string }) =>
+        ['E_HASH_MISMATCH', 'E_ARCHIVE'].includes(error.code),
+      );
       const checked = await checkArchive(archive).catch((error: { code: string }) => error);
       assert.ok('code' in checked ? checked.code === 'E_ARCHIVE' : checked.sha256 !== sha256);
     }));
@@ -209,7 +236,12 @@ describe('archive: damaged archives', () => {
   test('an entry over maxEntryBytes is E_ARCHIVE, and so is a total over maxTotalBytes', () =>
     withTempDir('archive', async (work) => {
       const { archive } = await archiveOf(work);
-      await assert.rejects(extractArchive(archive, path.join(work, 't1'), { maxEntryBytes: 1_000_000 }), (error: { code: string; message: string }) => error.code === 'E_ARCHIVE' && /app\/app\.jar/.test(error.message));
-      await assert.rejects(extractArchive(archive, path.join(work, 't2'), { maxTotalBytes: 100_000 }), { code: 'E_ARCHIVE' });
+      await assert.rejects(
+        extractArchive(archive, path.join(work, 't1'), { maxEntryBytes: 1_000_000 }),
+        (error: { code: string; message: string }) => error.code === 'E_ARCHIVE' && /app\/app\.jar/.test(error.message),
+      );
+      await assert.rejects(extractArchive(archive, path.join(work, 't2'), { maxTotalBytes: 100_000 }), {
+        code: 'E_ARCHIVE',
+      });
     }));
 });

@@ -31,7 +31,8 @@ describe('archive: hostile entries are refused, naming the entry, and nothing la
           return true;
         });
         await assertNothingOutside(work);
-      }));
+      }),
+    );
   }
 
   test('a zip entry with ../ is E_UNSAFE_PATH and a zip symlink out is refused', () =>
@@ -54,7 +55,10 @@ describe('archive: hostile entries are refused, naming the entry, and nothing la
       linkZip.addBuffer(Buffer.from('../../outside.txt'), 'link', { mode: 0o120777 });
       linkZip.end();
       await pipeline(linkZip.outputStream, createWriteStream(file));
-      await assert.rejects(extractArchive(file, staging), (error: { code: string; message: string }) => error.code === 'E_UNSAFE_PATH' && error.message.includes('link'));
+      await assert.rejects(
+        extractArchive(file, staging),
+        (error: { code: string; message: string }) => error.code === 'E_UNSAFE_PATH' && error.message.includes('link'),
+      );
       await assertNothingOutside(work);
     }));
 
@@ -62,7 +66,10 @@ describe('archive: hostile entries are refused, naming the entry, and nothing la
     withTempDir('hostile', async (work) => {
       const file = path.join(work, 'mixed.tar.gz');
       await hostileTar(file, [{ name: 'docker/a' }, { name: 'b' }]);
-      await assert.rejects(extractArchive(file, path.join(work, 's'), { stripPrefix: 'docker/' }), (error: { code: string; message: string }) => error.code === 'E_ARCHIVE' && error.message.includes('"b"'));
+      await assert.rejects(
+        extractArchive(file, path.join(work, 's'), { stripPrefix: 'docker/' }),
+        (error: { code: string; message: string }) => error.code === 'E_ARCHIVE' && error.message.includes('"b"'),
+      );
     }));
 
   test('a symlink that stays inside, a hard link to an extracted file, and a repeated file name are fine', () =>

@@ -24,7 +24,12 @@ describe('backups: create, verify, restore (SPEC 8, 12)', () => {
       const { dockerDir, store, service } = await setUpBox(home);
       const before = await snapshot(dockerDir);
       const events: ProgressEvent[] = [];
-      const row = await service.create({ paths: ['app', 'data', 'added-later', 'app/conf'], kind: 'manual', version: '1.0.0', onProgress: (event) => events.push(event) });
+      const row = await service.create({
+        paths: ['app', 'data', 'added-later', 'app/conf'],
+        kind: 'manual',
+        version: '1.0.0',
+        onProgress: (event) => events.push(event),
+      });
       assert.equal(row.status, 'complete');
       assert.equal(row.files, 4);
       assert.deepEqual(row.paths, ['added-later', 'app', 'data']);
@@ -40,7 +45,10 @@ describe('backups: create, verify, restore (SPEC 8, 12)', () => {
       await writeFile(path.join(dockerDir, 'not-covered.txt'), 'stays');
       const restored = await service.restore(row.id);
       assert.deepEqual(restored.paths, ['added-later', 'app', 'data']);
-      assert.deepEqual(await snapshot(dockerDir), { ...before, 'not-covered.txt': (await snapshot(dockerDir))['not-covered.txt']! });
+      assert.deepEqual(await snapshot(dockerDir), {
+        ...before,
+        'not-covered.txt': (await snapshot(dockerDir))['not-covered.txt']!,
+      });
       // Nothing left beside docker/: no staging, no set-aside folder.
       assert.deepEqual((await readdir(home)).sort(), ['backups', 'data', 'docker']);
       store.close();
@@ -49,12 +57,22 @@ describe('backups: create, verify, restore (SPEC 8, 12)', () => {
   test('the archive holds a metadata entry and GNU tar reads it', () =>
     withTempDir('backup', async (home) => {
       const { store, service } = await setUpBox(home);
-      const row = await service.create({ paths: ['app', 'gone'], kind: 'pre-upgrade', version: '1.2.3', upgradeId: null });
+      const row = await service.create({
+        paths: ['app', 'gone'],
+        kind: 'pre-upgrade',
+        version: '1.2.3',
+        upgradeId: null,
+      });
       const listing = spawnSync('tar', ['-tzf', row.path!], { encoding: 'utf8' });
       assert.equal(listing.status, 0, listing.stderr);
       assert.equal(listing.stdout.split('\n')[0], '.nuwax-backup.json');
-      const metadata = JSON.parse(spawnSync('tar', ['-xzOf', row.path!, '.nuwax-backup.json'], { encoding: 'utf8' }).stdout) as Record<string, unknown>;
-      assert.deepEqual({ version: metadata.version, paths: metadata.paths, absent: metadata.absent }, { version: '1.2.3', paths: ['app', 'gone'], absent: ['gone'] });
+      const metadata = JSON.parse(
+        spawnSync('tar', ['-xzOf', row.path!, '.nuwax-backup.json'], { encoding: 'utf8' }).stdout,
+      ) as Record<string, unknown>;
+      assert.deepEqual(
+        { version: metadata.version, paths: metadata.paths, absent: metadata.absent },
+        { version: '1.2.3', paths: ['app', 'gone'], absent: ['gone'] },
+      );
       store.close();
     }));
 
@@ -91,10 +109,17 @@ describe('backups: create, verify, restore (SPEC 8, 12)', () => {
       const row = await service.create({ paths: ['app', 'data'], kind: 'manual', version: null });
       assert.deepEqual(await service.verify(row.id), { ok: true, entries: 10, sha256: row.sha256 });
       await flipByte(row.path!, Math.floor(row.size! / 2));
-      await assert.rejects(service.verify(row.id), (error: { code: string; message: string }) => error.code === 'E_BACKUP' && error.message.includes(`#${row.id}`));
+      await assert.rejects(
+        service.verify(row.id),
+        (error: { code: string; message: string }) => error.code === 'E_BACKUP' && error.message.includes(`#${row.id}`),
+      );
       await writeFile(path.join(dockerDir, 'app', 'run.sh'), 'current');
       const current = await snapshot(dockerDir);
-      await assert.rejects(service.restore(row.id), (error: { code: string; message: string }) => error.code === 'E_BACKUP' && /corrupted|unreadable/.test(error.message));
+      await assert.rejects(
+        service.restore(row.id),
+        (error: { code: string; message: string }) =>
+          error.code === 'E_BACKUP' && /corrupted|unreadable/.test(error.message),
+      );
       assert.deepEqual(await snapshot(dockerDir), current);
       const second = await service.create({ paths: ['app'], kind: 'manual', version: null });
       await truncate(second.path!, Math.floor(second.size! / 2));
@@ -102,7 +127,10 @@ describe('backups: create, verify, restore (SPEC 8, 12)', () => {
       await assert.rejects(service.restore(second.id), { code: 'E_BACKUP' });
       assert.deepEqual(await snapshot(dockerDir), current);
       await rm(second.path!);
-      await assert.rejects(service.verify(second.id), (error: { code: string; message: string }) => error.code === 'E_BACKUP' && error.message.includes('missing'));
+      await assert.rejects(
+        service.verify(second.id),
+        (error: { code: string; message: string }) => error.code === 'E_BACKUP' && error.message.includes('missing'),
+      );
       await assert.rejects(service.verify(999), { code: 'E_BACKUP_NOT_FOUND' });
       assert.deepEqual((await readdir(home)).sort(), ['backups', 'data', 'docker']);
       store.close();
@@ -129,7 +157,11 @@ describe('backups: create, verify, restore (SPEC 8, 12)', () => {
       // Sparse: 8 TiB by its size, nothing on disk.
       await writeFile(path.join(dockerDir, 'data', 'huge.img'), '');
       await truncate(path.join(dockerDir, 'data', 'huge.img'), 8 * 1024 ** 4);
-      await assert.rejects(service.create({ paths: ['data'], kind: 'manual', version: null }), (error: { code: string; message: string }) => error.code === 'E_DISK_FULL' && /TiB needed/.test(error.message) && /free/.test(error.message));
+      await assert.rejects(
+        service.create({ paths: ['data'], kind: 'manual', version: null }),
+        (error: { code: string; message: string }) =>
+          error.code === 'E_DISK_FULL' && /TiB needed/.test(error.message) && /free/.test(error.message),
+      );
       const [row] = store.backups.list();
       assert.equal(row?.status, 'failed');
       assert.match(row?.error ?? '', /^E_DISK_FULL/);
@@ -143,10 +175,17 @@ describe('backups: retention', () => {
     withTempDir('backup', async (home) => {
       const { store, service } = await setUpBox(home);
       const ids: number[] = [];
-      for (let index = 0; index < 5; index += 1) ids.push((await service.create({ paths: ['data'], kind: 'manual', version: null })).id);
+      for (let index = 0; index < 5; index += 1)
+        ids.push((await service.create({ paths: ['data'], kind: 'manual', version: null })).id);
       const deleted = await service.prune({ keepIds: [ids[0]!] });
       assert.deepEqual(deleted.map((row) => row.id).sort(), [ids[1]!, ids[2]!]);
-      assert.deepEqual(service.list().map((row) => row.id).sort(), [ids[0]!, ids[3]!, ids[4]!]);
+      assert.deepEqual(
+        service
+          .list()
+          .map((row) => row.id)
+          .sort(),
+        [ids[0]!, ids[3]!, ids[4]!],
+      );
       for (const row of deleted) {
         await assert.rejects(stat(row.path!));
         assert.equal(store.backups.get(row.id)?.status, 'deleted');
@@ -161,8 +200,14 @@ describe('backups: retention', () => {
       const second = await service.create({ paths: ['data'], kind: 'manual', version: null });
       assert.deepEqual(await service.prune({ now: new Date() }), []);
       const later = new Date(Date.now() + 30 * 86_400_000);
-      assert.deepEqual((await service.prune({ now: later })).map((row) => row.id), [first.id]);
-      assert.deepEqual(service.list().map((row) => row.id), [second.id]);
+      assert.deepEqual(
+        (await service.prune({ now: later })).map((row) => row.id),
+        [first.id],
+      );
+      assert.deepEqual(
+        service.list().map((row) => row.id),
+        [second.id],
+      );
       store.close();
     }));
 
@@ -170,7 +215,14 @@ describe('backups: retention', () => {
     withTempDir('backup', async (home) => {
       const { store, service } = await setUpBox(home, { count: 1 });
       const needed = await service.create({ paths: ['data'], kind: 'pre-upgrade', version: '1.0.0' });
-      const upgradeId = store.upgrades.begin({ fromVersion: '1.0.0', toVersion: '1.1.0', strategy: 'full', trigger: 'manual', startedBy: null, reason: null });
+      const upgradeId = store.upgrades.begin({
+        fromVersion: '1.0.0',
+        toVersion: '1.1.0',
+        strategy: 'full',
+        trigger: 'manual',
+        startedBy: null,
+        reason: null,
+      });
       store.upgrades.update(upgradeId, { backupId: needed.id });
       await service.create({ paths: ['data'], kind: 'manual', version: null });
       await service.create({ paths: ['data'], kind: 'manual', version: null });

@@ -11,7 +11,10 @@ export interface Box {
 }
 
 /** A small deployment: app files, data with an empty folder, a symlink and modes. */
-export async function setUpBox(home: string, retention: { count?: number; days?: number } = { count: 2 }): Promise<Box> {
+export async function setUpBox(
+  home: string,
+  retention: { count?: number; days?: number } = { count: 2 },
+): Promise<Box> {
   const dockerDir = path.join(home, 'docker');
   await mkdir(path.join(dockerDir, 'data', 'empty'), { recursive: true });
   await mkdir(path.join(dockerDir, 'app', 'conf'), { recursive: true });
@@ -23,6 +26,13 @@ export async function setUpBox(home: string, retention: { count?: number; days?:
   await chmod(path.join(dockerDir, 'data'), 0o700);
   await symlink('../data/db', path.join(dockerDir, 'app', 'db-link'));
   const store = openStore(path.join(home, 'data', 'nuwax.db'));
-  const service = new BackupService({ home, dockerDir, backupsDir: path.join(home, 'backups'), store, compression: 1, retention });
+  const service = new BackupService({
+    home,
+    dockerDir,
+    backupsDir: path.join(home, 'backups'),
+    store,
+    compression: 1,
+    retention,
+  });
   return { dockerDir, store, service };
 }

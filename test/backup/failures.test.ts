@@ -40,10 +40,21 @@ try {
 `;
 
 function childArgs(work: string, home: string, mode: string, id?: number): string[] {
-  return [path.join(work, 'child.mjs'), new URL('../../src/backup/index.js', import.meta.url).href, new URL('../../src/state/index.js', import.meta.url).href, home, mode, ...(id === undefined ? [] : [String(id)])];
+  return [
+    path.join(work, 'child.mjs'),
+    new URL('../../src/backup/index.js', import.meta.url).href,
+    new URL('../../src/state/index.js', import.meta.url).href,
+    home,
+    mode,
+    ...(id === undefined ? [] : [String(id)]),
+  ];
 }
 
-function output(child: ChildProcess): { text: () => string; waitFor: (needle: string) => Promise<void>; exit: Promise<number | null> } {
+function output(child: ChildProcess): {
+  text: () => string;
+  waitFor: (needle: string) => Promise<void>;
+  exit: Promise<number | null>;
+} {
   let text = '';
   const waiters: Array<[string, () => void]> = [];
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -51,12 +62,18 @@ function output(child: ChildProcess): { text: () => string; waitFor: (needle: st
     for (const [needle, resolve] of waiters) if (text.includes(needle)) resolve();
   });
   const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { text: () => text, exit, waitFor: (needle) => new Promise((resolve) => (text.includes(needle) ? resolve() : waiters.push([needle, resolve]))) };
+  return {
+    text: () => text,
+    exit,
+    waitFor: (needle) =>
+      new Promise((resolve) => (text.includes(needle) ? resolve() : waiters.push([needle, resolve]))),
+  };
 }
 
 async function bigData(dockerDir: string): Promise<void> {
   await mkdir(path.join(dockerDir, 'data', 'blobs'), { recursive: true });
-  for (let index = 0; index < 8; index += 1) await writeFile(path.join(dockerDir, 'data', 'blobs', `b${index}`), randomBytes(256 * 1024));
+  for (let index = 0; index < 8; index += 1)
+    await writeFile(path.join(dockerDir, 'data', 'blobs', `b${index}`), randomBytes(256 * 1024));
 }
 
 describe('backups under failure', () => {
@@ -68,7 +85,9 @@ describe('backups under failure', () => {
       await writeFile(path.join(work, 'child.mjs'), CHILD);
       // SIGXFSZ ignored, so that the write fails with EFBIG instead of killing the process.
       const script = `trap '' XFSZ; ulimit -f 1024; exec "$0" "$@"`;
-      const child = spawn('bash', ['-c', script, process.execPath, ...childArgs(work, home, 'create')], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn('bash', ['-c', script, process.execPath, ...childArgs(work, home, 'create')], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const { text, exit } = output(child);
       assert.equal(await exit, 0);
       const result = JSON.parse(text().trim()) as { ok: boolean; code: string };
@@ -86,7 +105,9 @@ describe('backups under failure', () => {
       const { dockerDir, store, service } = await setUpBox(home);
       await bigData(dockerDir);
       await writeFile(path.join(work, 'child.mjs'), CHILD);
-      const child = spawn(process.execPath, childArgs(work, home, 'pause-create'), { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, childArgs(work, home, 'pause-create'), {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const { waitFor, exit } = output(child);
       await waitFor('paused');
       const temporaries = (await readdir(path.join(home, 'backups'))).filter((name) => name.endsWith('.tmp'));
@@ -113,7 +134,9 @@ describe('backups under failure', () => {
       await writeFile(path.join(dockerDir, 'data', 'db'), 'changed after the backup');
       const changed = await snapshot(dockerDir);
       await writeFile(path.join(work, 'child.mjs'), CHILD);
-      const child = spawn(process.execPath, childArgs(work, home, 'pause-restore', row.id), { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, childArgs(work, home, 'pause-restore', row.id), {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const { waitFor, exit } = output(child);
       await waitFor('paused');
       child.kill('SIGKILL');
@@ -135,9 +158,14 @@ describe('restore of a hostile archive writes nothing outside staging and names 
         const { dockerDir, store, service } = await setUpBox(home);
         const file = path.join(home, 'backups', 'evil.tar.gz');
         await mkdir(path.dirname(file), { recursive: true });
-        await hostileTar(file, [{ name: '.nuwax-backup.json', content: JSON.stringify({ paths: ['app'] }) }, ...entries]);
+        await hostileTar(file, [
+          { name: '.nuwax-backup.json', content: JSON.stringify({ paths: ['app'] }) },
+          ...entries,
+        ]);
         const id = store.backups.begin({ version: null, kind: 'manual', paths: ['app'] });
-        const sha256 = createHash('sha256').update(await readFile(file)).digest('hex');
+        const sha256 = createHash('sha256')
+          .update(await readFile(file))
+          .digest('hex');
         store.backups.complete(id, { path: file, size: 0, sha256, files: 1 });
         await writeFile(path.join(work, 'outside.txt'), 'precious');
         const before = await snapshot(dockerDir);
@@ -151,7 +179,8 @@ describe('restore of a hostile archive writes nothing outside staging and names 
         assert.deepEqual((await readdir(home)).sort(), ['backups', 'data', 'docker']);
         assert.equal(await readFile(path.join(work, 'outside.txt'), 'utf8'), 'precious');
         store.close();
-      }));
+      }),
+    );
   }
 });
 
@@ -159,8 +188,15 @@ describe('backup.sh and restore.sh hooks (SPEC 8)', () => {
   test('a failing backup.sh is a clear E_BACKUP with its error text, leaves no archive and a failed record', () =>
     withTempDir('backup-hook', async (home) => {
       const { dockerDir, store, service } = await setUpBox(home);
-      await writeFile(path.join(dockerDir, 'backup.sh'), '#!/bin/sh\necho \'{"success": false, "error": "pg_dump: connection refused"}\'\nexit 1\n');
-      await assert.rejects(service.create({ paths: ['app'], kind: 'pre-upgrade', version: '1.0.0' }), (error: { code: string; message: string }) => error.code === 'E_BACKUP' && /pg_dump: connection refused/.test(error.message));
+      await writeFile(
+        path.join(dockerDir, 'backup.sh'),
+        '#!/bin/sh\necho \'{"success": false, "error": "pg_dump: connection refused"}\'\nexit 1\n',
+      );
+      await assert.rejects(
+        service.create({ paths: ['app'], kind: 'pre-upgrade', version: '1.0.0' }),
+        (error: { code: string; message: string }) =>
+          error.code === 'E_BACKUP' && /pg_dump: connection refused/.test(error.message),
+      );
       const [row] = store.backups.list();
       assert.equal(row?.status, 'failed');
       assert.match(row?.error ?? '', /pg_dump/);
@@ -172,14 +208,26 @@ describe('backup.sh and restore.sh hooks (SPEC 8)', () => {
     withTempDir('backup-hook', async (home) => {
       const { dockerDir, store, service } = await setUpBox(home);
       // Executable with a bash shebang: run as ./backup.sh, not through sh.
-      await writeFile(path.join(dockerDir, 'backup.sh'), '#!/bin/bash\necho "$PWD $*" > data/hook-args.txt\necho progress line\necho \'{"file": "dumps/db-1.sql"}\'\n');
+      await writeFile(
+        path.join(dockerDir, 'backup.sh'),
+        '#!/bin/bash\necho "$PWD $*" > data/hook-args.txt\necho progress line\necho \'{"file": "dumps/db-1.sql"}\'\n',
+      );
       await chmod(path.join(dockerDir, 'backup.sh'), 0o755);
-      await writeFile(path.join(dockerDir, 'restore.sh'), '#!/bin/sh\necho "$*" > restored-with.txt\necho \'{"success": true}\'\n');
+      await writeFile(
+        path.join(dockerDir, 'restore.sh'),
+        '#!/bin/sh\necho "$*" > restored-with.txt\necho \'{"success": true}\'\n',
+      );
       const row = await service.create({ paths: ['data'], kind: 'pre-upgrade', version: '1.0.0' });
       assert.equal(row.hookFile, 'dumps/db-1.sql');
-      assert.equal((await readFile(path.join(dockerDir, 'data', 'hook-args.txt'), 'utf8')).trim(), `${dockerDir} --format=json`);
+      assert.equal(
+        (await readFile(path.join(dockerDir, 'data', 'hook-args.txt'), 'utf8')).trim(),
+        `${dockerDir} --format=json`,
+      );
       await service.restore(row.id);
-      assert.equal((await readFile(path.join(dockerDir, 'restored-with.txt'), 'utf8')).trim(), '--file=dumps/db-1.sql --format=json');
+      assert.equal(
+        (await readFile(path.join(dockerDir, 'restored-with.txt'), 'utf8')).trim(),
+        '--file=dumps/db-1.sql --format=json',
+      );
       store.close();
     }));
 
@@ -187,9 +235,15 @@ describe('backup.sh and restore.sh hooks (SPEC 8)', () => {
     withTempDir('backup-hook', async (home) => {
       const { dockerDir, store, service } = await setUpBox(home);
       await writeFile(path.join(dockerDir, 'backup.sh'), '#!/bin/sh\necho \'{"file": "x.sql"}\'\n');
-      await writeFile(path.join(dockerDir, 'restore.sh'), '#!/bin/sh\necho \'{"success": false, "error": "x.sql: no such dump"}\'\nexit 3\n');
+      await writeFile(
+        path.join(dockerDir, 'restore.sh'),
+        '#!/bin/sh\necho \'{"success": false, "error": "x.sql: no such dump"}\'\nexit 3\n',
+      );
       const row = await service.create({ paths: ['data'], kind: 'manual', version: null });
-      await assert.rejects(service.restore(row.id), (error: { code: string; message: string }) => error.code === 'E_RESTORE' && /no such dump/.test(error.message));
+      await assert.rejects(
+        service.restore(row.id),
+        (error: { code: string; message: string }) => error.code === 'E_RESTORE' && /no such dump/.test(error.message),
+      );
       await assert.doesNotReject(service.restore(row.id, { runHook: false }));
       store.close();
     }));

@@ -16,16 +16,32 @@ function manifestJson(version = '1.4.0.2', extra: Record<string, unknown> = {}):
     release_date: '2026-11-20T10:00:00Z',
     release_notes: 'Faster startup',
     packages: { full: { url: 'full.tar.gz', hash: `sha256:${HASH}`, signature: '', size: 123 } },
-    platforms: { x86_64: { url: 'full-x86_64.tar.gz', hash: `sha256:${HASH}`, size: 123 }, aarch64: { url: 'full-aarch64.tar.gz', hash: HASH, size: 124 } },
+    platforms: {
+      x86_64: { url: 'full-x86_64.tar.gz', hash: `sha256:${HASH}`, size: 123 },
+      aarch64: { url: 'full-aarch64.tar.gz', hash: HASH, size: 124 },
+    },
     patch: {
-      x86_64: { url: 'patch-x86_64.tar.gz', hash: `sha256:${HASH}`, size: 45, from: ['1.4.0.1'], operations: { replace: { files: ['app/app.jar'], directories: ['front/'] }, delete: { files: ['old.txt'], directories: [] } } },
+      x86_64: {
+        url: 'patch-x86_64.tar.gz',
+        hash: `sha256:${HASH}`,
+        size: 45,
+        from: ['1.4.0.1'],
+        operations: {
+          replace: { files: ['app/app.jar'], directories: ['front/'] },
+          delete: { files: ['old.txt'], directories: [] },
+        },
+      },
       aarch64: { url: 'patch-aarch64.tar.gz', hash: `sha256:${HASH}`, size: 46, from: ['1.4.0.1'], operations: {} },
     },
     ...extra,
   });
 }
 
-async function makeHome(home: string, config: string, options: { version?: string; compose?: boolean } = {}): Promise<void> {
+async function makeHome(
+  home: string,
+  config: string,
+  options: { version?: string; compose?: boolean } = {},
+): Promise<void> {
   const versions = options.version ? `[versions]\ndocker_service = "${options.version}"\n\n` : '';
   await writeFile(path.join(home, 'config.toml'), versions + config);
   if (options.compose !== false) {
@@ -39,7 +55,10 @@ describe('nuwax check against a real release server', () => {
   before(async () => {
     await server.start();
     server.set('/manifest.json', manifestJson());
-    server.set('/malformed.json', JSON.stringify({ version: '1.4.0.2', platforms: { x86_64: { url: 'x', hash: 'sha256:nothex' } } }));
+    server.set(
+      '/malformed.json',
+      JSON.stringify({ version: '1.4.0.2', platforms: { x86_64: { url: 'x', hash: 'sha256:nothex' } } }),
+    );
     server.set('/notjson.json', '{"version": ');
     const signed = Buffer.from(manifestJson());
     server.set('/signed.json', signed);
@@ -99,7 +118,11 @@ describe('nuwax check against a real release server', () => {
 
   test('a signed manifest verifies with the configured key', () =>
     withTempDir('check', async (home) => {
-      await makeHome(home, `${at('/signed.json')}\n[security]\npublic_keys = ["${otherKeys.publicKey}", "${keys.publicKey}"]\n`, { version: '1.4.0.1' });
+      await makeHome(
+        home,
+        `${at('/signed.json')}\n[security]\npublic_keys = ["${otherKeys.publicKey}", "${keys.publicKey}"]\n`,
+        { version: '1.4.0.1' },
+      );
       const run = await check(home);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.json().signed, true);
@@ -107,7 +130,9 @@ describe('nuwax check against a real release server', () => {
 
   test('a tampered manifest fails with E_SIGNATURE and exit 1', () =>
     withTempDir('check', async (home) => {
-      await makeHome(home, `${at('/tampered.json')}\n[security]\npublic_keys = ["${keys.publicKey}"]\n`, { version: '1.4.0.1' });
+      await makeHome(home, `${at('/tampered.json')}\n[security]\npublic_keys = ["${keys.publicKey}"]\n`, {
+        version: '1.4.0.1',
+      });
       const run = await check(home);
       assert.equal(run.code, 1);
       assert.deepEqual((run.json().error as { code: string }).code, 'E_SIGNATURE');
@@ -117,7 +142,9 @@ describe('nuwax check against a real release server', () => {
 
   test('a missing signature fails with E_SIGNATURE when keys are configured', () =>
     withTempDir('check', async (home) => {
-      await makeHome(home, `${at('/nosig.json')}\n[security]\npublic_keys = ["${keys.publicKey}"]\n`, { version: '1.4.0.1' });
+      await makeHome(home, `${at('/nosig.json')}\n[security]\npublic_keys = ["${keys.publicKey}"]\n`, {
+        version: '1.4.0.1',
+      });
       const run = await check(home);
       assert.equal(run.code, 1);
       assert.equal((run.json().error as { code: string }).code, 'E_SIGNATURE');
@@ -143,7 +170,9 @@ describe('nuwax check against a real release server', () => {
 
   test('an unreachable server fails with a clear message, not a stack trace', () =>
     withTempDir('check', async (home) => {
-      await makeHome(home, '[server]\nmanifest_url = "http://127.0.0.1:9/manifest.json"\ntimeout = 5\n', { version: '1.4.0.1' });
+      await makeHome(home, '[server]\nmanifest_url = "http://127.0.0.1:9/manifest.json"\ntimeout = 5\n', {
+        version: '1.4.0.1',
+      });
       const run = await runCli(['--home', home, 'check']);
       assert.equal(run.code, 1);
       assert.match(run.stderr, /E_NETWORK: Cannot reach the release server at http:\/\/127\.0\.0\.1:9/);

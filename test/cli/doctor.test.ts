@@ -8,7 +8,14 @@ import { generateKeyPair, loadPrivateKey, signBytes } from '../../src/manifest/i
 import { DockerRuntime } from '../../src/runtime/index.js';
 import { openStore, storePathFor } from '../../src/state/index.js';
 import { type CliRun, runCli, withTempDir } from '../helpers/cli.js';
-import { buildBusyboxImage, dockerSuite, freePort, removeImages, removeProject, uniqueName } from '../helpers/docker.js';
+import {
+  buildBusyboxImage,
+  dockerSuite,
+  freePort,
+  removeImages,
+  removeProject,
+  uniqueName,
+} from '../helpers/docker.js';
 import { ReleaseServer } from '../helpers/release-server.js';
 
 const HASH = 'c'.repeat(64);
@@ -19,7 +26,10 @@ function manifestJson(version = '1.4.0.2'): string {
   return JSON.stringify({
     version,
     release_date: '2026-11-20T10:00:00Z',
-    platforms: { x86_64: { url: 'full-x86_64.tar.gz', hash: `sha256:${HASH}`, size: 4096 }, aarch64: { url: 'full-aarch64.tar.gz', hash: `sha256:${HASH}`, size: 4096 } },
+    platforms: {
+      x86_64: { url: 'full-x86_64.tar.gz', hash: `sha256:${HASH}`, size: 4096 },
+      aarch64: { url: 'full-aarch64.tar.gz', hash: `sha256:${HASH}`, size: 4096 },
+    },
   });
 }
 
@@ -40,7 +50,9 @@ async function makeBox(home: string, box: Box): Promise<string> {
     `[versions]\ndocker_service = "1.4.0.1"\n\n[docker]\nproject_name = "${project}"\n\n[server]\nmanifest_url = "${box.manifestUrl}"\ntimeout = 5\n${security}`,
   );
   await mkdir(path.join(home, 'docker'), { recursive: true });
-  const compose = box.compose ?? `version: "2.4"\nservices:\n  web:\n    image: busybox\n    ports: ["${box.port ?? (await freePort())}:80"]\n  agent:\n    image: busybox\n    network_mode: host\n`;
+  const compose =
+    box.compose ??
+    `version: "2.4"\nservices:\n  web:\n    image: busybox\n    ports: ["${box.port ?? (await freePort())}:80"]\n  agent:\n    image: busybox\n    network_mode: host\n`;
   await writeFile(path.join(home, 'docker', 'docker-compose.yml'), compose);
   return project;
 }
@@ -51,7 +63,8 @@ const doctor = (home: string, ...global: string[]) => runCli(['--home', home, ..
  * The release-server checks need no Docker: these runs hide docker and compose from PATH, which is
  * also a box where Docker is not installed (and saves two compose v1 runs of a second each).
  */
-const doctorWithoutDocker = (home: string, ...global: string[]) => runCli(['--home', home, ...global, 'doctor'], { env: { PATH: path.join(home, 'no-docker-here') } });
+const doctorWithoutDocker = (home: string, ...global: string[]) =>
+  runCli(['--home', home, ...global, 'doctor'], { env: { PATH: path.join(home, 'no-docker-here') } });
 
 /** The human line of one check: `<status>  <title> <message>[ → hint]`. */
 function lineOf(run: CliRun, title: string): string {
@@ -85,9 +98,13 @@ describe('nuwax doctor on a box with Docker', { ...(await dockerSuite()), concur
       const run = await doctor(home);
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.equal(verdictOf(run), 'READY', run.stdout);
-      for (const title of ['Docker', 'Compose', 'Compose file', 'Disk', 'Home', 'Server', 'Manifest', 'Clock', 'Ports']) assert.match(lineOf(run, title), /^ok /);
+      for (const title of ['Docker', 'Compose', 'Compose file', 'Disk', 'Home', 'Server', 'Manifest', 'Clock', 'Ports'])
+        assert.match(lineOf(run, title), /^ok /);
       assert.match(lineOf(run, 'Compose'), /docker(-| )compose \d+\.\d+\.\d+ \((v1|v2 plugin)\)/);
-      assert.match(lineOf(run, 'Manifest'), /manifest 1\.4\.0\.2 valid; installed 1\.4\.0\.1, next: full \(4\.0 KiB\); signature verified/);
+      assert.match(
+        lineOf(run, 'Manifest'),
+        /manifest 1\.4\.0\.2 valid; installed 1\.4\.0\.1, next: full \(4\.0 KiB\); signature verified/,
+      );
       assert.match(lineOf(run, 'Clock'), /within \d+ s of the release server/);
       assert.match(lineOf(run, 'Ports'), /1 published port: 1 free; host networking for agent/);
       assert.equal(run.stderr, '');
@@ -99,13 +116,20 @@ describe('nuwax doctor on a box with Docker', { ...(await dockerSuite()), concur
       const run = await doctor(home);
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.equal(verdictOf(run), 'READY_WITH_WARNINGS', run.stdout);
-      assert.match(lineOf(run, 'Manifest'), /^warn .*NOT authenticated: no \[security\] public_keys configured → add the release public key/);
+      assert.match(
+        lineOf(run, 'Manifest'),
+        /^warn .*NOT authenticated: no \[security\] public_keys configured → add the release public key/,
+      );
       assert.equal(run.stdout.split('\n').filter((item) => /^(warn|FAIL) /.test(item)).length, 1, run.stdout);
     }));
 
   test('NOT_READY with an invalid compose file: compose says why, ports are not checked, exit 1', () =>
     withTempDir('doctor', async (home) => {
-      await makeBox(home, { manifestUrl: `${server.url}/signed.json`, publicKey: keys.publicKey, compose: 'version: "2.4"\nservices:\n  web:\n    image: busybox\n    ports: "8080:80"\n' });
+      await makeBox(home, {
+        manifestUrl: `${server.url}/signed.json`,
+        publicKey: keys.publicKey,
+        compose: 'version: "2.4"\nservices:\n  web:\n    image: busybox\n    ports: "8080:80"\n',
+      });
       const run = await doctor(home);
       assert.equal(run.code, 1);
       assert.equal(verdictOf(run), 'NOT_READY');
@@ -124,7 +148,10 @@ describe('nuwax doctor on a box with Docker', { ...(await dockerSuite()), concur
         const run = await doctor(home);
         assert.equal(run.code, 1, run.stdout);
         assert.equal(verdictOf(run), 'NOT_READY');
-        assert.match(lineOf(run, 'Ports'), new RegExp(`^FAIL .*held by another process: ${port}/tcp \\(web\\) → stop what holds the port`));
+        assert.match(
+          lineOf(run, 'Ports'),
+          new RegExp(`^FAIL .*held by another process: ${port}/tcp \\(web\\) → stop what holds the port`),
+        );
       } finally {
         await new Promise((resolve) => holder.close(resolve));
       }
@@ -136,9 +163,17 @@ describe('nuwax doctor on a box with Docker', { ...(await dockerSuite()), concur
       const image = uniqueName('nuwax-doctor');
       await buildBusyboxImage(image);
       const compose = `version: "2.4"\nservices:\n  web:\n    image: ${image}\n    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]\n    init: true\n    ports: ["127.0.0.1:${port}:80"]\n`;
-      const project = await makeBox(home, { manifestUrl: `${server.url}/signed.json`, publicKey: keys.publicKey, compose });
+      const project = await makeBox(home, {
+        manifestUrl: `${server.url}/signed.json`,
+        publicKey: keys.publicKey,
+        compose,
+      });
       try {
-        await new DockerRuntime({ dockerDir: path.join(home, 'docker'), composeFile: path.join(home, 'docker', 'docker-compose.yml'), projectName: project }).up({ timeoutMs: 60_000 });
+        await new DockerRuntime({
+          dockerDir: path.join(home, 'docker'),
+          composeFile: path.join(home, 'docker', 'docker-compose.yml'),
+          projectName: project,
+        }).up({ timeoutMs: 60_000 });
         const run = await doctor(home);
         assert.equal(run.code, 0, run.stdout + run.stderr);
         assert.equal(verdictOf(run), 'READY');
@@ -157,10 +192,19 @@ describe('nuwax doctor against the release server', { concurrency: 2 }, () => {
       const run = await doctorWithoutDocker(home);
       assert.equal(run.code, 1);
       assert.equal(verdictOf(run), 'NOT_READY');
-      assert.match(lineOf(run, 'Server'), /^FAIL +Server +Cannot reach the release server at http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\) → check the network/);
+      assert.match(
+        lineOf(run, 'Server'),
+        /^FAIL +Server +Cannot reach the release server at http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\) → check the network/,
+      );
       assert.match(lineOf(run, 'Manifest'), /^warn .*not checked: the release server did not answer/);
-      assert.match(lineOf(run, 'Docker'), /^FAIL +Docker +Docker engine not reachable: Cannot run docker \(not installed or not on PATH\).* → start the engine/);
-      assert.match(lineOf(run, 'Compose'), /^FAIL +Compose +Neither `docker compose` \(v2\) nor `docker-compose` \(v1\) is available/);
+      assert.match(
+        lineOf(run, 'Docker'),
+        /^FAIL +Docker +Docker engine not reachable: Cannot run docker \(not installed or not on PATH\).* → start the engine/,
+      );
+      assert.match(
+        lineOf(run, 'Compose'),
+        /^FAIL +Compose +Neither `docker compose` \(v2\) nor `docker-compose` \(v1\) is available/,
+      );
       assert.match(lineOf(run, 'Compose file'), /^warn .*not checked: compose is not available/);
       assert.match(lineOf(run, 'Ports'), /^ok +Ports +1 published port: 1 free/, 'read from the file as written');
       assert.doesNotMatch(run.stdout + run.stderr, NO_STACK);
@@ -173,7 +217,10 @@ describe('nuwax doctor against the release server', { concurrency: 2 }, () => {
       const run = await doctorWithoutDocker(home, '--json');
       assert.equal(run.code, 1);
       assert.equal(run.stdout.trim().split('\n').length, 1, 'one JSON document');
-      const report = run.json() as { verdict: string; checks: Array<{ id: string; title: string; status: string; message: string; hint?: string }> };
+      const report = run.json() as {
+        verdict: string;
+        checks: Array<{ id: string; title: string; status: string; message: string; hint?: string }>;
+      };
       assert.deepEqual(Object.keys(report), ['verdict', 'checks']);
       assert.equal(report.verdict, 'NOT_READY');
       assert.deepEqual(
@@ -198,14 +245,20 @@ describe('nuwax doctor against the release server', { concurrency: 2 }, () => {
       assert.equal(run.code, 1);
       assert.equal(verdictOf(run), 'NOT_READY');
       assert.match(lineOf(run, 'Server'), /^ok /);
-      assert.match(lineOf(run, 'Manifest'), /^FAIL +Manifest +E_SIGNATURE: The manifest signature does not verify .*→ the manifest or its \.sig was changed/);
+      assert.match(
+        lineOf(run, 'Manifest'),
+        /^FAIL +Manifest +E_SIGNATURE: The manifest signature does not verify .*→ the manifest or its \.sig was changed/,
+      );
     }));
 
   test('a clock an hour ahead of the release server is a warning', () =>
     withTempDir('doctor', async (home) => {
       const body = manifestJson('1.4.0.1');
       const lagging: HttpServer = createHttpServer((_request, response) => {
-        response.writeHead(200, { date: new Date(Date.now() - 3600_000).toUTCString(), 'content-type': 'application/json' });
+        response.writeHead(200, {
+          date: new Date(Date.now() - 3600_000).toUTCString(),
+          'content-type': 'application/json',
+        });
         response.end(body);
       });
       await new Promise<void>((resolve) => lagging.listen(0, '127.0.0.1', resolve));
@@ -213,7 +266,10 @@ describe('nuwax doctor against the release server', { concurrency: 2 }, () => {
         const { port } = lagging.address() as { port: number };
         await makeBox(home, { manifestUrl: `http://127.0.0.1:${port}/manifest.json` });
         const run = await doctorWithoutDocker(home);
-        assert.match(lineOf(run, 'Clock'), /^warn +Clock +the clock is 60 min ahead of the release server → .*timedatectl set-ntp true/);
+        assert.match(
+          lineOf(run, 'Clock'),
+          /^warn +Clock +the clock is 60 min ahead of the release server → .*timedatectl set-ntp true/,
+        );
         assert.match(lineOf(run, 'Manifest'), /nothing to install/);
       } finally {
         await new Promise((resolve) => lagging.close(resolve));
@@ -226,7 +282,10 @@ describe('nuwax doctor against the release server', { concurrency: 2 }, () => {
       await writeFile(path.join(home, 'backups'), 'not a folder');
       const run = await doctorWithoutDocker(home);
       assert.equal(run.code, 1);
-      assert.match(lineOf(run, 'Home'), new RegExp(`^FAIL +Home +not writable: ${path.join(home, 'backups')} \\(ENOTDIR\\) → give the user`));
+      assert.match(
+        lineOf(run, 'Home'),
+        new RegExp(`^FAIL +Home +not writable: ${path.join(home, 'backups')} \\(ENOTDIR\\) → give the user`),
+      );
     }));
 
   // Before the fix any error while gathering (here readFile on a folder) ended doctor with one
@@ -246,7 +305,10 @@ describe('nuwax doctor against the release server', { concurrency: 2 }, () => {
         IDS,
       );
       const check = (id: string) => report.checks.find((item) => item.id === id)!;
-      assert.deepEqual([check('compose_file').status, check('compose_file').message], ['fail', `${composeFile} cannot be read (EISDIR)`]);
+      assert.deepEqual(
+        [check('compose_file').status, check('compose_file').message],
+        ['fail', `${composeFile} cannot be read (EISDIR)`],
+      );
       assert.equal(check('ports').status, 'warn');
       assert.equal(check('manifest').status, 'ok', 'the release checks are unaffected');
       assert.doesNotMatch(run.stdout + run.stderr, /E_INTERNAL/);
@@ -261,12 +323,26 @@ describe('nuwax doctor against the release server', { concurrency: 2 }, () => {
       // What runUpgrade records after `nuwax import` (src/upgrade/orchestrator.ts).
       const store = openStore(storePathFor(home));
       try {
-        store.kv.set('staged', { version: '1.4.0.2', strategy: 'full', from: '1.4.0.1', package: path.join(home, 'cache', 'downloads', 'full.tar.gz'), sha256: HASH, stagedRoot: null, manifest: Buffer.from(manifestJson()).toString('base64'), manifestUrl: 'bundle:', signed: true, upgradeId: 1 });
+        store.kv.set('staged', {
+          version: '1.4.0.2',
+          strategy: 'full',
+          from: '1.4.0.1',
+          package: path.join(home, 'cache', 'downloads', 'full.tar.gz'),
+          sha256: HASH,
+          stagedRoot: null,
+          manifest: Buffer.from(manifestJson()).toString('base64'),
+          manifestUrl: 'bundle:',
+          signed: true,
+          upgradeId: 1,
+        });
       } finally {
         store.close();
       }
       const staged = await doctorWithoutDocker(home);
-      assert.match(lineOf(staged, 'Server'), /^warn +Server +no release server configured: the next upgrade installs the staged release 1\.4\.0\.2 → bring later releases with nuwax import/);
+      assert.match(
+        lineOf(staged, 'Server'),
+        /^warn +Server +no release server configured: the next upgrade installs the staged release 1\.4\.0\.2 → bring later releases with nuwax import/,
+      );
       assert.match(lineOf(staged, 'Manifest'), /^warn .*not checked: no release server configured/);
     }));
 });

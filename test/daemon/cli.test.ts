@@ -22,7 +22,12 @@ function farWindow(): string {
 }
 
 /** Packs `files` as release `version` and serves it; returns the box's home and the package size. */
-async function publish(directory: string, server: FileServer, files: Record<string, string | Buffer>, version = '1.1.0'): Promise<{ box: string; size: number }> {
+async function publish(
+  directory: string,
+  server: FileServer,
+  files: Record<string, string | Buffer>,
+  version = '1.1.0',
+): Promise<{ box: string; size: number }> {
   const app = path.join(directory, 'release');
   for (const [name, content] of Object.entries(files)) {
     await mkdir(path.dirname(path.join(app, name)), { recursive: true });
@@ -30,7 +35,17 @@ async function publish(directory: string, server: FileServer, files: Record<stri
   }
   const pack = await runCli(['release', 'pack', app, '--version', version, '-o', path.join(directory, 'b.tar.gz')]);
   assert.equal(pack.code, 0, pack.stderr);
-  const manifest = await runCli(['release', 'manifest', '--version', version, '--arch', ARCH, '-o', path.join(directory, 'manifest.json'), path.join(directory, 'b.tar.gz')]);
+  const manifest = await runCli([
+    'release',
+    'manifest',
+    '--version',
+    version,
+    '--arch',
+    ARCH,
+    '-o',
+    path.join(directory, 'manifest.json'),
+    path.join(directory, 'b.tar.gz'),
+  ]);
   assert.equal(manifest.code, 0, manifest.stderr);
   const packageBytes = await readFile(path.join(directory, 'b.tar.gz'));
   server.files.set('/manifest.json', await readFile(path.join(directory, 'manifest.json')));
@@ -65,8 +80,14 @@ describe('nuwax daemon --once (CLI)', () => {
       assert.equal(run.json().status, 'staged');
       const status = (await runCli(['--home', box, '--json', 'status'])).json();
       assert.equal((status.staged as { version: string }).version, '1.1.0');
-      assert.match((status.waiting as { reason: string }).reason, /1\.1\.0 is staged and waits for the maintenance window/);
-      const history = (await runCli(['--home', box, '--json', 'history'])).json() as unknown as Array<{ trigger: string; reason: string }>;
+      assert.match(
+        (status.waiting as { reason: string }).reason,
+        /1\.1\.0 is staged and waits for the maintenance window/,
+      );
+      const history = (await runCli(['--home', box, '--json', 'history'])).json() as unknown as Array<{
+        trigger: string;
+        reason: string;
+      }>;
       assert.equal(history[0]?.trigger, 'schedule');
       assert.match(history[0]?.reason ?? '', /outside the maintenance window/);
 
@@ -74,7 +95,10 @@ describe('nuwax daemon --once (CLI)', () => {
       const before = packageRequests();
       const again = await runCli(['--home', box, '--json', 'daemon', '--once']);
       assert.equal(again.code, 0, again.stdout + again.stderr);
-      assert.deepEqual({ status: again.json().status, already: again.json().already }, { status: 'staged', already: true });
+      assert.deepEqual(
+        { status: again.json().status, already: again.json().already },
+        { status: 'staged', already: true },
+      );
       assert.equal(packageRequests(), before, 'the package was not fetched again');
       const historyAfter = (await runCli(['--home', box, '--json', 'history'])).json() as unknown as unknown[];
       assert.equal(historyAfter.length, history.length, 'no new upgrade recorded for the same release');
@@ -85,7 +109,9 @@ describe('nuwax daemon --once (CLI)', () => {
       // Random bytes: the package is as big as the file, so the download takes seconds when throttled.
       const { box, size } = await publish(directory, server, { 'web/blob.bin': randomBytes(3 * 1024 * 1024) });
       server.throttle = 1024 * 1024;
-      const daemon = spawn(process.execPath, [CLI_PATH, '--home', box, '--json', 'daemon', '--once'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const daemon = spawn(process.execPath, [CLI_PATH, '--home', box, '--json', 'daemon', '--once'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       daemon.stdout.on('data', (chunk: Buffer) => {
         output += chunk.toString();
@@ -120,7 +146,9 @@ describe('nuwax daemon --once (CLI)', () => {
       assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
       assert.equal(resumed.json().status, 'staged');
       const total = server.sent.get('/b.tar.gz') ?? 0;
-      context.diagnostic(`package ${size} B; served ${sentBefore} B before SIGTERM (stopped in ${stopMs} ms), ${total} B in all (${total - size} B over)`);
+      context.diagnostic(
+        `package ${size} B; served ${sentBefore} B before SIGTERM (stopped in ${stopMs} ms), ${total} B in all (${total - size} B over)`,
+      );
       assert.ok(total <= size + 1024 * 1024, `served ${total} bytes for a ${size}-byte package`);
       const lastRange = server.ranges.filter((request) => request.path === '/b.tar.gz').at(-1)?.range;
       assert.match(lastRange ?? '', /^bytes=\d+-$/, 'the restart asked for the rest only');
@@ -130,8 +158,13 @@ describe('nuwax daemon --once (CLI)', () => {
     withServer(async (server, directory) => {
       const { box } = await publish(directory, server, { 'web/index.html': 'B\n' });
       const config = await readFile(path.join(box, 'config.toml'), 'utf8');
-      await writeFile(path.join(box, 'config.toml'), config.replace('[schedule]\n', '[schedule]\ncheck = "* * * * * *"\njitter = 0\n'));
-      const daemon = spawn(process.execPath, [CLI_PATH, '--home', box, '--log-level', 'info', 'daemon'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      await writeFile(
+        path.join(box, 'config.toml'),
+        config.replace('[schedule]\n', '[schedule]\ncheck = "* * * * * *"\njitter = 0\n'),
+      );
+      const daemon = spawn(process.execPath, [CLI_PATH, '--home', box, '--log-level', 'info', 'daemon'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       daemon.stdout.on('data', (chunk: Buffer) => {
@@ -170,9 +203,15 @@ describe('nuwax daemon --once (CLI)', () => {
       const status = await runCli(['--home', box, '--json', 'status']);
       server.throttle = 0;
       assert.equal(await exit, 0);
-      assert.notEqual((status.json().last_upgrade as { status: string }).status, 'abandoned', 'status abandoned the daemon\'s live upgrade');
+      assert.notEqual(
+        (status.json().last_upgrade as { status: string }).status,
+        'abandoned',
+        "status abandoned the daemon's live upgrade",
+      );
       assert.match(String(status.json().in_progress), /^pid \d+ \(nuwax daemon --once\) since /);
-      const history = (await runCli(['--home', box, '--json', 'history'])).json() as unknown as Array<{ status: string }>;
+      const history = (await runCli(['--home', box, '--json', 'history'])).json() as unknown as Array<{
+        status: string;
+      }>;
       assert.equal(history[0]?.status, 'staged');
     }));
 });

@@ -8,21 +8,41 @@ import { fakeUpgrade, type Home, logger, results, slowDownload, slowSwitch, unti
 
 const EVERY_SECOND = '[schedule]\ncheck = "* * * * * *"\njitter = 0\n';
 
-function options(home: Home, toml: string, ports: DaemonOptions['ports'], extra: Partial<DaemonOptions> = {}): DaemonOptions {
-  return { config: home.config(toml), home: home.home, store: home.store, logger, ports, lockFile: home.lockFile, jitter: false, signals: new EventEmitter(), ...extra };
+function options(
+  home: Home,
+  toml: string,
+  ports: DaemonOptions['ports'],
+  extra: Partial<DaemonOptions> = {},
+): DaemonOptions {
+  return {
+    config: home.config(toml),
+    home: home.home,
+    store: home.store,
+    logger,
+    ports,
+    lockFile: home.lockFile,
+    jitter: false,
+    signals: new EventEmitter(),
+    ...extra,
+  };
 }
 
 describe('nuwax daemon (SPEC 10)', () => {
-  test('--once runs one cycle, holds the lock meanwhile, releases it, and exits with the cycle\'s code', () =>
+  test("--once runs one cycle, holds the lock meanwhile, releases it, and exits with the cycle's code", () =>
     withHome(async (home) => {
       let lockDuringCycle: { pid?: number; command?: string } = {};
-      const answers = [results.success(), results.failed('E_NETWORK'), { ...results.success(), status: 'partial_success' } as never];
+      const answers = [
+        results.success(),
+        results.failed('E_NETWORK'),
+        { ...results.success(), status: 'partial_success' } as never,
+      ];
       const fake = fakeUpgrade(async (_request, call) => {
         lockDuringCycle = JSON.parse(await readFile(home.lockFile, 'utf8'));
         return answers[call - 1]!;
       });
       const codes: number[] = [];
-      for (let run = 0; run < 3; run += 1) codes.push(await startDaemon(options(home, '', fake.ports, { once: true })).done);
+      for (let run = 0; run < 3; run += 1)
+        codes.push(await startDaemon(options(home, '', fake.ports, { once: true })).done);
       assert.deepEqual(codes, [0, 1, 3]);
       assert.equal(lockDuringCycle.pid, process.pid);
       assert.equal(lockDuringCycle.command, 'nuwax daemon --once');
@@ -33,7 +53,11 @@ describe('nuwax daemon (SPEC 10)', () => {
     withHome(async (home) => {
       const first = await acquireLock(home.lockFile, 'nuwax daemon');
       const fake = fakeUpgrade(() => results.upToDate());
-      await assert.rejects(startDaemon(options(home, EVERY_SECOND, fake.ports)).done, (error: { code: string; message: string }) => error.code === 'E_LOCKED' && error.message.includes(`pid ${process.pid} (nuwax daemon)`));
+      await assert.rejects(
+        startDaemon(options(home, EVERY_SECOND, fake.ports)).done,
+        (error: { code: string; message: string }) =>
+          error.code === 'E_LOCKED' && error.message.includes(`pid ${process.pid} (nuwax daemon)`),
+      );
       assert.equal(fake.calls.length, 0);
       await first.release();
     }));
@@ -60,7 +84,12 @@ describe('nuwax daemon (SPEC 10)', () => {
       const switchStarted: boolean[] = [];
       const fake = fakeUpgrade(slowSwitch(400, seen));
       const signals = new EventEmitter();
-      const daemon = startDaemon(options(home, EVERY_SECOND, fake.ports, { signals, onEvent: (event) => event.type === 'step' && event.step === 'backing_up' && switchStarted.push(true) }));
+      const daemon = startDaemon(
+        options(home, EVERY_SECOND, fake.ports, {
+          signals,
+          onEvent: (event) => event.type === 'step' && event.step === 'backing_up' && switchStarted.push(true),
+        }),
+      );
       await until(() => switchStarted.length === 1, 4000);
       signals.emit('SIGTERM', 'SIGTERM');
       signals.emit('SIGINT', 'SIGINT');
@@ -137,7 +166,11 @@ describe('nuwax daemon (SPEC 10)', () => {
   test('an invalid [schedule] check is a config error and takes no lock', () =>
     withHome(async (home) => {
       const fake = fakeUpgrade(() => results.upToDate());
-      await assert.rejects(startDaemon(options(home, '[schedule]\ncheck = "every day"\n', fake.ports)).done, (error: { code: string; message: string }) => error.code === 'E_CONFIG' && /schedule\.check/.test(error.message));
+      await assert.rejects(
+        startDaemon(options(home, '[schedule]\ncheck = "every day"\n', fake.ports)).done,
+        (error: { code: string; message: string }) =>
+          error.code === 'E_CONFIG' && /schedule\.check/.test(error.message),
+      );
       assert.equal(await exists(home.lockFile), false);
     }));
 

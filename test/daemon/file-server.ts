@@ -46,7 +46,13 @@ export class FileServer {
     const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
     const ifRange = request.headers['if-range'];
     const start = range && (ifRange === undefined || ifRange === etag) ? Number(range[1]) : 0;
-    if (start > 0) response.writeHead(206, { etag, 'accept-ranges': 'bytes', 'content-length': content.length - start, 'content-range': `bytes ${start}-${content.length - 1}/${content.length}` });
+    if (start > 0)
+      response.writeHead(206, {
+        etag,
+        'accept-ranges': 'bytes',
+        'content-length': content.length - start,
+        'content-range': `bytes ${start}-${content.length - 1}/${content.length}`,
+      });
     else response.writeHead(200, { etag, 'accept-ranges': 'bytes', 'content-length': content.length });
     this.pump(name, response, content.subarray(start));
   }

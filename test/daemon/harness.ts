@@ -39,10 +39,32 @@ export async function withHome<T>(work: (home: Home) => Promise<T>): Promise<T> 
 export const logger = silentLogger;
 
 export const results = {
-  staged: (version = '1.1.0'): UpgradeResult => ({ status: 'staged', version, strategy: 'full', package: '/tmp/p.tar.gz', upgrade_id: 1, steps: [] }),
-  success: (to = '1.1.0'): UpgradeResult => ({ status: 'success', from: '1.0.0', version: to, strategy: 'full', executed_scripts: [], backup_id: 1, downtime_ms: 5, steps: [], upgrade_id: 1 }),
+  staged: (version = '1.1.0'): UpgradeResult => ({
+    status: 'staged',
+    version,
+    strategy: 'full',
+    package: '/tmp/p.tar.gz',
+    upgrade_id: 1,
+    steps: [],
+  }),
+  success: (to = '1.1.0'): UpgradeResult => ({
+    status: 'success',
+    from: '1.0.0',
+    version: to,
+    strategy: 'full',
+    executed_scripts: [],
+    backup_id: 1,
+    downtime_ms: 5,
+    steps: [],
+    upgrade_id: 1,
+  }),
   upToDate: (): UpgradeResult => ({ status: 'up_to_date', version: '1.0.0', offered: '1.0.0', reason: 'same version' }),
-  failed: (code: string, step = 'checking'): UpgradeResult => ({ status: 'failed', error: { code, message: `fake ${code}` }, step, changed: false }),
+  failed: (code: string, step = 'checking'): UpgradeResult => ({
+    status: 'failed',
+    error: { code, message: `fake ${code}` },
+    step,
+    changed: false,
+  }),
 };
 
 export interface FakeUpgrade {
@@ -51,7 +73,10 @@ export interface FakeUpgrade {
 }
 
 /** An upgrade port that records each request and answers with `answer` (by call number). */
-export function fakeUpgrade(answer: (request: CycleRequest, call: number) => Promise<UpgradeResult> | UpgradeResult, extra: Partial<DaemonPorts> = {}): FakeUpgrade {
+export function fakeUpgrade(
+  answer: (request: CycleRequest, call: number) => Promise<UpgradeResult> | UpgradeResult,
+  extra: Partial<DaemonPorts> = {},
+): FakeUpgrade {
   const calls: CycleRequest[] = [];
   return {
     calls,

@@ -22,7 +22,9 @@ interface ChildAnswer {
 
 /** Starts lock-child.js and resolves with its first line (and the process, still running when holding). */
 function child(file: string, command: string, mode?: 'hold'): Promise<{ answer: ChildAnswer; process: ChildProcess }> {
-  const processHandle = spawn(process.execPath, [CHILD, file, command, ...(mode ? [mode] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const processHandle = spawn(process.execPath, [CHILD, file, command, ...(mode ? [mode] : [])], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let output = '';
     processHandle.stdout!.on('data', (chunk: Buffer) => {
@@ -35,27 +37,40 @@ function child(file: string, command: string, mode?: 'hold'): Promise<{ answer: 
 }
 
 function exited(processHandle: ChildProcess): Promise<void> {
-  return processHandle.exitCode !== null || processHandle.signalCode !== null ? Promise.resolve() : new Promise((resolve) => processHandle.once('exit', () => resolve()));
+  return processHandle.exitCode !== null || processHandle.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => processHandle.once('exit', () => resolve()));
 }
 
-const holderFile = (pid: number, startedAt: string, command = 'nuwax daemon') => JSON.stringify({ pid, hostname: os.hostname(), command, started_at: startedAt });
+const holderFile = (pid: number, startedAt: string, command = 'nuwax daemon') =>
+  JSON.stringify({ pid, hostname: os.hostname(), command, started_at: startedAt });
 
 describe('one nuwax per home: the lock file (SPEC 10)', () => {
-  test('the lock names its holder and a second process gets E_LOCKED with the holder\'s pid, command and start', () =>
+  test("the lock names its holder and a second process gets E_LOCKED with the holder's pid, command and start", () =>
     withTempDir('lock', async (home) => {
       const file = path.join(home, 'data', 'nuwax.lock');
       const lock = await acquireLock(file, 'nuwax daemon');
       const written = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
       const linux = existsSync('/proc/sys/kernel/random/boot_id');
-      assert.deepEqual(Object.keys(written).sort(), ['command', 'hostname', 'pid', 'started_at', ...(linux ? ['boot_id', 'pid_ns', 'start_ticks'] : [])].sort());
+      assert.deepEqual(
+        Object.keys(written).sort(),
+        ['command', 'hostname', 'pid', 'started_at', ...(linux ? ['boot_id', 'pid_ns', 'start_ticks'] : [])].sort(),
+      );
       assert.equal(written.pid, process.pid);
       assert.equal(written.command, 'nuwax daemon');
       const second = await child(file, 'nuwax upgrade');
       await exited(second.process);
       assert.equal(second.answer.ok, false);
       assert.equal(second.answer.code, 'E_LOCKED');
-      assert.match(second.answer.message ?? '', new RegExp(`pid ${process.pid} \\(nuwax daemon\\) since ${String(written.started_at).replace(/[.]/g, '\\.')}`));
-      assert.equal(JSON.parse(await readFile(file, 'utf8')).pid, process.pid, 'the refused process left the lock alone');
+      assert.match(
+        second.answer.message ?? '',
+        new RegExp(`pid ${process.pid} \\(nuwax daemon\\) since ${String(written.started_at).replace(/[.]/g, '\\.')}`),
+      );
+      assert.equal(
+        JSON.parse(await readFile(file, 'utf8')).pid,
+        process.pid,
+        'the refused process left the lock alone',
+      );
       await lock.release();
       assert.equal(await exists(file), false, 'released: the file is gone');
       await lock.release();
@@ -66,15 +81,22 @@ describe('one nuwax per home: the lock file (SPEC 10)', () => {
       const file = path.join(home, 'data', 'nuwax.lock');
       const holder = await child(file, 'nuwax upgrade', 'hold');
       assert.equal(holder.answer.ok, true);
-      await assert.rejects(acquireLock(file, 'nuwax daemon'), (error: { code: string; message: string; details: { pid: number } }) => {
-        assert.equal(error.code, 'E_LOCKED');
-        assert.equal(error.details.pid, holder.answer.pid);
-        assert.match(error.message, /\(nuwax upgrade\)/);
-        return true;
-      });
+      await assert.rejects(
+        acquireLock(file, 'nuwax daemon'),
+        (error: { code: string; message: string; details: { pid: number } }) => {
+          assert.equal(error.code, 'E_LOCKED');
+          assert.equal(error.details.pid, holder.answer.pid);
+          assert.match(error.message, /\(nuwax upgrade\)/);
+          return true;
+        },
+      );
       holder.process.kill('SIGKILL');
       await exited(holder.process);
-      assert.equal(JSON.parse(await readFile(file, 'utf8')).pid, holder.answer.pid, 'kill -9 leaves the lock file behind');
+      assert.equal(
+        JSON.parse(await readFile(file, 'utf8')).pid,
+        holder.answer.pid,
+        'kill -9 leaves the lock file behind',
+      );
       const lock = await acquireLock(file, 'nuwax daemon');
       assert.equal(JSON.parse(await readFile(file, 'utf8')).pid, process.pid);
       await lock.release();
@@ -116,61 +138,106 @@ describe('one nuwax per home: the lock file (SPEC 10)', () => {
       await lock.release();
     }));
 
-  const noBootId = existsSync('/proc/sys/kernel/random/boot_id') ? false : 'needs Linux /proc (boot id and process start ticks)';
+  const noBootId = existsSync('/proc/sys/kernel/random/boot_id')
+    ? false
+    : 'needs Linux /proc (boot id and process start ticks)';
 
-  test('on Linux a holder is known by boot id, pid and start ticks: a clock stepped by NTP or a renamed box never frees a live lock', { skip: noBootId }, () =>
-    withTempDir('lock', async (home) => {
-      const file = path.join(home, 'data', 'nuwax.lock');
-      await mkdir(path.dirname(file), { recursive: true });
-      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-      const holder = await child(file, 'nuwax daemon', 'hold');
-      const pid = holder.answer.pid!;
-      const written = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-      assert.equal(written.boot_id, bootId);
-      assert.equal(written.start_ticks, startTicks(pid));
-      // The box booted with its clock hours behind, then NTP stepped it forward: the recorded start
-      // now lies before the boot. And the box was renamed since. The holder is still the same process.
-      const skewed = { ...written, started_at: new Date(Date.now() - os.uptime() * 1000 - 6 * 3_600_000).toISOString(), hostname: 'renamed-box' };
-      await writeFile(file, JSON.stringify(skewed));
-      await assert.rejects(acquireLock(file, 'nuwax upgrade'), { code: 'E_LOCKED' });
-      assert.equal((await readLockHolder(file))?.pid, pid);
-      holder.process.kill('SIGKILL');
-      await exited(holder.process);
-      assert.equal(await readLockHolder(file), null, 'once the holder is gone, the lock is stale');
-    }));
+  test(
+    'on Linux a holder is known by boot id, pid and start ticks: a clock stepped by NTP or a renamed box never frees a live lock',
+    { skip: noBootId },
+    () =>
+      withTempDir('lock', async (home) => {
+        const file = path.join(home, 'data', 'nuwax.lock');
+        await mkdir(path.dirname(file), { recursive: true });
+        const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+        const holder = await child(file, 'nuwax daemon', 'hold');
+        const pid = holder.answer.pid!;
+        const written = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+        assert.equal(written.boot_id, bootId);
+        assert.equal(written.start_ticks, startTicks(pid));
+        // The box booted with its clock hours behind, then NTP stepped it forward: the recorded start
+        // now lies before the boot. And the box was renamed since. The holder is still the same process.
+        const skewed = {
+          ...written,
+          started_at: new Date(Date.now() - os.uptime() * 1000 - 6 * 3_600_000).toISOString(),
+          hostname: 'renamed-box',
+        };
+        await writeFile(file, JSON.stringify(skewed));
+        await assert.rejects(acquireLock(file, 'nuwax upgrade'), { code: 'E_LOCKED' });
+        assert.equal((await readLockHolder(file))?.pid, pid);
+        holder.process.kill('SIGKILL');
+        await exited(holder.process);
+        assert.equal(await readLockHolder(file), null, 'once the holder is gone, the lock is stale');
+      }),
+  );
 
-  test('on Linux a live pid from another boot, or one now running another process (other start ticks), is stale', { skip: noBootId }, () =>
-    withTempDir('lock', async (home) => {
-      const file = path.join(home, 'data', 'nuwax.lock');
-      await mkdir(path.dirname(file), { recursive: true });
-      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-      const now = new Date().toISOString();
-      const pid1 = { pid: 1, hostname: os.hostname(), command: 'nuwax daemon', started_at: now, boot_id: bootId, start_ticks: startTicks(1) };
-      await writeFile(file, JSON.stringify(pid1));
-      assert.equal((await readLockHolder(file))?.pid, 1, 'pid 1 with its own start ticks in this boot: a live holder');
-      await writeFile(file, JSON.stringify({ ...pid1, boot_id: '00000000-0000-0000-0000-000000000000' }));
-      assert.equal(await readLockHolder(file), null, 'written in another boot');
-      await writeFile(file, JSON.stringify({ ...pid1, start_ticks: (pid1.start_ticks ?? 0) + 1 }));
-      assert.equal(await readLockHolder(file), null, 'the pid now belongs to a process started at another time');
-      const lock = await acquireLock(file, 'nuwax upgrade');
-      await lock.release();
-    }));
+  test(
+    'on Linux a live pid from another boot, or one now running another process (other start ticks), is stale',
+    { skip: noBootId },
+    () =>
+      withTempDir('lock', async (home) => {
+        const file = path.join(home, 'data', 'nuwax.lock');
+        await mkdir(path.dirname(file), { recursive: true });
+        const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+        const now = new Date().toISOString();
+        const pid1 = {
+          pid: 1,
+          hostname: os.hostname(),
+          command: 'nuwax daemon',
+          started_at: now,
+          boot_id: bootId,
+          start_ticks: startTicks(1),
+        };
+        await writeFile(file, JSON.stringify(pid1));
+        assert.equal(
+          (await readLockHolder(file))?.pid,
+          1,
+          'pid 1 with its own start ticks in this boot: a live holder',
+        );
+        await writeFile(file, JSON.stringify({ ...pid1, boot_id: '00000000-0000-0000-0000-000000000000' }));
+        assert.equal(await readLockHolder(file), null, 'written in another boot');
+        await writeFile(file, JSON.stringify({ ...pid1, start_ticks: (pid1.start_ticks ?? 0) + 1 }));
+        assert.equal(await readLockHolder(file), null, 'the pid now belongs to a process started at another time');
+        const lock = await acquireLock(file, 'nuwax upgrade');
+        await lock.release();
+      }),
+  );
 
-  test('on Linux a holder in another pid namespace (a daemon in a container, the home bind-mounted) is never judged by its pid here', { skip: noBootId }, () =>
-    withTempDir('lock', async (home) => {
-      const file = path.join(home, 'data', 'nuwax.lock');
-      await mkdir(path.dirname(file), { recursive: true });
-      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-      // pid 1 of a container: here pid 1 is another process, with other start ticks, and a dead pid would look stale.
-      for (const pid of [1, 999_999]) {
-        const container = { pid, hostname: os.hostname(), command: 'nuwax daemon', started_at: new Date().toISOString(), boot_id: bootId, start_ticks: 12345, pid_ns: 'pid:[1]' };
-        await writeFile(file, JSON.stringify(container));
-        assert.equal((await readLockHolder(file))?.pid, pid, 'held');
-        await assert.rejects(acquireLock(file, 'nuwax upgrade'), (error: { code: string; message: string }) => error.code === 'E_LOCKED' && /another pid namespace.*if it is gone remove the lock/.test(error.message));
-        await writeFile(file, JSON.stringify({ ...container, boot_id: '00000000-0000-0000-0000-000000000000' }));
-        assert.equal(await readLockHolder(file), null, 'but a lock from before the last boot is stale wherever it was taken');
-      }
-    }));
+  test(
+    'on Linux a holder in another pid namespace (a daemon in a container, the home bind-mounted) is never judged by its pid here',
+    { skip: noBootId },
+    () =>
+      withTempDir('lock', async (home) => {
+        const file = path.join(home, 'data', 'nuwax.lock');
+        await mkdir(path.dirname(file), { recursive: true });
+        const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+        // pid 1 of a container: here pid 1 is another process, with other start ticks, and a dead pid would look stale.
+        for (const pid of [1, 999_999]) {
+          const container = {
+            pid,
+            hostname: os.hostname(),
+            command: 'nuwax daemon',
+            started_at: new Date().toISOString(),
+            boot_id: bootId,
+            start_ticks: 12345,
+            pid_ns: 'pid:[1]',
+          };
+          await writeFile(file, JSON.stringify(container));
+          assert.equal((await readLockHolder(file))?.pid, pid, 'held');
+          await assert.rejects(
+            acquireLock(file, 'nuwax upgrade'),
+            (error: { code: string; message: string }) =>
+              error.code === 'E_LOCKED' && /another pid namespace.*if it is gone remove the lock/.test(error.message),
+          );
+          await writeFile(file, JSON.stringify({ ...container, boot_id: '00000000-0000-0000-0000-000000000000' }));
+          assert.equal(
+            await readLockHolder(file),
+            null,
+            'but a lock from before the last boot is stale wherever it was taken',
+          );
+        }
+      }),
+  );
 
   test('a live pid recorded before the last boot is a reused pid: taken over (a lock written without a boot id)', () =>
     withTempDir('lock', async (home) => {

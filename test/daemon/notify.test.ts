@@ -55,7 +55,16 @@ async function withReceiver(work: (receiver: Receiver) => Promise<void>): Promis
 const upgradeRun: UpgradeEvent[] = [
   { type: 'step', step: 'checking', status: 'running' },
   { type: 'step', step: 'checking', status: 'done', ms: 12 },
-  { type: 'plan', upgradeId: 7, from: '1.0.0', to: '1.1.0', strategy: 'patch', size: 100, notes: null, downloadOnly: false },
+  {
+    type: 'plan',
+    upgradeId: 7,
+    from: '1.0.0',
+    to: '1.1.0',
+    strategy: 'patch',
+    size: 100,
+    notes: null,
+    downloadOnly: false,
+  },
   { type: 'progress', step: 'downloading', done: 50, total: 100, rate: 10, eta: 5 },
   { type: 'step', step: 'downloading', status: 'done', ms: 900 },
   { type: 'result', result: { status: 'success', from: '1.0.0', version: '1.1.0', strategy: 'patch' } },
@@ -87,11 +96,28 @@ describe('webhooks (SPEC 10: every event)', () => {
       notifier.listener({ type: 'step', step: 'checking', status: 'done', ms: 3 });
       notifier.listener({ type: 'result', result: { status: 'up_to_date', version: '1.0.0' } });
       notifier.listener({ type: 'step', step: 'checking', status: 'running' });
-      notifier.listener({ type: 'step', step: 'checking', status: 'failed', ms: 3, error: { code: 'E_NETWORK', message: 'refused' } });
-      notifier.listener({ type: 'result', result: { status: 'failed', step: 'checking', changed: false, error: { code: 'E_NETWORK', message: 'refused' } } });
+      notifier.listener({
+        type: 'step',
+        step: 'checking',
+        status: 'failed',
+        ms: 3,
+        error: { code: 'E_NETWORK', message: 'refused' },
+      });
+      notifier.listener({
+        type: 'result',
+        result: {
+          status: 'failed',
+          step: 'checking',
+          changed: false,
+          error: { code: 'E_NETWORK', message: 'refused' },
+        },
+      });
       await notifier.flush(5000);
       assert.deepEqual(
-        receiver.bodies.map((body) => `${String(body.type)}:${String((body as { status?: string }).status ?? (body.result as { status?: string } | undefined)?.status)}`),
+        receiver.bodies.map(
+          (body) =>
+            `${String(body.type)}:${String((body as { status?: string }).status ?? (body.result as { status?: string } | undefined)?.status)}`,
+        ),
         ['step:running', 'step:failed', 'result:failed'],
       );
       assert.match(String(receiver.bodies.at(-1)!.text), /failed at checking: E_NETWORK: refused \(nothing changed\)/);
@@ -101,7 +127,16 @@ describe('webhooks (SPEC 10: every event)', () => {
     withReceiver(async (receiver) => {
       receiver.statuses = Array.from({ length: 20 }, () => 503);
       const notifier = createWebhookNotifier([receiver.url], logger, { baseDelayMs: 10 });
-      notifier.listener({ type: 'plan', upgradeId: 1, from: null, to: '1.0.0', strategy: 'full', size: null, notes: null, downloadOnly: false });
+      notifier.listener({
+        type: 'plan',
+        upgradeId: 1,
+        from: null,
+        to: '1.0.0',
+        strategy: 'full',
+        size: null,
+        notes: null,
+        downloadOnly: false,
+      });
       await notifier.flush(5000);
       assert.equal(receiver.requests, 3);
       assert.equal(receiver.bodies.length, 0);
@@ -123,8 +158,18 @@ describe('webhooks (SPEC 10: every event)', () => {
     withReceiver(async (receiver) => {
       receiver.statuses = ['hang'];
       const notifier = createWebhookNotifier([receiver.url], logger, { maxQueue: 5, tries: 1, requestTimeoutMs: 200 });
-      notifier.listener({ type: 'plan', upgradeId: 1, from: null, to: '1.0.0', strategy: 'full', size: null, notes: null, downloadOnly: false });
-      for (let index = 0; index < 50; index += 1) notifier.listener({ type: 'log', level: 'info', message: `line ${index}` });
+      notifier.listener({
+        type: 'plan',
+        upgradeId: 1,
+        from: null,
+        to: '1.0.0',
+        strategy: 'full',
+        size: null,
+        notes: null,
+        downloadOnly: false,
+      });
+      for (let index = 0; index < 50; index += 1)
+        notifier.listener({ type: 'log', level: 'info', message: `line ${index}` });
       await notifier.flush(5000);
       assert.deepEqual(
         receiver.bodies.map((body) => body.message),
@@ -139,12 +184,47 @@ describe('webhooks (SPEC 10: every event)', () => {
   });
 
   test('the text line says how a failure ended', () => {
-    const plan = { type: 'plan', upgradeId: 1, from: '1.0.0', to: '1.1.0', strategy: 'full', size: null, notes: null, downloadOnly: false } as const;
-    const failed = (extra: Record<string, unknown>): UpgradeEvent => ({ type: 'result', result: { status: 'failed', step: 'health_check', error: { code: 'E_HEALTH', message: 'web unhealthy' }, ...extra } });
-    assert.equal(eventText(failed({ recovered: true, previous_version: '1.0.0' }), 'h', plan), 'nuwax on h: upgrade 1.0.0 → 1.1.0 failed at health_check: E_HEALTH: web unhealthy (rolled back to 1.0.0)');
+    const plan = {
+      type: 'plan',
+      upgradeId: 1,
+      from: '1.0.0',
+      to: '1.1.0',
+      strategy: 'full',
+      size: null,
+      notes: null,
+      downloadOnly: false,
+    } as const;
+    const failed = (extra: Record<string, unknown>): UpgradeEvent => ({
+      type: 'result',
+      result: {
+        status: 'failed',
+        step: 'health_check',
+        error: { code: 'E_HEALTH', message: 'web unhealthy' },
+        ...extra,
+      },
+    });
+    assert.equal(
+      eventText(failed({ recovered: true, previous_version: '1.0.0' }), 'h', plan),
+      'nuwax on h: upgrade 1.0.0 → 1.1.0 failed at health_check: E_HEALTH: web unhealthy (rolled back to 1.0.0)',
+    );
     assert.match(eventText(failed({ recovered: false, previous_version: '1.0.0' }), 'h', plan), /NOT recovered/);
-    assert.equal(eventText({ type: 'result', result: { status: 'staged', version: '1.1.0', strategy: 'patch' } }, 'h'), 'nuwax on h: release 1.1.0 staged (patch); it installs at the next switch');
-    assert.equal(eventText({ type: 'result', result: { status: 'partial_success', from: '1.0.0', version: '1.1.0', unhealthy_services: ['worker'] } }, 'h'), 'nuwax on h: upgrade 1.0.0 → 1.1.0 partial_success (unhealthy: worker)');
-    assert.equal(eventText({ type: 'step', step: 'applying', status: 'done', ms: 1500 }, 'h'), 'nuwax on h: applying done in 1.5 s');
+    assert.equal(
+      eventText({ type: 'result', result: { status: 'staged', version: '1.1.0', strategy: 'patch' } }, 'h'),
+      'nuwax on h: release 1.1.0 staged (patch); it installs at the next switch',
+    );
+    assert.equal(
+      eventText(
+        {
+          type: 'result',
+          result: { status: 'partial_success', from: '1.0.0', version: '1.1.0', unhealthy_services: ['worker'] },
+        },
+        'h',
+      ),
+      'nuwax on h: upgrade 1.0.0 → 1.1.0 partial_success (unhealthy: worker)',
+    );
+    assert.equal(
+      eventText({ type: 'step', step: 'applying', status: 'done', ms: 1500 }, 'h'),
+      'nuwax on h: applying done in 1.5 s',
+    );
   });
 });

@@ -11,8 +11,21 @@ function clock(time: string) {
   return { now: () => now, set: (next: string) => (now = new Date(`2026-11-25T${next}:00`)) };
 }
 
-function runner(home: Home, toml: string, ports: CycleRunnerOptions['ports'], extra: Partial<CycleRunnerOptions> = {}): CycleRunner {
-  return new CycleRunner({ config: home.config(toml), home: home.home, store: home.store, logger, ports, jitter: false, ...extra });
+function runner(
+  home: Home,
+  toml: string,
+  ports: CycleRunnerOptions['ports'],
+  extra: Partial<CycleRunnerOptions> = {},
+): CycleRunner {
+  return new CycleRunner({
+    config: home.config(toml),
+    home: home.home,
+    store: home.store,
+    logger,
+    ports,
+    jitter: false,
+    ...extra,
+  });
 }
 
 const WINDOW = '[schedule]\nwindow = "02:00-05:00"\n';
@@ -43,11 +56,14 @@ describe('a daemon cycle (SPEC 10)', () => {
       const cycles = runner(home, `${WINDOW}auto_apply = false\n`, fake.ports, { now: clock('03:00').now });
       await cycles.tick();
       await cycles.tick();
-      assert.deepEqual(fake.calls.map((call) => call.downloadOnly), [true, true]);
+      assert.deepEqual(
+        fake.calls.map((call) => call.downloadOnly),
+        [true, true],
+      );
       assert.equal(home.store.kv.get<WaitingRecord>('daemon:waiting')?.waiting_for, 'auto_apply');
     }));
 
-  test('the app\'s updates.lock: pre-stage and record the wait; lock gone: the next cycle upgrades and clears it', () =>
+  test("the app's updates.lock: pre-stage and record the wait; lock gone: the next cycle upgrades and clears it", () =>
     withHome(async (home) => {
       const lockFile = path.join(home.home, 'docker', 'data', 'updates.lock');
       await mkdir(path.dirname(lockFile), { recursive: true });
@@ -62,12 +78,19 @@ describe('a daemon cycle (SPEC 10)', () => {
       assert.equal(fake.calls[0]?.downloadOnly, true);
       const waiting = home.store.kv.get<WaitingRecord>('daemon:waiting');
       assert.equal(waiting?.waiting_for, 'updates_lock');
-      assert.match(waiting?.reason ?? '', /waits for the application to remove its update lock docker\/data\/updates\.lock/);
+      assert.match(
+        waiting?.reason ?? '',
+        /waits for the application to remove its update lock docker\/data\/updates\.lock/,
+      );
       assert.equal(waiting?.since, time.now().toISOString());
 
       time.set('03:30');
       await cycles.tick();
-      assert.equal(home.store.kv.get<WaitingRecord>('daemon:waiting')?.since, waiting?.since, 'still the same wait: since is kept');
+      assert.equal(
+        home.store.kv.get<WaitingRecord>('daemon:waiting')?.since,
+        waiting?.since,
+        'still the same wait: since is kept',
+      );
 
       await rm(lockFile);
       time.set('04:00');
@@ -98,11 +121,19 @@ describe('a daemon cycle (SPEC 10)', () => {
     withHome(async (home) => {
       const time = clock('12:00');
       const fake = fakeUpgrade(() => results.upToDate());
-      const cycles = runner(home, `${WINDOW}rate_limit_outside_window = 65536\n[download]\nrate_limit = 0\n`, fake.ports, { now: time.now });
+      const cycles = runner(
+        home,
+        `${WINDOW}rate_limit_outside_window = 65536\n[download]\nrate_limit = 0\n`,
+        fake.ports,
+        { now: time.now },
+      );
       await cycles.tick();
       time.set('03:00');
       await cycles.tick();
-      assert.deepEqual(fake.calls.map((call) => call.rateLimit), [65536, 0]);
+      assert.deepEqual(
+        fake.calls.map((call) => call.rateLimit),
+        [65536, 0],
+      );
     }));
 
   test('a release already staged and still offered is not staged again', () =>

@@ -34,7 +34,16 @@ const CONFIG = '[versions]\ndocker_service = "1.4.0.1"\n';
 
 async function gather(home: string, toml: string, store: Store, extra: Partial<DoctorOptions> = {}) {
   const config = parseConfig(toml);
-  const options: DoctorOptions = { config, paths: homePaths(home, config), store, clientVersion: '0.1.0', docker: fakeDocker(), logger: silentLogger, probePort: async () => 'free', ...extra };
+  const options: DoctorOptions = {
+    config,
+    paths: homePaths(home, config),
+    store,
+    clientVersion: '0.1.0',
+    docker: fakeDocker(),
+    logger: silentLogger,
+    probePort: async () => 'free',
+    ...extra,
+  };
   const facts = await gatherFacts(options);
   return { facts, report: judgeFacts(facts) };
 }
@@ -48,7 +57,8 @@ async function withStore<T>(home: string, work: (store: Store) => Promise<T>): P
   }
 }
 
-const statusOf = (report: ReturnType<typeof judgeFacts>, id: string) => report.checks.find((check) => check.id === id)?.status;
+const statusOf = (report: ReturnType<typeof judgeFacts>, id: string) =>
+  report.checks.find((check) => check.id === id)?.status;
 
 describe('doctor gathers every fact even when one cannot be read', { concurrency: 2 }, () => {
   test('a folder where the compose file should be (EISDIR): the compose file check fails naming it; the other checks still judge', () =>
@@ -59,7 +69,10 @@ describe('doctor gathers every fact even when one cannot be read', { concurrency
         const { facts, report } = await gather(home, CONFIG, store);
         assert.deepEqual(facts.composeFile, { path: composeFile, state: 'unreadable', code: 'EISDIR' });
         assert.equal(statusOf(report, 'compose_file'), 'fail');
-        assert.match(report.checks.find((check) => check.id === 'compose_file')!.message, new RegExp(`${composeFile} cannot be read \\(EISDIR\\)`));
+        assert.match(
+          report.checks.find((check) => check.id === 'compose_file')!.message,
+          new RegExp(`${composeFile} cannot be read \\(EISDIR\\)`),
+        );
         assert.deepEqual(facts.ports, { state: 'unchecked', reason: 'the compose file cannot be read', warn: true });
         assert.equal(report.checks.length, 9);
         assert.equal(report.verdict, 'NOT_READY');
@@ -73,11 +86,16 @@ describe('doctor gathers every fact even when one cannot be read', { concurrency
       await writeFile(path.join(home, 'docker'), 'not a folder');
       await withStore(home, async (store) => {
         const { facts, report } = await gather(home, CONFIG, store);
-        assert.deepEqual(facts.disk.errors, [{ what: 'estimate the backup', path: path.join(home, 'docker'), code: 'ENOTDIR' }]);
+        assert.deepEqual(facts.disk.errors, [
+          { what: 'estimate the backup', path: path.join(home, 'docker'), code: 'ENOTDIR' },
+        ]);
         assert.equal(facts.disk.areas.length, 4);
         const disk = report.checks.find((check) => check.id === 'disk')!;
         assert.equal(disk.status, 'warn', disk.message);
-        assert.match(disk.message, new RegExp(`^cannot estimate the backup: ${path.join(home, 'docker')} \\(ENOTDIR\\); so far `));
+        assert.match(
+          disk.message,
+          new RegExp(`^cannot estimate the backup: ${path.join(home, 'docker')} \\(ENOTDIR\\); so far `),
+        );
         assert.equal(report.checks.length, 9);
       });
     }));
@@ -85,7 +103,10 @@ describe('doctor gathers every fact even when one cannot be read', { concurrency
   test('a port probe failing with an errno it does not map (EINVAL) leaves that port unchecked, the others probed', () =>
     withTempDir('doctor-gather', async (home) => {
       await mkdir(path.join(home, 'docker'));
-      await writeFile(path.join(home, 'docker', 'docker-compose.yml'), 'services:\n  web:\n    image: busybox\n    ports: ["8080:80", "127.0.0.1:8081:81"]\n');
+      await writeFile(
+        path.join(home, 'docker', 'docker-compose.yml'),
+        'services:\n  web:\n    image: busybox\n    ports: ["8080:80", "127.0.0.1:8081:81"]\n',
+      );
       const probePort = async (hostIp: string | null) => {
         if (hostIp === null) return 'free' as const;
         throw Object.assign(new Error('bind EINVAL 127.0.0.1:8081'), { code: 'EINVAL' });
@@ -129,7 +150,18 @@ describe('doctor gathers every fact even when one cannot be read', { concurrency
 
 describe('doctor reads the staged release of an air-gapped box', () => {
   /** The record runUpgrade writes after `nuwax import` or `upgrade --download-only` (src/upgrade/orchestrator.ts). */
-  const STAGED = { version: '1.4.0.2', strategy: 'full', from: '1.4.0.1', package: '/box/cache/downloads/full.tar.gz', sha256: 'c'.repeat(64), stagedRoot: null, manifest: '', manifestUrl: 'bundle:', signed: true, upgradeId: 1 };
+  const STAGED = {
+    version: '1.4.0.2',
+    strategy: 'full',
+    from: '1.4.0.1',
+    package: '/box/cache/downloads/full.tar.gz',
+    sha256: 'c'.repeat(64),
+    stagedRoot: null,
+    manifest: '',
+    manifestUrl: 'bundle:',
+    signed: true,
+    upgradeId: 1,
+  };
 
   test('no [server] but a staged release: the server check warns naming it; the store is only read (no row changed, no lock file)', () =>
     withTempDir('doctor-gather', async (home) => {
@@ -163,7 +195,11 @@ describe('doctor reads the staged release of an air-gapped box', () => {
     withTempDir('doctor-gather', async (home) => {
       await withStore(home, async (store) => {
         store.kv.set('staged', STAGED);
-        const { facts, report } = await gather(home, `${CONFIG}\n[server]\nmanifest_url = "http://127.0.0.1:9/manifest.json"\ntimeout = 5\n`, store);
+        const { facts, report } = await gather(
+          home,
+          `${CONFIG}\n[server]\nmanifest_url = "http://127.0.0.1:9/manifest.json"\ntimeout = 5\n`,
+          store,
+        );
         assert.equal(facts.server.staged, '1.4.0.2');
         assert.equal(facts.server.error?.code, 'E_NETWORK');
         assert.equal(statusOf(report, 'server'), 'warn');

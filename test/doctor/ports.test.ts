@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { describe, test } from 'node:test';
-import { parseShortPort, portsFromComposeJson, portsFromComposeYaml, portsInDockerPs, probePort } from '../../src/doctor/index.js';
+import {
+  parseShortPort,
+  portsFromComposeJson,
+  portsFromComposeYaml,
+  portsInDockerPs,
+  probePort,
+} from '../../src/doctor/index.js';
 import { freePort } from '../helpers/docker.js';
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's own variable syntax, meant literally
@@ -67,19 +73,31 @@ const V2_OUTPUT = JSON.stringify({
   },
 });
 
-const key = (ports: Array<{ service: string; hostIp: string | null; port: number; protocol: string }>) => ports.map((item) => `${item.service} ${item.hostIp ?? '*'}:${item.port}/${item.protocol}`);
+const key = (ports: Array<{ service: string; hostIp: string | null; port: number; protocol: string }>) =>
+  ports.map((item) => `${item.service} ${item.hostIp ?? '*'}:${item.port}/${item.protocol}`);
 
 describe('published ports of a compose file', () => {
   test('compose v1 normalised YAML: long and short entries, host networking named', () => {
     const found = portsFromComposeYaml(V1_OUTPUT);
-    assert.deepEqual(key(found.ports), ['web *:8080/tcp', 'web 127.0.0.1:8081/udp', 'web *:9000/tcp', 'web *:9001/tcp', 'web *:5001/tcp']);
+    assert.deepEqual(key(found.ports), [
+      'web *:8080/tcp',
+      'web 127.0.0.1:8081/udp',
+      'web *:9000/tcp',
+      'web *:9001/tcp',
+      'web *:5001/tcp',
+    ]);
     assert.deepEqual(found.hostNetwork, ['hosty']);
     assert.deepEqual(found.unreadable, []);
   });
 
   test('compose v2 JSON', () => {
     const found = portsFromComposeJson(V2_OUTPUT);
-    assert.deepEqual(key(found.ports), ['web *:8080/tcp', 'web 127.0.0.1:8081/udp', 'web *:9000/tcp', 'web *:9001/tcp']);
+    assert.deepEqual(key(found.ports), [
+      'web *:8080/tcp',
+      'web 127.0.0.1:8081/udp',
+      'web *:9000/tcp',
+      'web *:9001/tcp',
+    ]);
     assert.deepEqual(found.hostNetwork, ['agent']);
   });
 
@@ -111,7 +129,14 @@ volumes:
     data: {}
 `;
     const found = portsFromComposeYaml(text);
-    assert.deepEqual(key(found.ports), ['db 127.0.0.1:5432/tcp', 'db *:6432/tcp', 'web *:80/tcp', 'web *:443/tcp', 'web *:19090/udp', 'web 127.0.0.1:18125/tcp']);
+    assert.deepEqual(key(found.ports), [
+      'db 127.0.0.1:5432/tcp',
+      'db *:6432/tcp',
+      'web *:80/tcp',
+      'web *:443/tcp',
+      'web *:19090/udp',
+      'web 127.0.0.1:18125/tcp',
+    ]);
     assert.deepEqual(found.hostNetwork, ['agent']);
   });
 
@@ -139,7 +164,8 @@ test('ports our own containers publish, from docker ps', () => {
 });
 
 describe('probing a port by binding it', () => {
-  const hold = (server: Server, port: number, host: string) => new Promise<void>((resolve) => server.listen(port, host, resolve));
+  const hold = (server: Server, port: number, host: string) =>
+    new Promise<void>((resolve) => server.listen(port, host, resolve));
 
   test('a free TCP port is free; one held on 127.0.0.1 is in use for every address', async () => {
     const port = await freePort();

@@ -5,7 +5,15 @@ import { decideResponse, parseContentRange, type ResponseFacts } from '../../src
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../../src/errors/index.js';
 import { backoffDelay, RateLimiter } from '../../src/downloader/throttle.js';
 
-const base: ResponseFacts = { status: 206, headers: {}, url: 'http://x/f', offset: 100, onDisk: 100, expectedSize: 1000, validator: { etag: '"a"', lastModified: null } };
+const base: ResponseFacts = {
+  status: 206,
+  headers: {},
+  url: 'http://x/f',
+  offset: 100,
+  onDisk: 100,
+  expectedSize: 1000,
+  validator: { etag: '"a"', lastModified: null },
+};
 
 describe('downloader decisions (pure)', () => {
   const rows: Array<[string, Partial<ResponseFacts>, string]> = [
@@ -16,7 +24,11 @@ describe('downloader decisions (pure)', () => {
     ['206 for a file of another size fails', { headers: { 'content-range': 'bytes 100-1999/2000' } }, 'fail'],
     ['200 to a Range starts fresh', { status: 200, headers: { 'content-length': '1000' } }, 'fresh'],
     ['200 of another length fails', { status: 200, headers: { 'content-length': '999' } }, 'fail'],
-    ['416 with the whole file on disk is whole', { status: 416, onDisk: 1000, offset: 1000, headers: { 'content-range': 'bytes */1000' } }, 'whole'],
+    [
+      '416 with the whole file on disk is whole',
+      { status: 416, onDisk: 1000, offset: 1000, headers: { 'content-range': 'bytes */1000' } },
+      'whole',
+    ],
     ['416 with part of the file restarts', { status: 416, headers: { 'content-range': 'bytes */1000' } }, 'restart'],
     ['404 fails', { status: 404 }, 'fail'],
     ['503 fails', { status: 503 }, 'fail'],
@@ -30,7 +42,18 @@ describe('downloader decisions (pure)', () => {
       const decision = decideResponse({ ...base, status });
       return decision.kind === 'fail' ? decision.failure.scope : decision.kind;
     };
-    assert.deepEqual([400, 401, 403, 404, 410, 408, 429, 500, 502, 503].map(scope), ['next-url', 'next-url', 'next-url', 'next-url', 'next-url', 'same-url', 'same-url', 'same-url', 'same-url', 'same-url']);
+    assert.deepEqual([400, 401, 403, 404, 410, 408, 429, 500, 502, 503].map(scope), [
+      'next-url',
+      'next-url',
+      'next-url',
+      'next-url',
+      'next-url',
+      'same-url',
+      'same-url',
+      'same-url',
+      'same-url',
+      'same-url',
+    ]);
   });
 
   test('a local disk error is never retried, also once wrapped (EIO and EROFS become E_IO); the network is', () => {
@@ -45,7 +68,10 @@ describe('downloader decisions (pure)', () => {
       [toNuwaxError(errno('ECONNRESET')), 'same-url'],
       [errno('ECONNRESET'), 'same-url'],
     ];
-    assert.deepEqual(['EIO', 'EROFS', 'ENOSPC'].map((code) => toNuwaxError(errno(code)).code), ['E_IO', 'E_IO', 'E_DISK_FULL']);
+    assert.deepEqual(
+      ['EIO', 'EROFS', 'ENOSPC'].map((code) => toNuwaxError(errno(code)).code),
+      ['E_IO', 'E_IO', 'E_DISK_FULL'],
+    );
     assert.deepEqual(
       rows.map(([error]) => classifyNetworkError(error, 'http://x/f').scope),
       rows.map(([, scope]) => scope),
@@ -61,8 +87,14 @@ describe('downloader decisions (pure)', () => {
 
   test('backoff doubles, is capped, and keeps a jitter between half and all of the step', () => {
     const backoff = { baseMs: 100, maxMs: 1000 };
-    assert.deepEqual([0, 1, 2, 3, 4, 10].map((retry) => backoffDelay(retry, backoff, () => 1)), [100, 200, 400, 800, 1000, 1000]);
-    assert.deepEqual([0, 3, 10].map((retry) => backoffDelay(retry, backoff, () => 0)), [50, 400, 500]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 10].map((retry) => backoffDelay(retry, backoff, () => 1)),
+      [100, 200, 400, 800, 1000, 1000],
+    );
+    assert.deepEqual(
+      [0, 3, 10].map((retry) => backoffDelay(retry, backoff, () => 0)),
+      [50, 400, 500],
+    );
   });
 
   test('the rate limiter asks to wait once the budget is spent, and saves at most a second of it', () => {

@@ -3,10 +3,27 @@
 import { download } from '../../src/downloader/index.js';
 import { openStore } from '../../src/state/index.js';
 
-const [url, sha256, size, directory, database, engine, retries] = process.argv.slice(2) as [string, string, string, string, string, string | undefined, string | undefined];
+const [url, sha256, size, directory, database, engine, retries] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string | undefined,
+  string | undefined,
+];
 const store = openStore(database);
 try {
-  const result = await download({ urls: [url], sha256, size: Number(size), directory, store, retries: Number(retries ?? 0), backoff: { baseMs: 5, maxMs: 10 }, ...(engine === 'worker' || engine === 'inline' || engine === 'follow' ? { engine } : {}) });
+  const result = await download({
+    urls: [url],
+    sha256,
+    size: Number(size),
+    directory,
+    store,
+    retries: Number(retries ?? 0),
+    backoff: { baseMs: 5, maxMs: 10 },
+    ...(engine === 'worker' || engine === 'inline' || engine === 'follow' ? { engine } : {}),
+  });
   process.stdout.write(`${JSON.stringify({ ok: true, result })}\n`);
 } catch (error) {
   const { code, message } = error as { code?: string; message: string };

@@ -17,7 +17,10 @@ describe('downloader (SPEC 7): failures, mirrors, limits', () => {
   for (const status of [404, 403]) {
     test(`HTTP ${status} fails at once with E_HTTP, without retries, leaving no file`, () =>
       scenario([{ status }], async ({ server, options, store, directory }) => {
-        await assert.rejects(download(options), (error: CodedError) => error.code === 'E_HTTP' && error.details?.statusCode === status);
+        await assert.rejects(
+          download(options),
+          (error: CodedError) => error.code === 'E_HTTP' && error.details?.statusCode === status,
+        );
         assert.equal(server.requests.length, 1);
         assert.deepEqual(await filesIn(directory), []);
         assert.equal(store.downloads.findByHash(sha256)?.status, 'failed');
@@ -34,7 +37,11 @@ describe('downloader (SPEC 7): failures, mirrors, limits', () => {
   test('exhausted retries on 5xx fail with E_NETWORK naming the attempts; nothing is kept', () =>
     scenario([], async ({ server, options, store }) => {
       server.fallback = { status: 502 };
-      await assert.rejects(download({ ...options, retries: 2 }), (error: CodedError) => error.code === 'E_NETWORK' && error.details?.attempts === 3 && error.details?.statusCode === 502);
+      await assert.rejects(
+        download({ ...options, retries: 2 }),
+        (error: CodedError) =>
+          error.code === 'E_NETWORK' && error.details?.attempts === 3 && error.details?.statusCode === 502,
+      );
       assert.equal(server.requests.length, 3);
       assert.equal(store.downloads.findByHash(sha256)?.status, 'failed');
     }));
@@ -58,8 +65,16 @@ describe('downloader (SPEC 7): failures, mirrors, limits', () => {
         await assertCompleteFile(result.path);
         assert.equal(result.url, mirror.url);
         assert.equal(server.requests.length, 2, 'the cut counts as the first failure, the 503 spends the one retry');
-        assert.equal(mirror.requests[0]!.range, `bytes=${Math.floor(content.length / 2)}-`, 'the mirror continues the partial file');
-        assert.equal(mirror.requests[0]!.ifRange, undefined, "the primary's ETag means nothing to a mirror; size and hash guard the resume");
+        assert.equal(
+          mirror.requests[0]!.range,
+          `bytes=${Math.floor(content.length / 2)}-`,
+          'the mirror continues the partial file',
+        );
+        assert.equal(
+          mirror.requests[0]!.ifRange,
+          undefined,
+          "the primary's ETag means nothing to a mirror; size and hash guard the resume",
+        );
       } finally {
         await mirror.stop();
       }
@@ -78,7 +93,10 @@ describe('downloader (SPEC 7): failures, mirrors, limits', () => {
   test('redirects are bounded: a loop fails with E_HTTP after maxRedirections', () =>
     scenario([], async ({ server, options }) => {
       server.fallback = 'redirect-loop';
-      await assert.rejects(download({ ...options, maxRedirections: 3 }), (error: CodedError) => error.code === 'E_HTTP' && error.details?.statusCode === 302);
+      await assert.rejects(
+        download({ ...options, maxRedirections: 3 }),
+        (error: CodedError) => error.code === 'E_HTTP' && error.details?.statusCode === 302,
+      );
       assert.equal(server.requests.length, 4);
     }));
 
@@ -98,7 +116,10 @@ describe('downloader (SPEC 7): failures, mirrors, limits', () => {
 
   test('a body announced longer than the expected size is refused with E_SIZE_MISMATCH before a byte is written', () =>
     scenario(['longer-announced'], async ({ server, options, directory }) => {
-      await assert.rejects(download(options), (error: CodedError) => error.code === 'E_SIZE_MISMATCH' && error.details?.announced === content.length + 10);
+      await assert.rejects(
+        download(options),
+        (error: CodedError) => error.code === 'E_SIZE_MISMATCH' && error.details?.announced === content.length + 10,
+      );
       assert.equal(server.requests.length, 1);
       assert.deepEqual(await filesIn(directory), []);
     }));
@@ -114,7 +135,12 @@ describe('downloader (SPEC 7): failures, mirrors, limits', () => {
       const wrong = 'f'.repeat(64);
       await assert.rejects(
         download({ ...options, sha256: wrong }),
-        (error: CodedError) => error.code === 'E_HASH_MISMATCH' && error.details?.expected === wrong && error.details?.actual === sha256 && error.message.includes(wrong) && error.message.includes(sha256),
+        (error: CodedError) =>
+          error.code === 'E_HASH_MISMATCH' &&
+          error.details?.expected === wrong &&
+          error.details?.actual === sha256 &&
+          error.message.includes(wrong) &&
+          error.message.includes(sha256),
       );
       assert.deepEqual(await filesIn(directory), []);
       assert.equal(store.downloads.findByHash(wrong)?.status, 'failed');
@@ -128,7 +154,10 @@ describe('downloader (SPEC 7): failures, mirrors, limits', () => {
 
   test('not enough free space fails with E_DISK_FULL before any request', () =>
     scenario([], async ({ server, options, directory }) => {
-      await assert.rejects(download({ ...options, size: 2 ** 52 }), (error: CodedError) => error.code === 'E_DISK_FULL' && typeof error.details?.needed === 'number');
+      await assert.rejects(
+        download({ ...options, size: 2 ** 52 }),
+        (error: CodedError) => error.code === 'E_DISK_FULL' && typeof error.details?.needed === 'number',
+      );
       assert.equal(server.requests.length, 0);
       assert.deepEqual(await filesIn(directory), []);
     }));
@@ -140,15 +169,25 @@ describe('downloader (SPEC 7): failures, mirrors, limits', () => {
     scenario([], async ({ options }) => {
       const events: ProgressEvent[] = [];
       const started = Date.now();
-      const result = await download({ ...options, rateLimit: 4 * 1024 * 1024, onProgress: (event) => events.push(event) });
+      const result = await download({
+        ...options,
+        rateLimit: 4 * 1024 * 1024,
+        onProgress: (event) => events.push(event),
+      });
       const seconds = (Date.now() - started) / 1000;
       await assertCompleteFile(result.path);
       assert.ok(seconds >= 0.55, `3 MiB at 4 MiB/s took ${seconds} s`);
       assert.ok(events.length <= Math.ceil(seconds * 4) + 2, `${events.length} events in ${seconds} s`);
       const last = events.at(-1)!;
-      assert.deepEqual({ step: last.step, done: last.done, total: last.total }, { step: 'downloading', done: content.length, total: content.length });
+      assert.deepEqual(
+        { step: last.step, done: last.done, total: last.total },
+        { step: 'downloading', done: content.length, total: content.length },
+      );
       const middle = events.find((event) => event.done > 0 && event.done < content.length);
-      assert.ok(middle && middle.rate > 0 && middle.eta !== null, 'a progress event in the middle has a speed and an ETA');
+      assert.ok(
+        middle && middle.rate > 0 && middle.eta !== null,
+        'a progress event in the middle has a speed and an ETA',
+      );
       assert.equal(existsSync(result.path), true);
     }));
 });

@@ -24,7 +24,12 @@ export interface Scenario {
  * A misbehaving server, a temp home with a real SQLite store, and download options with small
  * timings. The server serves `body` (the shared 3 MiB `content` unless a test needs another size).
  */
-export async function scenario(queue: Behaviour[], run: (context: Scenario) => Promise<void>, extra: Partial<DownloadOptions> = {}, body: Buffer = content): Promise<void> {
+export async function scenario(
+  queue: Behaviour[],
+  run: (context: Scenario) => Promise<void>,
+  extra: Partial<DownloadOptions> = {},
+  body: Buffer = content,
+): Promise<void> {
   const server = await new MisbehavingServer(body).start();
   server.queue = [...queue];
   const hash = body === content ? sha256 : sha256Of(body);
@@ -33,7 +38,17 @@ export async function scenario(queue: Behaviour[], run: (context: Scenario) => P
       const store = openStore(path.join(home, 'nuwax.db'));
       const directory = path.join(home, 'downloads');
       try {
-        const options: DownloadOptions = { urls: [server.url], sha256: hash, size: body.length, directory, store, retries: 3, stallTimeoutMs: 400, backoff: { baseMs: 5, maxMs: 40 }, ...extra };
+        const options: DownloadOptions = {
+          urls: [server.url],
+          sha256: hash,
+          size: body.length,
+          directory,
+          store,
+          retries: 3,
+          stallTimeoutMs: 400,
+          backoff: { baseMs: 5, maxMs: 40 },
+          ...extra,
+        };
         await run({ server, options, store, home, directory, partPath: path.join(directory, `${hash}.part`) });
       } finally {
         store.close();
@@ -54,7 +69,18 @@ export function sha256Of(...parts: Buffer[]): string {
 export async function leavePartial({ server, options, store, partPath }: Scenario, prefix: Buffer): Promise<void> {
   await mkdir(options.directory, { recursive: true });
   await writeFile(partPath, prefix);
-  store.downloads.save({ url: server.url, path: path.join(options.directory, 'file.tar.gz'), size: options.size ?? null, hash: options.sha256, offset: prefix.length, etag: server.etag, lastModified: null, hashState: null, status: 'partial', error: null });
+  store.downloads.save({
+    url: server.url,
+    path: path.join(options.directory, 'file.tar.gz'),
+    size: options.size ?? null,
+    hash: options.sha256,
+    offset: prefix.length,
+    etag: server.etag,
+    lastModified: null,
+    hashState: null,
+    status: 'partial',
+    error: null,
+  });
 }
 
 export async function assertCompleteFile(file: string, body: Buffer = content): Promise<void> {
@@ -83,10 +109,18 @@ export function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs =
  * Aborts a throttled download once more than `abortAfter` bytes are done: E_ABORTED, a partial
  * file longer than `kept` and a row that says so. Then a new call completes it, fetching only the rest.
  */
-export async function abortThenResume({ server, options, store, partPath }: Scenario, abortAfter: number, kept = 0): Promise<void> {
+export async function abortThenResume(
+  { server, options, store, partPath }: Scenario,
+  abortAfter: number,
+  kept = 0,
+): Promise<void> {
   server.throttle = 1024 * 1024;
   const controller = new AbortController();
-  const aborted = download({ ...options, signal: controller.signal, onProgress: (event) => event.done > abortAfter && controller.abort() });
+  const aborted = download({
+    ...options,
+    signal: controller.signal,
+    onProgress: (event) => event.done > abortAfter && controller.abort(),
+  });
   await assert.rejects(aborted, { code: 'E_ABORTED' });
   const partial = (await stat(partPath)).size;
   assert.ok(partial > kept && partial < content.length, `partial ${partial}`);

@@ -8,7 +8,17 @@ import { defaultEngine } from '../../src/downloader/engine.js';
 import { fsyncFile } from '../../src/fsutil/index.js';
 import type { Logger } from '../../src/log/index.js';
 import type { Behaviour, MisbehavingServer } from '../helpers/misbehaving-server.js';
-import { abortThenResume, assertCompleteFile, content, filesIn, leavePartial, scenario, sha256, sha256Of, waitFor } from './fixture.js';
+import {
+  abortThenResume,
+  assertCompleteFile,
+  content,
+  filesIn,
+  leavePartial,
+  scenario,
+  sha256,
+  sha256Of,
+  waitFor,
+} from './fixture.js';
 
 const HALF = Math.floor(content.length / 2);
 /** Longer than the follower's wake-up batch (8 MiB) and its reads, so that it sleeps and wakes while the file grows. */
@@ -30,7 +40,10 @@ interface CodedError {
 /** Warnings the download logs, as objects (pino writes one JSON line each). */
 function warningsLogger(): { logger: Logger; warnings: Array<Record<string, unknown>> } {
   const warnings: Array<Record<string, unknown>> = [];
-  const logger = pino<never>({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = pino<never>(
+    { level: 'warn' },
+    { write: (line: string) => warnings.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   return { warnings, logger };
 }
 
@@ -44,7 +57,10 @@ describe('downloader (SPEC 7): a resume hashed by a thread that follows the file
       await leavePartial(context, content.subarray(0, HALF));
       const result = await download(context.options);
       await assertCompleteFile(result.path);
-      assert.deepEqual({ resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes }, { resumedFrom: HALF, fetchedBytes: content.length - HALF });
+      assert.deepEqual(
+        { resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes },
+        { resumedFrom: HALF, fetchedBytes: content.length - HALF },
+      );
       assert.deepEqual(
         context.server.requests.map((request) => request.range),
         [`bytes=${HALF}-`],
@@ -74,7 +90,10 @@ describe('downloader (SPEC 7): a resume hashed by a thread that follows the file
         await leavePartial(context, long.subarray(0, half));
         const result = await download(context.options);
         await assertCompleteFile(result.path, long);
-        assert.deepEqual({ resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes }, { resumedFrom: half, fetchedBytes: long.length - half });
+        assert.deepEqual(
+          { resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes },
+          { resumedFrom: half, fetchedBytes: long.length - half },
+        );
       },
       {},
       long,
@@ -95,13 +114,20 @@ describe('downloader (SPEC 7): a resume hashed by a thread that follows the file
           change(context.server);
           const result = await download(context.options);
           await assertCompleteFile(result.path, long);
-          assert.deepEqual({ resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes }, { resumedFrom: half, fetchedBytes: long.length });
+          assert.deepEqual(
+            { resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes },
+            { resumedFrom: half, fetchedBytes: long.length },
+          );
           assert.deepEqual(
             context.server.requests.map((request) => request.range),
             [`bytes=${half}-`],
             'one request: the digest matched the first time',
           );
-          assert.equal(context.server.bytesSent, long.length, 'the whole file came once, from zero, over the truncated partial file');
+          assert.equal(
+            context.server.bytesSent,
+            long.length,
+            'the whole file came once, from zero, over the truncated partial file',
+          );
         },
         {},
         long,
@@ -134,7 +160,13 @@ describe('downloader (SPEC 7): a resume hashed by a thread that follows the file
       spoilt[10] = spoilt[10]! ^ 0xff;
       context.server.content = spoilt;
       await leavePartial(context, spoilt.subarray(0, HALF));
-      await assert.rejects(download(context.options), (error: CodedError) => error.code === 'E_HASH_MISMATCH' && error.details?.expected === sha256 && error.details?.actual === sha256Of(spoilt));
+      await assert.rejects(
+        download(context.options),
+        (error: CodedError) =>
+          error.code === 'E_HASH_MISMATCH' &&
+          error.details?.expected === sha256 &&
+          error.details?.actual === sha256Of(spoilt),
+      );
       assert.deepEqual(await filesIn(context.directory), [], 'the spoilt bytes were deleted');
       assert.equal(context.store.downloads.findByHash(sha256)?.status, 'failed');
       assert.equal(context.server.requests.length, 2, 'the rest, then the whole file once');
@@ -164,14 +196,20 @@ describe('downloader (SPEC 7): a resume hashed by a thread that follows the file
         const result = await download(options);
         const verifiedIn = Date.now() - started;
         await assertCompleteFile(result.path, prefixed);
-        assert.deepEqual({ resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes }, { resumedFrom: prefixed.length, fetchedBytes: 0 });
+        assert.deepEqual(
+          { resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes },
+          { resumedFrom: prefixed.length, fetchedBytes: 0 },
+        );
         assert.deepEqual(
           server.requests.map((request) => request.range),
           [`bytes=${prefix}-`],
           'the rest was fetched once; the later call hashed the file without a request',
         );
         assert.equal(server.bytesSent, prefixed.length - prefix);
-        assert.ok(abortedIn < verifiedIn, `the abort took ${abortedIn} ms, less than hashing the file (${verifiedIn} ms)`);
+        assert.ok(
+          abortedIn < verifiedIn,
+          `the abort took ${abortedIn} ms, less than hashing the file (${verifiedIn} ms)`,
+        );
       },
       {},
       prefixed,

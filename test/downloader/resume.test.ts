@@ -14,10 +14,16 @@ describe('downloader (SPEC 7): download, reuse, resume', () => {
         const result = await download({ ...options, engine });
         await assertCompleteFile(result.path);
         assert.equal(result.path.endsWith(`${sha256}.tar.gz`), true);
-        assert.deepEqual({ reused: result.reused, resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes }, { reused: false, resumedFrom: 0, fetchedBytes: content.length });
+        assert.deepEqual(
+          { reused: result.reused, resumedFrom: result.resumedFrom, fetchedBytes: result.fetchedBytes },
+          { reused: false, resumedFrom: 0, fetchedBytes: content.length },
+        );
         assert.deepEqual(await filesIn(directory), [`${sha256}.tar.gz`], 'no partial file is left');
         const row = store.downloads.findByHash(sha256)!;
-        assert.deepEqual({ status: row.status, size: row.size, offset: row.offset, path: row.path, etag: row.etag }, { status: 'complete', size: content.length, offset: content.length, path: result.path, etag: '"v1"' });
+        assert.deepEqual(
+          { status: row.status, size: row.size, offset: row.offset, path: row.path, etag: row.etag },
+          { status: 'complete', size: content.length, offset: content.length, path: result.path, etag: '"v1"' },
+        );
       }));
 
     test(`resumes after the connection is cut at 50 %, fetching only the rest with If-Range (${engine} hashing)`, () =>
@@ -36,7 +42,10 @@ describe('downloader (SPEC 7): download, reuse, resume', () => {
     scenario([], async ({ server, options, store }) => {
       const first = await download(options);
       const second = await download({ ...options, sha256: `sha256:${sha256.toUpperCase()}` });
-      assert.deepEqual({ reused: second.reused, path: second.path, fetchedBytes: second.fetchedBytes }, { reused: true, path: first.path, fetchedBytes: 0 });
+      assert.deepEqual(
+        { reused: second.reused, path: second.path, fetchedBytes: second.fetchedBytes },
+        { reused: true, path: first.path, fetchedBytes: 0 },
+      );
       assert.equal(server.requests.length, 1);
       assert.equal(await findCompletedDownload(store, sha256), first.path);
     }));
@@ -45,7 +54,11 @@ describe('downloader (SPEC 7): download, reuse, resume', () => {
     scenario([], async ({ server, options, store }) => {
       const first = await download(options);
       await writeFile(first.path, 'truncated');
-      assert.equal(await findCompletedDownload(store, sha256), undefined, 'a file of the wrong size is not a completed download');
+      assert.equal(
+        await findCompletedDownload(store, sha256),
+        undefined,
+        'a file of the wrong size is not a completed download',
+      );
       const again = await download(options);
       await assertCompleteFile(again.path);
       assert.equal(again.reused, false);
@@ -110,7 +123,18 @@ describe('downloader (SPEC 7): download, reuse, resume', () => {
       const { mkdir } = await import('node:fs/promises');
       await mkdir(directory, { recursive: true });
       await writeFile(partPath, content);
-      store.downloads.save({ url: server.url, path: `${directory}/x`, size: null, hash: sha256, offset: content.length, etag: '"v1"', lastModified: null, hashState: null, status: 'partial', error: null });
+      store.downloads.save({
+        url: server.url,
+        path: `${directory}/x`,
+        size: null,
+        hash: sha256,
+        offset: content.length,
+        etag: '"v1"',
+        lastModified: null,
+        hashState: null,
+        status: 'partial',
+        error: null,
+      });
       const result = await download({ ...options, size: null });
       await assertCompleteFile(result.path);
       assert.equal(server.requests.length, 1);

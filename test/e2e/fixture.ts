@@ -1,7 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { importBusyboxImage, removeImages, type SampleVersion, writeSampleVersion } from '../../scripts/lib/sample-app.js';
+import {
+  importBusyboxImage,
+  removeImages,
+  type SampleVersion,
+  writeSampleVersion,
+} from '../../scripts/lib/sample-app.js';
 import { runCli } from '../helpers/cli.js';
 import { ReleaseServer } from '../helpers/release-server.js';
 
@@ -40,7 +45,17 @@ export async function startReleases(work: string): Promise<Releases> {
     async publish(name, options) {
       const out = path.join(work, 'out', name);
       mkdirSync(out, { recursive: true });
-      await cli(['release', 'manifest', '--version', options.version, '--notes', options.notes ?? `release ${options.version}`, '-o', path.join(out, 'manifest.json'), ...options.packages]);
+      await cli([
+        'release',
+        'manifest',
+        '--version',
+        options.version,
+        '--notes',
+        options.notes ?? `release ${options.version}`,
+        '-o',
+        path.join(out, 'manifest.json'),
+        ...options.packages,
+      ]);
       for (const file of options.packages) server.set(`/${name}/${path.basename(file)}`, readFileSync(file));
       server.set(`/${name}/manifest.json`, readFileSync(path.join(out, 'manifest.json')));
     },
@@ -54,14 +69,21 @@ export function makeImage(tag: string, tags: string[]): void {
 
 export function cleanup(releases: Releases | undefined, projects: string[]): void {
   for (const project of projects) {
-    const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], {
+      encoding: 'utf8',
+    })
+      .stdout.split('\n')
+      .filter(Boolean);
     if (ids.length) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
   }
   if (releases) removeImages(releases.tags);
 }
 
 /** A home whose config points at a release channel, with a unique compose project name. */
-export function writeHome(home: string, options: { url: string; project: string; version?: string; extra?: string }): void {
+export function writeHome(
+  home: string,
+  options: { url: string; project: string; version?: string; extra?: string },
+): void {
   mkdirSync(home, { recursive: true });
   const versions = options.version ? `[versions]\ndocker_service = "${options.version}"\n\n` : '';
   writeFileSync(

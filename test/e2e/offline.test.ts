@@ -22,7 +22,12 @@ const id = uniqueId();
 const port = 20000 + Math.floor(Math.random() * 20000);
 const tagA = `nuwax-offline-${id}:a`;
 const A: SampleVersion = { version: '1.0.0', port, imageTag: tagA, page: 'A', files: { 'app/config.ini': 'mode=a\n' } };
-const B: SampleVersion = { ...A, version: '1.0.0.1', page: 'B', files: { 'app/config.ini': 'mode=b\n', 'app/new.txt': 'new in B\n' } };
+const B: SampleVersion = {
+  ...A,
+  version: '1.0.0.1',
+  page: 'B',
+  files: { 'app/config.ini': 'mode=b\n', 'app/new.txt': 'new in B\n' },
+};
 const projects: string[] = [];
 let work = '';
 let releases: Releases | undefined;
@@ -36,7 +41,20 @@ async function channel(name: string, version: SampleVersion, patchFrom?: SampleV
   await cli(['release', 'pack', dir, '--version', version.version, '--arch', ARCH, '-o', packages[0]!]);
   if (patchFrom) {
     packages.push(path.join(out, `patch-${version.version}.tar.gz`));
-    await cli(['release', 'patch', await buildRelease(path.join(work, `${name}-base`), patchFrom), dir, '--from', patchFrom.version, '--to', version.version, '--arch', ARCH, '-o', packages[1]!]);
+    await cli([
+      'release',
+      'patch',
+      await buildRelease(path.join(work, `${name}-base`), patchFrom),
+      dir,
+      '--from',
+      patchFrom.version,
+      '--to',
+      version.version,
+      '--arch',
+      ARCH,
+      '-o',
+      packages[1]!,
+    ]);
   }
   await releases!.publish(name, { version: version.version, packages });
   return `${releases!.server.url}/${name}/manifest.json`;
@@ -61,7 +79,8 @@ async function page(): Promise<string> {
   return response?.ok ? (await response.text()).trim() : '(down)';
 }
 
-const upgrade = (home: string, ...extra: string[]) => runCli(['--home', home, '--json', 'upgrade', '--yes', ...extra], { timeoutMs: 240_000 });
+const upgrade = (home: string, ...extra: string[]) =>
+  runCli(['--home', home, '--json', 'upgrade', '--yes', ...extra], { timeoutMs: 240_000 });
 
 function succeeded(run: CliRun, what: string): Record<string, unknown> {
   assert.equal(run.code, 0, `${what}: ${run.stdout}${run.stderr}`);
@@ -105,7 +124,10 @@ describe('offline upgrades against a real Docker engine (issue 7)', { ...suite, 
     const server = await new ReleaseServer().start();
     for (const [name, body] of releases!.server.files) server.set(name, body);
     setConfig(home, (toml) => toml.replace(channelA, `${server.url}/b/manifest.json`));
-    const staged = succeeded(await runCli(['--home', home, '--json', 'upgrade', '--download-only'], { timeoutMs: 120_000 }), 'download-only');
+    const staged = succeeded(
+      await runCli(['--home', home, '--json', 'upgrade', '--download-only'], { timeoutMs: 120_000 }),
+      'download-only',
+    );
     assert.deepEqual({ status: staged.status, version: staged.version }, { status: 'staged', version: '1.0.0.1' });
     const fetched = server.requests.filter((request) => request.url.endsWith('.tar.gz')).length;
     assert.ok(fetched >= 1, 'the package was downloaded by the pre-stage');
@@ -115,9 +137,20 @@ describe('offline upgrades against a real Docker engine (issue 7)', { ...suite, 
     const result = succeeded(run, 'upgrade with the server stopped');
     assert.deepEqual({ status: result.status, version: result.version }, { status: 'success', version: '1.0.0.1' });
     assert.match(run.stderr, /cannot use the release server \(E_NETWORK\); using the staged release/);
-    assert.equal(run.lines().filter((event) => event.type === 'progress' && event.step === 'downloading').length, 0, 'no byte downloaded');
+    assert.equal(
+      run.lines().filter((event) => event.type === 'progress' && event.step === 'downloading').length,
+      0,
+      'no byte downloaded',
+    );
     assert.ok(!cacheFiles(home).some((name) => name.endsWith('.part')), 'no partial download');
-    assert.ok(run.lines().some((event) => event.type === 'log' && /extraction made when the release was staged/.test(String(event.message))), 'the pre-stage extraction is used, not made again');
+    assert.ok(
+      run
+        .lines()
+        .some(
+          (event) => event.type === 'log' && /extraction made when the release was staged/.test(String(event.message)),
+        ),
+      'the pre-stage extraction is used, not made again',
+    );
     assert.equal(await page(), 'B');
     assert.equal(readFileSync(path.join(home, 'docker', 'app', 'new.txt'), 'utf8'), 'new in B\n');
     context.diagnostic(`offline switch to B: downtime ${String(result.downtime_ms)} ms`);
@@ -130,26 +163,60 @@ describe('offline upgrades against a real Docker engine (issue 7)', { ...suite, 
     const keys = (await cli(['--json', 'release', 'keygen', '-o', path.join(work, 'offline-signing')])).json();
     await cli(['release', 'sign', manifest, '-k', String(keys.private_key_file)]);
     const bundle = path.join(work, 'b.nuwax.tar');
-    await cli(['release', 'bundle', '--manifest', manifest, '--packages', path.join(work, 'packages', 'b'), '-o', bundle]);
+    await cli([
+      'release',
+      'bundle',
+      '--manifest',
+      manifest,
+      '--packages',
+      path.join(work, 'packages', 'b'),
+      '-o',
+      bundle,
+    ]);
 
     const dead = await deadUrl();
-    setConfig(home, (toml) => `${toml.replace(channelA, dead)}\n[security]\npublic_keys = ["${String(keys.public_key)}"]\n`);
+    setConfig(
+      home,
+      (toml) => `${toml.replace(channelA, dead)}\n[security]\npublic_keys = ["${String(keys.public_key)}"]\n`,
+    );
     const started = Date.now();
-    const imported = succeeded(await runCli(['--home', home, '--json', 'import', bundle, '--yes'], { timeoutMs: 120_000 }), 'import');
+    const imported = succeeded(
+      await runCli(['--home', home, '--json', 'import', bundle, '--yes'], { timeoutMs: 120_000 }),
+      'import',
+    );
     const importMs = Date.now() - started;
-    assert.deepEqual({ status: imported.status, version: imported.version, strategy: imported.strategy }, { status: 'staged', version: '1.0.0.1', strategy: 'patch' });
+    assert.deepEqual(
+      { status: imported.status, version: imported.version, strategy: imported.strategy },
+      { status: 'staged', version: '1.0.0.1', strategy: 'patch' },
+    );
     const status = succeeded(await runCli(['--home', home, '--json', 'status']), 'status');
     assert.equal((status.staged as { version: string }).version, '1.0.0.1');
 
     const run = await upgrade(home);
     const result = succeeded(run, 'upgrade with no server');
-    assert.deepEqual({ status: result.status, version: result.version, strategy: result.strategy }, { status: 'success', version: '1.0.0.1', strategy: 'patch' });
-    assert.equal(run.lines().filter((event) => event.type === 'progress' && event.step === 'downloading').length, 0, 'no byte downloaded');
-    assert.ok(run.lines().some((event) => event.type === 'log' && /extraction made when the release was staged/.test(String(event.message))), 'the import\'s extraction is used, not made again');
+    assert.deepEqual(
+      { status: result.status, version: result.version, strategy: result.strategy },
+      { status: 'success', version: '1.0.0.1', strategy: 'patch' },
+    );
+    assert.equal(
+      run.lines().filter((event) => event.type === 'progress' && event.step === 'downloading').length,
+      0,
+      'no byte downloaded',
+    );
+    assert.ok(
+      run
+        .lines()
+        .some(
+          (event) => event.type === 'log' && /extraction made when the release was staged/.test(String(event.message)),
+        ),
+      "the import's extraction is used, not made again",
+    );
     assert.equal(await page(), 'B');
     assert.ok(existsSync(path.join(home, 'docker', 'app', 'new.txt')));
     const final = succeeded(await runCli(['--home', home, '--json', 'status']), 'status');
     assert.deepEqual({ version: final.version, staged: final.staged }, { version: '1.0.0.1', staged: null });
-    context.diagnostic(`bundle of ${(readFileSync(bundle).length / 1024).toFixed(0)} KiB imported in ${importMs} ms (CLI, with staging); switch downtime ${String(result.downtime_ms)} ms`);
+    context.diagnostic(
+      `bundle of ${(readFileSync(bundle).length / 1024).toFixed(0)} KiB imported in ${importMs} ms (CLI, with staging); switch downtime ${String(result.downtime_ms)} ms`,
+    );
   });
 });

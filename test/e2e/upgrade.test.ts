@@ -27,23 +27,71 @@ const projects: string[] = [];
 let work = '';
 let releases: Releases | undefined;
 
-const log = (name: string, exit = 0, file = 'data/migrations.log') => `#!/bin/sh\necho ${name} >> ${file}\nexit ${exit}\n`;
+const log = (name: string, exit = 0, file = 'data/migrations.log') =>
+  `#!/bin/sh\necho ${name} >> ${file}\nexit ${exit}\n`;
 /** Outside docker/: the restore puts data/ back as it was, so the order of the scripts is traced beside it. */
 const trace = (name: string, exit = 0) => log(name, exit, '../trace.log');
-const A: SampleVersion = { version: '1.0.0', port, imageTag: tagA, page: 'A', files: { 'app/config.ini': 'mode=a\n', 'app/keep.txt': 'unchanged\n' } };
-const B: SampleVersion = { ...A, version: '1.0.0.1', imageTag: tagA, page: 'B', files: { 'app/config.ini': 'mode=b\n', 'app/keep.txt': 'unchanged\n', 'app/new.txt': 'new in B\n' }, migrations: { 'up-1.0.0.1.sh': log('up-1.0.0.1'), 'down-1.0.0.1.sh': log('down-1.0.0.1') } };
-const C: SampleVersion = { ...A, version: '1.1.0', imageTag: tagC, page: 'C', files: { 'app/config.ini': 'mode=c\n' }, migrations: { 'up-1.1.0.sh': log('up-1.1.0'), 'down-1.1.0.sh': log('down-1.1.0') } };
+const A: SampleVersion = {
+  version: '1.0.0',
+  port,
+  imageTag: tagA,
+  page: 'A',
+  files: { 'app/config.ini': 'mode=a\n', 'app/keep.txt': 'unchanged\n' },
+};
+const B: SampleVersion = {
+  ...A,
+  version: '1.0.0.1',
+  imageTag: tagA,
+  page: 'B',
+  files: { 'app/config.ini': 'mode=b\n', 'app/keep.txt': 'unchanged\n', 'app/new.txt': 'new in B\n' },
+  migrations: { 'up-1.0.0.1.sh': log('up-1.0.0.1'), 'down-1.0.0.1.sh': log('down-1.0.0.1') },
+};
+const C: SampleVersion = {
+  ...A,
+  version: '1.1.0',
+  imageTag: tagC,
+  page: 'C',
+  files: { 'app/config.ini': 'mode=c\n' },
+  migrations: { 'up-1.1.0.sh': log('up-1.1.0'), 'down-1.1.0.sh': log('down-1.1.0') },
+};
 
-async function channel(name: string, version: SampleVersion, options: { patchFrom?: SampleVersion } = {}): Promise<string> {
+async function channel(
+  name: string,
+  version: SampleVersion,
+  options: { patchFrom?: SampleVersion } = {},
+): Promise<string> {
   const dir = await buildRelease(path.join(work, name), version);
   const out = path.join(work, 'packages', name);
   mkdirSync(out, { recursive: true });
   const packages = [path.join(out, `full-${version.version}.tar.gz`)];
-  await cli(['release', 'pack', dir, '--version', version.version, '--arch', process.arch === 'arm64' ? 'aarch64' : 'x86_64', '-o', packages[0]!]);
+  await cli([
+    'release',
+    'pack',
+    dir,
+    '--version',
+    version.version,
+    '--arch',
+    process.arch === 'arm64' ? 'aarch64' : 'x86_64',
+    '-o',
+    packages[0]!,
+  ]);
   if (options.patchFrom) {
     const old = await buildRelease(path.join(work, `${name}-base`), options.patchFrom);
     packages.push(path.join(out, `patch-${version.version}.tar.gz`));
-    await cli(['release', 'patch', old, dir, '--from', options.patchFrom.version, '--to', version.version, '--arch', process.arch === 'arm64' ? 'aarch64' : 'x86_64', '-o', packages[1]!]);
+    await cli([
+      'release',
+      'patch',
+      old,
+      dir,
+      '--from',
+      options.patchFrom.version,
+      '--to',
+      version.version,
+      '--arch',
+      process.arch === 'arm64' ? 'aarch64' : 'x86_64',
+      '-o',
+      packages[1]!,
+    ]);
   }
   await releases!.publish(name, { version: version.version, packages });
   return `${releases!.server.url}/${name}/manifest.json`;
@@ -61,7 +109,15 @@ before(async () => {
   channels.a = await channel('a', A);
   channels.b = await channel('b', B, { patchFrom: A });
   channels.c = await channel('c', C);
-  channels.migrationFails = await channel('migration-fails', { ...C, migrations: { 'up-1.0.5.sh': `echo corrupted > data/db.txt\n${trace('up-1.0.5')}`, 'down-1.0.5.sh': trace('down-1.0.5'), 'up-1.1.0.sh': trace('up-1.1.0', 3), 'down-1.1.0.sh': trace('down-1.1.0') } });
+  channels.migrationFails = await channel('migration-fails', {
+    ...C,
+    migrations: {
+      'up-1.0.5.sh': `echo corrupted > data/db.txt\n${trace('up-1.0.5')}`,
+      'down-1.0.5.sh': trace('down-1.0.5'),
+      'up-1.1.0.sh': trace('up-1.1.0', 3),
+      'down-1.1.0.sh': trace('down-1.1.0'),
+    },
+  });
   channels.upFails = await channel('up-fails', { ...C, brokenUp: true });
   channels.critical = await channel('critical', { ...C, brokenWeb: true });
   channels.noncritical = await channel('noncritical', { ...C, brokenWorker: true });
@@ -89,7 +145,8 @@ function setChannel(homeDir: string, manifest: string): void {
   writeFileSync(file, readFileSync(file, 'utf8').replace(/manifest_url = ".*"/, `manifest_url = "${manifest}"`));
 }
 
-const upgrade = (homeDir: string, ...extra: string[]) => runCli(['--home', homeDir, '--json', 'upgrade', '--yes', ...extra], { timeoutMs: 300_000 });
+const upgrade = (homeDir: string, ...extra: string[]) =>
+  runCli(['--home', homeDir, '--json', 'upgrade', '--yes', ...extra], { timeoutMs: 300_000 });
 
 async function page(): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${port}/index.html`).catch(() => null);
@@ -133,9 +190,23 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
     assert.deepEqual(resultB.executed_scripts, ['up-1.0.0.1.sh']);
     assert.equal(await page(), 'B');
     const afterB = await snapshot(path.join(homeDir, 'docker'));
-    const changed = Object.keys({ ...beforeB, ...afterB }).filter((key) => beforeB[key] !== afterB[key]).sort();
+    const changed = Object.keys({ ...beforeB, ...afterB })
+      .filter((key) => beforeB[key] !== afterB[key])
+      .sort();
     // Only what differs between A and B (its .env and compose file carry the version); app/keep.txt and images/ untouched.
-    assert.deepEqual(changed.filter((key) => !key.startsWith('data')), ['.env', 'app/config.ini', 'app/new.txt', 'docker-compose.yml', 'migrations', 'migrations/down-1.0.0.1.sh', 'migrations/up-1.0.0.1.sh', 'web/index.html']);
+    assert.deepEqual(
+      changed.filter((key) => !key.startsWith('data')),
+      [
+        '.env',
+        'app/config.ini',
+        'app/new.txt',
+        'docker-compose.yml',
+        'migrations',
+        'migrations/down-1.0.0.1.sh',
+        'migrations/up-1.0.0.1.sh',
+        'web/index.html',
+      ],
+    );
     console.log(`# A → B patch downtime ${resultB.downtime_ms} ms`);
 
     const dataBefore = await snapshot(path.join(homeDir, 'docker', 'data'));
@@ -146,7 +217,10 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
     assert.equal(await page(), 'C');
     const dataAfter = await snapshot(path.join(homeDir, 'docker', 'data'));
     assert.equal(dataAfter['db.txt'], dataBefore['db.txt']);
-    assert.ok(!existsSync(path.join(homeDir, 'docker', 'app', 'new.txt')), 'a full package removes what C does not ship');
+    assert.ok(
+      !existsSync(path.join(homeDir, 'docker', 'app', 'new.txt')),
+      'a full package removes what C does not ship',
+    );
     console.log(`# B → C full downtime ${third.json().downtime_ms} ms`);
     const status = await runCli(['--home', homeDir, '--json', 'status']);
     assert.equal(status.json().version, '1.1.0');
@@ -170,7 +244,10 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
       assert.equal(result.previous_version, '1.0.0');
       const after = await deployment(homeDir);
       if (channelName === 'migrationFails') {
-        assert.equal(readFileSync(path.join(homeDir, 'trace.log'), 'utf8'), 'up-1.0.5\nup-1.1.0\ndown-1.1.0\ndown-1.0.5\n');
+        assert.equal(
+          readFileSync(path.join(homeDir, 'trace.log'), 'utf8'),
+          'up-1.0.5\nup-1.1.0\ndown-1.1.0\ndown-1.0.5\n',
+        );
       }
       assert.deepEqual(after, before);
       assert.equal(await page(), 'A');
@@ -190,7 +267,11 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
 
   test('8: backup.sh fails → nothing changed, old services up, exit 4', async () => {
     const homeDir = await installA('backuphook');
-    writeFileSync(path.join(homeDir, 'docker', 'backup.sh'), '#!/bin/sh\necho \'{"success": false, "error": "database dump failed"}\'\nexit 1\n', { mode: 0o755 });
+    writeFileSync(
+      path.join(homeDir, 'docker', 'backup.sh'),
+      '#!/bin/sh\necho \'{"success": false, "error": "database dump failed"}\'\nexit 1\n',
+      { mode: 0o755 },
+    );
     const before = await deployment(homeDir);
     setChannel(homeDir, channels.c!);
     const run = await upgrade(homeDir);
@@ -205,9 +286,22 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
     const homeDir = await installA('kill9');
     const snapshotA = await snapshot(path.join(homeDir, 'docker'));
     setChannel(homeDir, channels.c!);
-    const steps = ['downloading', 'staging', 'loading_images', 'backing_up', 'stopping', 'applying', 'migrating', 'starting', 'health_check', 'committing'];
+    const steps = [
+      'downloading',
+      'staging',
+      'loading_images',
+      'backing_up',
+      'stopping',
+      'applying',
+      'migrating',
+      'starting',
+      'health_check',
+      'committing',
+    ];
     for (const step of steps) {
-      const child = spawn(process.execPath, [CLI_PATH, '--home', homeDir, '--json', 'upgrade', '--yes'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, [CLI_PATH, '--home', homeDir, '--json', 'upgrade', '--yes'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       let buffer = '';
       await new Promise<void>((resolve) => {
         child.stdout.on('data', (chunk: Buffer) => {
@@ -225,7 +319,11 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
       const web = await page();
       console.log(`# killed at ${step}: now on ${version}, web serves ${web}`);
       assert.ok(version === '1.0.0' || version === '1.1.0', `${step}: version ${version}`);
-      assert.equal(readFileSync(path.join(homeDir, 'docker', 'data', 'db.txt'), 'utf8'), 'rows of A\n', `${step}: data intact`);
+      assert.equal(
+        readFileSync(path.join(homeDir, 'docker', 'data', 'db.txt'), 'utf8'),
+        'rows of A\n',
+        `${step}: data intact`,
+      );
       if (version === '1.0.0') {
         const comparable = { ...tree };
         delete comparable['data/migrations.log'];

@@ -30,7 +30,8 @@ export function dockerAvailable(): Promise<boolean> {
 /** Per test: true to go on; false after marking the test skipped; fails when NUWAX_REQUIRE_DOCKER=1. */
 export async function requireDockerOrSkip(t: TestContext): Promise<boolean> {
   if (await dockerAvailable()) return true;
-  if (DOCKER_REQUIRED) assert.fail('Docker is not reachable and NUWAX_REQUIRE_DOCKER=1: run scripts/provision-docker.sh');
+  if (DOCKER_REQUIRED)
+    assert.fail('Docker is not reachable and NUWAX_REQUIRE_DOCKER=1: run scripts/provision-docker.sh');
   t.skip('Docker is not reachable (set NUWAX_REQUIRE_DOCKER=1 to fail instead)');
   return false;
 }
@@ -38,7 +39,8 @@ export async function requireDockerOrSkip(t: TestContext): Promise<boolean> {
 /** For `describe(name, await dockerSuite(), ...)`: skips the suite, or throws (fails the file) when Docker is required. */
 export async function dockerSuite(): Promise<{ skip?: string }> {
   if (await dockerAvailable()) return {};
-  if (DOCKER_REQUIRED) throw new Error('Docker is not reachable and NUWAX_REQUIRE_DOCKER=1: run scripts/provision-docker.sh');
+  if (DOCKER_REQUIRED)
+    throw new Error('Docker is not reachable and NUWAX_REQUIRE_DOCKER=1: run scripts/provision-docker.sh');
   return { skip: 'Docker is not reachable (set NUWAX_REQUIRE_DOCKER=1 to fail instead)' };
 }
 
@@ -49,15 +51,25 @@ export interface Run {
 }
 
 /** Runs a command with optional stdin bytes; never throws for a non-zero exit. */
-export function run(command: string, args: string[], options: { input?: Buffer; timeoutMs?: number } = {}): Promise<Run> {
+export function run(
+  command: string,
+  args: string[],
+  options: { input?: Buffer; timeoutMs?: number } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 120_000, killSignal: 'SIGKILL' });
+    const child = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 120_000,
+      killSignal: 'SIGKILL',
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+    child.on('close', (code) =>
+      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+    );
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.input);
   });
@@ -131,9 +143,13 @@ async function packEntries(entries: Array<{ header: TarHeader; body?: Buffer }>)
 function busyboxRootfs(): Promise<Buffer> {
   rootfs ??= (async () => {
     const busybox = await readFile('/bin/busybox');
-    const applets = (await run('/bin/busybox', ['--list'])).stdout.split('\n').filter((name) => name && name !== 'busybox');
+    const applets = (await run('/bin/busybox', ['--list'])).stdout
+      .split('\n')
+      .filter((name) => name && name !== 'busybox');
     return packEntries([
-      ...['bin', 'etc', 'www', 'data'].map((name) => ({ header: { name: `${name}/`, type: 'directory' as const, mode: 0o755 } })),
+      ...['bin', 'etc', 'www', 'data'].map((name) => ({
+        header: { name: `${name}/`, type: 'directory' as const, mode: 0o755 },
+      })),
       { header: { name: 'tmp/', type: 'directory', mode: 0o1777 } },
       { header: { name: 'bin/busybox', mode: 0o755, size: busybox.length }, body: busybox },
       ...applets.map((name) => ({ header: { name: `bin/${name}`, type: 'symlink' as const, linkname: 'busybox' } })),
@@ -165,7 +181,10 @@ async function readTar(buffer: Buffer): Promise<Array<{ header: TarHeader; body:
 async function retargetArchive(archive: Buffer, tag: string, arch: string): Promise<Buffer> {
   const entries = await readTar(archive);
   const manifestEntry = entries.find((entry) => entry.header.name === 'manifest.json')!;
-  const manifest = JSON.parse(manifestEntry.body.toString('utf8')) as Array<{ Config: string; RepoTags: string[] | null }>;
+  const manifest = JSON.parse(manifestEntry.body.toString('utf8')) as Array<{
+    Config: string;
+    RepoTags: string[] | null;
+  }>;
   const configEntry = entries.find((entry) => entry.header.name === manifest[0]!.Config)!;
   const config = JSON.parse(configEntry.body.toString('utf8')) as Record<string, unknown>;
   config['architecture'] = arch;
@@ -196,7 +215,9 @@ export async function buildBusyboxImage(tag: string, options: { arch?: 'amd64' |
       const chunks: Buffer[] = [];
       child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
       child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`docker save exited ${code}`))));
+      child.on('close', (code) =>
+        code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`docker save exited ${code}`)),
+      );
     });
     await docker(['load'], await retargetArchive(archive, tag, options.arch!));
     return docker(['image', 'inspect', '--format', '{{.Id}}', tag]);
@@ -224,7 +245,9 @@ export async function removeProject(project: string): Promise<void> {
   const filter = `label=com.docker.compose.project=${project}`;
   const containers = (await run('docker', ['ps', '-aq', '--filter', filter])).stdout.split('\n').filter(Boolean);
   if (containers.length) await run('docker', ['rm', '-f', '-v', ...containers]);
-  const networks = (await run('docker', ['network', 'ls', '-q', '--filter', filter])).stdout.split('\n').filter(Boolean);
+  const networks = (await run('docker', ['network', 'ls', '-q', '--filter', filter])).stdout
+    .split('\n')
+    .filter(Boolean);
   if (networks.length) await run('docker', ['network', 'rm', ...networks]);
 }
 
@@ -239,10 +262,24 @@ export interface ContainerState {
 
 /** The project's containers as the engine sees them, to assert the state after an operation. */
 export async function projectContainers(project: string): Promise<ContainerState[]> {
-  const ids = (await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`])).stdout.split('\n').filter(Boolean);
+  const ids = (await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`])).stdout
+    .split('\n')
+    .filter(Boolean);
   if (ids.length === 0) return [];
-  const inspected = JSON.parse(await docker(['inspect', ...ids])) as Array<{ Id: string; RestartCount: number; Config: { Labels: Record<string, string> }; State: { Status: string; Running: boolean; ExitCode: number } }>;
-  return inspected.map((item) => ({ id: item.Id, service: item.Config.Labels['com.docker.compose.service'] ?? '', status: item.State.Status, running: item.State.Running, exitCode: item.State.ExitCode, restartCount: item.RestartCount }));
+  const inspected = JSON.parse(await docker(['inspect', ...ids])) as Array<{
+    Id: string;
+    RestartCount: number;
+    Config: { Labels: Record<string, string> };
+    State: { Status: string; Running: boolean; ExitCode: number };
+  }>;
+  return inspected.map((item) => ({
+    id: item.Id,
+    service: item.Config.Labels['com.docker.compose.service'] ?? '',
+    status: item.State.Status,
+    running: item.State.Running,
+    exitCode: item.State.ExitCode,
+    restartCount: item.RestartCount,
+  }));
 }
 
 export interface HealthcheckSpec {
@@ -295,7 +332,11 @@ function serviceYaml(name: string, spec: ServiceSpec): string {
 }
 
 /** Writes `docker-compose.yml` (format 2.4, which compose v1 and v2 both read) into dir; returns its path. */
-export async function writeComposeProject(dir: string, services: Record<string, ServiceSpec>, options: { fileName?: string } = {}): Promise<string> {
+export async function writeComposeProject(
+  dir: string,
+  services: Record<string, ServiceSpec>,
+  options: { fileName?: string } = {},
+): Promise<string> {
   const file = path.join(dir, options.fileName ?? 'docker-compose.yml');
   const body = Object.entries(services)
     .map(([name, spec]) => serviceYaml(name, spec))
@@ -310,7 +351,11 @@ export function httpHealthcheck(port: number, urlPath = '/index.html'): Healthch
 }
 
 /** busybox httpd on 127.0.0.1:port serving `/www/index.html` = `page`, with a HEALTHCHECK on `healthPath`. */
-export function httpService(image: string, port: number, options: { page?: string; healthPath?: string; restart?: ServiceSpec['restart'] } = {}): ServiceSpec {
+export function httpService(
+  image: string,
+  port: number,
+  options: { page?: string; healthPath?: string; restart?: ServiceSpec['restart'] } = {},
+): ServiceSpec {
   const page = (options.page ?? 'ok').replace(/'/g, '');
   return {
     image,

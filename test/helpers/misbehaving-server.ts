@@ -86,9 +86,17 @@ export class MisbehavingServer {
 
   private handle(request: IncomingMessage, response: ServerResponse): void {
     const behaviour = this.queue.shift() ?? this.fallback;
-    this.requests.push({ url: request.url ?? '', range: request.headers.range, ifRange: request.headers['if-range'] as string | undefined, behaviour });
+    this.requests.push({
+      url: request.url ?? '',
+      range: request.headers.range,
+      ifRange: request.headers['if-range'] as string | undefined,
+      behaviour,
+    });
     if (typeof behaviour === 'object') {
-      response.writeHead(behaviour.status, behaviour.retryAfter === undefined ? {} : { 'retry-after': String(behaviour.retryAfter) });
+      response.writeHead(
+        behaviour.status,
+        behaviour.retryAfter === undefined ? {} : { 'retry-after': String(behaviour.retryAfter) },
+      );
       response.end(`status ${behaviour.status}`);
       return;
     }
@@ -97,7 +105,9 @@ export class MisbehavingServer {
       return;
     }
     if (behaviour === 'redirect' || behaviour === 'redirect-loop') {
-      response.writeHead(302, { location: behaviour === 'redirect' ? `/moved/${this.name}` : `/${this.name}?hop=${this.requests.length}` });
+      response.writeHead(302, {
+        location: behaviour === 'redirect' ? `/moved/${this.name}` : `/${this.name}?hop=${this.requests.length}`,
+      });
       response.end();
       return;
     }
@@ -116,23 +126,34 @@ export class MisbehavingServer {
     const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
     const ifRange = request.headers['if-range'];
     const validatorMatches = ifRange === undefined || ifRange === this.etag || ifRange === this.lastModified;
-    if (behaviour === 'range-not-satisfiable' || (range && validatorMatches && Number(range[1]) >= size && behaviour === 'normal')) {
+    if (
+      behaviour === 'range-not-satisfiable' ||
+      (range && validatorMatches && Number(range[1]) >= size && behaviour === 'normal')
+    ) {
       response.writeHead(416, { 'content-range': `bytes */${size}` });
       response.end();
       return;
     }
-    const partial = range !== null && behaviour !== 'ignore-range' && (validatorMatches || behaviour === 'new-etag-206');
+    const partial =
+      range !== null && behaviour !== 'ignore-range' && (validatorMatches || behaviour === 'new-etag-206');
     if (partial) {
       const start = Number(range[1]);
       const claimed = behaviour === 'wrong-content-range' ? 0 : start;
       if (behaviour === 'new-etag-206') this.etag = '"changed"';
-      response.writeHead(206, { ...this.validators(), 'content-length': size - start, 'content-range': `bytes ${claimed}-${size - 1}/${size}` });
+      response.writeHead(206, {
+        ...this.validators(),
+        'content-length': size - start,
+        'content-range': `bytes ${claimed}-${size - 1}/${size}`,
+      });
       this.send(response, this.content.subarray(start), behaviour);
       return;
     }
     if (behaviour === 'chunked-short' || behaviour === 'chunked-longer') {
       response.writeHead(200, this.validators());
-      const body = behaviour === 'chunked-short' ? this.content.subarray(0, Math.floor(size / 2)) : Buffer.concat([this.content, Buffer.alloc(10, 1)]);
+      const body =
+        behaviour === 'chunked-short'
+          ? this.content.subarray(0, Math.floor(size / 2))
+          : Buffer.concat([this.content, Buffer.alloc(10, 1)]);
       this.send(response, body, behaviour);
       return;
     }

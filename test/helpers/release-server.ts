@@ -32,7 +32,12 @@ export class ReleaseServer {
     return this.statuses.filter((value) => value === status).length;
   }
 
-  private send(response: ServerResponse, status: number, body: Buffer | string = '', headers: Record<string, string> = {}): void {
+  private send(
+    response: ServerResponse,
+    status: number,
+    body: Buffer | string = '',
+    headers: Record<string, string> = {},
+  ): void {
     this.statuses.push(status);
     response.writeHead(status, headers);
     response.end(body);

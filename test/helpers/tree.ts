@@ -21,7 +21,11 @@ export async function snapshot(root: string): Promise<Record<string, string>> {
       else if (info.isDirectory()) {
         result[relative] = `dir ${mode}`;
         await walk(full, relative);
-      } else result[relative] = `file ${mode} ${createHash('sha256').update(await readFile(full)).digest('hex').slice(0, 16)}`;
+      } else
+        result[relative] = `file ${mode} ${createHash('sha256')
+          .update(await readFile(full))
+          .digest('hex')
+          .slice(0, 16)}`;
     }
   };
   await walk(root, '');

@@ -15,6 +15,7 @@ test('semver pre-releases sort below their release', () => {
 });
 
 test('garbage is not a version', () => {
-  for (const bad of ['', 'banana', '1.2', '1.2.3.4.5', '1..2.3', '../1.2.3']) assert.equal(isValidVersion(bad), false, bad);
+  for (const bad of ['', 'banana', '1.2', '1.2.3.4.5', '1..2.3', '../1.2.3'])
+    assert.equal(isValidVersion(bad), false, bad);
   assert.equal(parseVersion('v1.2.3')?.level, 0);
 });

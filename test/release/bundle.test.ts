@@ -80,7 +80,10 @@ async function altered(name: string, change: (entries: RawEntry[]) => RawEntry[]
 }
 
 const isPackage = (entry: RawEntry) => entry.header.name.startsWith('packages/');
-const plainFile = (name: string, body: string): RawEntry => ({ header: { name, size: body.length, mode: 0o644, mtime: new Date(), type: 'file' } as tarStream.Header, body: Buffer.from(body) });
+const plainFile = (name: string, body: string): RawEntry => ({
+  header: { name, size: body.length, mode: 0o644, mtime: new Date(), type: 'file' } as tarStream.Header,
+  body: Buffer.from(body),
+});
 
 type Change = (entries: RawEntry[]) => RawEntry[];
 /** `hostile` after the metadata, before the packages. */
@@ -107,11 +110,15 @@ const tamperedPackage: Change = (entries) => {
 function box(name: string): string {
   const home = path.join(folder.dir, 'boxes', name);
   writeTree(path.join(home, 'docker'), A);
-  writeFileSync(path.join(home, 'config.toml'), `[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "${deadUrl}"\ntimeout = 5\n[security]\npublic_keys = ["${publicKey}"]\n[download]\nretries = 0\n`);
+  writeFileSync(
+    path.join(home, 'config.toml'),
+    `[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "${deadUrl}"\ntimeout = 5\n[security]\npublic_keys = ["${publicKey}"]\n[download]\nretries = 0\n`,
+  );
   return home;
 }
 
-const cacheFiles = (home: string) => (existsSync(path.join(home, 'cache', 'downloads')) ? readdirSync(path.join(home, 'cache', 'downloads')) : []);
+const cacheFiles = (home: string) =>
+  existsSync(path.join(home, 'cache', 'downloads')) ? readdirSync(path.join(home, 'cache', 'downloads')) : [];
 
 async function staged(home: string): Promise<{ version: string; strategy: string } | null> {
   return (await ok(['--home', home, '--json', 'status'])).json().staged as { version: string; strategy: string } | null;
@@ -123,7 +130,10 @@ async function assertRefused(bundle: string, code: string, boxName: string): Pro
   const run = await runCli(['--home', home, '--json', 'import', bundle, '--yes']);
   assert.equal(run.code, 1, run.stdout + run.stderr);
   assert.match(run.stderr, new RegExp(`${code}: `));
-  assert.deepEqual({ status: run.json().status, code: (run.json().error as { code: string }).code, changed: run.json().changed }, { status: 'failed', code, changed: false });
+  assert.deepEqual(
+    { status: run.json().status, code: (run.json().error as { code: string }).code, changed: run.json().changed },
+    { status: 'failed', code, changed: false },
+  );
   assert.equal(await staged(home), null);
   assert.deepEqual(cacheFiles(home), [], 'no package, partial or temp file left in the cache');
   return run;
@@ -149,10 +159,15 @@ async function assertImported(home: string, bundle: string, packages: number): P
 async function killImportMidCopy(home: string): Promise<string[]> {
   const downloads = path.join(home, 'cache', 'downloads');
   mkdirSync(downloads, { recursive: true });
-  const child = spawn(process.execPath, [CLI_PATH, '--home', home, '--json', 'import', goodBundle, '--yes'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [CLI_PATH, '--home', home, '--json', 'import', goodBundle, '--yes'], {
+    stdio: 'ignore',
+  });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
   const killIfGrown = () => {
-    const grown = readdirSync(downloads).some((name) => isImportTemporary(name) && (statSync(path.join(downloads, name), { throwIfNoEntry: false })?.size ?? 0) > 0);
+    const grown = readdirSync(downloads).some(
+      (name) =>
+        isImportTemporary(name) && (statSync(path.join(downloads, name), { throwIfNoEntry: false })?.size ?? 0) > 0,
+    );
     if (grown) child.kill('SIGKILL');
   };
   // inotify tells at once; the poll is there for file systems where it does not.
@@ -179,9 +194,34 @@ before(async () => {
   const full = path.join(releaseDir, 'full-1.1.0.tar.gz');
   const patch = path.join(releaseDir, 'patch-1.1.0.tar.gz');
   await ok(['release', 'pack', path.join(folder.dir, 'v2'), '--version', '1.1.0', '--arch', ARCH, '-o', full]);
-  await ok(['release', 'patch', path.join(folder.dir, 'v1'), path.join(folder.dir, 'v2'), '--from', '1.0.0', '--to', '1.1.0', '--arch', ARCH, '-o', patch]);
-  await ok(['release', 'manifest', '--version', '1.1.0', '--notes', 'release B', '-o', path.join(releaseDir, 'manifest.json'), full, patch]);
-  publicKey = (await ok(['--json', 'release', 'keygen', '-o', path.join(folder.dir, 'signing')])).json().public_key as string;
+  await ok([
+    'release',
+    'patch',
+    path.join(folder.dir, 'v1'),
+    path.join(folder.dir, 'v2'),
+    '--from',
+    '1.0.0',
+    '--to',
+    '1.1.0',
+    '--arch',
+    ARCH,
+    '-o',
+    patch,
+  ]);
+  await ok([
+    'release',
+    'manifest',
+    '--version',
+    '1.1.0',
+    '--notes',
+    'release B',
+    '-o',
+    path.join(releaseDir, 'manifest.json'),
+    full,
+    patch,
+  ]);
+  publicKey = (await ok(['--json', 'release', 'keygen', '-o', path.join(folder.dir, 'signing')])).json()
+    .public_key as string;
   await ok(['release', 'sign', path.join(releaseDir, 'manifest.json'), '-k', path.join(folder.dir, 'signing.key')]);
   goodBundle = path.join(folder.dir, 'out', 'release-1.1.0.nuwax.tar');
   await ok(['release', 'bundle', '--manifest', releaseDir, '-o', goodBundle]);
@@ -192,24 +232,44 @@ after(() => folder.cleanup());
 describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () => {
   test('round trip: bundle → import with the server down → status shows it staged; a later upgrade finds the packages in the cache, server down or up', async (context) => {
     const entries = await readEntries(goodBundle);
-    assert.deepEqual(entries.slice(0, 3).map((entry) => entry.header.name), ['nuwax-bundle.json', 'manifest.json', 'manifest.json.sig']);
+    assert.deepEqual(
+      entries.slice(0, 3).map((entry) => entry.header.name),
+      ['nuwax-bundle.json', 'manifest.json', 'manifest.json.sig'],
+    );
     assert.equal(entries.filter(isPackage).length, 2, 'the full package and the patch');
-    assert.deepEqual(entries[1]!.body, readFileSync(path.join(releaseDir, 'manifest.json')), 'the manifest bytes as signed');
+    assert.deepEqual(
+      entries[1]!.body,
+      readFileSync(path.join(releaseDir, 'manifest.json')),
+      'the manifest bytes as signed',
+    );
 
     const home = box('round-trip');
     const started = Date.now();
     const run = await runCli(['--home', home, '--json', 'import', goodBundle, '--yes']);
     const ms = Date.now() - started;
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.deepEqual({ status: run.json().status, version: run.json().version, strategy: run.json().strategy }, { status: 'staged', version: '1.1.0', strategy: 'patch' });
-    const copied = run.lines().find((event) => event.type === 'log' && /into the download cache/.test(String(event.message)));
+    assert.deepEqual(
+      { status: run.json().status, version: run.json().version, strategy: run.json().strategy },
+      { status: 'staged', version: '1.1.0', strategy: 'patch' },
+    );
+    const copied = run
+      .lines()
+      .find((event) => event.type === 'log' && /into the download cache/.test(String(event.message)));
     assert.match(String(copied?.message), /copied 2 package\(s\).*the manifest signature verified/);
-    assert.deepEqual(await staged(home).then((value) => value && { version: value.version, strategy: value.strategy }), { version: '1.1.0', strategy: 'patch' });
+    assert.deepEqual(
+      await staged(home).then((value) => value && { version: value.version, strategy: value.strategy }),
+      { version: '1.1.0', strategy: 'patch' },
+    );
     const cached = cacheFiles(home).sort();
     assert.equal(cached.length, 2, `the patch and the full package to fall back on: ${cached}`);
-    assert.ok(cached.every((name) => /^[0-9a-f]{64}\.tar\.gz$/.test(name)), `named as the downloader names them: ${cached}`);
+    assert.ok(
+      cached.every((name) => /^[0-9a-f]{64}\.tar\.gz$/.test(name)),
+      `named as the downloader names them: ${cached}`,
+    );
     const size = readFileSync(goodBundle).length;
-    context.diagnostic(`import of a ${(size / 1048576).toFixed(1)} MiB bundle (verify, copy, stage) took ${ms} ms through the CLI; ${String(copied?.message)}`);
+    context.diagnostic(
+      `import of a ${(size / 1048576).toFixed(1)} MiB bundle (verify, copy, stage) took ${ms} ms through the CLI; ${String(copied?.message)}`,
+    );
 
     // Server down: the upgrade falls back on the staged manifest and reuses the imported file.
     const offline = await runCli(['--home', home, '--json', 'upgrade', '--download-only']);
@@ -234,7 +294,10 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
 
   test('an air-gapped box with no [server] at all: import, then upgrade uses the staged release', async () => {
     const home = box('no-server');
-    writeFileSync(path.join(home, 'config.toml'), `[versions]\ndocker_service = "1.0.0"\n[security]\npublic_keys = ["${publicKey}"]\n`);
+    writeFileSync(
+      path.join(home, 'config.toml'),
+      `[versions]\ndocker_service = "1.0.0"\n[security]\npublic_keys = ["${publicKey}"]\n`,
+    );
     await ok(['--home', home, '--json', 'import', goodBundle, '--yes']);
     const cached = cacheFiles(home).sort();
     const upgrade = await runCli(['--home', home, '--json', 'upgrade', '--download-only']);
@@ -251,7 +314,10 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
 
   test('a box already on the bundled version: up_to_date, nothing copied into the cache', async () => {
     const home = box('up-to-date');
-    writeFileSync(path.join(home, 'config.toml'), readFileSync(path.join(home, 'config.toml'), 'utf8').replace('"1.0.0"', '"1.1.0"'));
+    writeFileSync(
+      path.join(home, 'config.toml'),
+      readFileSync(path.join(home, 'config.toml'), 'utf8').replace('"1.0.0"', '"1.1.0"'),
+    );
     const run = await runCli(['--home', home, '--json', 'import', goodBundle, '--yes']);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.equal(run.json().status, 'up_to_date');
@@ -261,13 +327,19 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
 
   test('a changed byte in the manifest: E_SIGNATURE, nothing staged, nothing cached', async () => {
     const bundle = await altered('tampered-manifest', (entries) =>
-      entries.map((entry) => (entry.header.name === 'manifest.json' ? { ...entry, body: Buffer.from(entry.body.toString('utf8').replace('release B', 'release X')) } : entry)),
+      entries.map((entry) =>
+        entry.header.name === 'manifest.json'
+          ? { ...entry, body: Buffer.from(entry.body.toString('utf8').replace('release B', 'release X')) }
+          : entry,
+      ),
     );
     await assertRefused(bundle, 'E_SIGNATURE', 'tampered-manifest');
   });
 
   test('no signature while the box has public keys: E_SIGNATURE', async () => {
-    const bundle = await altered('unsigned', (entries) => entries.filter((entry) => entry.header.name !== 'manifest.json.sig'));
+    const bundle = await altered('unsigned', (entries) =>
+      entries.filter((entry) => entry.header.name !== 'manifest.json.sig'),
+    );
     await assertRefused(bundle, 'E_SIGNATURE', 'unsigned');
   });
 
@@ -290,19 +362,97 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
   for (const [label, change, code, message] of [
     ['a "../" path', inserted(plainFile('../escaped.txt', 'x')), 'E_UNSAFE_PATH', null],
     ['an absolute path', inserted(plainFile('/tmp/nuwax-bundle-absolute.txt', 'x')), 'E_UNSAFE_PATH', null],
-    ['a symlink', inserted({ header: { name: 'packages/link', type: 'symlink', linkname: '/etc/passwd', mode: 0o777, mtime: new Date() } as tarStream.Header, body: Buffer.alloc(0) }), 'E_UNSAFE_PATH', null],
+    [
+      'a symlink',
+      inserted({
+        header: {
+          name: 'packages/link',
+          type: 'symlink',
+          linkname: '/etc/passwd',
+          mode: 0o777,
+          mtime: new Date(),
+        } as tarStream.Header,
+        body: Buffer.alloc(0),
+      }),
+      'E_UNSAFE_PATH',
+      null,
+    ],
     ['an unexpected file', inserted(plainFile('extra.txt', 'x')), 'E_BUNDLE', null],
     // A malformed index names its field (not a TypeError reported as E_ARCHIVE), before any package is read.
-    ['an index that is not an object', (entries: RawEntry[]) => [{ ...entries[0]!, body: Buffer.from('null') }, ...entries.slice(1)], 'E_BUNDLE', /nuwax-bundle\.json is null, not a JSON object/],
-    ['a null package in the index', withIndex((index) => { index.packages[0] = null; }), 'E_BUNDLE', /malformed: packages\.0: .*expected object, received null/],
-    ['packages that are not a list', withIndex((index) => { (index as Record<string, unknown>).packages = {}; }), 'E_BUNDLE', /malformed: packages: .*expected array/],
-    ['roles that are not a list', withIndex((index) => { index.packages[0]!.roles = 'full'; }), 'E_BUNDLE', /malformed: packages\.0\.roles: .*expected array, received string/],
+    [
+      'an index that is not an object',
+      (entries: RawEntry[]) => [{ ...entries[0]!, body: Buffer.from('null') }, ...entries.slice(1)],
+      'E_BUNDLE',
+      /nuwax-bundle\.json is null, not a JSON object/,
+    ],
+    [
+      'a null package in the index',
+      withIndex((index) => {
+        index.packages[0] = null;
+      }),
+      'E_BUNDLE',
+      /malformed: packages\.0: .*expected object, received null/,
+    ],
+    [
+      'packages that are not a list',
+      withIndex((index) => {
+        (index as Record<string, unknown>).packages = {};
+      }),
+      'E_BUNDLE',
+      /malformed: packages: .*expected array/,
+    ],
+    [
+      'roles that are not a list',
+      withIndex((index) => {
+        index.packages[0]!.roles = 'full';
+      }),
+      'E_BUNDLE',
+      /malformed: packages\.0\.roles: .*expected array, received string/,
+    ],
     // Bad roles once made the hash-mismatch message itself throw: the index is refused first now.
-    ['roles that are not a list, on a tampered package', (entries: RawEntry[]) => tamperedPackage(withIndex((index) => { index.packages[0]!.roles = {}; })(entries)), 'E_BUNDLE', /malformed: packages\.0\.roles: .*expected array, received object/],
-    ['a size that is not a number', withIndex((index) => { index.packages[0]!.size = '4096'; }), 'E_BUNDLE', /malformed: packages\.0\.size: .*expected number, received string/],
-    ['a sha256 that is not its name\'s', withIndex((index) => { index.packages[0]!.sha256 = index.packages[1]!.sha256; }), 'E_BUNDLE', /packages\.0\.name: expected the name to start with the package's sha256/],
-    ['the same package listed twice', withIndex((index) => { index.packages.push(index.packages[0]!); }), 'E_BUNDLE', /malformed: packages\.2\.name: expected each package once; this name is also packages\.0's/],
-    ['no version in the index', withIndex((index) => { delete index.version; }), 'E_BUNDLE', /malformed: version: /],
+    [
+      'roles that are not a list, on a tampered package',
+      (entries: RawEntry[]) =>
+        tamperedPackage(
+          withIndex((index) => {
+            index.packages[0]!.roles = {};
+          })(entries),
+        ),
+      'E_BUNDLE',
+      /malformed: packages\.0\.roles: .*expected array, received object/,
+    ],
+    [
+      'a size that is not a number',
+      withIndex((index) => {
+        index.packages[0]!.size = '4096';
+      }),
+      'E_BUNDLE',
+      /malformed: packages\.0\.size: .*expected number, received string/,
+    ],
+    [
+      "a sha256 that is not its name's",
+      withIndex((index) => {
+        index.packages[0]!.sha256 = index.packages[1]!.sha256;
+      }),
+      'E_BUNDLE',
+      /packages\.0\.name: expected the name to start with the package's sha256/,
+    ],
+    [
+      'the same package listed twice',
+      withIndex((index) => {
+        index.packages.push(index.packages[0]!);
+      }),
+      'E_BUNDLE',
+      /malformed: packages\.2\.name: expected each package once; this name is also packages\.0's/,
+    ],
+    [
+      'no version in the index',
+      withIndex((index) => {
+        delete index.version;
+      }),
+      'E_BUNDLE',
+      /malformed: version: /,
+    ],
   ] as const) {
     test(`${label} in the bundle is refused (${code}) and nothing is written anywhere`, async () => {
       const bundle = await altered(`hostile-${label.replace(/\W/g, '')}`, change);
@@ -314,7 +464,11 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
   }
 
   test('a package placed before the manifest is refused (E_BUNDLE)', async () => {
-    const bundle = await altered('out-of-order', (entries) => [entries[0]!, ...entries.filter(isPackage), ...entries.slice(1).filter((entry) => !isPackage(entry))]);
+    const bundle = await altered('out-of-order', (entries) => [
+      entries[0]!,
+      ...entries.filter(isPackage),
+      ...entries.slice(1).filter((entry) => !isPackage(entry)),
+    ]);
     await assertRefused(bundle, 'E_BUNDLE', 'out-of-order');
   });
 
@@ -339,12 +493,20 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
   test('release bundle refuses a package that does not match the manifest and writes no file', async () => {
     const copy = path.join(folder.dir, 'bad-release');
     mkdirSync(copy);
-    for (const name of readdirSync(releaseDir)) writeFileSync(path.join(copy, name), readFileSync(path.join(releaseDir, name)));
+    for (const name of readdirSync(releaseDir))
+      writeFileSync(path.join(copy, name), readFileSync(path.join(releaseDir, name)));
     const patch = readFileSync(path.join(copy, 'patch-1.1.0.tar.gz'));
     patch[patch.length >> 1] ^= 0xff;
     writeFileSync(path.join(copy, 'patch-1.1.0.tar.gz'), patch);
     const outDir = path.join(folder.dir, 'bad-out');
-    const run = await runCli(['release', 'bundle', '--manifest', path.join(copy, 'manifest.json'), '-o', path.join(outDir, 'b.tar')]);
+    const run = await runCli([
+      'release',
+      'bundle',
+      '--manifest',
+      path.join(copy, 'manifest.json'),
+      '-o',
+      path.join(outDir, 'b.tar'),
+    ]);
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.match(run.stderr, /E_HASH_MISMATCH: .*patch-1\.1\.0\.tar\.gz/);
     assert.deepEqual(existsSync(outDir) ? readdirSync(outDir) : [], [], 'no bundle and no temp file');
@@ -356,7 +518,10 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
     const run = await runCli(['--json', 'release', 'bundle', '--manifest', releaseDir, '--arch', other, '-o', output]);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     // The manifest has no platforms.<other> nor patch.<other>: only the arch-less packages.full serves it.
-    assert.deepEqual((run.json().packages as Array<{ roles: string[] }>).map((item) => item.roles), [[`full ${other}`]]);
+    assert.deepEqual(
+      (run.json().packages as Array<{ roles: string[] }>).map((item) => item.roles),
+      [[`full ${other}`]],
+    );
     assert.equal((await readEntries(output)).filter(isPackage).length, 1);
   });
 
@@ -364,7 +529,10 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
     const bundle = await altered('no-package-for-this-box', (entries) => {
       const index = JSON.parse(entries[0]!.body.toString('utf8')) as { packages: unknown[] };
       index.packages = [];
-      return [{ ...entries[0]!, body: Buffer.from(JSON.stringify(index)) }, ...entries.slice(1).filter((entry) => !isPackage(entry))];
+      return [
+        { ...entries[0]!, body: Buffer.from(JSON.stringify(index)) },
+        ...entries.slice(1).filter((entry) => !isPackage(entry)),
+      ];
     });
     await assertRefused(bundle, 'E_NO_PACKAGE', 'no-package');
   });
@@ -385,7 +553,11 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
     const home = box('killed-mid-copy');
     const left = await killImportMidCopy(home);
     // The full package comes first in the bundle, so it is the one being copied.
-    const full = (JSON.parse((await readEntries(goodBundle))[0]!.body.toString('utf8')) as { packages: Array<{ sha256: string; roles: string[] }> }).packages.find((item) => item.roles.includes(`full ${ARCH}`))!;
+    const full = (
+      JSON.parse((await readEntries(goodBundle))[0]!.body.toString('utf8')) as {
+        packages: Array<{ sha256: string; roles: string[] }>;
+      }
+    ).packages.find((item) => item.roles.includes(`full ${ARCH}`))!;
     const temporary = `.${full.sha256}.import.tmp`;
     assert.ok(left.includes(temporary), `the full package's temp copy is left behind: ${left}`);
     assert.ok(statSync(path.join(home, 'cache', 'downloads', temporary)).size > 0);
@@ -399,5 +571,4 @@ describe('nuwax release bundle and nuwax import (issue 7: offline boxes)', () =>
     );
     await assertImported(home, patchOnly, 1);
   });
-
 });

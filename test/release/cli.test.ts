@@ -32,10 +32,36 @@ describe('release pack, release patch and serve on the command line', () => {
     const home = ['--home', folder.dir, '--json'];
     const full = path.join(folder.dir, 'out', 'app-2.0.0.tar.gz');
     const patch = path.join(folder.dir, 'out', 'app-2.0.0-patch.tar.gz');
-    const packed = await run([...home, 'release', 'pack', path.join(folder.dir, 'v2'), '--version', '2.0.0', '--arch', 'amd64', '-o', full]);
+    const packed = await run([
+      ...home,
+      'release',
+      'pack',
+      path.join(folder.dir, 'v2'),
+      '--version',
+      '2.0.0',
+      '--arch',
+      'amd64',
+      '-o',
+      full,
+    ]);
     assert.equal(packed.code, 0, packed.stderr);
-    assert.deepEqual(JSON.parse(packed.stdout), { file: full, ...JSON.parse(readFileSync(`${full}.release.json`, 'utf8')) });
-    const patched = await run([...home, 'release', 'patch', path.join(folder.dir, 'v1'), path.join(folder.dir, 'v2'), '--from', '1.0.0', '--to', '2.0.0', '-o', patch]);
+    assert.deepEqual(JSON.parse(packed.stdout), {
+      file: full,
+      ...JSON.parse(readFileSync(`${full}.release.json`, 'utf8')),
+    });
+    const patched = await run([
+      ...home,
+      'release',
+      'patch',
+      path.join(folder.dir, 'v1'),
+      path.join(folder.dir, 'v2'),
+      '--from',
+      '1.0.0',
+      '--to',
+      '2.0.0',
+      '-o',
+      patch,
+    ]);
     assert.equal(patched.code, 0, patched.stderr);
     assert.deepEqual(JSON.parse(patched.stdout).operations, {
       replace: { files: ['docker-compose.yml'], directories: ['front'] },
@@ -57,22 +83,61 @@ describe('release pack, release patch and serve on the command line', () => {
       assert.equal(result.code, 0, result.stderr);
     };
     await publish(['release', 'keygen', '-o', path.join(folder.dir, 'signing')]);
-    await publish(['release', 'pack', path.join(folder.dir, 'v2'), '--version', '2.0.0', '--arch', arch, '-o', path.join(out, 'full.tar.gz')]);
-    await publish(['release', 'patch', path.join(folder.dir, 'v1'), path.join(folder.dir, 'v2'), '--from', '1.0.0', '--to', '2.0.0', '--arch', arch, '-o', path.join(out, 'patch.tar.gz')]);
-    await publish(['release', 'manifest', '--version', '2.0.0', '--notes', 'two', '-o', path.join(out, 'manifest.json'), path.join(out, 'full.tar.gz'), path.join(out, 'patch.tar.gz')]);
+    await publish([
+      'release',
+      'pack',
+      path.join(folder.dir, 'v2'),
+      '--version',
+      '2.0.0',
+      '--arch',
+      arch,
+      '-o',
+      path.join(out, 'full.tar.gz'),
+    ]);
+    await publish([
+      'release',
+      'patch',
+      path.join(folder.dir, 'v1'),
+      path.join(folder.dir, 'v2'),
+      '--from',
+      '1.0.0',
+      '--to',
+      '2.0.0',
+      '--arch',
+      arch,
+      '-o',
+      path.join(out, 'patch.tar.gz'),
+    ]);
+    await publish([
+      'release',
+      'manifest',
+      '--version',
+      '2.0.0',
+      '--notes',
+      'two',
+      '-o',
+      path.join(out, 'manifest.json'),
+      path.join(out, 'full.tar.gz'),
+      path.join(out, 'patch.tar.gz'),
+    ]);
     await publish(['release', 'sign', path.join(out, 'manifest.json'), '-k', path.join(folder.dir, 'signing.key')]);
     const server = await new ReleaseServer().start();
     try {
-      for (const name of ['manifest.json', 'manifest.json.sig', 'full.tar.gz', 'patch.tar.gz']) server.set(`/${name}`, readFileSync(path.join(out, name)));
+      for (const name of ['manifest.json', 'manifest.json.sig', 'full.tar.gz', 'patch.tar.gz'])
+        server.set(`/${name}`, readFileSync(path.join(out, name)));
       const box = path.join(folder.dir, 'box');
       mkdirSync(path.join(box, 'docker'), { recursive: true });
       writeFileSync(path.join(box, 'docker', 'docker-compose.yml'), 'services: {}\n');
       const publicKey = readFileSync(path.join(folder.dir, 'signing.pub'), 'utf8').trim();
-      const config = (version: string) => `[versions]\ndocker_service = "${version}"\n\n[server]\nmanifest_url = "${server.url}/manifest.json"\n\n[security]\npublic_keys = ["${publicKey}"]\n`;
+      const config = (version: string) =>
+        `[versions]\ndocker_service = "${version}"\n\n[server]\nmanifest_url = "${server.url}/manifest.json"\n\n[security]\npublic_keys = ["${publicKey}"]\n`;
       writeFileSync(path.join(box, 'config.toml'), config('1.0.0'));
       const patch = await runCli(['--home', box, '--json', 'check']);
       assert.equal(patch.code, 0, patch.stderr);
-      assert.deepEqual([patch.json().strategy, patch.json().signed, patch.json().offered, patch.json().notes], ['patch', true, '2.0.0', 'two']);
+      assert.deepEqual(
+        [patch.json().strategy, patch.json().signed, patch.json().offered, patch.json().notes],
+        ['patch', true, '2.0.0', 'two'],
+      );
       writeFileSync(path.join(box, 'config.toml'), config('0.9.0'));
       const full = await runCli(['--home', box, '--json', 'check']);
       assert.deepEqual([full.json().strategy, full.json().signed], ['full', true]);
@@ -83,17 +148,46 @@ describe('release pack, release patch and serve on the command line', () => {
 
   test('a bad arch or a missing folder is a usage error (exit 2), nothing written', async () => {
     const output = path.join(folder.dir, 'x.tar.gz');
-    const badArch = await run(['--home', folder.dir, 'release', 'pack', path.join(folder.dir, 'v2'), '--version', '2.0.0', '--arch', 'mips', '-o', output]);
+    const badArch = await run([
+      '--home',
+      folder.dir,
+      'release',
+      'pack',
+      path.join(folder.dir, 'v2'),
+      '--version',
+      '2.0.0',
+      '--arch',
+      'mips',
+      '-o',
+      output,
+    ]);
     assert.equal(badArch.code, 2);
     assert.match(badArch.stderr, /E_USAGE/);
-    const missing = await run(['--home', folder.dir, 'release', 'patch', path.join(folder.dir, 'nope'), path.join(folder.dir, 'v2'), '--from', '1.0.0', '--to', '2.0.0', '-o', output]);
+    const missing = await run([
+      '--home',
+      folder.dir,
+      'release',
+      'patch',
+      path.join(folder.dir, 'nope'),
+      path.join(folder.dir, 'v2'),
+      '--from',
+      '1.0.0',
+      '--to',
+      '2.0.0',
+      '-o',
+      output,
+    ]);
     assert.equal(missing.code, 2);
     assert.throws(() => readFileSync(output));
   });
 
   test('serve prints its URL, serves ranges and stops on SIGTERM with exit 0', async () => {
     writeTree(path.join(folder.dir, 'www'), { 'pkg.bin': '0123456789' });
-    const child = spawn(process.execPath, [HARNESS, '--home', folder.dir, '--json', 'serve', path.join(folder.dir, 'www'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [HARNESS, '--home', folder.dir, '--json', 'serve', path.join(folder.dir, 'www'), '--port', '0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const first = await new Promise<string>((resolve) => {
       let buffered = '';

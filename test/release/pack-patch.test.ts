@@ -21,7 +21,7 @@ const OLD: TreeSpec = {
   'gone/deep/two.txt': 'bye too',
   'becomes-file/x.txt': 'x',
   'becomes-dir': 'a file first',
-  'current': { link: 'app' },
+  current: { link: 'app' },
   'obsolete.txt': 'obsolete',
 };
 
@@ -37,7 +37,7 @@ const NEW: TreeSpec = {
   'front/new/empty': { dir: true },
   'becomes-file': 'now a file',
   'becomes-dir/inside.txt': 'now a directory',
-  'current': { link: 'front' },
+  current: { link: 'front' },
   'migrations/up-2.0.0.sh': { content: '#!/bin/sh\n', mode: 0o755 },
 };
 
@@ -76,7 +76,10 @@ describe('release pack and patch', () => {
     const patched = await patchRelease({ oldDir, newDir, from: '1.0.0', to: '2.0.0', arch: 'aarch64', output: patch });
     assert.deepEqual(Object.keys(packed), ['kind', 'version', 'arch', 'size', 'sha256']);
     assert.deepEqual(Object.keys(patched), ['kind', 'version', 'arch', 'from', 'operations', 'size', 'sha256']);
-    for (const [file, sidecar] of [[full, packed], [patch, patched]] as const) {
+    for (const [file, sidecar] of [
+      [full, packed],
+      [patch, patched],
+    ] as const) {
       const bytes = readFileSync(file);
       assert.equal(sidecar.size, bytes.length);
       assert.equal(sidecar.sha256, createHash('sha256').update(bytes).digest('hex'));
@@ -84,7 +87,10 @@ describe('release pack and patch', () => {
     }
     assert.equal(patched.kind, 'patch');
     assert.deepEqual(patched.from, ['1.0.0']);
-    const manifest = parseManifest(JSON.stringify(await buildManifest({ version: '2.0.0', packages: [full, patch] })), 'test');
+    const manifest = parseManifest(
+      JSON.stringify(await buildManifest({ version: '2.0.0', packages: [full, patch] })),
+      'test',
+    );
     assert.equal(manifest.platforms?.x86_64?.size, packed.size);
     assert.deepEqual(manifest.patch?.aarch64?.from, ['1.0.0']);
   });
@@ -99,13 +105,18 @@ describe('release pack and patch', () => {
     assert.equal(staged.patchInfo?.from, '1.0.0');
     assert.deepEqual(await checkPatchBase(box, staged.patchInfo!), { ok: true, mismatches: [] });
     const undoDir = path.join(folder.dir, 'home', 'cache', 'undo', '1');
-    await applyStaged({ dockerDir: box, stagedRoot: staged.root, undoDir, plan: { kind: 'patch', operations: sidecar.operations!, protectedPaths: PROTECTED } });
+    await applyStaged({
+      dockerDir: box,
+      stagedRoot: staged.root,
+      undoDir,
+      plan: { kind: 'patch', operations: sidecar.operations!, protectedPaths: PROTECTED },
+    });
     assert.deepEqual(snapshot(box), snapshot(newDir));
     await undoApply(undoDir);
     assert.deepEqual(snapshot(box), snapshot(oldDir));
   });
 
-  test('a full package staged and applied gives the deployment folder, keeping the box\'s protected data', async () => {
+  test("a full package staged and applied gives the deployment folder, keeping the box's protected data", async () => {
     const output = path.join(folder.dir, 'full.tar.gz');
     await packRelease({ dir: newDir, version: '2.0.0', arch: 'x86_64', output });
     const box = path.join(folder.dir, 'home', 'docker');
@@ -113,7 +124,12 @@ describe('release pack and patch', () => {
     writeTree(box, { 'data/db': 'rows' });
     const staged = await stagePackage(output, path.join(folder.dir, 'home', 'cache', 'staging'));
     assert.equal(staged.patchInfo, null);
-    await applyStaged({ dockerDir: box, stagedRoot: staged.root, undoDir: path.join(folder.dir, 'home', 'cache', 'undo'), plan: { kind: 'full', protectedPaths: PROTECTED } });
+    await applyStaged({
+      dockerDir: box,
+      stagedRoot: staged.root,
+      undoDir: path.join(folder.dir, 'home', 'cache', 'undo'),
+      plan: { kind: 'full', protectedPaths: PROTECTED },
+    });
     writeTree(newDir, { 'data/db': 'rows' });
     assert.deepEqual(snapshot(box), snapshot(newDir));
   });
@@ -160,15 +176,28 @@ describe('release pack and patch', () => {
     writeTree(source, { 'a.txt': 'a', '.nuwax/patch.json': '{"base": {"a.txt": "not-a-hash"}}' });
     const output = path.join(folder.dir, 'bad.tar.gz');
     await createTarGz(source, ['.nuwax', 'a.txt'], output);
-    await assert.rejects(stagePackage(output, path.join(folder.dir, 'staging')), (error) => isNuwaxError(error, 'E_ARCHIVE') && /base\["a.txt"\]/.test(error.message));
+    await assert.rejects(
+      stagePackage(output, path.join(folder.dir, 'staging')),
+      (error) => isNuwaxError(error, 'E_ARCHIVE') && /base\["a.txt"\]/.test(error.message),
+    );
     assert.equal(existsSync(path.join(folder.dir, 'staging')), false, 'the staging folder is removed');
   });
 
   test('pack and patch refuse a bad version or arch before writing anything', async () => {
     const output = path.join(folder.dir, 'x.tar.gz');
-    await assert.rejects(packRelease({ dir: newDir, version: 'two', arch: 'x86_64', output }), (error) => isNuwaxError(error, 'E_USAGE'));
-    await assert.rejects(patchRelease({ oldDir, newDir, from: '1.0.0', to: '2.0.0', arch: 'mips', output }), (error) => isNuwaxError(error, 'E_USAGE'));
-    await assert.rejects(packRelease({ dir: path.join(folder.dir, 'nope'), version: '2.0.0', arch: 'x86_64', output }), (error) => isNuwaxError(error, 'E_USAGE'));
-    assert.deepEqual(snapshot(folder.dir).filter((line) => line.startsWith('x.tar.gz')), []);
+    await assert.rejects(packRelease({ dir: newDir, version: 'two', arch: 'x86_64', output }), (error) =>
+      isNuwaxError(error, 'E_USAGE'),
+    );
+    await assert.rejects(patchRelease({ oldDir, newDir, from: '1.0.0', to: '2.0.0', arch: 'mips', output }), (error) =>
+      isNuwaxError(error, 'E_USAGE'),
+    );
+    await assert.rejects(
+      packRelease({ dir: path.join(folder.dir, 'nope'), version: '2.0.0', arch: 'x86_64', output }),
+      (error) => isNuwaxError(error, 'E_USAGE'),
+    );
+    assert.deepEqual(
+      snapshot(folder.dir).filter((line) => line.startsWith('x.tar.gz')),
+      [],
+    );
   });
 });

@@ -19,7 +19,13 @@ function get(base: string, rawPath: string, headers: Record<string, string> = {}
     const outgoing = request({ host: url.hostname, port: url.port, path: rawPath, method, headers }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() }));
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
     });
     outgoing.on('error', reject);
     outgoing.end();
@@ -103,7 +109,10 @@ describe('serve', () => {
     const stale = await get(server.url, '/pkg.tar.gz', { range: 'bytes=4-', 'if-range': '"stale"' });
     assert.equal(stale.status, 200);
     assert.equal(stale.body, body);
-    assert.equal((await get(server.url, '/pkg.tar.gz', { range: 'bytes=4-', 'if-range': 'Thu, 01 Jan 1970 00:00:00 GMT' })).status, 200);
+    assert.equal(
+      (await get(server.url, '/pkg.tar.gz', { range: 'bytes=4-', 'if-range': 'Thu, 01 Jan 1970 00:00:00 GMT' })).status,
+      200,
+    );
   });
 
   test('If-None-Match with the ETag, or If-Modified-Since, answers 304 without a body', async () => {
@@ -111,12 +120,24 @@ describe('serve', () => {
     const reply = await get(server.url, '/pkg.tar.gz', { 'if-none-match': String(headers.etag) });
     assert.equal(reply.status, 304);
     assert.equal(reply.body, '');
-    assert.equal((await get(server.url, '/pkg.tar.gz', { 'if-modified-since': String(headers['last-modified']) })).status, 304);
+    assert.equal(
+      (await get(server.url, '/pkg.tar.gz', { 'if-modified-since': String(headers['last-modified']) })).status,
+      304,
+    );
     assert.equal((await get(server.url, '/pkg.tar.gz', { 'if-none-match': '"other"' })).status, 200);
   });
 
   test('nothing outside the folder is served: .., encoded .., backslashes and symlinks out are refused', async () => {
-    for (const raw of ['/../secret.txt', '/sub/../../secret.txt', '/%2e%2e/secret.txt', '/..%2fsecret.txt', '/sub%2f..%2f..%2fsecret.txt', '/..%5csecret.txt', '/leak', '/pkg.tar.gz%00']) {
+    for (const raw of [
+      '/../secret.txt',
+      '/sub/../../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/..%2fsecret.txt',
+      '/sub%2f..%2f..%2fsecret.txt',
+      '/..%5csecret.txt',
+      '/leak',
+      '/pkg.tar.gz%00',
+    ]) {
       const reply = await get(server.url, raw);
       assert.ok(reply.status === 403 || reply.status === 404, `${raw} answered ${reply.status}`);
       assert.ok(!reply.body.includes('SECRET'), raw);

@@ -8,7 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DockerRuntime } from '../../src/runtime/index.js';
-import { buildBusyboxImage, freePort, httpService, projectContainers, removeImages, removeProject, requireDockerOrSkip, uniqueName, writeComposeProject } from '../helpers/docker.js';
+import {
+  buildBusyboxImage,
+  freePort,
+  httpService,
+  projectContainers,
+  removeImages,
+  removeProject,
+  requireDockerOrSkip,
+  uniqueName,
+  writeComposeProject,
+} from '../helpers/docker.js';
 
 test('an imported busybox image comes up healthy behind its HEALTHCHECK and goes down', async (t) => {
   if (!(await requireDockerOrSkip(t))) return;
@@ -22,7 +32,12 @@ test('an imported busybox image comes up healthy behind its HEALTHCHECK and goes
     const runtime = new DockerRuntime({ dockerDir: dir, composeFile, projectName: project, commandTimeoutMs: 60_000 });
     await runtime.validate();
     await runtime.up();
-    const report = await runtime.health({ settleMs: 500, timeoutMs: 30_000, pollMs: 300, http: [{ url: `http://127.0.0.1:${port}/index.html`, status: 200 }] });
+    const report = await runtime.health({
+      settleMs: 500,
+      timeoutMs: 30_000,
+      pollMs: 300,
+      http: [{ url: `http://127.0.0.1:${port}/index.html`, status: 200 }],
+    });
     assert.equal(report.healthy, true, JSON.stringify(report));
     assert.deepEqual(report.healthyServices, ['web']);
     assert.equal(report.services[0]?.health, 'healthy');

@@ -3,7 +3,15 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { archOfImageFile, type ContainerFacts, DockerRuntime, judge, normaliseProjectName, portInUse, withoutArchSuffix } from '../../src/runtime/index.js';
+import {
+  archOfImageFile,
+  type ContainerFacts,
+  DockerRuntime,
+  judge,
+  normaliseProjectName,
+  portInUse,
+  withoutArchSuffix,
+} from '../../src/runtime/index.js';
 
 const NOW = Date.parse('2026-01-01T00:00:10Z');
 
@@ -27,7 +35,11 @@ function container(facts: Facts): ContainerFacts {
   return {
     Id: 'c0ffee00c0ffee00',
     Config: { Labels: {}, Cmd: facts.cmd ?? [], Env: facts.env ?? [] },
-    HostConfig: { RestartPolicy: { Name: facts.policy ?? 'no' }, PortBindings: facts.bindings ?? {}, Memory: facts.memory ?? 0 },
+    HostConfig: {
+      RestartPolicy: { Name: facts.policy ?? 'no' },
+      PortBindings: facts.bindings ?? {},
+      Memory: facts.memory ?? 0,
+    },
     RestartCount: facts.restarts ?? 0,
     State: {
       Status: facts.status ?? 'running',
@@ -41,7 +53,12 @@ function container(facts: Facts): ContainerFacts {
   };
 }
 
-const exited = (exitCode: number, extra: Facts = {}): Facts => ({ status: 'exited', running: false, exitCode, ...extra });
+const exited = (exitCode: number, extra: Facts = {}): Facts => ({
+  status: 'exited',
+  running: false,
+  exitCode,
+  ...extra,
+});
 
 // [behaviour, facts, expected: 'healthy' | 'unhealthy' | 'undecided', reason fragment]
 const rows: Array<[string, Facts, 'healthy' | 'unhealthy' | 'undecided', string]> = [
@@ -50,19 +67,59 @@ const rows: Array<[string, Facts, 'healthy' | 'unhealthy' | 'undecided', string]
   ['HEALTHCHECK starting waits', { health: 'starting' }, 'undecided', 'HEALTHCHECK starting'],
   ['no HEALTHCHECK, ran past the settle time, passes', { startedSecondsAgo: 5 }, 'healthy', 'running for 5 s'],
   ['no HEALTHCHECK, inside the settle time, waits', { startedSecondsAgo: 1 }, 'undecided', 'settling'],
-  ['restarted once, current run past the settle time, passes', { startedSecondsAgo: 4, restarts: 1, policy: 'unless-stopped' }, 'healthy', 'running'],
-  ['crash loop (3 restarts) fails without waiting for the timeout', { restarts: 3, restarting: true, exitCode: 1, policy: 'unless-stopped' }, 'unhealthy', 'crash-looping: exited with code 1, restarted 3 times'],
-  ['crash loop fails even while its HEALTHCHECK is starting', { restarts: 4, health: 'starting', exitCode: 2, policy: 'always' }, 'unhealthy', 'crash-looping'],
-  ['a first restart waits', { restarts: 1, restarting: true, exitCode: 1, policy: 'on-failure' }, 'undecided', 'restarting after exit code 1'],
+  [
+    'restarted once, current run past the settle time, passes',
+    { startedSecondsAgo: 4, restarts: 1, policy: 'unless-stopped' },
+    'healthy',
+    'running',
+  ],
+  [
+    'crash loop (3 restarts) fails without waiting for the timeout',
+    { restarts: 3, restarting: true, exitCode: 1, policy: 'unless-stopped' },
+    'unhealthy',
+    'crash-looping: exited with code 1, restarted 3 times',
+  ],
+  [
+    'crash loop fails even while its HEALTHCHECK is starting',
+    { restarts: 4, health: 'starting', exitCode: 2, policy: 'always' },
+    'unhealthy',
+    'crash-looping',
+  ],
+  [
+    'a first restart waits',
+    { restarts: 1, restarting: true, exitCode: 1, policy: 'on-failure' },
+    'undecided',
+    'restarting after exit code 1',
+  ],
   ['OOMKilled fails', exited(137, { oom: true }), 'unhealthy', 'OOMKilled'],
-  ['SIGKILL under a memory limit, OOMKilled not (yet) set, names the limit', exited(137, { memory: 8 * 1048576 }), 'unhealthy', 'exited with code 137 (SIGKILL under a 8 MiB memory limit: likely out of memory)'],
+  [
+    'SIGKILL under a memory limit, OOMKilled not (yet) set, names the limit',
+    exited(137, { memory: 8 * 1048576 }),
+    'unhealthy',
+    'exited with code 137 (SIGKILL under a 8 MiB memory limit: likely out of memory)',
+  ],
   ['SIGKILL without a memory limit is only an exit', exited(137), 'unhealthy', 'exited with code 137'],
   ['one-shot exited 0 passes', exited(0), 'healthy', 'one-shot'],
   ['one-shot with on-failure exited 0 passes', exited(0, { policy: 'on-failure' }), 'healthy', 'one-shot'],
   ['one-shot exited 1 fails', exited(1), 'unhealthy', 'exited with code 1'],
-  ['on-failure:2 gave up after its retries fails', exited(1, { policy: 'on-failure', restarts: 2 }), 'unhealthy', 'exited with code 1, restarted 2 times'],
-  ['unless-stopped service that exited 0 fails (it was meant to run)', exited(0, { policy: 'unless-stopped' }), 'unhealthy', 'exited with code 0'],
-  ['a service with a HEALTHCHECK that exited fails', exited(3, { health: 'starting' }), 'unhealthy', 'exited with code 3'],
+  [
+    'on-failure:2 gave up after its retries fails',
+    exited(1, { policy: 'on-failure', restarts: 2 }),
+    'unhealthy',
+    'exited with code 1, restarted 2 times',
+  ],
+  [
+    'unless-stopped service that exited 0 fails (it was meant to run)',
+    exited(0, { policy: 'unless-stopped' }),
+    'unhealthy',
+    'exited with code 0',
+  ],
+  [
+    'a service with a HEALTHCHECK that exited fails',
+    exited(3, { health: 'starting' }),
+    'unhealthy',
+    'exited with code 3',
+  ],
   ['created but never started waits', { status: 'created', running: false }, 'undecided', 'created'],
 ];
 
@@ -85,12 +142,27 @@ describe('portInUse: the port a failing service could not bind', () => {
     assert.equal(portInUse(['Error: listen EADDRINUSE: address already in use 127.0.0.1:8080'], container({})), '8080');
   });
   test('comes from the command when busybox httpd does not name it', () => {
-    assert.equal(portInUse(['httpd: bind: Address already in use'], container({ cmd: ['httpd', '-f', '-p', '127.0.0.1:41234'] })), '41234');
-    assert.equal(portInUse(['httpd: bind: Address already in use'], container({ cmd: ['sh', '-c', 'exec httpd -f -p 127.0.0.1:41235'] })), '41235');
+    assert.equal(
+      portInUse(['httpd: bind: Address already in use'], container({ cmd: ['httpd', '-f', '-p', '127.0.0.1:41234'] })),
+      '41234',
+    );
+    assert.equal(
+      portInUse(
+        ['httpd: bind: Address already in use'],
+        container({ cmd: ['sh', '-c', 'exec httpd -f -p 127.0.0.1:41235'] }),
+      ),
+      '41235',
+    );
   });
   test('comes from the published ports, then the environment', () => {
-    assert.equal(portInUse(['bind: address already in use'], container({ bindings: { '80/tcp': [{ HostPort: '8081' }] } })), '8081');
-    assert.equal(portInUse(['bind: address already in use'], container({ env: ['PATH=/bin', 'APP_PORT=9000'] })), '9000');
+    assert.equal(
+      portInUse(['bind: address already in use'], container({ bindings: { '80/tcp': [{ HostPort: '8081' }] } })),
+      '8081',
+    );
+    assert.equal(
+      portInUse(['bind: address already in use'], container({ env: ['PATH=/bin', 'APP_PORT=9000'] })),
+      '9000',
+    );
   });
   test('is "unknown" when nothing names the port', () => {
     assert.equal(portInUse(['bind: address already in use'], container({ cmd: ['server'] })), 'unknown');
@@ -129,13 +201,19 @@ describe('image archive names and project names', () => {
       assert.equal(await new DockerRuntime({ dockerDir, composeFile }).projectName(), 'mydockerapp');
       await writeFile(composeFile, 'name: "Shop_Prod"\nservices:\n  web:\n    image: x\n');
       assert.equal(await new DockerRuntime({ dockerDir, composeFile }).projectName(), 'shop_prod');
-      assert.equal(await new DockerRuntime({ dockerDir, composeFile, projectName: 'Nuwax.Edge' }).projectName(), 'nuwaxedge');
+      assert.equal(
+        await new DockerRuntime({ dockerDir, composeFile, projectName: 'Nuwax.Edge' }).projectName(),
+        'nuwaxedge',
+      );
     } finally {
       await rm(home, { recursive: true, force: true });
     }
   });
   test('down on a first install (no compose file yet) has nothing to stop', async () => {
     const dockerDir = path.join(os.tmpdir(), 'nuwax-no-such-deployment');
-    assert.equal(await new DockerRuntime({ dockerDir, composeFile: path.join(dockerDir, 'docker-compose.yml') }).down(), null);
+    assert.equal(
+      await new DockerRuntime({ dockerDir, composeFile: path.join(dockerDir, 'docker-compose.yml') }).down(),
+      null,
+    );
   });
 });

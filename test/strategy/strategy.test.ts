@@ -15,7 +15,10 @@ function manifest(extra: Record<string, unknown> = {}, version = '0.0.13.2') {
       packages: { full: full('legacy-full.zip') },
       platforms: { x86_64: full('full-x86_64.tar.gz'), aarch64: full('full-aarch64.tar.gz') },
       patch: {
-        x86_64: { ...full('patch-x86_64.tar.gz'), operations: { replace: { files: ['app/app.jar'], directories: ['front/'] }, delete: { files: ['old.txt'] } } },
+        x86_64: {
+          ...full('patch-x86_64.tar.gz'),
+          operations: { replace: { files: ['app/app.jar'], directories: ['front/'] }, delete: { files: ['old.txt'] } },
+        },
         aarch64: { ...full('patch-aarch64.tar.gz'), operations: { replace: { files: ['app/app.jar'] } } },
       },
       ...extra,
@@ -40,9 +43,16 @@ interface Row {
 const now = new Date('2026-11-25T00:00:00Z');
 const M = manifest();
 const legacyOnly = parseManifest(JSON.stringify({ version: '1.2.0', packages: { full: full('docker.zip') } }));
-const withFrom = manifest({ patch: { x86_64: { ...full('p.tar.gz'), from: ['1.0.0', '1.0.1.3'], operations: {} } } }, '1.1.0');
-const external = parseManifest(JSON.stringify({ version: '2.0.0', platforms: { x86_64: { url: 'https://r.example/x.tar.gz', hash: 'external' } } }));
-const bareHex = parseManifest(JSON.stringify({ version: '2.0.0', platforms: { x86_64: { url: 'https://r.example/x.tar.gz', hash: HASH } } }));
+const withFrom = manifest(
+  { patch: { x86_64: { ...full('p.tar.gz'), from: ['1.0.0', '1.0.1.3'], operations: {} } } },
+  '1.1.0',
+);
+const external = parseManifest(
+  JSON.stringify({ version: '2.0.0', platforms: { x86_64: { url: 'https://r.example/x.tar.gz', hash: 'external' } } }),
+);
+const bareHex = parseManifest(
+  JSON.stringify({ version: '2.0.0', platforms: { x86_64: { url: 'https://r.example/x.tar.gz', hash: HASH } } }),
+);
 const noAarch = parseManifest(JSON.stringify({ version: '2.0.0', platforms: { x86_64: full('x.tar.gz') } }));
 const expired = manifest({ expires: '2026-11-24T00:00:00Z' });
 const fresh = manifest({ expires: '2026-12-24T00:00:00Z' });
@@ -69,11 +79,27 @@ const rows: Row[] = [
   { name: 'x64 host maps to x86_64 full', current: '0.0.12', arch: 'x64', expect: 'full', url: 'full-x86_64' },
   { name: 'unsupported arch ia32 is refused', current: '0.0.12', arch: 'ia32', expect: 'E_UNSUPPORTED_ARCH' },
   { name: 'unsupported arch riscv64 is refused', current: '0.0.12', arch: 'riscv64', expect: 'E_UNSUPPORTED_ARCH' },
-  { name: 'missing arch with no legacy full is an error', current: '1.0.0', arch: 'arm64', manifest: noAarch, expect: 'E_NO_PACKAGE' },
-  { name: 'patch only for the other arch falls back to full', current: '0.0.13', manifest: patchOnlyOtherArch, expect: 'full' },
+  {
+    name: 'missing arch with no legacy full is an error',
+    current: '1.0.0',
+    arch: 'arm64',
+    manifest: noAarch,
+    expect: 'E_NO_PACKAGE',
+  },
+  {
+    name: 'patch only for the other arch falls back to full',
+    current: '0.0.13',
+    manifest: patchOnlyOtherArch,
+    expect: 'full',
+  },
   // missing compose file
   { name: 'missing compose file installs in full', current: '0.0.13', compose: false, expect: 'full' },
-  { name: 'missing compose file and same version repairs in full', current: '0.0.13.2', compose: false, expect: 'full' },
+  {
+    name: 'missing compose file and same version repairs in full',
+    current: '0.0.13.2',
+    compose: false,
+    expect: 'full',
+  },
   { name: 'first install with no version and no compose file', current: null, compose: false, expect: 'full' },
   { name: 'no recorded version but a compose file: full', current: null, expect: 'full' },
   { name: 'missing compose but offered is lower: still none', current: '0.0.14', compose: false, expect: 'none' },
@@ -90,10 +116,22 @@ const rows: Row[] = [
   { name: 'min_client above us is refused', current: '0.0.13', manifest: newClient, expect: 'E_CLIENT_TOO_OLD' },
   { name: 'min_client at or below us is fine', current: '0.0.13', manifest: oldClient, expect: 'patch' },
   // legacy and hashes
-  { name: 'legacy packages-only manifest gives full', current: '1.1.0', manifest: legacyOnly, expect: 'full', url: 'docker.zip' },
+  {
+    name: 'legacy packages-only manifest gives full',
+    current: '1.1.0',
+    manifest: legacyOnly,
+    expect: 'full',
+    url: 'docker.zip',
+  },
   { name: 'legacy packages-only manifest, same version: none', current: '1.2.0', manifest: legacyOnly, expect: 'none' },
   { name: 'external hash is refused by default', current: '1.0.0', manifest: external, expect: 'E_UNVERIFIED' },
-  { name: 'external hash accepted with allow_unverified', current: '1.0.0', manifest: external, unverified: true, expect: 'full' },
+  {
+    name: 'external hash accepted with allow_unverified',
+    current: '1.0.0',
+    manifest: external,
+    unverified: true,
+    expect: 'full',
+  },
   { name: 'bare hex hash is accepted', current: '1.0.0', manifest: bareHex, expect: 'full' },
   // semver pre-release
   { name: 'semver pre-release above 1.4.0 is offered', current: '1.4.0', manifest: semverPre, expect: 'full' },
@@ -129,7 +167,15 @@ describe('strategy (SPEC 6) table', () => {
     });
   }
   test('a patch decision carries its operations', () => {
-    const decision = decideStrategy({ currentVersion: '0.0.13', hostArch: 'x64', manifest: M, forceFull: false, composeFileExists: true, clientVersion: '0.1.0', now });
+    const decision = decideStrategy({
+      currentVersion: '0.0.13',
+      hostArch: 'x64',
+      manifest: M,
+      forceFull: false,
+      composeFileExists: true,
+      clientVersion: '0.1.0',
+      now,
+    });
     assert.equal(decision.strategy, 'patch');
     assert.deepEqual(decision.strategy === 'patch' && decision.operations.replace.directories, ['front']);
     assert.deepEqual(decision.strategy === 'patch' && decision.operations.delete.files, ['old.txt']);

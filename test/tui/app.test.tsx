@@ -5,7 +5,19 @@ import { cleanup, render } from 'ink-testing-library';
 import type { UpgradeEvent } from '../../src/events/index.js';
 import { UpgradeApp } from '../../src/tui/app.js';
 import { createViewStore } from '../../src/tui/view.js';
-import { cancelled, failedRecovered, failedUnchanged, failedUnrecovered, MiB, partial, plan, progress, result, stripAnsi, success } from './fixtures.js';
+import {
+  cancelled,
+  failedRecovered,
+  failedUnchanged,
+  failedUnrecovered,
+  MiB,
+  partial,
+  plan,
+  progress,
+  result,
+  stripAnsi,
+  success,
+} from './fixtures.js';
 
 /** Renders the app with still frames; `send` feeds events and waits for ink to redraw. */
 function mount(options: { ask?: boolean } = {}) {
@@ -71,7 +83,11 @@ describe('upgrade TUI frames', () => {
 
   test('a backup shows bytes and files; an unknown total shows numbers without a bar', async () => {
     const tui = mount();
-    await tui.send(...checked, { type: 'step', step: 'backing_up', status: 'running' }, progress(3 * MiB, { step: 'backing_up', total: null, eta: null, files: 120 }));
+    await tui.send(
+      ...checked,
+      { type: 'step', step: 'backing_up', status: 'running' },
+      progress(3 * MiB, { step: 'backing_up', total: null, eta: null, files: 120 }),
+    );
     assert.match(tui.frame(), /▶ Back up\n\s+3\.0 MiB 5\.1 MiB\/s \(120 files\)/);
     assert.doesNotMatch(tui.frame(), /█/);
   });
@@ -85,7 +101,13 @@ describe('upgrade TUI frames', () => {
       { type: 'step', step: 'downloading', status: 'done', ms: 5300 },
       { type: 'step', step: 'verifying', status: 'done', ms: 120 },
       { type: 'step', step: 'backing_up', status: 'skipped', ms: 0, message: '--skip-backup' },
-      { type: 'step', step: 'applying', status: 'failed', ms: 75_000, error: { code: 'E_APPLY', message: 'disk full' } },
+      {
+        type: 'step',
+        step: 'applying',
+        status: 'failed',
+        ms: 75_000,
+        error: { code: 'E_APPLY', message: 'disk full' },
+      },
     );
     const frame = tui.frame();
     assert.match(frame, /✔ Download 5\.3s/);
@@ -170,7 +192,17 @@ describe('upgrade TUI frames', () => {
 
   test('a failure before anything changed says nothing was changed', async () => {
     const tui = mount();
-    await tui.send({ type: 'step', step: 'checking', status: 'done', ms: 300 }, { type: 'step', step: 'downloading', status: 'failed', ms: 900, error: failedUnchanged.status === 'failed' ? failedUnchanged.error : { code: '', message: '' } }, result(failedUnchanged));
+    await tui.send(
+      { type: 'step', step: 'checking', status: 'done', ms: 300 },
+      {
+        type: 'step',
+        step: 'downloading',
+        status: 'failed',
+        ms: 900,
+        error: failedUnchanged.status === 'failed' ? failedUnchanged.error : { code: '', message: '' },
+      },
+      result(failedUnchanged),
+    );
     const frame = tui.frame();
     assert.match(frame, /✖ Failed at downloading: nothing was changed/);
     assert.match(frame, /error:\s+E_NETWORK: Connection refused/);
@@ -185,7 +217,16 @@ describe('upgrade TUI frames', () => {
     assert.equal(tui.cancels(), 1);
     assert.match(tui.frame(), /Cancelling safely…$/);
     assert.doesNotMatch(tui.frame(), /the switch has started/);
-    await tui.send({ type: 'step', step: 'downloading', status: 'failed', ms: 800, error: { code: 'E_ABORTED', message: 'The operation was cancelled' } }, result(cancelled));
+    await tui.send(
+      {
+        type: 'step',
+        step: 'downloading',
+        status: 'failed',
+        ms: 800,
+        error: { code: 'E_ABORTED', message: 'The operation was cancelled' },
+      },
+      result(cancelled),
+    );
     const frame = tui.frame();
     assert.match(frame, /Cancelled: nothing was changed; a partial download is kept for a resume\./);
     assert.match(frame, /✖ Cancelled: nothing was changed/);
@@ -216,7 +257,8 @@ describe('upgrade TUI frames', () => {
   test('warnings and errors from the run are shown, the last five only', async () => {
     const tui = mount();
     await tui.send(...checked);
-    for (let index = 1; index <= 7; index++) await tui.send({ type: 'log', level: index === 7 ? 'error' : 'warn', message: `note ${index}` });
+    for (let index = 1; index <= 7; index++)
+      await tui.send({ type: 'log', level: index === 7 ? 'error' : 'warn', message: `note ${index}` });
     const frame = tui.frame();
     assert.doesNotMatch(frame, /note 2\n/);
     assert.match(frame, /⚠ note 3/);

@@ -17,7 +17,15 @@ export const plan: PlanEvent = {
 
 export function progress(done: number, extra: Partial<ProgressEvent> = {}): ProgressEvent {
   const total = extra.total === undefined ? 27 * MiB : extra.total;
-  return { type: 'progress', step: 'downloading', done, total, rate: 5.1 * MiB, eta: total === null ? null : (total - done) / (5.1 * MiB), ...extra };
+  return {
+    type: 'progress',
+    step: 'downloading',
+    done,
+    total,
+    rate: 5.1 * MiB,
+    eta: total === null ? null : (total - done) / (5.1 * MiB),
+    ...extra,
+  };
 }
 
 export const success: UpgradeResult = {
@@ -54,7 +62,13 @@ export const failedRecovered: UpgradeResult = {
   recovered: true,
   previous_version: '1.4.0.1',
   backup_id: 7,
-  diagnosis: { cause: 'Service app is not healthy after 180s', recommendations: ['app: port 8080 is already in use by another process.', 'Raise [health] timeout if the services need longer to start.'] },
+  diagnosis: {
+    cause: 'Service app is not healthy after 180s',
+    recommendations: [
+      'app: port 8080 is already in use by another process.',
+      'Raise [health] timeout if the services need longer to start.',
+    ],
+  },
   bundle: 'logs/failures/12',
   upgrade_id: 12,
 };
@@ -87,8 +101,25 @@ export function result(value: UpgradeResult): UpgradeEvent {
 
 /** A whole successful run, as the orchestrator emits it. */
 export function successfulRun(): UpgradeEvent[] {
-  const steps = ['downloading', 'verifying', 'staging', 'loading_images', 'backing_up', 'stopping', 'applying', 'migrating', 'starting', 'health_check', 'committing', 'cleaning_up'] as const;
-  const events: UpgradeEvent[] = [{ type: 'step', step: 'checking', status: 'running' }, { type: 'step', step: 'checking', status: 'done', ms: 300 }, plan];
+  const steps = [
+    'downloading',
+    'verifying',
+    'staging',
+    'loading_images',
+    'backing_up',
+    'stopping',
+    'applying',
+    'migrating',
+    'starting',
+    'health_check',
+    'committing',
+    'cleaning_up',
+  ] as const;
+  const events: UpgradeEvent[] = [
+    { type: 'step', step: 'checking', status: 'running' },
+    { type: 'step', step: 'checking', status: 'done', ms: 300 },
+    plan,
+  ];
   for (const step of steps) {
     events.push({ type: 'step', step, status: 'running' });
     if (step === 'downloading') events.push(progress(0), progress(13.5 * MiB), progress(27 * MiB));
@@ -109,7 +140,11 @@ export function stripAnsi(text: string): string {
 }
 
 /** Feeds events to a line renderer, the clock reading `clock[i]` while event i is handled. */
-export function renderLines(create: (write: (line: string) => void, options: { now(): number }) => UpgradeListener, events: UpgradeEvent[], clock: number[] = []): string[] {
+export function renderLines(
+  create: (write: (line: string) => void, options: { now(): number }) => UpgradeListener,
+  events: UpgradeEvent[],
+  clock: number[] = [],
+): string[] {
   const lines: string[] = [];
   let index = 0;
   const render = create((line) => lines.push(line), { now: () => clock[index] ?? 0 });

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cleanText, firstLines, formatBytes, formatDuration, formatEta, formatProgress, formatRate, progressPercent } from '../../src/tui/index.js';
+import {
+  cleanText,
+  firstLines,
+  formatBytes,
+  formatDuration,
+  formatEta,
+  formatProgress,
+  formatRate,
+  progressPercent,
+} from '../../src/tui/index.js';
 import { ANSI, MiB, progress } from './fixtures.js';
 
 describe('formatting shared by the TUI and the plain renderer', () => {
@@ -50,8 +59,14 @@ describe('formatting shared by the TUI and the plain renderer', () => {
   test('a progress line carries percent, bytes, speed and ETA; other units and files are named', () => {
     assert.equal(formatProgress(progress(12.3 * MiB)), '45% 12.3 MiB/27.0 MiB 5.1 MiB/s ETA 3s');
     assert.equal(formatProgress(progress(27 * MiB)), '100% 27.0 MiB/27.0 MiB 5.1 MiB/s');
-    assert.equal(formatProgress(progress(3 * MiB, { total: null, eta: null, files: 120 })), '3.0 MiB 5.1 MiB/s (120 files)');
-    assert.equal(formatProgress(progress(3, { step: 'loading_images', unit: 'images', total: 5, rate: 0.5, eta: 4 })), '60% 3/5 images 0.5 images/s ETA 4s');
+    assert.equal(
+      formatProgress(progress(3 * MiB, { total: null, eta: null, files: 120 })),
+      '3.0 MiB 5.1 MiB/s (120 files)',
+    );
+    assert.equal(
+      formatProgress(progress(3, { step: 'loading_images', unit: 'images', total: 5, rate: 0.5, eta: 4 })),
+      '60% 3/5 images 0.5 images/s ETA 4s',
+    );
     assert.equal(formatProgress(progress(0, { rate: 0, eta: null })), '0% 0 B/27.0 MiB');
     assert.equal(formatRate(40, 'files'), '40 files/s');
   });

@@ -20,11 +20,18 @@ describe('--json renderer', () => {
     }
     assert.equal(parsed.filter((event) => event.type === 'step').length, 26);
     assert.deepEqual(parsed.find((event) => event.type === 'plan')?.to, '1.4.0.2');
-    assert.equal(lines.some((line) => line.includes('\n')), false, 'one object per line');
+    assert.equal(
+      lines.some((line) => line.includes('\n')),
+      false,
+      'one object per line',
+    );
   });
 
   test('a failure result is the last line too', () => {
-    const lines = renderJson([{ type: 'step', step: 'health_check', status: 'failed', ms: 5, error: { code: 'E_HEALTH', message: 'x' } }, result(failedRecovered)]);
+    const lines = renderJson([
+      { type: 'step', step: 'health_check', status: 'failed', ms: 5, error: { code: 'E_HEALTH', message: 'x' } },
+      result(failedRecovered),
+    ]);
     assert.deepEqual(JSON.parse(lines.at(-1)!), failedRecovered);
   });
 

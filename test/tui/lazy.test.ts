@@ -14,7 +14,10 @@ function importsCleanly(relative: string): { ok: boolean; stderr: string } {
   const script = `import { register } from 'node:module';
 register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(HOOK)}));
 await import(${JSON.stringify(target)});`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   return { ok: child.status === 0, stderr: child.stderr };
 }
 

@@ -45,7 +45,15 @@ class FakeStdin extends EventEmitter {
 function terminal() {
   const stdout = new FakeStdout();
   const stdin = new FakeStdin();
-  return { stdout, stdin, streams: { stdout: stdout as unknown as NodeJS.WriteStream, stdin: stdin as unknown as NodeJS.ReadStream, stderr: new FakeStdout() as unknown as NodeJS.WriteStream } };
+  return {
+    stdout,
+    stdin,
+    streams: {
+      stdout: stdout as unknown as NodeJS.WriteStream,
+      stdin: stdin as unknown as NodeJS.ReadStream,
+      stderr: new FakeStdout() as unknown as NodeJS.WriteStream,
+    },
+  };
 }
 
 describe('renderUpgradeTui', () => {

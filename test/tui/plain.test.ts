@@ -3,7 +3,20 @@ import { describe, test } from 'node:test';
 import { createPlainRenderer } from '../../src/cli/render/plain.js';
 import type { UpgradeEvent } from '../../src/events/index.js';
 import type { UpgradeResult } from '../../src/upgrade/result.js';
-import { ANSI, cancelled, failedRecovered, failedUnchanged, failedUnrecovered, MiB, partial, plan, progress, renderLines, result, successfulRun } from './fixtures.js';
+import {
+  ANSI,
+  cancelled,
+  failedRecovered,
+  failedUnchanged,
+  failedUnrecovered,
+  MiB,
+  partial,
+  plan,
+  progress,
+  renderLines,
+  result,
+  successfulRun,
+} from './fixtures.js';
 
 function renderPlain(events: UpgradeEvent[], clock: number[] = []): string[] {
   return renderLines(createPlainRenderer, events, clock);
@@ -19,11 +32,22 @@ describe('plain renderer (no terminal)', () => {
     assert.equal(lines[0], 'step checking started');
     assert.equal(lines[1], 'step checking done in 0.3s');
     assert.equal(lines[2], 'upgrade 1.4.0.1 -> 1.4.0.2 (patch, download 27.0 MiB)');
-    assert.deepEqual(lines.slice(3, 6), ['  notes: Faster startup', '  notes: Fixes the login page', '  notes: New dashboard']);
+    assert.deepEqual(lines.slice(3, 6), [
+      '  notes: Faster startup',
+      '  notes: Fixes the login page',
+      '  notes: New dashboard',
+    ]);
     assert.ok(lines.includes('step downloading started'));
     assert.ok(lines.includes('downloading 0% 0 B/27.0 MiB 5.1 MiB/s ETA 6s'));
     assert.ok(lines.includes('step cleaning_up done in 1.2s'));
-    assert.deepEqual(lines.slice(-6), ['result: success - Upgraded to 1.4.0.2', '  versions: 1.4.0.1 -> 1.4.0.2', '  strategy: patch', '  downtime: 8.2s', '  backup: #7', '  migrations: up-1.4.0.2.sh']);
+    assert.deepEqual(lines.slice(-6), [
+      'result: success - Upgraded to 1.4.0.2',
+      '  versions: 1.4.0.1 -> 1.4.0.2',
+      '  strategy: patch',
+      '  downtime: 8.2s',
+      '  backup: #7',
+      '  migrations: up-1.4.0.2.sh',
+    ]);
   });
 
   test('no line ever holds an ANSI escape, even from hostile notes, messages and errors', () => {
@@ -31,8 +55,17 @@ describe('plain renderer (no terminal)', () => {
     const lines = renderPlain([
       { ...plan, notes: `${red}Big\u001b[0m release\n\u001b]0;owned\u0007second` },
       { type: 'log', level: 'warn', message: `${red}careful`, step: 'staging' },
-      { type: 'step', step: 'applying', status: 'failed', ms: 10, error: { code: 'E_APPLY', message: `${red}boom\nsecond line` } },
-      result({ ...failedRecovered, diagnosis: { cause: `${red}cause`, recommendations: [`${red}do this`] } } as UpgradeResult),
+      {
+        type: 'step',
+        step: 'applying',
+        status: 'failed',
+        ms: 10,
+        error: { code: 'E_APPLY', message: `${red}boom\nsecond line` },
+      },
+      result({
+        ...failedRecovered,
+        diagnosis: { cause: `${red}cause`, recommendations: [`${red}do this`] },
+      } as UpgradeResult),
       ...successfulRun(),
     ]);
     for (const line of lines) assert.doesNotMatch(line, ANSI, line);
@@ -59,14 +92,31 @@ describe('plain renderer (no terminal)', () => {
   });
 
   test('a step that starts again prints its next progress at once', () => {
-    const events: UpgradeEvent[] = [progress(1), { type: 'step', step: 'downloading', status: 'running' }, progress(2 * MiB)];
+    const events: UpgradeEvent[] = [
+      progress(1),
+      { type: 'step', step: 'downloading', status: 'running' },
+      progress(2 * MiB),
+    ];
     const lines = renderPlain(events, [0, 100, 200]);
     assert.equal(lines.filter((line) => line.startsWith('downloading ')).length, 2);
   });
 
   test('summaries: up to date, staged, partial success', () => {
-    assert.deepEqual(summaryOf({ status: 'up_to_date', version: '1.4.0.2', offered: '1.4.0.2', reason: 'same version' }), ['result: up_to_date - Up to date: 1.4.0.2', '  offered: 1.4.0.2', '  reason: same version']);
-    assert.equal(summaryOf({ status: 'staged', version: '1.4.0.2', strategy: 'full', package: '/c/p.tar.gz', upgrade_id: 3, steps: [] })[0], 'result: staged - Staged 1.4.0.2: ready to switch');
+    assert.deepEqual(
+      summaryOf({ status: 'up_to_date', version: '1.4.0.2', offered: '1.4.0.2', reason: 'same version' }),
+      ['result: up_to_date - Up to date: 1.4.0.2', '  offered: 1.4.0.2', '  reason: same version'],
+    );
+    assert.equal(
+      summaryOf({
+        status: 'staged',
+        version: '1.4.0.2',
+        strategy: 'full',
+        package: '/c/p.tar.gz',
+        upgrade_id: 3,
+        steps: [],
+      })[0],
+      'result: staged - Staged 1.4.0.2: ready to switch',
+    );
     assert.deepEqual(summaryOf(partial), [
       'result: partial_success - Upgraded to 1.4.0.2, but some services are not healthy',
       '  versions: 1.4.0.1 -> 1.4.0.2',
@@ -97,7 +147,10 @@ describe('plain renderer (no terminal)', () => {
   });
 
   test('a failure before anything changed, and a cancel, say nothing was changed', () => {
-    assert.deepEqual(summaryOf(failedUnchanged), ['result: failed - Failed at downloading: nothing was changed', '  error: E_NETWORK: Connection refused by 127.0.0.1:9']);
+    assert.deepEqual(summaryOf(failedUnchanged), [
+      'result: failed - Failed at downloading: nothing was changed',
+      '  error: E_NETWORK: Connection refused by 127.0.0.1:9',
+    ]);
     assert.equal(summaryOf(cancelled)[0], 'result: failed - Cancelled: nothing was changed');
   });
 });

@@ -47,7 +47,8 @@ describe('TUI view state', () => {
 
   test(`only the last ${LOG_LINES} log lines are kept`, () => {
     let state = initialView();
-    for (let index = 0; index < 9; index++) state = reduceView(state, { type: 'log', level: 'info', message: String(index) }, 0);
+    for (let index = 0; index < 9; index++)
+      state = reduceView(state, { type: 'log', level: 'info', message: String(index) }, 0);
     assert.deepEqual(
       state.logs.map((log) => log.message),
       ['4', '5', '6', '7', '8'],
@@ -57,7 +58,10 @@ describe('TUI view state', () => {
   test('the switch starts at the backup: a cancel from there cannot stop the upgrade', () => {
     const downloading = reduceView(initialView(), { type: 'step', step: 'downloading', status: 'running' }, 0);
     assert.equal(isSwitching(downloading), false);
-    assert.equal(isSwitching(reduceView(downloading, { type: 'step', step: 'backing_up', status: 'running' }, 0)), true);
+    assert.equal(
+      isSwitching(reduceView(downloading, { type: 'step', step: 'backing_up', status: 'running' }, 0)),
+      true,
+    );
   });
 
   test('cancel calls onCancel once and answers a pending prompt with no', async () => {
@@ -69,7 +73,11 @@ describe('TUI view state', () => {
     store.cancel();
     assert.equal(await answer, false);
     assert.equal(cancels, 1);
-    assert.equal(await store.confirm({ from: '1.4.0.1', to: '1.4.0.2', strategy: 'patch' }), false, 'after a cancel the answer is no');
+    assert.equal(
+      await store.confirm({ from: '1.4.0.1', to: '1.4.0.2', strategy: 'patch' }),
+      false,
+      'after a cancel the answer is no',
+    );
   });
 
   test('a cancel after the result does nothing', () => {

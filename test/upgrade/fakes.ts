@@ -78,13 +78,23 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
     backups: {
       async create() {
         calls.push('backup');
-        if (options.failBackup) throw Object.assign(new Error('backup.sh: {"success":false,"error":"dump failed"}'), { code: 'E_BACKUP' });
-        await writeFile(backupFile, JSON.stringify({ version: await readVersion(), data: await readFile(path.join(dockerDir, 'data', 'db'), 'utf8') }));
+        if (options.failBackup)
+          throw Object.assign(new Error('backup.sh: {"success":false,"error":"dump failed"}'), { code: 'E_BACKUP' });
+        await writeFile(
+          backupFile,
+          JSON.stringify({
+            version: await readVersion(),
+            data: await readFile(path.join(dockerDir, 'data', 'db'), 'utf8'),
+          }),
+        );
         return { id: 7 };
       },
       async restore() {
         calls.push('restore');
-        const backup = JSON.parse(await readFile(backupFile, 'utf8').catch(() => 'null')) as { version: string; data: string } | null;
+        const backup = JSON.parse(await readFile(backupFile, 'utf8').catch(() => 'null')) as {
+          version: string;
+          data: string;
+        } | null;
         if (options.failRestore || !backup) throw new Error('restore failed: archive unreadable');
         await writeFile(path.join(dockerDir, 'VERSION'), backup.version);
         await writeFile(path.join(dockerDir, 'data', 'db'), backup.data);

@@ -17,7 +17,17 @@ const HASH = 'c'.repeat(64);
 const server = new ReleaseServer();
 before(async () => {
   await server.start();
-  server.set('/manifest.json', JSON.stringify({ version: '1.1.0', release_notes: 'B', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 }, aarch64: { url: 'b.tar.gz', hash: HASH, size: 7 } } }));
+  server.set(
+    '/manifest.json',
+    JSON.stringify({
+      version: '1.1.0',
+      release_notes: 'B',
+      platforms: {
+        x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 },
+        aarch64: { url: 'b.tar.gz', hash: HASH, size: 7 },
+      },
+    }),
+  );
 });
 after(() => server.stop());
 
@@ -34,15 +44,23 @@ async function setUp(home: string, migrations: Record<string, string> = {}) {
   const dockerDir = path.join(home, 'docker');
   await mkdir(path.join(dockerDir, 'data'), { recursive: true });
   await mkdir(path.join(dockerDir, 'migrations'), { recursive: true });
-  await writeFile(path.join(home, 'config.toml'), `# my box\n[versions]\ndocker_service = "1.0.0" # installed\n\n[server]\nmanifest_url = "${server.url}/manifest.json"\n\n[health]\ntimeout = 5\n`);
+  await writeFile(
+    path.join(home, 'config.toml'),
+    `# my box\n[versions]\ndocker_service = "1.0.0" # installed\n\n[server]\nmanifest_url = "${server.url}/manifest.json"\n\n[health]\ntimeout = 5\n`,
+  );
   await writeFile(path.join(dockerDir, 'docker-compose.yml'), 'services: {}\n');
   await writeFile(path.join(dockerDir, 'VERSION'), '1.0.0');
   await writeFile(path.join(dockerDir, 'data', 'db'), 'rows-of-A');
-  for (const [name, body] of Object.entries(migrations)) await writeFile(path.join(dockerDir, 'migrations', name), body);
+  for (const [name, body] of Object.entries(migrations))
+    await writeFile(path.join(dockerDir, 'migrations', name), body);
   return dockerDir;
 }
 
-async function upgrade(home: string, fake: Omit<FakeOptions, 'to'>, extra: Partial<Parameters<typeof runUpgrade>[0]> = {}): Promise<Box> {
+async function upgrade(
+  home: string,
+  fake: Omit<FakeOptions, 'to'>,
+  extra: Partial<Parameters<typeof runUpgrade>[0]> = {},
+): Promise<Box> {
   const { config, file } = await loadConfig(home);
   const paths = homePaths(home, config, file);
   const store = openStore(paths.dbFile);
@@ -62,24 +80,53 @@ async function upgrade(home: string, fake: Omit<FakeOptions, 'to'>, extra: Parti
       onEvent: (event) => events.push(event),
       ...extra,
     });
-    return { home, dockerDir: paths.dockerDir, calls, events, result, read: (name) => readFile(path.join(home, name), 'utf8') };
+    return {
+      home,
+      dockerDir: paths.dockerDir,
+      calls,
+      events,
+      result,
+      read: (name) => readFile(path.join(home, name), 'utf8'),
+    };
   } finally {
     store.close();
   }
 }
 
 /** A migration that appends its name to docker/data/log, so order and reversal are visible. */
-const log = (name: string, exit = 0) => `echo ${name} "$NUWAX_FROM_VERSION" "$NUWAX_TO_VERSION" >> data/log\nexit ${exit}\n`;
+const log = (name: string, exit = 0) =>
+  `echo ${name} "$NUWAX_FROM_VERSION" "$NUWAX_TO_VERSION" >> data/log\nexit ${exit}\n`;
 
 describe('upgrade decision tree (SPEC 8)', () => {
   test('success runs every step in order, commits the version keeping config comments, records scripts', () =>
     withTempDir('orch', async (home) => {
-      await setUp(home, { 'up-1.0.5.sh': log('up-1.0.5'), 'up-1.1.0.sh': log('up-1.1.0'), 'up-0.9.0.sh': log('up-0.9.0'), 'up-1.2.0.sh': log('up-1.2.0') });
+      await setUp(home, {
+        'up-1.0.5.sh': log('up-1.0.5'),
+        'up-1.1.0.sh': log('up-1.1.0'),
+        'up-0.9.0.sh': log('up-0.9.0'),
+        'up-1.2.0.sh': log('up-1.2.0'),
+      });
       const box = await upgrade(home, {});
       assert.equal(box.result.status, 'success', JSON.stringify(box.result));
       assert.equal(exitCodeFor(box.result), 0);
-      const steps = box.events.filter((event) => event.type === 'step' && event.status === 'done').map((event) => (event as { step: string }).step);
-      assert.deepEqual(steps, ['checking', 'downloading', 'verifying', 'staging', 'loading_images', 'backing_up', 'stopping', 'applying', 'migrating', 'starting', 'health_check', 'committing', 'cleaning_up']);
+      const steps = box.events
+        .filter((event) => event.type === 'step' && event.status === 'done')
+        .map((event) => (event as { step: string }).step);
+      assert.deepEqual(steps, [
+        'checking',
+        'downloading',
+        'verifying',
+        'staging',
+        'loading_images',
+        'backing_up',
+        'stopping',
+        'applying',
+        'migrating',
+        'starting',
+        'health_check',
+        'committing',
+        'cleaning_up',
+      ]);
       assert.equal(await box.read('docker/data/log'), 'up-1.0.5 1.0.0 1.1.0\nup-1.1.0 1.0.0 1.1.0\n');
       const config = await box.read('config.toml');
       assert.match(config, /docker_service = "1\.1\.0" # installed/);
@@ -134,7 +181,9 @@ describe('upgrade decision tree (SPEC 8)', () => {
       assert.equal(await box.read('docker/data/db'), 'rows-of-A');
       assert.equal(await box.read('docker/VERSION'), '1.0.0');
       assert.deepEqual(box.calls.slice(-4), ['undo', 'restore', 'up:1.0.0', 'health:1.0.0']);
-      const bundle = JSON.parse(await box.read(`logs/failures/${box.result.status === 'failed' ? box.result.upgrade_id : 0}/result.json`));
+      const bundle = JSON.parse(
+        await box.read(`logs/failures/${box.result.status === 'failed' ? box.result.upgrade_id : 0}/result.json`),
+      );
       assert.equal(bundle.status, 'failed');
     }));
 
@@ -200,7 +249,10 @@ describe('upgrade decision tree (SPEC 8)', () => {
   test('an unreachable server fails at checking with changed:false, exit 1', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);
-      await writeFile(path.join(home, 'config.toml'), '[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "http://127.0.0.1:9/m.json"\n');
+      await writeFile(
+        path.join(home, 'config.toml'),
+        '[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "http://127.0.0.1:9/m.json"\n',
+      );
       const box = await upgrade(home, {});
       assert.equal(box.result.status, 'failed');
       assert.equal(exitCodeFor(box.result), 1);
@@ -212,7 +264,10 @@ describe('staged releases: disk and trust', () => {
   const stagingOf = (home: string) => path.join(home, 'cache', 'staging');
   const entries = async (folder: string) => (await readdir(folder).catch(() => [] as string[])).sort();
   const withManifestUrl = (home: string, url: string, security = '') =>
-    writeFile(path.join(home, 'config.toml'), `[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "${url}"\n[health]\ntimeout = 5\n${security}`);
+    writeFile(
+      path.join(home, 'config.toml'),
+      `[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "${url}"\n[health]\ntimeout = 5\n${security}`,
+    );
 
   test('pre-staging what is staged redoes nothing; extractions nobody needs are removed; a commit leaves staging empty', () =>
     withTempDir('orch', async (home) => {
@@ -227,7 +282,11 @@ describe('staged releases: disk and trust', () => {
       await withManifestUrl(home, 'http://127.0.0.1:9/manifest.json');
       const again = await upgrade(home, {}, { downloadOnly: true });
       assert.equal(again.result.status, 'staged');
-      assert.equal(again.result.status === 'staged' && again.result.upgrade_id, first.result.status === 'staged' && first.result.upgrade_id, 'the same staged release');
+      assert.equal(
+        again.result.status === 'staged' && again.result.upgrade_id,
+        first.result.status === 'staged' && first.result.upgrade_id,
+        'the same staged release',
+      );
       assert.deepEqual(again.calls, [], 'no download, no extraction, no docker load');
       assert.deepEqual(await entries(stagingOf(home)), [stagedFolder], 'only the staged release is kept');
       const installed = await upgrade(home, {});
@@ -266,9 +325,17 @@ describe('staged releases: disk and trust', () => {
       assert.ok(staged?.tree && staged.stagedRoot, 'the extraction is recorded with its fingerprint');
       const installed = await upgrade(home, {});
       assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
-      assert.deepEqual(installed.calls.slice(0, 3), ['download', 'down', 'backup'], 'the package found again and verified; no extraction');
+      assert.deepEqual(
+        installed.calls.slice(0, 3),
+        ['download', 'down', 'backup'],
+        'the package found again and verified; no extraction',
+      );
       assert.ok(installed.calls.includes('apply') && !installed.calls.includes('stage'));
-      assert.ok(installed.events.some((event) => event.type === 'log' && /extraction made when the release was staged/.test(event.message)));
+      assert.ok(
+        installed.events.some(
+          (event) => event.type === 'log' && /extraction made when the release was staged/.test(event.message),
+        ),
+      );
       assert.equal(await stagedRecord(home), undefined);
       assert.deepEqual(await entries(stagingOf(home)), []);
     }));
@@ -284,7 +351,10 @@ describe('staged releases: disk and trust', () => {
       assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
       assert.ok(calls.includes('stage'), 'extracted again');
       assert.equal(onDisk().length, 1, 'only the folder being extracted into');
-      assert.ok(!onDisk().includes(path.basename(path.dirname(staged!.stagedRoot!))), 'the changed extraction was removed before extracting');
+      assert.ok(
+        !onDisk().includes(path.basename(path.dirname(staged!.stagedRoot!))),
+        'the changed extraction was removed before extracting',
+      );
     }));
 
   test('a record staged before extractions were reused (no fingerprint): the install removes it before extracting, as it did then', () =>
@@ -309,7 +379,14 @@ describe('staged releases: disk and trust', () => {
   test('a staged patch whose base no longer matches the box: the full package extracted over it is not taken for the staged patch', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);
-      server.set('/both.json', JSON.stringify({ version: '1.1.0', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } }, patch: { x86_64: { url: 'p.tar.gz', hash: 'd'.repeat(64), size: 3, from: ['1.0.0'] } } }));
+      server.set(
+        '/both.json',
+        JSON.stringify({
+          version: '1.1.0',
+          platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } },
+          patch: { x86_64: { url: 'p.tar.gz', hash: 'd'.repeat(64), size: 3, from: ['1.0.0'] } },
+        }),
+      );
       await withManifestUrl(home, `${server.url}/both.json`);
       let extractions = 0;
       const withMarkedStage = (calls: string[], baseOk: boolean) => {
@@ -322,7 +399,10 @@ describe('staged releases: disk and trust', () => {
           return { ...staged, patchInfo: { base: { VERSION: null } } };
         };
         collaborators.packages.patchInfo = async () => ({ base: { VERSION: null } });
-        collaborators.packages.checkBase = async () => (baseOk ? { ok: true, mismatches: [] } : { ok: false, mismatches: [{ path: 'VERSION', expected: null, actual: 'x' }] });
+        collaborators.packages.checkBase = async () =>
+          baseOk
+            ? { ok: true, mismatches: [] }
+            : { ok: false, mismatches: [{ path: 'VERSION', expected: null, actual: 'x' }] };
         return collaborators;
       };
       const staging = await upgrade(home, {}, { downloadOnly: true, collaborators: withMarkedStage([], true) });
@@ -330,14 +410,22 @@ describe('staged releases: disk and trust', () => {
       assert.equal((await stagedRecord(home))?.sha256, 'd'.repeat(64), 'the patch is staged');
       // The box's files changed since: the install falls back to the full package, then is declined.
       const calls: string[] = [];
-      const declined = await upgrade(home, {}, { collaborators: withMarkedStage(calls, false), confirm: async () => false });
+      const declined = await upgrade(
+        home,
+        {},
+        { collaborators: withMarkedStage(calls, false), confirm: async () => false },
+      );
       assert.equal(declined.result.status, 'failed', JSON.stringify(declined.result));
       assert.equal(declined.result.status === 'failed' && declined.result.error.code, 'E_CANCELLED');
       assert.ok(calls.includes('stage'), 'the full package was extracted');
       const record = await stagedRecord(home);
       assert.equal(record?.version, '1.1.0', 'still staged');
       if (record?.stagedRoot) {
-        assert.deepEqual(await entries(record.stagedRoot), ['extraction-1'], 'the record claims only the extraction of its own package');
+        assert.deepEqual(
+          await entries(record.stagedRoot),
+          ['extraction-1'],
+          'the record claims only the extraction of its own package',
+        );
       }
     }));
 
@@ -381,7 +469,14 @@ describe('staged releases: disk and trust', () => {
     withTempDir('orch', async (home) => {
       await setUp(home);
       assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
-      server.set('/both.json', JSON.stringify({ version: '1.1.0', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } }, patch: { x86_64: { url: 'p.tar.gz', hash: 'd'.repeat(64), size: 3, from: ['1.0.0'] } } }));
+      server.set(
+        '/both.json',
+        JSON.stringify({
+          version: '1.1.0',
+          platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } },
+          patch: { x86_64: { url: 'p.tar.gz', hash: 'd'.repeat(64), size: 3, from: ['1.0.0'] } },
+        }),
+      );
       await withManifestUrl(home, `${server.url}/both.json`);
       const patchStaged = await upgrade(home, {}, { downloadOnly: true });
       assert.equal(patchStaged.result.status, 'staged', JSON.stringify(patchStaged.result));
@@ -401,14 +496,24 @@ describe('staged releases: disk and trust', () => {
       await withManifestUrl(home, `${server.url}/gone.json`);
       const box = await upgrade(home, {});
       assert.equal(box.result.status, 'success', JSON.stringify(box.result));
-      assert.ok(box.events.some((event) => event.type === 'log' && event.level === 'warn' && /release server cannot be used.*HTTP 404.*installing the staged release/.test(event.message)));
+      assert.ok(
+        box.events.some(
+          (event) =>
+            event.type === 'log' &&
+            event.level === 'warn' &&
+            /release server cannot be used.*HTTP 404.*installing the staged release/.test(event.message),
+        ),
+      );
     }));
 
   test('a staged release the server no longer offers (withdrawn) is forgotten: a later outage installs nothing', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);
       assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
-      server.set('/withdrawn.json', JSON.stringify({ version: '1.0.0', platforms: { x86_64: { url: 'a.tar.gz', hash: HASH, size: 7 } } }));
+      server.set(
+        '/withdrawn.json',
+        JSON.stringify({ version: '1.0.0', platforms: { x86_64: { url: 'a.tar.gz', hash: HASH, size: 7 } } }),
+      );
       await withManifestUrl(home, `${server.url}/withdrawn.json`);
       const answered = await upgrade(home, {});
       assert.equal(answered.result.status, 'up_to_date', JSON.stringify(answered.result));
@@ -441,10 +546,15 @@ describe('staged releases: disk and trust', () => {
       assert.equal(refused.result.status, 'failed');
       // The error stays the server's (the daemon backs off on it) and says why the staged release is refused.
       assert.equal(refused.result.status === 'failed' && refused.result.error.code, 'E_NETWORK');
-      assert.match(refused.result.status === 'failed' ? refused.result.error.message : '', /the staged release 1\.1\.0 cannot be installed either: .*no signature/);
+      assert.match(
+        refused.result.status === 'failed' ? refused.result.error.message : '',
+        /the staged release 1\.1\.0 cannot be installed either: .*no signature/,
+      );
       assert.deepEqual(refused.calls, [], 'nothing on the box changed');
       // Staged from a signed manifest: the signature is kept and verifies again offline.
-      const manifest = Buffer.from(JSON.stringify({ version: '1.1.0', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } } }));
+      const manifest = Buffer.from(
+        JSON.stringify({ version: '1.1.0', platforms: { x86_64: { url: 'b.tar.gz', hash: HASH, size: 7 } } }),
+      );
       server.set('/signed.json', manifest);
       server.set('/signed.json.sig', signBytes(manifest, loadPrivateKey(privateKeyPem)));
       await withManifestUrl(home, `${server.url}/signed.json`, `[security]\npublic_keys = ["${publicKey}"]\n`);
@@ -464,19 +574,36 @@ describe('crash recovery (SPEC 9)', () => {
     const calls: string[] = [];
     const collaborators = fakeCollaborators(paths.dockerDir, { to: '1.1.0' }, calls);
     const die = new Promise<never>(() => undefined);
-    const kill = <T extends unknown[], R>(name: string, work: (...args: T) => Promise<R>) => async (...args: T) => {
-      const value = await work(...args);
-      if (name === step) await Promise.race([die, new Promise((_, reject) => setTimeout(() => reject(new Error('killed')), 50))]);
-      return value;
-    };
+    const kill =
+      <T extends unknown[], R>(name: string, work: (...args: T) => Promise<R>) =>
+      async (...args: T) => {
+        const value = await work(...args);
+        if (name === step)
+          await Promise.race([die, new Promise((_, reject) => setTimeout(() => reject(new Error('killed')), 50))]);
+        return value;
+      };
     collaborators.packages.apply = kill('applying', collaborators.packages.apply);
     collaborators.runtime.health = kill('health_check', collaborators.runtime.health);
     collaborators.backups.create = kill('backing_up', collaborators.backups.create);
     // Simulate the death: let the step fail with a non-error "kill", then forge the journal as a crash leaves it.
-    await runUpgrade({ config, paths, store, collaborators, clientVersion: '0.1.0', logger: silentLogger, hostArch: 'x64', trigger: 'manual', startedBy: 'test' }).catch(() => undefined);
+    await runUpgrade({
+      config,
+      paths,
+      store,
+      collaborators,
+      clientVersion: '0.1.0',
+      logger: silentLogger,
+      hostArch: 'x64',
+      trigger: 'manual',
+      startedBy: 'test',
+    }).catch(() => undefined);
     const [row] = store.upgrades.list(1);
-    store.db.prepare(`UPDATE upgrades SET status = 'running', result = NULL, finished_at = NULL WHERE id = ?`).run(row!.id);
-    store.db.prepare(`UPDATE journal SET status = 'running', finished_at = NULL WHERE upgrade_id = ? AND step = ?`).run(row!.id, step);
+    store.db
+      .prepare(`UPDATE upgrades SET status = 'running', result = NULL, finished_at = NULL WHERE id = ?`)
+      .run(row!.id);
+    store.db
+      .prepare(`UPDATE journal SET status = 'running', finished_at = NULL WHERE upgrade_id = ? AND step = ?`)
+      .run(row!.id, step);
     store.db.prepare(`DELETE FROM journal WHERE upgrade_id = ? AND step = 'rolling_back'`).run(row!.id);
     store.close();
   }
@@ -487,7 +614,13 @@ describe('crash recovery (SPEC 9)', () => {
     const store = openStore(paths.dbFile);
     const calls: string[] = [];
     try {
-      const result = await recoverUnfinished({ config, paths, store, collaborators: fakeCollaborators(paths.dockerDir, { to: '1.1.0' }, calls), logger: silentLogger });
+      const result = await recoverUnfinished({
+        config,
+        paths,
+        store,
+        collaborators: fakeCollaborators(paths.dockerDir, { to: '1.1.0' }, calls),
+        logger: silentLogger,
+      });
       return { result, calls, store: openStore(paths.dbFile) };
     } finally {
       store.close();

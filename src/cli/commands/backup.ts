@@ -25,9 +25,16 @@ export function registerBackup(program: Command): void {
     .action(
       action(async (context) => {
         const { readdir } = await import('node:fs/promises');
-        const entries = (await readdir(context.paths.dockerDir).catch(() => [] as string[])).filter((name) => !context.config.upgrade.protected.includes(name));
+        const entries = (await readdir(context.paths.dockerDir).catch(() => [] as string[])).filter(
+          (name) => !context.config.upgrade.protected.includes(name),
+        );
         const onProgress = progress();
-        const row = await createBackupService(context).create({ paths: [...new Set([...entries, ...context.config.backup.include])], kind: 'manual', version: context.store.installedVersion(context.config.versions.docker_service), ...(onProgress ? { onProgress } : {}) });
+        const row = await createBackupService(context).create({
+          paths: [...new Set([...entries, ...context.config.backup.include])],
+          kind: 'manual',
+          version: context.store.installedVersion(context.config.versions.docker_service),
+          ...(onProgress ? { onProgress } : {}),
+        });
         if (onProgress) process.stderr.write('\n');
         context.print(`backup ${describe(row)}`, row);
       }),
@@ -55,15 +62,23 @@ export function registerBackup(program: Command): void {
     .command('restore')
     .argument('<id>', 'backup id', (value) => Number.parseInt(value, 10))
     .option('-y, --yes', 'do not ask for confirmation')
-    .description('restore the paths a backup covers (files only; use `nuwax rollback ID` to also stop and start the services)')
+    .description(
+      'restore the paths a backup covers (files only; use `nuwax rollback ID` to also stop and start the services)',
+    )
     .action(
       action(async (context, id: number, options: { yes?: boolean }) => {
         if (!options.yes && !(await confirmInTerminal(`Replace the files covered by backup #${id}? [y/N] `))) {
-          context.print('cancelled: nothing was changed', { status: 'failed', error: { code: 'E_CANCELLED', message: 'cancelled' }, changed: false });
+          context.print('cancelled: nothing was changed', {
+            status: 'failed',
+            error: { code: 'E_CANCELLED', message: 'cancelled' },
+            changed: false,
+          });
           return 1;
         }
         const onProgress = progress();
-        const result = await withLock(context, 'nuwax backup restore', () => createBackupService(context).restore(id, onProgress ? { onProgress } : {}));
+        const result = await withLock(context, 'nuwax backup restore', () =>
+          createBackupService(context).restore(id, onProgress ? { onProgress } : {}),
+        );
         if (onProgress) process.stderr.write('\n');
         context.print(`restored backup #${id}: ${result.files} files in ${result.paths.join(', ')}`, { id, ...result });
       }),
@@ -74,7 +89,9 @@ export function registerBackup(program: Command): void {
     .action(
       action(async (context) => {
         const deleted = await createBackupService(context).prune();
-        context.print(deleted.length ? deleted.map((row) => `deleted ${describe(row)}`) : ['nothing to prune'], { deleted });
+        context.print(deleted.length ? deleted.map((row) => `deleted ${describe(row)}`) : ['nothing to prune'], {
+          deleted,
+        });
       }),
     );
 }

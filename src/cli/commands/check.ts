@@ -30,7 +30,9 @@ export function registerCheck(program: Command): void {
           offered: fetched.manifest.version,
           strategy: decision.strategy,
           reason: decision.reason,
-          package: chosen ? { url: chosen.url, size: chosen.size, hash: chosen.sha256 ? `sha256:${chosen.sha256}` : 'external' } : null,
+          package: chosen
+            ? { url: chosen.url, size: chosen.size, hash: chosen.sha256 ? `sha256:${chosen.sha256}` : 'external' }
+            : null,
           signed: fetched.signed,
           notes: fetched.manifest.release_notes ?? null,
           release_date: fetched.manifest.release_date ?? null,
@@ -41,7 +43,8 @@ export function registerCheck(program: Command): void {
           `offered:    ${fetched.manifest.version}${fetched.manifest.release_date ? ` (${fetched.manifest.release_date})` : ''}`,
           `strategy:   ${decision.strategy} — ${decision.reason}`,
         ];
-        if (chosen) human.push(`package:    ${chosen.url}${chosen.size !== null ? ` (${formatBytes(chosen.size)})` : ''}`);
+        if (chosen)
+          human.push(`package:    ${chosen.url}${chosen.size !== null ? ` (${formatBytes(chosen.size)})` : ''}`);
         human.push(`signature:  ${fetched.signed ? 'verified' : 'not checked (no public key configured)'}`);
         if (fetched.manifest.release_notes) human.push('', fetched.manifest.release_notes);
         context.print(human, json);

@@ -1,6 +1,12 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { type CycleOutcome, createWebhookNotifier, type DaemonPorts, runDaemon, type WaitingRecord } from '../../daemon/index.js';
+import {
+  type CycleOutcome,
+  createWebhookNotifier,
+  type DaemonPorts,
+  runDaemon,
+  type WaitingRecord,
+} from '../../daemon/index.js';
 import type { UpgradeEvent } from '../../events/index.js';
 import { createDispatcher } from '../../manifest/index.js';
 import { checkForUpdate, recoverUnfinished, reportOutcome, runUpgrade } from '../../upgrade/index.js';
@@ -21,7 +27,10 @@ export function registerDaemon(program: Command): void {
     .command('daemon')
     .description('check on a schedule; upgrade inside the maintenance window, pre-stage outside it')
     .option('--once', 'run one cycle and exit with its result (for system cron and tests)')
-    .option('--jitter', 'with --once: wait the random [schedule] jitter first, as the daemon does (use it from system cron)')
+    .option(
+      '--jitter',
+      'with --once: wait the random [schedule] jitter first, as the daemon does (use it from system cron)',
+    )
     .action(action(async (context, flags: DaemonFlags) => runDaemonCommand(context, flags)));
 }
 
@@ -46,7 +55,8 @@ function daemonPorts(context: CliContext): DaemonPorts {
       const { decision } = await checkForUpdate({ ...shared, signal });
       return decision.strategy === 'none' ? null : decision.offered;
     },
-    recover: (onEvent) => recoverUnfinished({ config, paths, store, collaborators: createCollaborators(context), logger, onEvent }),
+    recover: (onEvent) =>
+      recoverUnfinished({ config, paths, store, collaborators: createCollaborators(context), logger, onEvent }),
   };
 }
 
@@ -65,7 +75,18 @@ export async function runDaemonCommand(context: CliContext, flags: DaemonFlags):
     else if (flags.once) printSkipped(context, outcome);
   };
   try {
-    return await runDaemon({ config, home: context.home, store, logger, ports: daemonPorts(context), onEvent, lockFile: paths.lockFile, once: flags.once ?? false, jitter: !flags.once || flags.jitter === true, afterCycle });
+    return await runDaemon({
+      config,
+      home: context.home,
+      store,
+      logger,
+      ports: daemonPorts(context),
+      onEvent,
+      lockFile: paths.lockFile,
+      once: flags.once ?? false,
+      jitter: !flags.once || flags.jitter === true,
+      afterCycle,
+    });
   } finally {
     await notifier.flush(5000);
   }
@@ -76,7 +97,12 @@ function printSkipped(context: CliContext, outcome: CycleOutcome): void {
   const waiting = context.store.kv.get<WaitingRecord>('daemon:waiting');
   if (outcome.skipped === 'already_staged' && waiting) {
     // SPEC 8's `staged`: the release is ready; this cycle only confirmed the server offers it still.
-    context.print(`result: staged - ${waiting.reason} (staged earlier)`, { status: 'staged', version: waiting.version, already: true, waiting });
+    context.print(`result: staged - ${waiting.reason} (staged earlier)`, {
+      status: 'staged',
+      version: waiting.version,
+      already: true,
+      waiting,
+    });
     return;
   }
   const because = {

@@ -33,11 +33,24 @@ export function registerDoctor(program: Command): void {
     .action(
       action(async (context) => {
         const { config, paths, logger } = context;
-        const runtime = new DockerRuntime({ dockerDir: paths.dockerDir, composeFile: paths.composeFile, ...(config.docker.project_name ? { projectName: config.docker.project_name } : {}), logger });
+        const runtime = new DockerRuntime({
+          dockerDir: paths.dockerDir,
+          composeFile: paths.composeFile,
+          ...(config.docker.project_name ? { projectName: config.docker.project_name } : {}),
+          logger,
+        });
         const dispatcher = createDispatcher(config);
         const { store, temporary } = storeFor(context);
         try {
-          const report = await runDoctor({ config, paths, store, clientVersion: CLIENT_VERSION, docker: doctorDocker(runtime), logger, ...(dispatcher ? { dispatcher } : {}) });
+          const report = await runDoctor({
+            config,
+            paths,
+            store,
+            clientVersion: CLIENT_VERSION,
+            docker: doctorDocker(runtime),
+            logger,
+            ...(dispatcher ? { dispatcher } : {}),
+          });
           context.print([...report.checks.map(renderCheck), '', report.verdict], report);
           return exitCodeOf(report.verdict);
         } finally {

@@ -24,7 +24,13 @@ export function registerHistory(program: Command): void {
           finished_at: row.finishedAt,
           result: row.result,
         }));
-        const human = rows.length === 0 ? ['no upgrades yet'] : rows.map((row) => `#${row.id} ${row.startedAt} ${row.fromVersion ?? '(none)'} → ${row.toVersion ?? '?'} ${row.strategy ?? ''} ${row.status}${row.status === 'failed' || row.status === 'running' ? ` at ${row.step}` : ''} (${row.trigger}${row.startedBy ? ` by ${row.startedBy}` : ''})`);
+        const human =
+          rows.length === 0
+            ? ['no upgrades yet']
+            : rows.map(
+                (row) =>
+                  `#${row.id} ${row.startedAt} ${row.fromVersion ?? '(none)'} → ${row.toVersion ?? '?'} ${row.strategy ?? ''} ${row.status}${row.status === 'failed' || row.status === 'running' ? ` at ${row.step}` : ''} (${row.trigger}${row.startedBy ? ` by ${row.startedBy}` : ''})`,
+              );
         context.print(human, json);
       }),
     );

@@ -22,10 +22,14 @@ const SPACE_MARGIN = 32 * 1024 * 1024;
 export function registerImport(program: Command): void {
   program
     .command('import')
-    .description('stage a release from an offline bundle (`nuwax release bundle`), verified as a download is; `nuwax upgrade` then installs it with no network')
+    .description(
+      'stage a release from an offline bundle (`nuwax release bundle`), verified as a download is; `nuwax upgrade` then installs it with no network',
+    )
     .argument('<file>', 'the bundle file')
     .option('-y, --yes', 'do not ask for confirmation')
-    .action(action(async (context, file: string, flags: { yes?: boolean }) => runImport(context, path.resolve(file), flags)));
+    .action(
+      action(async (context, file: string, flags: { yes?: boolean }) => runImport(context, path.resolve(file), flags)),
+    );
 }
 
 type Offered = Exclude<StrategyDecision, { strategy: 'none' }>;
@@ -41,7 +45,10 @@ function packagesToImport(head: BundleHead, decision: Offered, fallback: Offered
   const wanted = new Map<string, string[]>();
   const sha256 = decision.package.sha256;
   if (!sha256 || !inBundle.has(sha256)) {
-    throw new NuwaxError(ErrorCodes.E_NO_PACKAGE, `The bundle holds no ${decision.strategy} package for ${decision.arch} (${decision.reason}); make it with --arch ${decision.arch}`);
+    throw new NuwaxError(
+      ErrorCodes.E_NO_PACKAGE,
+      `The bundle holds no ${decision.strategy} package for ${decision.arch} (${decision.reason}); make it with --arch ${decision.arch}`,
+    );
   }
   wanted.set(sha256, [decision.package.url, ...decision.package.mirrors]);
   const full = fallback?.package;
@@ -51,7 +58,9 @@ function packagesToImport(head: BundleHead, decision: Offered, fallback: Offered
 
 async function runImport(context: CliContext, file: string, flags: { yes?: boolean }): Promise<number> {
   const info = await stat(file).catch((error: unknown) => {
-    throw new NuwaxError(ErrorCodes.E_USAGE, `Cannot read the bundle ${file}: ${(error as Error).message}`, { cause: error });
+    throw new NuwaxError(ErrorCodes.E_USAGE, `Cannot read the bundle ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
   });
   if (!info.isFile()) throw new NuwaxError(ErrorCodes.E_USAGE, `${file} is not a file`);
   const lock = await acquireLock(context.paths.lockFile, 'nuwax import');
@@ -73,21 +82,42 @@ async function runImport(context: CliContext, file: string, flags: { yes?: boole
     const readOptions = { config, clientVersion: CLIENT_VERSION, signal: controller.signal };
     // The manifest is verified (signature) from the start of the bundle before any package is read.
     const head = await readBundleHead(file, readOptions);
-    const check = (forceFull: boolean) => checkForUpdate({ config, paths, store, clientVersion: CLIENT_VERSION, fetched: head.fetched, forceFull });
+    const check = (forceFull: boolean) =>
+      checkForUpdate({ config, paths, store, clientVersion: CLIENT_VERSION, fetched: head.fetched, forceFull });
     const { decision } = await check(false);
     if (decision.strategy !== 'none') {
       const fallback = decision.strategy === 'patch' ? ((await check(true)).decision as Offered) : null;
       const wanted = packagesToImport(head, decision, fallback);
-      if (!flags.yes && !(await confirmInTerminal(`Stage ${decision.offered} (${decision.strategy}) from ${path.basename(file)}? [y/N] `))) {
-        context.print('cancelled: nothing was changed', { status: 'failed', error: { code: ErrorCodes.E_CANCELLED, message: 'cancelled' }, changed: false });
+      if (
+        !flags.yes &&
+        !(await confirmInTerminal(
+          `Stage ${decision.offered} (${decision.strategy}) from ${path.basename(file)}? [y/N] `,
+        ))
+      ) {
+        context.print('cancelled: nothing was changed', {
+          status: 'failed',
+          error: { code: ErrorCodes.E_CANCELLED, message: 'cancelled' },
+          changed: false,
+        });
         return 1;
       }
-      const bytes = head.index.packages.filter((item) => wanted.has(item.sha256)).reduce((sum, item) => sum + item.size, 0);
+      const bytes = head.index.packages
+        .filter((item) => wanted.has(item.sha256))
+        .reduce((sum, item) => sum + item.size, 0);
       await ensureFreeSpace(paths.downloadsDir, bytes + SPACE_MARGIN, `the packages of ${path.basename(file)}`);
       const started = Date.now();
-      const imported = await importBundle(head, { ...readOptions, directory: paths.downloadsDir, wanted, onProgress: onEvent });
+      const imported = await importBundle(head, {
+        ...readOptions,
+        directory: paths.downloadsDir,
+        wanted,
+        onProgress: onEvent,
+      });
       const seconds = (Date.now() - started) / 1000;
-      onEvent({ type: 'log', level: 'info', message: `verified ${formatBytes(info.size)} of bundle and copied ${imported.length} package(s), ${formatBytes(bytes)}, into the download cache in ${seconds.toFixed(1)} s${head.fetched.signed ? '; the manifest signature verified' : ''}` });
+      onEvent({
+        type: 'log',
+        level: 'info',
+        message: `verified ${formatBytes(info.size)} of bundle and copied ${imported.length} package(s), ${formatBytes(bytes)}, into the download cache in ${seconds.toFixed(1)} s${head.fetched.signed ? '; the manifest signature verified' : ''}`,
+      });
     }
     const result = await runUpgrade({
       config,
@@ -112,4 +142,3 @@ async function runImport(context: CliContext, file: string, flags: { yes?: boole
     await lock.release();
   }
 }
-

@@ -5,7 +5,10 @@ import { packRelease, patchRelease } from '../../release/index.js';
 import { action } from '../context.js';
 import { parseArch } from './release.js';
 
-function countOperations(operations: { replace: { files: string[]; directories: string[] }; delete: { files: string[]; directories: string[] } }): string {
+function countOperations(operations: {
+  replace: { files: string[]; directories: string[] };
+  delete: { files: string[]; directories: string[] };
+}): string {
   const { replace, delete: remove } = operations;
   return `replace ${replace.files.length} files, ${replace.directories.length} directories; delete ${remove.files.length} files, ${remove.directories.length} directories`;
 }
@@ -22,8 +25,16 @@ export function registerReleasePackage(release: Command): void {
     .action(
       action(async (context, dir: string, options: { version: string; arch: string; output: string }) => {
         const output = path.resolve(options.output);
-        const sidecar = await packRelease({ dir: path.resolve(dir), version: options.version, arch: parseArch(options.arch), output });
-        context.print(`wrote ${output} (${formatBytes(sidecar.size)}, sha256 ${sidecar.sha256}) and ${output}.release.json`, { file: output, ...sidecar });
+        const sidecar = await packRelease({
+          dir: path.resolve(dir),
+          version: options.version,
+          arch: parseArch(options.arch),
+          output,
+        });
+        context.print(
+          `wrote ${output} (${formatBytes(sidecar.size)}, sha256 ${sidecar.sha256}) and ${output}.release.json`,
+          { file: output, ...sidecar },
+        );
       }),
     );
 
@@ -37,13 +48,30 @@ export function registerReleasePackage(release: Command): void {
     .option('--arch <arch>', 'x86_64 or aarch64', 'x86_64')
     .requiredOption('-o, --output <file>', 'package file, e.g. app-1.4.0.2-patch.tar.gz')
     .action(
-      action(async (context, oldDir: string, newDir: string, options: { from: string; to: string; arch: string; output: string }) => {
-        const output = path.resolve(options.output);
-        const sidecar = await patchRelease({ oldDir: path.resolve(oldDir), newDir: path.resolve(newDir), from: options.from, to: options.to, arch: parseArch(options.arch), output });
-        context.print(
-          [`wrote ${output} (${formatBytes(sidecar.size)}, sha256 ${sidecar.sha256}) and ${output}.release.json`, `${options.from} → ${options.to}: ${countOperations(sidecar.operations!)}`],
-          { file: output, ...sidecar },
-        );
-      }),
+      action(
+        async (
+          context,
+          oldDir: string,
+          newDir: string,
+          options: { from: string; to: string; arch: string; output: string },
+        ) => {
+          const output = path.resolve(options.output);
+          const sidecar = await patchRelease({
+            oldDir: path.resolve(oldDir),
+            newDir: path.resolve(newDir),
+            from: options.from,
+            to: options.to,
+            arch: parseArch(options.arch),
+            output,
+          });
+          context.print(
+            [
+              `wrote ${output} (${formatBytes(sidecar.size)}, sha256 ${sidecar.sha256}) and ${output}.release.json`,
+              `${options.from} → ${options.to}: ${countOperations(sidecar.operations!)}`,
+            ],
+            { file: output, ...sidecar },
+          );
+        },
+      ),
     );
 }

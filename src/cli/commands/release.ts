@@ -8,24 +8,37 @@ import { buildManifest, createBundle, signManifestFile, writeKeyPair, writeManif
 import { action } from '../context.js';
 
 function parseArch(value: string): 'x86_64' | 'aarch64' {
-  const mapped = ({ x86_64: 'x86_64', amd64: 'x86_64', x64: 'x86_64', aarch64: 'aarch64', arm64: 'aarch64' } as const)[value as 'x86_64'];
+  const mapped = ({ x86_64: 'x86_64', amd64: 'x86_64', x64: 'x86_64', aarch64: 'aarch64', arm64: 'aarch64' } as const)[
+    value as 'x86_64'
+  ];
   if (!mapped) throw new NuwaxError(ErrorCodes.E_USAGE, `--arch must be x86_64 or aarch64, not "${value}"`);
   return mapped;
 }
 
 /** The publisher's tools (SPEC 11). Returns the `release` command so other files can add subcommands. */
 export function registerRelease(program: Command): Command {
-  const release = program.command('release').description("the publisher's tools: keygen, pack, patch, manifest, sign, bundle");
+  const release = program
+    .command('release')
+    .description("the publisher's tools: keygen, pack, patch, manifest, sign, bundle");
 
   release
     .command('keygen')
-    .description('make an ed25519 signing key pair: PREFIX.key (keep it secret) and PREFIX.pub (for security.public_keys)')
+    .description(
+      'make an ed25519 signing key pair: PREFIX.key (keep it secret) and PREFIX.pub (for security.public_keys)',
+    )
     .option('-o, --output <prefix>', 'file prefix', 'nuwax-release')
     .action(
       action(async (context, options: { output: string }) => {
         const keys = await writeKeyPair(path.resolve(options.output));
         context.print(
-          [`private key: ${keys.privateKeyFile}`, `public key:  ${keys.publicKeyFile}`, '', 'config.toml:', '[security]', `public_keys = ["${keys.publicKey}"]`],
+          [
+            `private key: ${keys.privateKeyFile}`,
+            `public key:  ${keys.publicKeyFile}`,
+            '',
+            'config.toml:',
+            '[security]',
+            `public_keys = ["${keys.publicKey}"]`,
+          ],
           { public_key: keys.publicKey, private_key_file: keys.privateKeyFile, public_key_file: keys.publicKeyFile },
         );
       }),
@@ -44,21 +57,39 @@ export function registerRelease(program: Command): Command {
     .option('--min-client <version>', 'oldest nuwax that may use it')
     .option('-o, --output <file>', 'output file', 'manifest.json')
     .action(
-      action(async (context, packages: string[], options: { version: string; notes?: string; notesFile?: string; baseUrl?: string; arch: string; expires?: string; minClient?: string; output: string }) => {
-        const notes = options.notesFile ? await readFile(options.notesFile, 'utf8') : options.notes;
-        const manifest = await buildManifest({
-          version: options.version,
-          packages: packages.map((file) => path.resolve(file)),
-          arch: parseArch(options.arch),
-          ...(notes !== undefined ? { notes } : {}),
-          ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
-          ...(options.expires ? { expires: new Date(Date.now() + parseDuration(options.expires) * 1000) } : {}),
-          ...(options.minClient ? { minClient: options.minClient } : {}),
-        });
-        const output = path.resolve(options.output);
-        await writeManifest(manifest, output);
-        context.print(`wrote ${output} for ${options.version} (${packages.length} package${packages.length === 1 ? '' : 's'})`, { manifest: output, ...manifest });
-      }),
+      action(
+        async (
+          context,
+          packages: string[],
+          options: {
+            version: string;
+            notes?: string;
+            notesFile?: string;
+            baseUrl?: string;
+            arch: string;
+            expires?: string;
+            minClient?: string;
+            output: string;
+          },
+        ) => {
+          const notes = options.notesFile ? await readFile(options.notesFile, 'utf8') : options.notes;
+          const manifest = await buildManifest({
+            version: options.version,
+            packages: packages.map((file) => path.resolve(file)),
+            arch: parseArch(options.arch),
+            ...(notes !== undefined ? { notes } : {}),
+            ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+            ...(options.expires ? { expires: new Date(Date.now() + parseDuration(options.expires) * 1000) } : {}),
+            ...(options.minClient ? { minClient: options.minClient } : {}),
+          });
+          const output = path.resolve(options.output);
+          await writeManifest(manifest, output);
+          context.print(
+            `wrote ${output} for ${options.version} (${packages.length} package${packages.length === 1 ? '' : 's'})`,
+            { manifest: output, ...manifest },
+          );
+        },
+      ),
     );
 
   release
@@ -75,8 +106,13 @@ export function registerRelease(program: Command): Command {
 
   release
     .command('bundle')
-    .description('write one offline bundle (a tar) of a manifest, its signature and its packages, for `nuwax import` on a box with no network')
-    .requiredOption('--manifest <file>', 'manifest.json, or the release folder holding it (with manifest.json.sig and the packages)')
+    .description(
+      'write one offline bundle (a tar) of a manifest, its signature and its packages, for `nuwax import` on a box with no network',
+    )
+    .requiredOption(
+      '--manifest <file>',
+      'manifest.json, or the release folder holding it (with manifest.json.sig and the packages)',
+    )
     .option('--packages <dir>', 'folder holding the package files (default: beside the manifest)')
     .option('--arch <arches>', 'only these arches, comma-separated (default: every arch in the manifest)')
     .requiredOption('-o, --output <file>', 'bundle file, e.g. release-1.4.0.2.nuwax.tar')
@@ -86,7 +122,9 @@ export function registerRelease(program: Command): Command {
           manifest: path.resolve(options.manifest),
           output: path.resolve(options.output),
           ...(options.packages ? { packagesDir: path.resolve(options.packages) } : {}),
-          ...(options.arch ? { arches: [...new Set(options.arch.split(',').map((arch) => parseArch(arch.trim())))] } : {}),
+          ...(options.arch
+            ? { arches: [...new Set(options.arch.split(',').map((arch) => parseArch(arch.trim())))] }
+            : {}),
         });
         context.print(
           `wrote ${bundle.output} (${formatBytes(bundle.size)}): ${bundle.version}, ${bundle.signed ? 'signed' : 'unsigned'}, ${bundle.packages.map((item) => item.roles.join('+')).join(', ')}`,

@@ -14,21 +14,30 @@ export function registerRollback(program: Command): void {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(
       action(async (context, backupId: number | undefined, options: { yes?: boolean }) => {
-        if (!options.yes && !(await confirmInTerminal(`Stop the services and restore backup ${backupId === undefined ? '(newest pre-upgrade)' : `#${backupId}`}? [y/N] `))) {
-          context.print('cancelled: nothing was changed', { status: 'failed', error: { code: 'E_CANCELLED', message: 'cancelled' }, changed: false });
+        if (
+          !options.yes &&
+          !(await confirmInTerminal(
+            `Stop the services and restore backup ${backupId === undefined ? '(newest pre-upgrade)' : `#${backupId}`}? [y/N] `,
+          ))
+        ) {
+          context.print('cancelled: nothing was changed', {
+            status: 'failed',
+            error: { code: 'E_CANCELLED', message: 'cancelled' },
+            changed: false,
+          });
           return 1;
         }
         const render = context.json ? undefined : createPlainRenderer((line) => process.stderr.write(`${line}\n`));
         const result = await withLock(context, 'nuwax rollback', () =>
           rollbackToBackup({
-          config: context.config,
-          paths: context.paths,
-          store: context.store,
-          collaborators: createCollaborators(context),
-          logger: context.logger,
-          startedBy: safeUser(),
-          ...(backupId !== undefined ? { backupId } : {}),
-          ...(render ? { onEvent: render } : {}),
+            config: context.config,
+            paths: context.paths,
+            store: context.store,
+            collaborators: createCollaborators(context),
+            logger: context.logger,
+            startedBy: safeUser(),
+            ...(backupId !== undefined ? { backupId } : {}),
+            ...(render ? { onEvent: render } : {}),
           }),
         );
         context.print(`rollback: ${result.status}${'version' in result ? ` — now on ${result.version}` : ''}`, result);

@@ -6,7 +6,8 @@ import { action } from '../context.js';
 
 function parsePort(value: string): number {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new NuwaxError(ErrorCodes.E_USAGE, `--port must be a number from 0 to 65535, not "${value}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new NuwaxError(ErrorCodes.E_USAGE, `--port must be a number from 0 to 65535, not "${value}"`);
   return port;
 }
 
@@ -20,8 +21,15 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .action(
       action(async (context, dir: string, options: { port: string; host: string }) => {
-        const server = await startServer({ root: path.resolve(dir), port: parsePort(options.port), host: options.host });
-        context.print(`serving ${path.resolve(dir)} at ${server.url} (Ctrl-C to stop)`, { url: server.url, root: path.resolve(dir) });
+        const server = await startServer({
+          root: path.resolve(dir),
+          port: parsePort(options.port),
+          host: options.host,
+        });
+        context.print(`serving ${path.resolve(dir)} at ${server.url} (Ctrl-C to stop)`, {
+          url: server.url,
+          root: path.resolve(dir),
+        });
         const signal = await new Promise<NodeJS.Signals>((resolve) => {
           process.once('SIGINT', () => resolve('SIGINT'));
           process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -21,12 +21,20 @@ export function registerStatus(program: Command): void {
           ]);
           try {
             await withLock(context, 'nuwax status (recovery)', () =>
-              recoverUnfinished({ config, paths: context.paths, store, collaborators: createCollaborators(context), logger: context.logger }),
+              recoverUnfinished({
+                config,
+                paths: context.paths,
+                store,
+                collaborators: createCollaborators(context),
+                logger: context.logger,
+              }),
             );
           } catch (error) {
             if ((error as { code?: string }).code !== 'E_LOCKED') throw error;
             const holder = await readLockHolder(context.paths.lockFile);
-            running = holder ? `pid ${holder.pid} (${holder.command}) since ${holder.started_at}` : 'by another process';
+            running = holder
+              ? `pid ${holder.pid} (${holder.command}) since ${holder.started_at}`
+              : 'by another process';
           }
         }
         const deployment = store.deployment.get();
@@ -42,14 +50,30 @@ export function registerStatus(program: Command): void {
           waiting: waiting ?? null,
           in_progress: running ?? null,
           last_upgrade: last
-            ? { id: last.id, from: last.fromVersion, to: last.toVersion, status: last.status, step: last.step, trigger: last.trigger, started_at: last.startedAt, finished_at: last.finishedAt }
+            ? {
+                id: last.id,
+                from: last.fromVersion,
+                to: last.toVersion,
+                status: last.status,
+                step: last.step,
+                trigger: last.trigger,
+                started_at: last.startedAt,
+                finished_at: last.finishedAt,
+              }
             : null,
         };
-        const human = [`home:     ${context.home}`, `version:  ${json.version ?? '(none)'}${deployment.partial ? ' (partial: some non-critical services unhealthy)' : ''}`];
+        const human = [
+          `home:     ${context.home}`,
+          `version:  ${json.version ?? '(none)'}${deployment.partial ? ' (partial: some non-critical services unhealthy)' : ''}`,
+        ];
         human.push(`staged:   ${staged ? `${String(staged.version)} (${String(staged.strategy)})` : '(nothing)'}`);
         if (waiting) human.push(`waiting:  ${String(waiting.reason)}`);
         if (running) human.push(`running:  an upgrade, ${running}`);
-        human.push(last ? `last:     #${last.id} ${last.fromVersion ?? '(none)'} → ${last.toVersion ?? '?'} ${last.status} at ${last.finishedAt ?? last.startedAt}` : 'last:     (no upgrade yet)');
+        human.push(
+          last
+            ? `last:     #${last.id} ${last.fromVersion ?? '(none)'} → ${last.toVersion ?? '?'} ${last.status} at ${last.finishedAt ?? last.startedAt}`
+            : 'last:     (no upgrade yet)',
+        );
         context.print(human, json);
       }),
     );

@@ -36,12 +36,20 @@ export function registerUpgrade(program: Command): void {
 }
 
 export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags): Promise<number> {
-  const lock = await acquireLock(context.paths.lockFile, `nuwax upgrade${flags.downloadOnly ? ' --download-only' : ''}`);
+  const lock = await acquireLock(
+    context.paths.lockFile,
+    `nuwax upgrade${flags.downloadOnly ? ' --download-only' : ''}`,
+  );
   const controller = new AbortController();
   let switching = false;
   const interactive = !context.json && isInteractive();
   // Loaded lazily: only a terminal pays for ink and React (issue 7).
-  const app = interactive ? await (await import('../../tui/index.js')).renderUpgradeTui({ confirm: !flags.yes && !flags.downloadOnly, onCancel: () => cancel() }) : undefined;
+  const app = interactive
+    ? await (await import('../../tui/index.js')).renderUpgradeTui({
+        confirm: !flags.yes && !flags.downloadOnly,
+        onCancel: () => cancel(),
+      })
+    : undefined;
   // Warnings already reach the TUI as log events; pino lines on stderr would tear its frames.
   if (app) context.logger.level = 'error';
   const render: UpgradeListener = context.json
@@ -100,4 +108,3 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
   await notifier.flush(5000);
   return exitCodeFor(result);
 }
-

@@ -3,7 +3,15 @@
  * Never an ANSI code: every text from outside goes through cleanText.
  */
 import type { StepEvent, UpgradeListener } from '../../events/index.js';
-import { asUpgradeResult, cleanText, describePlan, describeResult, formatDuration, formatProgress, type ResultSummary } from '../../tui/index.js';
+import {
+  asUpgradeResult,
+  cleanText,
+  describePlan,
+  describeResult,
+  formatDuration,
+  formatProgress,
+  type ResultSummary,
+} from '../../tui/index.js';
 import { createStepThrottle } from './throttle.js';
 
 export interface PlainRendererOptions {
@@ -12,7 +20,10 @@ export interface PlainRendererOptions {
   now?: () => number;
 }
 
-export function createPlainRenderer(write: (line: string) => void, options: PlainRendererOptions = {}): UpgradeListener {
+export function createPlainRenderer(
+  write: (line: string) => void,
+  options: PlainRendererOptions = {},
+): UpgradeListener {
   const throttle = createStepThrottle(options.progressIntervalMs ?? 2000, options.now ?? Date.now);
   return (event) => {
     switch (event.type) {
@@ -49,7 +60,11 @@ function stepLine(event: StepEvent): string {
     case 'skipped':
       return `step ${event.step} skipped${event.message ? `: ${cleanText(event.message)}` : ''}`;
     case 'failed': {
-      const error = event.error ? `: ${event.error.code}: ${cleanText(event.error.message)}` : event.message ? `: ${cleanText(event.message)}` : '';
+      const error = event.error
+        ? `: ${event.error.code}: ${cleanText(event.error.message)}`
+        : event.message
+          ? `: ${cleanText(event.message)}`
+          : '';
       return `step ${event.step} FAILED${event.ms !== undefined ? ` after ${formatDuration(event.ms)}` : ''}${error}`;
     }
   }

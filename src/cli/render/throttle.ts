@@ -4,7 +4,10 @@ import type { StepName } from '../../events/index.js';
  * Lets at most one progress event through per `intervalMs` for each step (issue 7: logs and --json
  * must not drown in progress). A step that starts again lets its next progress through at once.
  */
-export function createStepThrottle(intervalMs: number, now: () => number): { allow(step: StepName): boolean; reset(step: StepName): void } {
+export function createStepThrottle(
+  intervalMs: number,
+  now: () => number,
+): { allow(step: StepName): boolean; reset(step: StepName): void } {
   const last = new Map<StepName, number>();
   return {
     allow(step) {

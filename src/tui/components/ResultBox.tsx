@@ -9,7 +9,14 @@ export function ResultBox({ summary }: { summary: ResultSummary }) {
   const color = COLORS[summary.tone];
   const width = Math.max(...summary.facts.map((fact) => fact.label.length), 0) + 2;
   return (
-    <Box flexDirection="column" alignSelf="flex-start" borderStyle="round" borderColor={color} paddingX={1} marginTop={1}>
+    <Box
+      flexDirection="column"
+      alignSelf="flex-start"
+      borderStyle="round"
+      borderColor={color}
+      paddingX={1}
+      marginTop={1}
+    >
       <Text bold color={color}>
         {ICONS[summary.tone]} {summary.title}
       </Text>

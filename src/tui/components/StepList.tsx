@@ -28,7 +28,9 @@ export function StepList({ steps, progress, tick, now, barWidth }: StepListProps
       {steps.map((row) => (
         <Box key={row.step} flexDirection="column">
           <StepLine row={row} tick={tick} now={now} />
-          {row.status === 'running' && progress?.step === row.step ? <ProgressBar progress={progress} width={barWidth} /> : null}
+          {row.status === 'running' && progress?.step === row.step ? (
+            <ProgressBar progress={progress} width={barWidth} />
+          ) : null}
         </Box>
       ))}
     </Box>
