@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import type { Config, HomePaths } from '../config/index.js';
-import { NuwaxError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { type FetchedManifest, fetchManifest } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
-import { decideStrategy, type StrategyDecision, StrategyError } from '../strategy/index.js';
+import { decideStrategy, type StrategyDecision } from '../strategy/index.js';
 
 export interface CheckOptions {
   config: Config;
@@ -35,22 +34,17 @@ export function installedVersion(store: Store, config: Config): string | null {
 }
 
 export function decide(options: CheckOptions & { fetched: FetchedManifest; current: string | null }): StrategyDecision {
-  try {
-    return decideStrategy({
-      currentVersion: options.current,
-      hostArch: options.hostArch ?? process.arch,
-      manifest: options.fetched.manifest,
-      forceFull: options.forceFull ?? false,
-      composeFileExists: existsSync(options.paths.composeFile),
-      clientVersion: options.clientVersion,
-      allowDowngrade: options.allowDowngrade ?? false,
-      allowUnverified: options.config.security.allow_unverified,
-      now: options.now ?? new Date(),
-    });
-  } catch (error) {
-    if (error instanceof StrategyError) throw new NuwaxError(error.code, error.message, { cause: error });
-    throw error;
-  }
+  return decideStrategy({
+    currentVersion: options.current,
+    hostArch: options.hostArch ?? process.arch,
+    manifest: options.fetched.manifest,
+    forceFull: options.forceFull ?? false,
+    composeFileExists: existsSync(options.paths.composeFile),
+    clientVersion: options.clientVersion,
+    allowDowngrade: options.allowDowngrade ?? false,
+    allowUnverified: options.config.security.allow_unverified,
+    now: options.now ?? new Date(),
+  });
 }
 
 /** `checking`: fetch (conditional GET), verify, parse, decide. Nothing on the box changes. */

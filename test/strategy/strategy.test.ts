@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseManifest } from '../../src/manifest/index.js';
-import { decideStrategy, mapArch, StrategyError } from '../../src/strategy/index.js';
+import { NuwaxError } from '../../src/errors/index.js';
+import { decideStrategy, mapArch } from '../../src/strategy/index.js';
 
 const HASH = 'a'.repeat(64);
 const full = (name: string) => ({ url: `https://r.example/${name}`, hash: `sha256:${HASH}`, size: 100 });
@@ -156,7 +157,7 @@ describe('strategy (SPEC 6) table', () => {
           now,
         });
       if (row.expect.startsWith('E_')) {
-        assert.throws(run, (error: unknown) => error instanceof StrategyError && error.code === row.expect);
+        assert.throws(run, (error: unknown) => error instanceof NuwaxError && error.code === row.expect);
         return;
       }
       const decision = run();
