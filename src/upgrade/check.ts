@@ -34,7 +34,7 @@ export function installedVersion(store: Store, config: Config): string | null {
 }
 
 export function decide(options: CheckOptions & { fetched: FetchedManifest; current: string | null }): StrategyDecision {
-  return decideStrategy({
+  const decision = decideStrategy({
     currentVersion: options.current,
     hostArch: options.hostArch ?? process.arch,
     manifest: options.fetched.manifest,
@@ -45,6 +45,8 @@ export function decide(options: CheckOptions & { fetched: FetchedManifest; curre
     allowUnverified: options.config.security.allow_unverified,
     now: options.now ?? new Date(),
   });
+  for (const warning of decision.warnings) options.logger?.warn({ offered: decision.offered }, warning);
+  return decision;
 }
 
 /** `checking`: fetch (conditional GET), verify, parse, decide. Nothing on the box changes. */
