@@ -29,7 +29,7 @@ function readHash(value: string | undefined): PackageHash {
   return match ? { algorithm: 'sha256', hex: match[1]!.toLowerCase() } : { algorithm: 'invalid', text };
 }
 
-/** nuwax-cli's validate(): a package URL is http(s) or a path on the server; ours may also be relative to the manifest. */
+/** nuwax-cli's validate(): a URL is http(s) or a path on the server (ours may also be relative to the manifest). */
 function urlProblem(url: string): string | null {
   if (url.trim() === '') return 'missing (an empty URL)';
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();

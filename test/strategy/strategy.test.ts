@@ -165,7 +165,7 @@ const compatibilityRows: Row[] = [
       manifest: parseManifest(JSON.stringify(variant.manifest)),
       unverified: variant.allowUnverified ?? false,
       expect: variant.expect,
-      ...(variant.url ? { url: variant.url } : {}),
+      url: variant.url,
     }),
   ),
   {

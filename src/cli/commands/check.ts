@@ -44,9 +44,10 @@ export function registerCheck(program: Command): void {
           unusable: decision.unusable,
         };
         const serverNote = server.default ? " (nuwax-cli's default server: config.toml has no [server])" : '';
+        const released = fetched.manifest.release_date ? ` (${fetched.manifest.release_date})` : '';
         const human = [
           `installed:  ${current ?? '(none)'}`,
-          `offered:    ${fetched.manifest.version}${fetched.manifest.release_date ? ` (${fetched.manifest.release_date})` : ''}`,
+          `offered:    ${fetched.manifest.version}${released}`,
           `strategy:   ${decision.strategy} — ${decision.reason}`,
         ];
         if (chosen)
