@@ -255,7 +255,8 @@ describe('nuwax check is a drop-in for nuwax-cli servers', () => {
     server.set('/nuwax-cli.json', example);
     server.set('/signed-nuwax-cli.json', example);
     server.set('/signed-nuwax-cli.json.sig', signBytes(example, loadPrivateKey(keys.privateKeyPem)));
-    VARIANTS.forEach((variant, index) => server.set(`/variant-${index}.json`, JSON.stringify(variant.manifest)));
+    for (const [index, variant] of VARIANTS.entries())
+      server.set(`/variant-${index}.json`, JSON.stringify(variant.manifest));
     server.set(
       '/releases/relative.json',
       JSON.stringify(VARIANTS.find((v) => v.name.startsWith('package URLs'))!.manifest),
