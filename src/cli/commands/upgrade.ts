@@ -14,6 +14,7 @@ interface UpgradeFlags {
   forceFull?: boolean;
   skipBackup?: boolean;
   allowDowngrade?: boolean;
+  ignoreRollout?: boolean;
   yes?: boolean;
 }
 
@@ -31,6 +32,7 @@ export function registerUpgrade(program: Command): void {
     .option('--force-full', 'install the full package even when a patch applies')
     .option('--skip-backup', 'do not take a backup first (a failure then cannot be fully recovered)')
     .option('--allow-downgrade', 'accept a version lower than the installed one')
+    .option('--ignore-rollout', 'take the release even when its staged rollout has not reached this box yet')
     .option('-y, --yes', 'do not ask for confirmation before the switch')
     .action(action(async (context, flags: UpgradeFlags) => runUpgradeCommand(context, flags)));
 }
@@ -89,6 +91,7 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
       forceFull: flags.forceFull ?? false,
       skipBackup: flags.skipBackup ?? false,
       allowDowngrade: flags.allowDowngrade ?? false,
+      ignoreRollout: flags.ignoreRollout ?? false,
       signal: controller.signal,
       onEvent,
       ...(dispatcher ? { dispatcher } : {}),
