@@ -4,7 +4,7 @@ import type { Config, HomePaths } from '../config/index.js';
 import { NuwaxError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { type FetchedManifest, fetchManifest } from '../manifest/index.js';
-import { boxClientId, type Store } from '../state/index.js';
+import { boxClientId, recordingCheck, type Store } from '../state/index.js';
 import { decideStrategy, holdBack, rolloutStatus, type StrategyDecision, StrategyError } from '../strategy/index.js';
 
 export interface CheckOptions {
@@ -65,13 +65,16 @@ export function decide(options: CheckOptions & { fetched: FetchedManifest; curre
 export async function checkForUpdate(options: CheckOptions): Promise<CheckResult> {
   const fetched =
     options.fetched ??
-    (await fetchManifest({
-      config: options.config,
-      store: options.store,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.logger ? { logger: options.logger } : {}),
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-    }));
+    (await recordingCheck(
+      options.store.kv,
+      fetchManifest({
+        config: options.config,
+        store: options.store,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      }),
+    ));
   const current = installedVersion(options.store, options.config);
   return { current, fetched, decision: decide({ ...options, fetched, current }) };
 }

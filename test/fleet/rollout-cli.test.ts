@@ -1,82 +1,24 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { startServer } from '../../src/release/index.js';
 import { openStore } from '../../src/state/index.js';
 import { rolloutBucket } from '../../src/strategy/index.js';
-import { runCli, withTempDir } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { type Origin, withOrigin } from './origin.js';
 
 /**
- * Staged rollouts through the real CLI: a release made by `nuwax release pack|manifest`, served
- * by nuwax's own `serve` on 127.0.0.1, with a `rollout` added to its manifest.
+ * Staged rollouts through the real CLI, against nuwax's own `serve` on 127.0.0.1, with a `rollout`
+ * added to the manifest.
  */
-const ARCH = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 const BOX_ID = 'box-under-test';
-
-/** A window twelve hours away: the daemon only pre-stages, so no Docker is needed. */
-function farWindow(): string {
-  const start = (new Date().getHours() + 12) % 24;
-  const hour = (value: number) => String(value % 24).padStart(2, '0');
-  return `${hour(start)}:00-${hour(start + 1)}:00`;
-}
 
 /** A salt that puts BOX_ID at or above `least`, so rollout `least` % holds it back. */
 function saltAbove(least: number): string {
   for (let index = 0; ; index += 1) if (rolloutBucket(BOX_ID, `salt-${index}`) >= least) return `salt-${index}`;
 }
 
-interface Fleet {
-  root: string;
-  box: string;
-  /** Rewrites the served manifest with this rollout (or none). */
-  rollout(value: { percent: number; salt?: string } | null): Promise<void>;
-  cached(): Promise<string[]>;
-}
-
-async function withRelease(work: (fleet: Fleet) => Promise<void>, clientId: string | null = BOX_ID): Promise<void> {
-  await withTempDir('rollout', async (directory) => {
-    const root = path.join(directory, 'origin');
-    const app = path.join(directory, 'release');
-    await mkdir(path.join(app, 'web'), { recursive: true });
-    await mkdir(root);
-    await writeFile(path.join(app, 'web', 'index.html'), 'B\n');
-    const pack = await runCli(['release', 'pack', app, '--version', '1.1.0', '-o', path.join(root, 'b.tar.gz')]);
-    assert.equal(pack.code, 0, pack.stderr);
-    const made = await runCli([
-      ...['release', 'manifest', '--version', '1.1.0', '--arch', ARCH],
-      ...['-o', path.join(directory, 'manifest.json'), path.join(root, 'b.tar.gz')],
-    ]);
-    assert.equal(made.code, 0, made.stderr);
-    const manifest = JSON.parse(await readFile(path.join(directory, 'manifest.json'), 'utf8'));
-    const server = await startServer({ root, port: 0, host: '127.0.0.1' });
-    const box = path.join(directory, 'box');
-    await mkdir(path.join(box, 'docker'), { recursive: true });
-    await writeFile(path.join(box, 'docker', 'docker-compose.yml'), 'services: {}\n');
-    await writeFile(
-      path.join(box, 'config.toml'),
-      `[versions]\ndocker_service = "1.0.0"\n[server]\nmanifest_url = "${new URL('manifest.json', server.url)}"\n` +
-        `[schedule]\nwindow = "${farWindow()}"\n[download]\nretries = 0\n`,
-    );
-    if (clientId) {
-      const store = openStore(path.join(box, 'data', 'nuwax.db'));
-      store.kv.set('client_id', clientId);
-      store.close();
-    }
-    const fleet: Fleet = {
-      root,
-      box,
-      rollout: (value) =>
-        writeFile(path.join(root, 'manifest.json'), JSON.stringify({ ...manifest, rollout: value ?? undefined })),
-      cached: async () => (await readdir(path.join(box, 'cache', 'downloads')).catch(() => [])).filter(Boolean),
-    };
-    try {
-      await work(fleet);
-    } finally {
-      await server.close();
-    }
-  });
-}
+const withRelease = (work: (origin: Origin) => Promise<void>, clientId: string | null = BOX_ID) =>
+  withOrigin(work, { clientId });
 
 const history = async (box: string) =>
   (await runCli(['--home', box, '--json', 'history'])).json() as unknown as unknown[];

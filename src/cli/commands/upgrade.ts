@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { refreshMetrics } from '../../metrics/index.js';
 import { acquireLock, createWebhookNotifier } from '../../daemon/index.js';
 import { isSwitchStep, type UpgradeEvent, type UpgradeListener } from '../../events/index.js';
 import { createDispatcher } from '../../manifest/index.js';
@@ -108,6 +109,7 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
   await app?.waitUntilExit();
   app?.unmount();
   await reportOutcome(context.config, context.store.kv.get<string>('server:client_id'), result, context.logger);
+  await refreshMetrics(context);
   await notifier.flush(5000);
   return exitCodeFor(result);
 }
