@@ -197,11 +197,13 @@ async function main(): Promise<void> {
   );
   const served = first.requests + idle.requests + third.requests + fourth.requests;
   console.log(
-    `origin served ${served} real requests in ${(wallMs / 1000).toFixed(1)} s (${Math.round((served / wallMs) * 1000)} requests/s of wall time)`,
+    `origin served ${served} real requests in ${(wallMs / 1000).toFixed(1)} s ` +
+      `(${Math.round((served / wallMs) * 1000)} requests/s of wall time)`,
   );
   console.log(`bytes per idle poll (manifest 304 + .sig, headers included): ${Math.round(idleBytes)} B`);
   console.log(
-    `took the release: rollout 10 % → ${at10.toFixed(2)} %, 50 % → ${at50.toFixed(2)} %, 100 % → ${at100.toFixed(2)} %` +
+    `took the release: rollout 10 % → ${at10.toFixed(2)} %, 50 % → ${at50.toFixed(2)} %, ` +
+      `100 % → ${at100.toFixed(2)} %` +
       ` (every box of the 10 % kept it at 50 %: ${kept ? 'yes' : 'NO'})`,
   );
   const within = [
