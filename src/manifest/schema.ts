@@ -166,6 +166,9 @@ export const manifestSchema = z.looseObject({
   mirrors: absent(z.array(z.string().min(1)).default([])),
   expires: absent(z.iso.datetime({ offset: true }).optional()),
   min_client: absent(version.optional()),
+  rollout: absent(
+    z.looseObject({ percent: z.number().min(0).max(100), salt: absent(z.string().optional()) }).optional(),
+  ),
 });
 
 export type Manifest = z.output<typeof manifestSchema>;

@@ -3,8 +3,8 @@ import type { Dispatcher } from 'undici';
 import type { Config, HomePaths } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { type FetchedManifest, fetchManifest } from '../manifest/index.js';
-import type { Store } from '../state/index.js';
-import { decideStrategy, type StrategyDecision } from '../strategy/index.js';
+import { boxClientId, recordingCheck, type Store } from '../state/index.js';
+import { decideStrategy, holdBack, rolloutStatus, type StrategyDecision } from '../strategy/index.js';
 
 export interface CheckOptions {
   config: Config;
@@ -14,6 +14,8 @@ export interface CheckOptions {
   hostArch?: string;
   forceFull?: boolean;
   allowDowngrade?: boolean;
+  /** Take the release even when its staged rollout has not reached this box yet. */
+  ignoreRollout?: boolean;
   signal?: AbortSignal;
   logger?: Logger;
   dispatcher?: Dispatcher;
@@ -34,17 +36,23 @@ export function installedVersion(store: Store, config: Config): string | null {
 }
 
 export function decide(options: CheckOptions & { fetched: FetchedManifest; current: string | null }): StrategyDecision {
-  const decision = decideStrategy({
-    currentVersion: options.current,
-    hostArch: options.hostArch ?? process.arch,
-    manifest: options.fetched.manifest,
-    forceFull: options.forceFull ?? false,
-    composeFileExists: existsSync(options.paths.composeFile),
-    clientVersion: options.clientVersion,
-    allowDowngrade: options.allowDowngrade ?? false,
-    allowUnverified: options.config.security.allow_unverified,
-    now: options.now ?? new Date(),
-  });
+  const { manifest } = options.fetched;
+  const rollout = rolloutStatus(manifest.rollout, boxClientId(options.store.kv), manifest.version);
+  const decision = holdBack(
+    decideStrategy({
+      currentVersion: options.current,
+      hostArch: options.hostArch ?? process.arch,
+      manifest,
+      forceFull: options.forceFull ?? false,
+      composeFileExists: existsSync(options.paths.composeFile),
+      clientVersion: options.clientVersion,
+      allowDowngrade: options.allowDowngrade ?? false,
+      allowUnverified: options.config.security.allow_unverified,
+      now: options.now ?? new Date(),
+    }),
+    rollout,
+    options.ignoreRollout ?? false,
+  );
   for (const warning of decision.warnings) options.logger?.warn({ offered: decision.offered }, warning);
   return decision;
 }
@@ -53,13 +61,16 @@ export function decide(options: CheckOptions & { fetched: FetchedManifest; curre
 export async function checkForUpdate(options: CheckOptions): Promise<CheckResult> {
   const fetched =
     options.fetched ??
-    (await fetchManifest({
-      config: options.config,
-      store: options.store,
-      signal: options.signal,
-      logger: options.logger,
-      dispatcher: options.dispatcher,
-    }));
+    (await recordingCheck(
+      options.store.kv,
+      fetchManifest({
+        config: options.config,
+        store: options.store,
+        signal: options.signal,
+        logger: options.logger,
+        dispatcher: options.dispatcher,
+      }),
+    ));
   const current = installedVersion(options.store, options.config);
   return { current, fetched, decision: decide({ ...options, fetched, current }) };
 }

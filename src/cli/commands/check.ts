@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { serverChoice } from '../../config/index.js';
 import { formatBytes } from '../../fsutil/index.js';
 import { createDispatcher } from '../../manifest/index.js';
+import { boxClientId } from '../../state/index.js';
+import { rolloutStatus } from '../../strategy/index.js';
 import { checkForUpdate } from '../../upgrade/check.js';
 import { CLIENT_VERSION } from '../client-version.js';
 import { action } from '../context.js';
@@ -27,6 +29,8 @@ export function registerCheck(program: Command): void {
         const chosen = decision.strategy === 'none' ? null : decision.package;
         const choice = serverChoice(context.config);
         const server = { url: fetched.url, mode: choice?.mode ?? null, default: choice?.isDefault ?? false };
+        const { manifest } = fetched;
+        const rollout = rolloutStatus(manifest.rollout, boxClientId(context.store.kv), manifest.version);
         const json = {
           current,
           offered: fetched.manifest.version,
@@ -39,6 +43,7 @@ export function registerCheck(program: Command): void {
           notes: fetched.manifest.release_notes ?? null,
           release_date: fetched.manifest.release_date ?? null,
           not_modified: fetched.notModified,
+          rollout,
           server,
           warnings: decision.warnings,
           unusable: decision.unusable,
@@ -50,6 +55,7 @@ export function registerCheck(program: Command): void {
           `offered:    ${fetched.manifest.version}${released}`,
           `strategy:   ${decision.strategy} — ${decision.reason}`,
         ];
+        if (rollout) human.push(`rollout:    ${rollout.percent} % (this box: ${rollout.bucket.toFixed(2)})`);
         if (chosen)
           human.push(`package:    ${chosen.url}${chosen.size !== null ? ` (${formatBytes(chosen.size)})` : ''}`);
         human.push(`server:     ${server.url}${serverNote}`);
