@@ -4,16 +4,15 @@ import { chmod, link, lstat, mkdir, open, readlink, symlink, unlink, utimes } fr
 import path from 'node:path';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { createProgressReporter, type ProgressListener, type StepName } from '../events/index.js';
-import { checkRelativePath } from '../fsutil/index.js';
+import { checkRelativePath, formatBytes } from '../fsutil/index.js';
+import type { BoundOptions, ExtractionBound } from './bound.js';
 
-export interface ExtractOptions {
+export interface ExtractOptions extends BoundOptions {
   signal?: AbortSignal;
   /** e.g. `docker/`: stripped when every entry starts with it (SPEC 5). */
   stripPrefix?: string;
   /** A bound per entry (default 16 GiB); a larger entry is E_ARCHIVE. */
   maxEntryBytes?: number;
-  /** A bound on all entries together (default 64 GiB). */
-  maxTotalBytes?: number;
   onProgress?: ProgressListener;
   step?: StepName;
   /** Small files written at once (default 16). */
@@ -90,6 +89,7 @@ export class SafeWriter {
   constructor(
     destination: string,
     private readonly options: ExtractOptions,
+    private readonly bound: ExtractionBound = { bytes: 64 * 1024 ** 3, describe: 'the 64 GiB bound on an extraction' },
   ) {
     this.root = path.resolve(destination);
     this.directories.add(this.root);
@@ -143,17 +143,21 @@ export class SafeWriter {
 
   private checkSize(size: number, rawName: string): void {
     const maxEntry = this.options.maxEntryBytes ?? 16 * 1024 ** 3;
-    const maxTotal = this.options.maxTotalBytes ?? 64 * 1024 ** 3;
     if (size > maxEntry)
       throw new NuwaxError(
         ErrorCodes.E_ARCHIVE,
         `Entry "${rawName}" is ${size} bytes, over the ${maxEntry}-byte bound`,
         { details: { entry: rawName } },
       );
-    if (this.result.bytes + size > maxTotal)
-      throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The archive expands past ${maxTotal} bytes (at "${rawName}")`, {
-        details: { entry: rawName },
-      });
+    // Decided on the header's size, before a byte of the entry is written.
+    const after = this.result.bytes + size;
+    if (after > this.bound.bytes)
+      throw new NuwaxError(
+        ErrorCodes.E_ARCHIVE,
+        `Entry "${rawName}" (${formatBytes(size)}) would expand the archive to ${formatBytes(after)}, ` +
+          `past its bound of ${this.bound.describe}: refused`,
+        { details: { entry: rawName, size, bound: this.bound.bytes } },
+      );
   }
 
   /**
