@@ -29,7 +29,11 @@ export interface ExtractionBound {
  * The smallest of: the configured total, the ratio against the archive's size, and the free space
  * of the destination minus the reserve. Decided once, before the first entry.
  */
-export async function extractionBound(file: string, destination: string, options: BoundOptions): Promise<ExtractionBound> {
+export async function extractionBound(
+  file: string,
+  destination: string,
+  options: BoundOptions,
+): Promise<ExtractionBound> {
   const bounds: ExtractionBound[] = [];
   const total = options.maxTotalBytes ?? DEFAULT_MAX_TOTAL;
   bounds.push({ bytes: total, describe: `the ${formatBytes(total)} bound on an extraction` });

@@ -49,7 +49,11 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
     },
     packages: {
       stage: async (file, stagingDir, stageOptions) => {
-        const staged = await stagePackage(file, stagingDir, stageOptions);
+        const staged = await stagePackage(file, stagingDir, {
+          ...stageOptions,
+          maxRatio: config.archive.max_ratio,
+          maxTotalBytes: config.archive.max_size || undefined,
+        });
         return { root: staged.root, patchInfo: staged.patchInfo ?? null };
       },
       patchInfo: (root) => readPatchInfo(root),
