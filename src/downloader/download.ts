@@ -7,8 +7,16 @@ import { ensureFreeSpace } from '../fsutil/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import type { DownloadRow } from '../state/index.js';
 import { type AttemptOutcome, classifyNetworkError, runAttempt } from './attempt.js';
-import { createSink, defaultEngine } from './engine.js';
-import { commitDownload, finalPathFor, hashPrefix, normaliseSha256, partialPathFor, sizeOf } from './files.js';
+import { createSink, defaultEngine, type Engine } from './engine.js';
+import {
+  commitDownload,
+  finalPathFor,
+  findCompletedDownload,
+  hashPrefix,
+  normaliseSha256,
+  partialPathFor,
+  sizeOf,
+} from './files.js';
 import { AttemptFailure, type Validator } from './response.js';
 import { COLLECT_EVERY_BYTES, collectSocketGarbage } from './runtime.js';
 import type { Sink } from './sink.js';
@@ -25,6 +33,28 @@ const PROGRESS_RESETS_RETRIES = 1024 * 1024;
 const MAX_RESTARTS = 3;
 
 type Reporter = ReturnType<typeof createProgressReporter>;
+
+/**
+ * A completed file with this hash is used as it is; else one DownloadJob. `engine` is for the
+ * tests and the benchmark, which measure each; everyone else gets defaultEngine's choice.
+ */
+export async function downloadFile(options: DownloadOptions, engine?: Engine): Promise<DownloadResult> {
+  const sha256 = normaliseSha256(options.sha256);
+  const completed = await findCompletedDownload(options.store, sha256);
+  if (completed) {
+    const row = options.store.downloads.findByHash(sha256)!;
+    return {
+      path: completed,
+      size: (await sizeOf(completed)) ?? 0,
+      sha256,
+      reused: true,
+      resumedFrom: 0,
+      fetchedBytes: 0,
+      url: row.url,
+    };
+  }
+  return new DownloadJob(options, engine).run();
+}
 
 /** One call of download(): the state a retry, a restart or a mirror switch carries on with. */
 export class DownloadJob {
@@ -46,7 +76,10 @@ export class DownloadJob {
   private persistedAt = 0;
   private mismatchRestarted = false;
 
-  constructor(private readonly options: DownloadOptions) {
+  constructor(
+    private readonly options: DownloadOptions,
+    private readonly engine?: Engine,
+  ) {
     this.sha256 = normaliseSha256(options.sha256);
     if (options.urls.length === 0) throw new NuwaxError(ErrorCodes.E_NETWORK, 'No URL to download from');
     this.expectedSize = options.size ?? null;
@@ -95,7 +128,7 @@ export class DownloadJob {
       offset: onDisk,
       error: null,
     });
-    this.sink = createSink(this.partPath, this.options.engine ?? defaultEngine(onDisk));
+    this.sink = createSink(this.partPath, this.engine ?? defaultEngine(onDisk));
     try {
       await this.sink.prepare(onDisk);
       return await this.fetchFromMirrors();

@@ -8,6 +8,7 @@ import {
   followWords,
   LIMIT_BITS,
 } from './worker-protocol.js';
+import { type ErrorCode, ErrorCodes, NuwaxError } from '../errors/index.js';
 
 /**
  * The thread's own V8 heap (issue 3: peak RSS). It holds one 256 KiB read buffer (outside the
@@ -113,7 +114,12 @@ export class FollowHasher implements SinkHasher {
 
   private receive(reply: FollowReply): void {
     if (reply.type === 'error') {
-      this.fail(Object.assign(new Error(reply.message), { code: reply.code }));
+      const ours = Object.hasOwn(ErrorCodes, reply.code);
+      this.fail(
+        ours
+          ? new NuwaxError(reply.code as ErrorCode, reply.message)
+          : Object.assign(new Error(reply.message), { code: reply.code }),
+      );
       return;
     }
     this.asked?.resolve(reply.hex);

@@ -2,7 +2,6 @@ import type { Dispatcher } from 'undici';
 import type { ProgressListener } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
-import type { Engine } from './engine.js';
 
 export interface DownloadOptions {
   /** Primary first, then mirrors, tried in turn. */
@@ -31,13 +30,6 @@ export interface DownloadOptions {
   fileName?: string;
   /** Redirects followed per request; default 5. */
   maxRedirections?: number;
-  /**
-   * Where SHA-256 runs: 'inline' (the main thread receives, hashes and writes), 'follow' (the main
-   * thread receives and writes, a thread hashes the file by following it) or 'worker' (a thread
-   * hashes and writes blocks the main thread hands over). Default: 'follow' for a resume or with
-   * more than two cores, else 'inline' (see defaultEngine in engine.ts; the benchmark measures all).
-   */
-  engine?: Engine;
 }
 
 export interface DownloadResult {
