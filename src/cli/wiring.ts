@@ -40,6 +40,7 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
           store,
           retries: config.download.retries,
           stallTimeoutMs: config.download.stall_timeout * 1000,
+          minRate: { bytesPerSecond: config.download.min_rate, windowMs: config.download.min_rate_window * 1000 },
           rateLimit: options.signalRateLimit ?? config.download.rate_limit,
           logger,
           ...(request.signal ? { signal: request.signal } : {}),

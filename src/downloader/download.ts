@@ -31,6 +31,8 @@ const PERSIST_EVERY_MS = 1000;
 const PROGRESS_RESETS_RETRIES = 1024 * 1024;
 /** Restarts from zero per URL (200 to a Range, changed ETag, bad Content-Range, 416) before giving up on it. */
 const MAX_RESTARTS = 3;
+/** curl's --speed-limit 1024 --speed-time 60: far below any link a release is fetched over. */
+export const DEFAULT_MIN_RATE = { bytesPerSecond: 1024, windowMs: 60_000 };
 
 type Reporter = ReturnType<typeof createProgressReporter>;
 
@@ -173,24 +175,44 @@ export class DownloadJob {
     return onDisk;
   }
 
+  /**
+   * Rounds over the URLs: each is tried until it succeeds, fails for good or spends its retries; a
+   * host that cannot be reached passes to the next URL at once. Only going round again waits.
+   */
   private async fetchFromMirrors(): Promise<DownloadResult> {
     let lastFailure: AttemptFailure | undefined;
     let attempts = 0;
-    for (const url of this.options.urls) {
-      const result = await this.fetchFrom(url, (failure, count) => {
-        lastFailure = failure;
-        attempts += count;
-      });
-      if (result) return result;
+    let candidates = [...this.options.urls];
+    const report = (failure: AttemptFailure, count: number) => {
+      lastFailure = failure;
+      attempts += count;
+    };
+    for (let round = 0; ; round += 1) {
+      const unreachable: string[] = [];
+      for (const url of candidates) {
+        const result = await this.fetchFrom(url, report);
+        if (result === 'unreachable') unreachable.push(url);
+        else if (result) return result;
+      }
+      if (unreachable.length === 0 || round >= (this.options.retries ?? 5)) break;
+      candidates = unreachable;
+      const delay = backoffDelay(round, this.backoff());
+      this.logger.info({ urls: candidates, round, delay }, 'no server could be reached; trying them again');
+      await this.pause(delay);
     }
     throw await this.giveUp(lastFailure, attempts);
+  }
+
+  private async pause(delay: number): Promise<void> {
+    const signal = this.options.signal;
+    await sleep(delay, undefined, { signal }).catch(() => throwIfAborted(signal));
   }
 
   /** Tries one URL until it succeeds, fails for good, or its retries are spent (then undefined). */
   private async fetchFrom(
     url: string,
     report: (failure: AttemptFailure, attempts: number) => void,
-  ): Promise<DownloadResult | undefined> {
+  ): Promise<DownloadResult | 'unreachable' | undefined> {
     const retries = this.options.retries ?? 5;
     let failures = 0;
     let restarts = 0;
@@ -220,6 +242,7 @@ export class DownloadJob {
         attempts = 0;
         if (failure.scope === 'never') throw failure.error;
         if (failure.scope === 'next-url') return undefined;
+        if (failure.scope === 'unreachable') return 'unreachable';
         failures = this.sink!.written - before >= PROGRESS_RESETS_RETRIES ? 1 : failures + 1;
         if (failures > retries) return undefined;
         const delay = Math.max(
@@ -227,11 +250,14 @@ export class DownloadJob {
           Math.min(failure.retryAfterMs ?? 0, this.backoff().maxMs),
         );
         this.logger.info({ url, code: failure.error.code, failures, delay }, 'download attempt failed; retrying');
-        await sleep(delay, undefined, this.options.signal ? { signal: this.options.signal } : {}).catch(() =>
-          throwIfAborted(this.options.signal),
-        );
+        await this.pause(delay);
       }
     }
+  }
+
+  private minRate(): { bytesPerSecond: number; windowMs: number } | null {
+    const minRate = this.options.minRate ?? DEFAULT_MIN_RATE;
+    return minRate.bytesPerSecond > 0 && minRate.windowMs > 0 ? minRate : null;
   }
 
   private backoff(): { baseMs: number; maxMs: number } {
@@ -256,6 +282,7 @@ export class DownloadJob {
       dispatcher: this.dispatcher,
       signal: this.options.signal,
       stallTimeoutMs: this.options.stallTimeoutMs ?? 30_000,
+      minRate: this.minRate(),
       limiter: this.limiter,
       onAccepted: (decision) => this.accepted(url, offset, decision),
       onBytes: (count) => this.received(count),
@@ -400,14 +427,13 @@ export class DownloadJob {
     await this.sink!.close();
     if (written === 0) await rm(this.partPath, { force: true });
     let error = last?.error ?? new NuwaxError(ErrorCodes.E_NETWORK, 'The download failed');
-    if (last?.scope === 'same-url' && error.code === ErrorCodes.E_HTTP) {
-      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, {
-        cause: error,
-        details: { ...error.details, attempts },
-      });
-    } else if (last?.scope === 'same-url' && error.code === ErrorCodes.E_NETWORK) {
-      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, {
-        cause: error.cause,
+    const retried: string[] = [ErrorCodes.E_HTTP, ErrorCodes.E_NETWORK, ErrorCodes.E_STALL];
+    if ((last?.scope === 'same-url' || last?.scope === 'unreachable') && retried.includes(error.code)) {
+      // A refused HTTP status after its retries is a network failure; a stall stays a stall.
+      const code = error.code === ErrorCodes.E_STALL ? ErrorCodes.E_STALL : ErrorCodes.E_NETWORK;
+      const kept = written > 0 ? `; the ${written} bytes received are kept for a resume` : '';
+      error = new NuwaxError(code, `Gave up after ${attempts} attempts: ${error.message}${kept}`, {
+        cause: error.code === ErrorCodes.E_HTTP ? error : error.cause,
         details: { ...error.details, attempts },
       });
     }

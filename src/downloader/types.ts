@@ -4,7 +4,10 @@ import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
 
 export interface DownloadOptions {
-  /** Primary first, then mirrors, tried in turn. */
+  /**
+   * Primary first, then mirrors, tried in turn; a host that cannot be reached passes to the next
+   * at once, and the backoff applies only to going round the list again.
+   */
   urls: string[];
   /** Expected SHA-256, lower-case hex; a "sha256:" prefix is accepted. */
   sha256: string;
@@ -18,6 +21,11 @@ export interface DownloadOptions {
   retries?: number;
   /** No byte for this long aborts the request (then it is retried); default 30 s. */
   stallTimeoutMs?: number;
+  /**
+   * A trickle is a failed attempt: fewer bytes than this per second over a whole window ends it
+   * with E_STALL (then it is resumed). Default 1 KiB/s over 60 s; bytesPerSecond 0 turns it off.
+   */
+  minRate?: { bytesPerSecond: number; windowMs: number };
   /** Bytes per second; 0 or undefined = no limit. */
   rateLimit?: number;
   /** Exponential backoff with jitter between retries; default 500 ms doubling up to 30 s. */

@@ -16,13 +16,13 @@ const store = openStore(database);
 try {
   const result = await downloadFile(
     {
-    urls: [url],
-    sha256,
-    size: Number(size),
-    directory,
-    store,
-    retries: Number(retries ?? 0),
-    backoff: { baseMs: 5, maxMs: 10 },
+      urls: [url],
+      sha256,
+      size: Number(size),
+      directory,
+      store,
+      retries: Number(retries ?? 0),
+      backoff: { baseMs: 5, maxMs: 10 },
     },
     engine === 'inline' || engine === 'follow' ? engine : undefined,
   );
