@@ -81,7 +81,7 @@ async function extractTar(
       size: header.size,
       mode: header.mode,
       mtime: header.mtime,
-      ...(header.linkname ? { linkname: header.linkname } : {}),
+      linkname: header.linkname || undefined,
     };
     // Small bodies whole (a slice of the inflated data), large ones in pieces; the parser skips
     // what the writer does not read (links, folders, the stripped prefix).

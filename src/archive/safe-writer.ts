@@ -60,6 +60,11 @@ async function* toPieces(content: Promise<Buffer> | null): AsyncGenerator<Buffer
   if (content) yield await content;
 }
 
+function kindOf(existing: { isSymbolicLink(): boolean; isDirectory(): boolean }): string {
+  if (existing.isSymbolicLink()) return 'symlink';
+  return existing.isDirectory() ? 'folder' : 'special file';
+}
+
 function unsafe(rawName: string, why: string): NuwaxError {
   return new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `Archive entry "${rawName}" ${why}: refused`, {
     details: { entry: rawName },
@@ -136,7 +141,8 @@ export class SafeWriter {
     else if (!info.isDirectory())
       throw unsafe(
         rawName,
-        `would be written through ${info.isSymbolicLink() ? 'a symlink' : 'a file'} (${path.relative(this.root, parent)})`,
+        `would be written through ${info.isSymbolicLink() ? 'a symlink' : 'a file'} ` +
+          `(${path.relative(this.root, parent)})`,
       );
     this.directories.add(parent);
   }
@@ -171,11 +177,7 @@ export class SafeWriter {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const existing = await lstat(absolute);
-      if (!existing.isFile())
-        throw unsafe(
-          rawName,
-          `would replace an existing ${existing.isSymbolicLink() ? 'symlink' : existing.isDirectory() ? 'folder' : 'special file'}`,
-        );
+      if (!existing.isFile()) throw unsafe(rawName, `would replace an existing ${kindOf(existing)}`);
       await unlink(absolute);
       await create();
     }
@@ -205,8 +207,8 @@ export class SafeWriter {
     this.checkSize(facts.size, rawName);
     const content = body ? body() : null;
     if (facts.size <= SMALL_FILE) {
-      // Creating many small files one after another is what makes a naive restore slow
-      // (issue 4): they are held whole and written several at once.
+      // Creating many small files one after another is what makes a naive restore slow:
+      // they are held whole and written several at once.
       const data = await whole(content);
       if (data.length !== facts.size)
         throw new NuwaxError(

@@ -25,7 +25,7 @@ import type { DownloadOptions, DownloadResult } from './types.js';
 
 /** Free space kept beyond what the download still needs (SPEC 7: a free-space check before start). */
 const SPACE_MARGIN = 32 * 1024 * 1024;
-/** The row's offset is written at most this often: a kill -9 loses nothing on disk, only this much of the row's figure. */
+/** The row's offset is written at most this often: a kill -9 loses nothing on disk, only this much of the row. */
 const PERSIST_EVERY_MS = 1000;
 /** An attempt that wrote at least this much does not count against the retries (a flaky but moving link). */
 const PROGRESS_RESETS_RETRIES = 1024 * 1024;
@@ -407,7 +407,7 @@ export class DownloadJob {
     };
   }
 
-  /** After a failed attempt: everything received is on disk and in the row, ready for a resume; what the failure means. */
+  /** After a failed attempt: what was received is on disk and in the row, ready for a resume; what it means. */
   private async afterFailure(caught: unknown, url: string): Promise<AttemptFailure> {
     let failure = classifyNetworkError(caught, url);
     const sink = this.sink!;

@@ -66,7 +66,7 @@ function retryAfter(headers: Headers): number | null {
 
 function httpFailure(status: number, url: string, headers: Headers): AttemptFailure {
   // 408, 425, 429 and 5xx are the server's trouble and may pass; other 4xx (404, 403, ...) will not
-  // change on a retry: fail at once for this URL (issue: no retries), a mirror may still have it.
+  // change on a retry: fail at once for this URL (no retries), a mirror may still have it.
   const transient = status === 408 || status === 425 || status === 429 || status >= 500;
   const redirect = status >= 300 && status < 400;
   const message = redirect

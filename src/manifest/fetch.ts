@@ -272,7 +272,7 @@ async function fromMirrors(
   throw last ?? new NuwaxError(ErrorCodes.E_NETWORK, 'No release server to ask');
 }
 
-/** The signature that verified, or null when no key is configured; `known` is the one verified before over these bytes. */
+/** The signature that verified, or null without keys; `known` is the one verified before over these bytes. */
 async function checkSignature(
   bytes: Buffer,
   url: string,
