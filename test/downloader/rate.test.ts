@@ -18,7 +18,7 @@ async function closedPort(): Promise<string> {
 }
 
 describe('downloader: a trickle is a failed attempt, a dead host is passed at once', () => {
-  test('a server that trickles one byte every 50 ms (in time for the stall timeout) ends the attempt with E_STALL', () =>
+  test('one byte every 50 ms (in time for the stall timeout) ends the attempt with E_STALL', () =>
     scenario(['trickle', 'trickle', 'trickle'], async ({ server, options, store, partPath }) => {
       const minRate = { bytesPerSecond: 1024, windowMs: 400 };
       const started = Date.now();
@@ -65,7 +65,7 @@ describe('downloader: a trickle is a failed attempt, a dead host is passed at on
     });
   });
 
-  test('with every host refusing, the list is tried again after a backoff, and the error names the refusal', async () => {
+  test('every host refusing: the list is tried again after a backoff; the error names it', async () => {
     const dead = [await closedPort(), await closedPort()];
     await scenario([], async ({ options }) => {
       await assert.rejects(

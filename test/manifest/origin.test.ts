@@ -102,7 +102,7 @@ describe('the manifest from a cheap origin and its mirrors', () => {
       assert.ok(proxy.bytes < 400, `an idle poll costs ${proxy.bytes} bytes`);
     }));
 
-  test('a key removed from the config is not trusted through the cache: the 304 fetches the signature and refuses it', () =>
+  test('a key removed from the config is not trusted through the cache: the 304 refetches the .sig', () =>
     withTempDir('origin', async (home) => {
       const url = `${server.url}/stable/manifest.json`;
       await makeHome(home, `[server]\nmanifest_url = "${url}"\n\n[security]\npublic_keys = ["${keys.publicKey}"]\n`);
