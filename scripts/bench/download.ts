@@ -35,18 +35,18 @@ else await main();
 
 /** The measured side: one download() in a fresh process, as `nuwax upgrade --download-only` would do it. */
 async function child([url, sha256, size, directory, engine]: string[]): Promise<void> {
-  const { download } = await import('../../src/downloader/index.js');
+  const { downloadFile } = await import('../../src/downloader/download.js');
+  const v8 = await import('node:v8');
+  // As the CLI entry does (src/cli/main.ts).
+  v8.setFlagsFromString('--liftoff-only');
+  v8.setFlagsFromString('--expose-gc');
   const { openStore } = await import('../../src/state/index.js');
   const store = openStore(path.join(directory!, 'nuwax.db'));
   const started = performance.now();
-  const result = await download({
-    urls: [url!],
-    sha256: sha256!,
-    size: Number(size),
-    directory: directory!,
-    store,
-    ...(engine === 'worker' || engine === 'inline' || engine === 'follow' ? { engine } : {}),
-  });
+  const result = await downloadFile(
+    { urls: [url!], sha256: sha256!, size: Number(size), directory: directory!, store },
+    engine === 'inline' || engine === 'follow' ? engine : undefined,
+  );
   const seconds = (performance.now() - started) / 1000;
   store.close();
   console.log(
@@ -198,7 +198,7 @@ async function measureHashEngines(): Promise<void> {
 }
 
 function compareFull(root: string, file: Served): void {
-  const ours: Record<string, Array<Measured & { inProcess: number }>> = { worker: [], inline: [], follow: [] };
+  const ours: Record<string, Array<Measured & { inProcess: number }>> = { inline: [], follow: [] };
   const curl: Measured[] = [];
   const durable: number[] = [];
   const download = path.join(root, 'client');

@@ -40,6 +40,7 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
           store,
           retries: config.download.retries,
           stallTimeoutMs: config.download.stall_timeout * 1000,
+          minRate: { bytesPerSecond: config.download.min_rate, windowMs: config.download.min_rate_window * 1000 },
           rateLimit: options.signalRateLimit ?? config.download.rate_limit,
           logger,
           ...(request.signal ? { signal: request.signal } : {}),
@@ -49,7 +50,11 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
     },
     packages: {
       stage: async (file, stagingDir, stageOptions) => {
-        const staged = await stagePackage(file, stagingDir, stageOptions);
+        const staged = await stagePackage(file, stagingDir, {
+          ...stageOptions,
+          maxRatio: config.archive.max_ratio,
+          maxTotalBytes: config.archive.max_size || undefined,
+        });
         return { root: staged.root, patchInfo: staged.patchInfo ?? null };
       },
       patchInfo: (root) => readPatchInfo(root),
