@@ -1,4 +1,4 @@
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
@@ -52,28 +52,4 @@ export async function removeStaleRestoreFolders(parent: string, logger: Logger):
     await rm(path.join(parent, name), { recursive: true, force: true });
     logger.warn({ folder: name }, 'removed the folder of an interrupted restore');
   }
-}
-
-/**
- * Bytes under `target` (not following links), 64 lstat calls at a time over the whole tree. A
- * recursion with 64 per folder had every file of a 20,000-file tree in flight at once: 60 MiB of
- * heap, a 160 MiB peak for a backup whose archive writer needs 120 (bench:backup).
- */
-export async function treeBytes(target: string): Promise<number> {
-  let total = 0;
-  const pending = [target];
-  while (pending.length > 0) {
-    await Promise.all(
-      pending.splice(0, 64).map(async (item) => {
-        const info = await lstat(item).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return null;
-          throw error;
-        });
-        if (!info) return;
-        if (!info.isDirectory()) total += info.size;
-        else for (const name of await readdir(item)) pending.push(path.join(item, name));
-      }),
-    );
-  }
-  return total;
 }

@@ -3,14 +3,14 @@ import path from 'node:path';
 import { checkArchive, createTarGz, extractArchive } from '../archive/index.js';
 import { ErrorCodes, isNuwaxError, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { ProgressListener } from '../events/index.js';
-import { checkRelativePath, ensureFreeSpace } from '../fsutil/index.js';
+import { checkRelativePath, ensureFreeSpace, treeSize } from '../fsutil/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import type { BackupKind, BackupRow, Store } from '../state/index.js';
 import { runHook } from './hooks.js';
-import { removeStaleRestoreFolders, removeStaleTemporaries, restoreFolders, treeBytes } from './housekeeping.js';
+import { removeStaleRestoreFolders, removeStaleTemporaries, restoreFolders } from './housekeeping.js';
 import { swapIn } from './swap.js';
 
-export { runHook, treeBytes };
+export { runHook };
 
 /** Inside every archive: what it covers, so that a restore works even without the database. */
 export const METADATA_ENTRY = '.nuwax-backup.json';
@@ -109,7 +109,7 @@ export class BackupService {
       for (const relative of paths) {
         const absolute = path.join(dockerDir, ...relative.split('/'));
         if (!(await lstat(absolute).catch(() => null))) absent.push(relative);
-        estimate += await treeBytes(absolute);
+        estimate += await treeSize(absolute);
       }
       // Incompressible data grows a little in gzip; tar adds a block per entry.
       await ensureFreeSpace(backupsDir, Math.ceil(estimate * 1.01) + MARGIN, `backup #${id}`);

@@ -3,10 +3,9 @@ import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import { pathsToBackUp } from '../apply/index.js';
-import { treeBytes } from '../backup/index.js';
 import type { Config, HomePaths } from '../config/index.js';
 import { ErrorCodes, toNuwaxError } from '../errors/index.js';
-import { exists, freeBytes } from '../fsutil/index.js';
+import { exists, freeBytes, treeSize } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
 import { type FetchedManifest, fetchManifest, manifestUrlFor } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
@@ -333,7 +332,7 @@ async function backupEstimate(options: DoctorOptions, decision: StrategyDecision
       : pathsToBackUp({ kind: 'full', dockerEntries, stagedEntries: [], protectedPaths: config.upgrade.protected });
   let total = 0;
   for (const relative of outermost([...changed, ...config.backup.include]))
-    total += await treeBytes(path.join(paths.dockerDir, ...relative.split('/')));
+    total += await treeSize(path.join(paths.dockerDir, ...relative.split('/')));
   return total;
 }
 
