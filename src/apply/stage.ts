@@ -97,10 +97,10 @@ export async function stagePackage(
     const result = await extractArchive(file, root, {
       stripPrefix: 'docker/',
       step: 'staging',
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
-      ...(options.maxTotalBytes !== undefined ? { maxTotalBytes: options.maxTotalBytes } : {}),
+      signal: options.signal,
+      onProgress: options.onProgress,
+      maxEntryBytes: options.maxEntryBytes,
+      maxTotalBytes: options.maxTotalBytes,
     });
     return { root, files: result.files, bytes: result.bytes, patchInfo: await readPatchInfo(root) };
   } catch (error) {

@@ -53,8 +53,8 @@ export async function scanTree(
         kind: kindOf(info),
         mode: info.mode & 0o7777,
         size: info.isFile() ? info.size : 0,
-        ...(options.times ? { mtimeMs: info.mtimeMs } : {}),
       };
+      if (options.times) entry.mtimeMs = info.mtimeMs;
       if (entry.kind === 'symlink') {
         entry.target = await readlink(full);
         entry.digest = digestSymlink(entry.target);

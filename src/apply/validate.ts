@@ -58,7 +58,8 @@ export async function validatePlan(stagedRoot: string, plan: ApplyPlan): Promise
   if (problems.length > 0) {
     throw new NuwaxError(
       ErrorCodes.E_APPLY,
-      `The patch names paths the package does not hold: ${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', …' : ''}`,
+      `The patch names paths the package does not hold: ` +
+        `${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', …' : ''}`,
       {
         details: { problems },
       },

@@ -66,10 +66,6 @@ function normalisePaths(paths: string[]): string[] {
   return checked.filter((item) => !checked.some((other) => other !== item && item.startsWith(`${other}/`)));
 }
 
-function signalOption(signal: AbortSignal | undefined): { signal?: AbortSignal } {
-  return signal ? { signal } : {};
-}
-
 /** Backups (SPEC 8, 12): streaming tar.gz archives recorded in SQLite, verified, restorable, pruned. */
 export class BackupService {
   private readonly logger: Logger;
@@ -103,7 +99,7 @@ export class BackupService {
       await chmod(backupsDir, 0o700);
       await removeStaleTemporaries(backupsDir, store, this.logger);
       const hook =
-        request.runHook === false ? null : await runHook(dockerDir, 'backup.sh', [], signalOption(request.signal));
+        request.runHook === false ? null : await runHook(dockerDir, 'backup.sh', [], { signal: request.signal });
       const absent: string[] = [];
       let estimate = 0;
       for (const relative of paths) {
@@ -127,8 +123,8 @@ export class BackupService {
         mode: 0o600,
         step: 'backing_up',
         extraEntries: [{ name: METADATA_ENTRY, content: Buffer.from(`${JSON.stringify(metadata)}\n`) }],
-        ...signalOption(request.signal),
-        ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+        signal: request.signal,
+        onProgress: request.onProgress,
       });
       if (created.skipped.length > 0)
         this.logger.warn({ id, skipped: created.skipped }, 'sockets, fifos and devices are not backed up');
@@ -224,7 +220,7 @@ export class BackupService {
       await swapIn(dockerDir, staging, aside, metadata.paths);
       const hookFile = options.fallback ? options.fallback.hookFile : (metadata.hook_file ?? null);
       if (options.runHook !== false && hookFile)
-        await runHook(dockerDir, 'restore.sh', [`--file=${hookFile}`], signalOption(options.signal));
+        await runHook(dockerDir, 'restore.sh', [`--file=${hookFile}`], { signal: options.signal });
       this.logger.info({ id: options.id, files: extracted.files }, 'restore complete');
       return { files: extracted.files, paths: metadata.paths };
     } catch (error) {
@@ -246,9 +242,9 @@ export class BackupService {
     try {
       return await extractArchive(file, staging, {
         step: 'rolling_back',
-        ...(options.sha256 ? { sha256: options.sha256 } : {}),
-        ...signalOption(options.signal),
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        sha256: options.sha256 ?? undefined,
+        signal: options.signal,
+        onProgress: options.onProgress,
       });
     } catch (error) {
       const failure = toNuwaxError(error, ErrorCodes.E_RESTORE);

@@ -63,7 +63,7 @@ function inOtherNamespace(holder: LockHolder): boolean {
   return holder.pid_ns !== undefined && here !== null && holder.pid_ns !== here;
 }
 
-/** Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces and parentheses, so count from the last ')'. */
+/** Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces and parentheses: count from the last ). */
 export function startTicks(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -83,9 +83,9 @@ function parseHolder(raw: string): LockHolder | null {
       hostname: String(value.hostname ?? ''),
       command: String(value.command ?? '?'),
       started_at: String(value.started_at ?? '?'),
-      ...(typeof value.boot_id === 'string' ? { boot_id: value.boot_id } : {}),
-      ...(typeof value.start_ticks === 'number' ? { start_ticks: value.start_ticks } : {}),
-      ...(typeof value.pid_ns === 'string' ? { pid_ns: value.pid_ns } : {}),
+      boot_id: typeof value.boot_id === 'string' ? value.boot_id : undefined,
+      start_ticks: typeof value.start_ticks === 'number' ? value.start_ticks : undefined,
+      pid_ns: typeof value.pid_ns === 'string' ? value.pid_ns : undefined,
     };
   } catch {
     // Not JSON: a holder still writing it, or garbage; the caller decides by the file's age.
@@ -138,8 +138,11 @@ function lockedError(lockFile: string, holder: LockHolder): NuwaxError {
   return new NuwaxError(
     ErrorCodes.E_LOCKED,
     inOtherNamespace(holder)
-      ? `Another nuwax is working on this home from another pid namespace (a container, or the host): pid ${holder.pid} there (${holder.command}) since ${holder.started_at}; stop it, or if it is gone remove the lock ${lockFile}`
-      : `Another nuwax is working on this home: pid ${holder.pid} (${holder.command}) since ${holder.started_at}; wait for it or stop it (the daemon: systemctl stop nuwax), lock ${lockFile}`,
+      ? `Another nuwax is working on this home from another pid namespace (a container, or the host)` +
+          `: pid ${holder.pid} there (${holder.command}) since ${holder.started_at}` +
+          `; stop it, or if it is gone remove the lock ${lockFile}`
+      : `Another nuwax is working on this home: pid ${holder.pid} (${holder.command}) since ${holder.started_at}` +
+          `; wait for it or stop it (the daemon: systemctl stop nuwax), lock ${lockFile}`,
     { details: { lockFile, ...holder } },
   );
 }
@@ -160,9 +163,9 @@ export async function acquireLock(lockFile: string, command: string): Promise<He
     hostname: os.hostname(),
     command,
     started_at: new Date().toISOString(),
-    ...(bootId !== null ? { boot_id: bootId } : {}),
-    ...(ticks !== null ? { start_ticks: ticks } : {}),
-    ...(pidNamespace !== null ? { pid_ns: pidNamespace } : {}),
+    boot_id: bootId ?? undefined,
+    start_ticks: ticks ?? undefined,
+    pid_ns: pidNamespace ?? undefined,
   };
   const content = JSON.stringify(holder);
   for (let attempt = 0; attempt < 5; attempt += 1) {

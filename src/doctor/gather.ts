@@ -124,7 +124,8 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
   } catch (error) {
     // An air-gapped box installs its staged release with no server configured (as runUpgrade does).
     const staged = stagedVersion(options);
-    const server: ServerFact = { url: null, error: failureOf(error), ...(staged ? { staged } : {}) };
+    const server: ServerFact = { url: null, error: failureOf(error) };
+    if (staged) server.staged = staged;
     return {
       server,
       manifest: { state: 'unchecked', reason: 'no release server configured' },
@@ -138,8 +139,8 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
     fetched = await fetchManifest({
       config,
       store: options.store,
-      ...(options.logger ? { logger: options.logger } : {}),
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      logger: options.logger,
+      dispatcher: options.dispatcher,
     });
   } catch (error) {
     const failure = failureOf(error);
@@ -153,8 +154,10 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
       };
     // The upgrade falls back to a staged release when the server fails (the same rule: src/upgrade/staged.ts).
     const staged = fallsBackToStaged(failure.code, config) ? stagedVersion(options) : undefined;
+    const server: ServerFact = { url, error: failure };
+    if (staged) server.staged = staged;
     return {
-      server: { url, error: failure, ...(staged ? { staged } : {}) },
+      server,
       manifest: { state: 'unchecked', reason: 'the release server did not answer' },
       serverDate: null,
       answeredAt: null,
@@ -172,7 +175,7 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
       store: options.store,
       clientVersion: options.clientVersion,
       fetched,
-      ...(options.now ? { now: options.now() } : {}),
+      now: options.now?.(),
     });
     const { decision } = check;
     const packageSize = decision.strategy === 'none' ? null : decision.package.size;
@@ -350,7 +353,8 @@ async function gatherDisk(options: DoctorOptions, decision: StrategyDecision | n
     options.logger?.debug({ err: error }, `doctor: cannot ${what}`);
     errors.push({ what, ...factError(error, where) });
   };
-  // A folder this user cannot read (a database's 0700 data dir under docker/) leaves the backup unknown, not doctor dead.
+  // A folder this user cannot read (a database's 0700 data dir under docker/) leaves the backup unknown,
+  // not doctor dead.
   const backup = await backupEstimate(options, decision).catch((error: unknown) => {
     failed('estimate the backup', paths.dockerDir)(error);
     return 0;

@@ -81,7 +81,10 @@ export interface DiskFact {
    * when the box is up to date, `unknown` when the server did not say.
    */
   release: { version: string; packageSize: number | null } | 'none' | 'unknown';
-  /** What could not be measured (`what`: the backup estimate, the free space of an area); the areas and needs hold the rest. */
+  /**
+   * What could not be measured (`what`: the backup estimate, the free space of an area); the areas and needs hold
+   * the rest.
+   */
   errors: Array<FactError & { what: string }>;
 }
 

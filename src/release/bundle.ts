@@ -147,7 +147,7 @@ function entryNameFor(sha256: string, url: string): string {
   return `packages/${sha256}-${base || 'package'}`;
 }
 
-/** A relative URL names a file beside the manifest; an absolute one is looked for there (or in packagesDir) by its name. */
+/** A relative URL names a file beside the manifest; an absolute one is looked for by name there (or in packagesDir). */
 function localFileFor(url: string, manifestFile: string, packagesDir: string | undefined): string {
   const resolved = new URL(url, pathToFileURL(manifestFile));
   if (!packagesDir && resolved.protocol === 'file:') return fileURLToPath(resolved);
@@ -302,7 +302,8 @@ async function writeBundle(
       if (actual !== source.sha256) {
         throw new NuwaxError(
           ErrorCodes.E_HASH_MISMATCH,
-          `${source.file} does not match the sha256 the manifest gives the ${source.roles.join(', ')} package: refusing to bundle it`,
+          `${source.file} does not match the sha256 the manifest gives the ${source.roles.join(', ')}` +
+            ` package: refusing to bundle it`,
           {
             details: { file: source.file, expected: source.sha256, actual },
           },
@@ -339,8 +340,8 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   const metadata: Array<[string, Buffer]> = [
     [INDEX_NAME, Buffer.from(`${JSON.stringify(index, null, 2)}\n`)],
     [MANIFEST_NAME, bytes],
-    ...(signature ? [[SIGNATURE_NAME, signature] as [string, Buffer]] : []),
   ];
+  if (signature) metadata.push([SIGNATURE_NAME, signature]);
   const output = path.resolve(options.output);
   await mkdir(path.dirname(output), { recursive: true });
   const temporary = temporaryPathFor(output);

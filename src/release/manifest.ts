@@ -60,11 +60,7 @@ export async function buildManifest(options: BuildManifestOptions): Promise<Reco
       : name;
     const ref = { url, hash: `sha256:${sha256}`, signature: '', size };
     if (sidecar.kind === 'patch') {
-      patch[sidecar.arch] = {
-        ...ref,
-        ...(sidecar.from ? { from: sidecar.from } : {}),
-        operations: sidecar.operations ?? {},
-      };
+      patch[sidecar.arch] = { ...ref, from: sidecar.from, operations: sidecar.operations ?? {} };
     } else {
       platforms[sidecar.arch] = ref;
       legacyFull ??= ref;

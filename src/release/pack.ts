@@ -59,9 +59,9 @@ export async function packRelease(options: PackOptions): Promise<PackageSidecar>
   const entries = (await readdir(dir)).sort();
   const created = await createTarGz(dir, entries, output, {
     step: 'staging',
-    ...(options.level !== undefined ? { level: options.level } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    level: options.level,
+    signal: options.signal,
+    onProgress: options.onProgress,
   });
   const sidecar: PackageSidecar = {
     kind: 'full',

@@ -26,7 +26,7 @@ function etagOf(info: Stats): string {
   return `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}-${info.ino.toString(16)}"`;
 }
 
-/** One `bytes=` range (RFC 9110 14.1.2); null: ignore the header (malformed or several ranges); 'unsatisfiable': 416. */
+/** One `bytes=` range (RFC 9110 14.1.2); null: ignore the header (malformed or several); 'unsatisfiable': 416. */
 export function parseRange(header: string, size: number): { start: number; end: number } | null | 'unsatisfiable' {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match || (match[1] === '' && match[2] === '')) return null;
@@ -115,11 +115,9 @@ async function respond(root: string, request: IncomingMessage, response: ServerR
   }
   const { start, end } = range ?? { start: 0, end: info.size - 1 };
   const length = Math.max(0, end - start + 1);
-  response.writeHead(range ? 206 : 200, {
-    ...headers,
-    'content-length': length,
-    ...(range ? { 'content-range': `bytes ${start}-${end}/${info.size}` } : {}),
-  });
+  headers['content-length'] = length;
+  if (range) headers['content-range'] = `bytes ${start}-${end}/${info.size}`;
+  response.writeHead(range ? 206 : 200, headers);
   if (request.method === 'HEAD' || length === 0) {
     response.end();
     return;

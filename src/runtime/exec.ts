@@ -116,7 +116,7 @@ export function runCommand(command: string, args: string[], options: RunOptions 
 export async function dockerAvailable(env?: NodeJS.ProcessEnv): Promise<boolean> {
   const output = await runCommand('docker', ['info', '--format', '{{.ServerVersion}}'], {
     timeoutMs: 15_000,
-    ...(env ? { env } : {}),
+    env,
   }).catch(() => null);
   return output?.code === 0 && output.stdout.trim() !== '';
 }
@@ -147,7 +147,7 @@ export async function detectCompose(
   const key = env.PATH ?? '';
   const cached = detected.get(key);
   if (cached) return cached;
-  const options = { timeoutMs: 15_000, env, ...(signal ? { signal } : {}) };
+  const options = { timeoutMs: 15_000, env, signal };
   const candidates: ComposeCommand[] = [
     { command: 'docker', args: ['compose'], version: 'v2' },
     { command: 'docker-compose', args: [], version: 'v1' },

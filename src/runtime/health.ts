@@ -49,15 +49,12 @@ const LOG_LINES = 20;
 /** The containers of a compose project, one-off `run` containers left out. */
 export async function inspectProject(project: string, signal?: AbortSignal): Promise<ContainerFacts[]> {
   const filters = ['--filter', `label=com.docker.compose.project=${project}`];
-  const listed = await runCommand('docker', ['ps', '-aq', ...filters], {
-    timeoutMs: 30_000,
-    ...(signal ? { signal } : {}),
-  });
+  const listed = await runCommand('docker', ['ps', '-aq', ...filters], { timeoutMs: 30_000, signal });
   if (listed.code !== 0)
     throw new NuwaxError(ErrorCodes.E_DOCKER, `docker ps failed: ${listed.stderr.trim().slice(-500)}`);
   const ids = listed.stdout.split('\n').filter(Boolean);
   if (ids.length === 0) return [];
-  const output = await runCommand('docker', ['inspect', ...ids], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+  const output = await runCommand('docker', ['inspect', ...ids], { timeoutMs: 30_000, signal });
   // A container removed between ps and inspect makes inspect fail for all: the next poll sees the truth.
   if (output.code !== 0) return [];
   return (JSON.parse(output.stdout) as ContainerFacts[]).filter(
@@ -81,12 +78,9 @@ async function probe(url: string, status: number, signal?: AbortSignal): Promise
       redirect: 'manual',
     });
     await response.arrayBuffer();
-    return {
-      url,
-      ok: response.status === status,
-      status: response.status,
-      ...(response.status === status ? {} : { error: `answered ${response.status}, expected ${status}` }),
-    };
+    const result: ProbeResult = { url, ok: response.status === status, status: response.status };
+    if (!result.ok) result.error = `answered ${response.status}, expected ${status}`;
+    return result;
   } catch (error) {
     throwIfAborted(signal);
     return { url, ok: false, status: null, error: (error as Error).message };
@@ -184,7 +178,7 @@ async function describe(
   const logs = healthy || !container ? [] : await lastLogLines(container.Id);
   const port = portInUse(logs, container);
   const state = container?.State;
-  return {
+  const health: ServiceHealth = {
     service,
     container: container?.Id.slice(0, 12) ?? null,
     state: state?.Status ?? 'missing',
@@ -196,6 +190,7 @@ async function describe(
     restartCount: container?.RestartCount ?? 0,
     reason: verdict.decided ? verdict.reason : `not healthy, check ${stoppedBy}: ${verdict.reason}`,
     logs,
-    ...(port ? { portInUse: port } : {}),
   };
+  if (port) health.portInUse = port;
+  return health;
 }

@@ -107,7 +107,7 @@ export async function loadImages(
     } else {
       const run = await runCommand('docker', ['load', '-i', file], {
         timeoutMs: options.timeoutMs ?? 600_000,
-        ...(options.signal ? { signal: options.signal } : {}),
+        signal: options.signal,
       });
       if (run.code !== 0)
         throw new NuwaxError(

@@ -81,7 +81,7 @@ export class DockerRuntime {
       cwd: projectDir,
       timeoutMs,
       env,
-      ...(call.signal ? { signal: call.signal } : {}),
+      signal: call.signal,
     });
   }
 
@@ -89,8 +89,8 @@ export class DockerRuntime {
   private async config(args: string[], composeFile?: string, signal?: AbortSignal): Promise<string> {
     const output = await this.compose(['config', ...args], {
       timeoutMs: CONFIG_TIMEOUT_MS,
-      ...(composeFile ? { composeFile } : {}),
-      ...(signal ? { signal } : {}),
+      composeFile: composeFile || undefined,
+      signal,
     });
     if (output.code !== 0) {
       const file = composeFile ?? this.options.composeFile;
@@ -167,7 +167,7 @@ export class DockerRuntime {
   ): Promise<{ loaded: string[]; skipped: string[] }> {
     return loadImages(imagesDir, arch, {
       ...options,
-      ...(this.options.commandTimeoutMs ? { timeoutMs: this.options.commandTimeoutMs } : {}),
+      timeoutMs: this.options.commandTimeoutMs || undefined,
     });
   }
 

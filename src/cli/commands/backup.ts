@@ -8,7 +8,11 @@ import { createBackupService } from '../wiring.js';
 import { confirmInTerminal } from './confirm.js';
 
 function describe(row: BackupRow): string {
-  return `#${row.id} ${row.createdAt} ${row.kind.padEnd(11)} ${row.status.padEnd(8)} ${row.version ?? '(none)'} ${row.size !== null ? formatBytes(row.size) : ''} ${row.files ?? ''} files ${row.error ? `— ${row.error}` : ''}`.trim();
+  const size = row.size !== null ? formatBytes(row.size) : '';
+  return (
+    `#${row.id} ${row.createdAt} ${row.kind.padEnd(11)} ${row.status.padEnd(8)} ${row.version ?? '(none)'} ` +
+    `${size} ${row.files ?? ''} files ${row.error ? `— ${row.error}` : ''}`
+  ).trim();
 }
 
 /** Progress on stderr in a terminal: bytes and files (issue 4). */
@@ -33,7 +37,7 @@ export function registerBackup(program: Command): void {
           paths: [...new Set([...entries, ...context.config.backup.include])],
           kind: 'manual',
           version: context.store.installedVersion(context.config.versions.docker_service),
-          ...(onProgress ? { onProgress } : {}),
+          onProgress,
         });
         if (onProgress) process.stderr.write('\n');
         context.print(`backup ${describe(row)}`, row);

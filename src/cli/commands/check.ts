@@ -22,7 +22,7 @@ export function registerCheck(program: Command): void {
           forceFull: options.forceFull ?? false,
           allowDowngrade: options.allowDowngrade ?? false,
           logger: context.logger,
-          ...(dispatcher ? { dispatcher } : {}),
+          dispatcher,
         });
         const chosen = decision.strategy === 'none' ? null : decision.package;
         const json = {
@@ -40,7 +40,8 @@ export function registerCheck(program: Command): void {
         };
         const human = [
           `installed:  ${current ?? '(none)'}`,
-          `offered:    ${fetched.manifest.version}${fetched.manifest.release_date ? ` (${fetched.manifest.release_date})` : ''}`,
+          `offered:    ${fetched.manifest.version}` +
+            `${fetched.manifest.release_date ? ` (${fetched.manifest.release_date})` : ''}`,
           `strategy:   ${decision.strategy} — ${decision.reason}`,
         ];
         if (chosen)

@@ -23,7 +23,8 @@ export function registerImport(program: Command): void {
   program
     .command('import')
     .description(
-      'stage a release from an offline bundle (`nuwax release bundle`), verified as a download is; `nuwax upgrade` then installs it with no network',
+      'stage a release from an offline bundle (`nuwax release bundle`), ' +
+        'verified as a download is; `nuwax upgrade` then installs it with no network',
     )
     .argument('<file>', 'the bundle file')
     .option('-y, --yes', 'do not ask for confirmation')
@@ -47,7 +48,8 @@ function packagesToImport(head: BundleHead, decision: Offered, fallback: Offered
   if (!sha256 || !inBundle.has(sha256)) {
     throw new NuwaxError(
       ErrorCodes.E_NO_PACKAGE,
-      `The bundle holds no ${decision.strategy} package for ${decision.arch} (${decision.reason}); make it with --arch ${decision.arch}`,
+      `The bundle holds no ${decision.strategy} package for ${decision.arch} (${decision.reason})` +
+        `; make it with --arch ${decision.arch}`,
     );
   }
   wanted.set(sha256, [decision.package.url, ...decision.package.mirrors]);
@@ -116,7 +118,11 @@ async function runImport(context: CliContext, file: string, flags: { yes?: boole
       onEvent({
         type: 'log',
         level: 'info',
-        message: `verified ${formatBytes(info.size)} of bundle and copied ${imported.length} package(s), ${formatBytes(bytes)}, into the download cache in ${seconds.toFixed(1)} s${head.fetched.signed ? '; the manifest signature verified' : ''}`,
+        message:
+          `verified ${formatBytes(info.size)} of bundle and copied ${imported.length} package(s), ` +
+          `${formatBytes(bytes)}, ` +
+          `into the download cache in ${seconds.toFixed(1)} s` +
+          `${head.fetched.signed ? '; the manifest signature verified' : ''}`,
       });
     }
     const result = await runUpgrade({

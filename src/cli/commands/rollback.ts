@@ -17,7 +17,8 @@ export function registerRollback(program: Command): void {
         if (
           !options.yes &&
           !(await confirmInTerminal(
-            `Stop the services and restore backup ${backupId === undefined ? '(newest pre-upgrade)' : `#${backupId}`}? [y/N] `,
+            `Stop the services and restore backup ` +
+              `${backupId === undefined ? '(newest pre-upgrade)' : `#${backupId}`}? [y/N] `,
           ))
         ) {
           context.print('cancelled: nothing was changed', {
@@ -36,8 +37,8 @@ export function registerRollback(program: Command): void {
             collaborators: createCollaborators(context),
             logger: context.logger,
             startedBy: safeUser(),
-            ...(backupId !== undefined ? { backupId } : {}),
-            ...(render ? { onEvent: render } : {}),
+            backupId,
+            onEvent: render,
           }),
         );
         context.print(`rollback: ${result.status}${'version' in result ? ` — now on ${result.version}` : ''}`, result);

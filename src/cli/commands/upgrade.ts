@@ -91,8 +91,8 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
       allowDowngrade: flags.allowDowngrade ?? false,
       signal: controller.signal,
       onEvent,
-      ...(dispatcher ? { dispatcher } : {}),
-      ...(app && !flags.yes && !flags.downloadOnly ? { confirm: app.confirm } : {}),
+      dispatcher,
+      confirm: app && !flags.yes && !flags.downloadOnly ? app.confirm : undefined,
     });
   } catch (error) {
     app?.unmount();
