@@ -1,5 +1,5 @@
 /**
- * Backups (SPEC 8, issue 4): nuwax's backup create and restore against GNU tar at the same gzip
+ * Backups (SPEC 8): nuwax's backup create and restore against GNU tar at the same gzip
  * level, measured in the same run. The tree: FILES files of 1-64 KiB (half text, half random) and
  * BIG files of BIG_MIB MiB (defaults 20,000 and 3 × 100 MiB; `--small` for 2,000 and 3 × 10 MiB).
  * nuwax runs in a child process so that its peak RSS (process.resourceUsage().maxRSS) is its own.
@@ -101,7 +101,9 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms
 }
 
 function nuwax(mode: string, home: string, id?: number): ChildReport {
-  const { stdout } = run(process.execPath, [SCRIPT, '--child', mode, home, ...(id === undefined ? [] : [String(id)])]);
+  const args = [SCRIPT, '--child', mode, home];
+  if (id !== undefined) args.push(String(id));
+  const { stdout } = run(process.execPath, args);
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as ChildReport;
 }
 

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:download` (issue: downloader performance). nginx on 127.0.0.1 serves 100 MiB and
+ * `npm run bench:download`: the verified download. nginx on 127.0.0.1 serves 100 MiB and
  * 1 GiB of random data from a temp folder; nuwax's verified download (in a child process that
  * reports its own peak RSS) runs against `curl -o FILE && openssl dgst -sha256 FILE`, medians of
  * RUNS runs (default 3), printed as ratios, for each hashing engine. Then a resume from 50 %
@@ -45,7 +45,7 @@ async function child([url, sha256, size, directory, engine]: string[]): Promise<
     size: Number(size),
     directory: directory!,
     store,
-    ...(engine === 'worker' || engine === 'inline' || engine === 'follow' ? { engine } : {}),
+    engine: engine === 'worker' || engine === 'inline' || engine === 'follow' ? engine : undefined,
   });
   const seconds = (performance.now() - started) / 1000;
   store.close();

@@ -21,9 +21,9 @@ import type {
 export const DISK_MARGIN = 256 * 1024 * 1024;
 /** Below this many times what is needed, space is "tight": enough today, not for a larger release. */
 const TIGHT_FACTOR = 2;
-/** Beyond this the clock is wrong enough to matter for `expires` and TLS (issue 7). */
+/** Beyond this the clock is wrong enough to matter for `expires` and TLS. */
 export const CLOCK_SKEW_LIMIT_MS = 5 * 60 * 1000;
-/** Signatures and manifest expiry need a clock that has at least been set once (issue 7). */
+/** Signatures and manifest expiry need a clock that has at least been set once. */
 const EARLIEST_SANE_YEAR = 2024;
 /** How many offending ports a line names before it says "and N more". */
 const LISTED = 5;

@@ -1,5 +1,5 @@
 /**
- * `nuwax doctor` (SPEC 11, issue 7). The facts are gathered by I/O (gather.ts); the check lines and
+ * `nuwax doctor` (SPEC 11). The facts are gathered by I/O (gather.ts); the check lines and
  * the verdict are a pure function of them (judge.ts), tested by a table.
  */
 export type CheckStatus = 'ok' | 'warn' | 'fail';

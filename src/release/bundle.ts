@@ -1,5 +1,5 @@
 /**
- * Offline bundles for air-gapped boxes (issue 7): one plain tar (the packages are compressed
+ * Offline bundles for air-gapped boxes: one plain tar (the packages are compressed
  * already) holding a release exactly as the server publishes it:
  *   nuwax-bundle.json          format, created, client_min, version and the package list
  *   manifest.json              the manifest's exact bytes (the signature covers them)

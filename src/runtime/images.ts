@@ -72,7 +72,7 @@ export function withoutArchSuffix(tag: string): string {
 }
 
 /**
- * Loads `images/*.tar` for this arch before the services stop (SPEC 5, issue 5): other arches are
+ * Loads `images/*.tar` for this arch before the services stop (SPEC 5): other arches are
  * skipped, an image whose ID is present is not loaded again, suffixed tags are retagged without the
  * suffix, and a failed load is an error.
  */

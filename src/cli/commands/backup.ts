@@ -15,7 +15,7 @@ function describe(row: BackupRow): string {
   ).trim();
 }
 
-/** Progress on stderr in a terminal: bytes and files (issue 4). */
+/** Progress on stderr in a terminal: bytes and files, so a long backup shows it is moving. */
 function progress(): ProgressListener | undefined {
   if (!process.stderr.isTTY) return undefined;
   return (event) => process.stderr.write(`\r${formatBytes(event.done)}, ${event.files ?? 0} files   `);

@@ -18,7 +18,7 @@ import { confirmInTerminal } from './confirm.js';
 /** Free space kept beyond the packages copied into the cache (as the downloader keeps). */
 const SPACE_MARGIN = 32 * 1024 * 1024;
 
-/** `nuwax import FILE` (issue 7: offline bundles): verify, copy into the download cache, stage. */
+/** `nuwax import FILE` (an offline bundle): verify, copy into the download cache, stage. */
 export function registerImport(program: Command): void {
   program
     .command('import')
@@ -39,7 +39,7 @@ type Offered = Exclude<StrategyDecision, { strategy: 'none' }>;
  * The packages this box takes from the bundle, keyed by sha256 with the URLs the upgrade will hand
  * the downloader (so the file lands where the downloader looks first). With a patch, the full
  * package comes too when the bundle has it: the upgrade falls back to it if the box's files differ
- * from the patch's base (issue 5), and offline there is nowhere else to get it.
+ * from the patch's base, and offline there is nowhere else to get it.
  */
 function packagesToImport(head: BundleHead, decision: Offered, fallback: Offered | null): Map<string, string[]> {
   const inBundle = new Set(head.index.packages.map((item) => item.sha256));
