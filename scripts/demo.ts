@@ -47,6 +47,7 @@ async function waitForServer(url: string): Promise<void> {
     if (
       await fetch(url)
         .then((response) => response.ok)
+        // Refused while the server is still starting: try again.
         .catch(() => false)
     )
       return;

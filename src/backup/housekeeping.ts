@@ -1,5 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { whenAbsent } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
 
@@ -21,7 +22,7 @@ const TEMPORARY = /^\.(backup-(\d+)-.+)\.(\d+)\.[0-9a-f]+\.tmp$/;
  * once its writer is gone, and the record marked failed.
  */
 export async function removeStaleTemporaries(backupsDir: string, store: Store, logger: Logger): Promise<void> {
-  for (const name of await readdir(backupsDir).catch(() => [] as string[])) {
+  for (const name of await readdir(backupsDir).catch(whenAbsent([] as string[]))) {
     const match = TEMPORARY.exec(name);
     if (!match || pidAlive(Number(match[3]))) continue;
     await rm(path.join(backupsDir, name), { force: true });
@@ -46,7 +47,7 @@ export function restoreFolders(parent: string, id: number): { staging: string; a
  * restore takes them from it again, so what was set aside is not needed any more.
  */
 export async function removeStaleRestoreFolders(parent: string, logger: Logger): Promise<void> {
-  for (const name of await readdir(parent).catch(() => [] as string[])) {
+  for (const name of await readdir(parent).catch(whenAbsent([] as string[]))) {
     const match = RESTORE_FOLDER.exec(name);
     if (!match || pidAlive(Number(match[1]))) continue;
     await rm(path.join(parent, name), { recursive: true, force: true });

@@ -1,9 +1,9 @@
-import { chmod, lstat, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkArchive, createTarGz, extractArchive } from '../archive/index.js';
 import { ErrorCodes, isNuwaxError, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { ProgressListener } from '../events/index.js';
-import { checkRelativePath, ensureFreeSpace, treeSize } from '../fsutil/index.js';
+import { checkRelativePath, ensureFreeSpace, exists, treeSize, whenAbsent } from '../fsutil/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import type { BackupKind, BackupRow, Store } from '../state/index.js';
 import { runHook } from './hooks.js';
@@ -104,7 +104,7 @@ export class BackupService {
       let estimate = 0;
       for (const relative of paths) {
         const absolute = path.join(dockerDir, ...relative.split('/'));
-        if (!(await lstat(absolute).catch(() => null))) absent.push(relative);
+        if (!(await exists(absolute))) absent.push(relative);
         estimate += await treeSize(absolute);
       }
       // Incompressible data grows a little in gzip; tar adds a block per entry.
@@ -161,7 +161,7 @@ export class BackupService {
     options: { signal?: AbortSignal } = {},
   ): Promise<{ ok: true; entries: number; sha256: string }> {
     const row = this.completeRow(id);
-    if (!(await stat(row.path).catch(() => null)))
+    if (!(await stat(row.path).catch(whenAbsent(null))))
       throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id}: its archive ${row.path} is missing`, {
         details: { id, path: row.path },
       });

@@ -3,6 +3,7 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { errnoOf, whenAbsent } from '../fsutil/index.js';
 
 /** What the lock file holds: enough for an operator to find the other process. */
 export interface LockHolder {
@@ -43,17 +44,21 @@ function alive(pid: number): boolean {
 function readBootId(): string | null {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
-  } catch {
+  } catch (error) {
     // Not Linux (or no /proc): the holder is judged by its host name and the clock instead.
-    return null;
+    if (errnoOf(error) === 'ENOENT') return null;
+    throw error;
   }
 }
 
 function readPidNamespace(): string | null {
   try {
     return readlinkSync('/proc/self/ns/pid');
-  } catch {
-    return null;
+  } catch (error) {
+    // No /proc (not Linux), or a sandbox that hides namespaces: the holder is judged without it.
+    const code = errnoOf(error);
+    if (code === 'ENOENT' || code === 'EACCES') return null;
+    throw error;
   }
 }
 
@@ -69,8 +74,11 @@ export function startTicks(pid: number): number | null {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
     return Number.isSafeInteger(ticks) ? ticks : null;
-  } catch {
-    return null;
+  } catch (error) {
+    // The process is gone (ESRCH when it exits during the read), or there is no /proc (not Linux).
+    const code = errnoOf(error);
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw error;
   }
 }
 
@@ -87,9 +95,10 @@ function parseHolder(raw: string): LockHolder | null {
       start_ticks: typeof value.start_ticks === 'number' ? value.start_ticks : undefined,
       pid_ns: typeof value.pid_ns === 'string' ? value.pid_ns : undefined,
     };
-  } catch {
+  } catch (error) {
     // Not JSON: a holder still writing it, or garbage; the caller decides by the file's age.
-    return null;
+    if (error instanceof SyntaxError) return null;
+    throw error;
   }
 }
 
@@ -125,10 +134,7 @@ export function isStaleHolder(holder: LockHolder, lockFile: string, now: Date = 
 
 /** The live holder of a lock, or null when the file is absent or its holder is gone. */
 export async function readLockHolder(lockFile: string): Promise<LockHolder | null> {
-  const raw = await readFile(lockFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
+  const raw = await readFile(lockFile, 'utf8').catch(whenAbsent(null));
   if (raw === null) return null;
   const holder = parseHolder(raw);
   return holder && !isStaleHolder(holder, lockFile) ? holder : null;
@@ -186,10 +192,7 @@ export async function acquireLock(lockFile: string, command: string): Promise<He
 
 /** Throws E_LOCKED for a live holder; removes a stale file (only if it did not change meanwhile). */
 async function removeIfStale(file: string): Promise<void> {
-  const raw = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
+  const raw = await readFile(file, 'utf8').catch(whenAbsent(null));
   if (raw === null) return;
   const holder = parseHolder(raw);
   if (holder && !isStaleHolder(holder, file)) throw lockedError(file, holder);
@@ -204,7 +207,7 @@ async function removeIfStale(file: string): Promise<void> {
       });
   }
   // Two takers of one stale lock: the second must not delete the first one's fresh lock.
-  if ((await readFile(file, 'utf8').catch(() => null)) === raw) await rm(file, { force: true });
+  if ((await readFile(file, 'utf8').catch(whenAbsent(null))) === raw) await rm(file, { force: true });
 }
 
 function releaser(file: string, content: string): () => Promise<void> {
@@ -212,9 +215,10 @@ function releaser(file: string, content: string): () => Promise<void> {
   const ours = () => {
     try {
       return readFileSync(file, 'utf8') === content;
-    } catch {
+    } catch (error) {
       // Gone already (someone removed it by hand): nothing to release.
-      return false;
+      if (errnoOf(error) === 'ENOENT') return false;
+      throw error;
     }
   };
   const onExit = () => {

@@ -95,13 +95,8 @@ async function* bundleEntries(file: string, signal: AbortSignal | undefined): As
       yield { name, size, body: { [Symbol.asyncIterator]: () => entry.stream() } };
     }
   } catch (error) {
-    // Not a tar at all (its first header does not check out): not a bundle, rather than corrupt.
-    if (
-      seen === 0 &&
-      error instanceof NuwaxError &&
-      error.code === ErrorCodes.E_ARCHIVE &&
-      /^Corrupt tar data/.test(error.message)
-    ) {
+    // Not a tar at all (no first entry could be read from it): not a bundle, rather than corrupt.
+    if (seen === 0 && error instanceof NuwaxError && error.code === ErrorCodes.E_ARCHIVE) {
       throw bundleError(`${path.basename(file)} is not a nuwax bundle (not a tar archive)`, { file });
     }
     throw readError(error, file);

@@ -19,7 +19,7 @@ import tarStream from 'tar-stream';
 import { z } from 'zod';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { createProgressReporter, type ProgressListener } from '../events/index.js';
-import { fsyncDirectory, fsyncFile, temporaryPathFor } from '../fsutil/index.js';
+import { fsyncDirectory, fsyncFile, temporaryPathFor, whenAbsent } from '../fsutil/index.js';
 import { isValidVersion, type Manifest, type ManifestArch, type PackageRef, parseManifest } from '../manifest/index.js';
 
 export const BUNDLE_FORMAT = 1;
@@ -135,8 +135,10 @@ function lastSegment(url: string): string {
   const raw = url.split(/[?#]/)[0]!.split('/').pop() ?? '';
   try {
     return decodeURIComponent(raw);
-  } catch {
-    return raw;
+  } catch (error) {
+    // A malformed %-escape: the name is used as written.
+    if (error instanceof URIError) return raw;
+    throw error;
   }
 }
 
@@ -267,7 +269,7 @@ async function writeBundle(
   mtime: Date,
   options: CreateBundleOptions,
 ): Promise<void> {
-  const signal = options.signal ? { signal: options.signal } : {};
+  const signal = { signal: options.signal };
   const progress = byteProgress(
     sources.reduce((sum, source) => sum + source.size, 0),
     options.onProgress,
@@ -322,7 +324,7 @@ async function writeBundle(
 
 /** `nuwax release bundle`: writes the bundle atomically (temp file, fsync, rename); nothing is left on failure. */
 export async function createBundle(options: CreateBundleOptions): Promise<CreatedBundle> {
-  const manifestFile = (await stat(options.manifest).catch(() => null))?.isDirectory()
+  const manifestFile = (await stat(options.manifest).catch(whenAbsent(null)))?.isDirectory()
     ? path.join(options.manifest, MANIFEST_NAME)
     : options.manifest;
   const bytes = (await readBoundedFile(manifestFile, LIMITS[MANIFEST_NAME]!, false))!;

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
-import { runCommand } from './exec.js';
+import { noOutput, runCommand } from './exec.js';
 import { type ContainerFacts, judge, portInUse, type Verdict } from './judge.js';
 
 export interface HealthOptions {
@@ -63,9 +63,9 @@ export async function inspectProject(project: string, signal?: AbortSignal): Pro
 }
 
 export async function lastLogLines(container: string, lines = LOG_LINES): Promise<string[]> {
-  const output = await runCommand('docker', ['logs', '--tail', String(lines), container], { timeoutMs: 30_000 }).catch(
-    () => null,
-  );
+  const output = await runCommand('docker', ['logs', '--tail', String(lines), container], {
+    timeoutMs: 30_000,
+  }).catch(noOutput);
   // Both streams, as the service wrote them; order between them is lost, which is fine for a diagnosis.
   return `${output?.stdout ?? ''}${output?.stderr ?? ''}`.split('\n').filter(Boolean).slice(-lines);
 }
@@ -142,11 +142,9 @@ export async function checkHealth(project: string, services: string[], options: 
         : `timed out after ${Math.round(options.timeoutMs / 1000)} s`;
       break;
     }
-    await sleep(
-      Math.max(50, Math.min(options.pollMs ?? 1000, deadline - Date.now())),
-      undefined,
-      options.signal ? { signal: options.signal } : {},
-    ).catch(() => throwIfAborted(options.signal));
+    await sleep(Math.max(50, Math.min(options.pollMs ?? 1000, deadline - Date.now())), undefined, {
+      signal: options.signal,
+    }).catch(() => throwIfAborted(options.signal));
   }
   const report: HealthReport = {
     healthy: true,

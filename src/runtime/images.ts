@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import { createProgressReporter, type ProgressListener } from '../events/index.js';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
+import { whenAbsent } from '../fsutil/index.js';
 import { runCommand } from './exec.js';
 
 export type HostArch = 'x86_64' | 'aarch64';
@@ -81,7 +82,9 @@ export async function loadImages(
   arch: HostArch,
   options: { signal?: AbortSignal; onProgress?: ProgressListener; timeoutMs?: number } = {},
 ): Promise<{ loaded: string[]; skipped: string[] }> {
-  const files = (await readdir(imagesDir).catch(() => [] as string[])).filter((name) => name.endsWith('.tar')).sort();
+  const files = (await readdir(imagesDir).catch(whenAbsent([] as string[])))
+    .filter((name) => name.endsWith('.tar'))
+    .sort();
   const report = createProgressReporter('loading_images', files.length, options.onProgress, { unit: 'images' });
   const loaded: string[] = [];
   const skipped: string[] = [];

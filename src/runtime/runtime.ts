@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProgressListener } from '../events/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
-import { exists } from '../fsutil/index.js';
+import { exists, whenAbsent } from '../fsutil/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import { type CommandOutput, detectCompose, runCommand } from './exec.js';
 import { checkHealth, type HealthOptions, type HealthReport, inspectProject, lastLogLines } from './health.js';
@@ -53,7 +53,7 @@ export class DockerRuntime {
    */
   async projectName(): Promise<string> {
     if (this.options.projectName) return normaliseProjectName(this.options.projectName);
-    const text = await readFile(this.options.composeFile, 'utf8').catch(() => '');
+    const text = await readFile(this.options.composeFile, 'utf8').catch(whenAbsent(''));
     const named = /^name:[ \t]*["']?([^"'\s#]+)/m.exec(text)?.[1];
     return normaliseProjectName(named ?? path.basename(path.resolve(this.options.dockerDir)));
   }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ProgressListener } from '../../events/index.js';
-import { formatBytes } from '../../fsutil/index.js';
+import { formatBytes, whenAbsent } from '../../fsutil/index.js';
 import type { BackupRow } from '../../state/index.js';
 import { action } from '../context.js';
 import { withLock } from '../locked.js';
@@ -29,7 +29,7 @@ export function registerBackup(program: Command): void {
     .action(
       action(async (context) => {
         const { readdir } = await import('node:fs/promises');
-        const entries = (await readdir(context.paths.dockerDir).catch(() => [] as string[])).filter(
+        const entries = (await readdir(context.paths.dockerDir).catch(whenAbsent([] as string[]))).filter(
           (name) => !context.config.upgrade.protected.includes(name),
         );
         const onProgress = progress();
