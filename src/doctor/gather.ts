@@ -116,6 +116,18 @@ interface ReleaseFacts {
 /** Codes that mean the server answered, but with a manifest we refuse. */
 const MANIFEST_CODES = new Set(['E_SIGNATURE', 'E_MANIFEST']);
 
+/** The release facts when no manifest was read: nothing answered, nothing decided. */
+function unanswered(server: ServerFact, manifest: ManifestFact): ReleaseFacts {
+  return { server, manifest, serverDate: null, answeredAt: null, decision: null };
+}
+
+/** A server that failed, naming the staged release the upgrade would install instead, if any. */
+function failedServer(url: string | null, error: Failure, staged: string | undefined): ServerFact {
+  const server: ServerFact = { url, error };
+  if (staged) server.staged = staged;
+  return server;
+}
+
 async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
   const { config } = options;
   let url: string;
@@ -123,16 +135,10 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
     url = manifestUrlFor(config);
   } catch (error) {
     // An air-gapped box installs its staged release with no server configured (as runUpgrade does).
-    const staged = stagedVersion(options);
-    const server: ServerFact = { url: null, error: failureOf(error) };
-    if (staged) server.staged = staged;
-    return {
-      server,
-      manifest: { state: 'unchecked', reason: 'no release server configured' },
-      serverDate: null,
-      answeredAt: null,
-      decision: null,
-    };
+    return unanswered(failedServer(null, failureOf(error), stagedVersion(options)), {
+      state: 'unchecked',
+      reason: 'no release server configured',
+    });
   }
   let fetched: FetchedManifest;
   try {
@@ -144,25 +150,13 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
     });
   } catch (error) {
     const failure = failureOf(error);
-    if (MANIFEST_CODES.has(failure.code))
-      return {
-        server: { url, error: null },
-        manifest: { state: 'invalid', error: failure },
-        serverDate: null,
-        answeredAt: null,
-        decision: null,
-      };
+    if (MANIFEST_CODES.has(failure.code)) return unanswered({ url, error: null }, { state: 'invalid', error: failure });
     // The upgrade falls back to a staged release when the server fails (the same rule: src/upgrade/staged.ts).
     const staged = fallsBackToStaged(failure.code, config) ? stagedVersion(options) : undefined;
-    const server: ServerFact = { url, error: failure };
-    if (staged) server.staged = staged;
-    return {
-      server,
-      manifest: { state: 'unchecked', reason: 'the release server did not answer' },
-      serverDate: null,
-      answeredAt: null,
-      decision: null,
-    };
+    return unanswered(failedServer(url, failure, staged), {
+      state: 'unchecked',
+      reason: 'the release server did not answer',
+    });
   }
   const answeredAt = (options.now ?? (() => new Date()))();
   const date = fetched.serverDate ? new Date(fetched.serverDate) : null;
@@ -410,13 +404,11 @@ export async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> 
       options,
       'the release',
       () => gatherRelease(options),
-      (error) => ({
-        server: { url: null, error: failureOf(error) },
-        manifest: { state: 'unchecked', reason: 'the release server was not asked' },
-        serverDate: null,
-        answeredAt: null,
-        decision: null,
-      }),
+      (error) =>
+        unanswered(
+          { url: null, error: failureOf(error) },
+          { state: 'unchecked', reason: 'the release server was not asked' },
+        ),
     ),
     settle<HomeFact>(
       options,
