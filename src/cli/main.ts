@@ -14,7 +14,7 @@ type Register = (program: Command) => unknown;
 
 /**
  * Each command's module is imported only when that command runs, so `nuwax status` does not load
- * undici, the upgrade or the TUI (issue 7: status answers well under half a second).
+ * undici, the upgrade or the TUI: status must answer well under half a second.
  */
 const COMMANDS: Record<string, () => Promise<Register>> = {
   check: async () => (await import('./commands/check.js')).registerCheck,

@@ -23,7 +23,7 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
   const runtime = new DockerRuntime({
     dockerDir: paths.dockerDir,
     composeFile: paths.composeFile,
-    ...(config.docker.project_name ? { projectName: config.docker.project_name } : {}),
+    projectName: config.docker.project_name || undefined,
     logger,
     commandTimeoutMs: config.upgrade.phase_timeout * 1000,
     stopTimeoutSeconds: config.docker.stop_timeout,
@@ -43,9 +43,9 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
           minRate: { bytesPerSecond: config.download.min_rate, windowMs: config.download.min_rate_window * 1000 },
           rateLimit: options.signalRateLimit ?? config.download.rate_limit,
           logger,
-          ...(request.signal ? { signal: request.signal } : {}),
-          ...(request.onProgress ? { onProgress: request.onProgress } : {}),
-          ...(dispatcher ? { dispatcher } : {}),
+          signal: request.signal,
+          onProgress: request.onProgress,
+          dispatcher,
         }),
     },
     packages: {
