@@ -2,6 +2,8 @@
  * `nuwax doctor` (SPEC 11, issue 7). The facts are gathered by I/O (gather.ts); the check lines and
  * the verdict are a pure function of them (judge.ts), tested by a table.
  */
+import type { ServicesView } from '../services/index.js';
+
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 export type CheckId =
   | 'docker'
@@ -12,7 +14,8 @@ export type CheckId =
   | 'server'
   | 'manifest'
   | 'clock'
-  | 'ports';
+  | 'ports'
+  | 'services';
 export type Verdict = 'READY' | 'READY_WITH_WARNINGS' | 'NOT_READY';
 
 export interface DoctorCheck {
@@ -146,6 +149,9 @@ export type PortsFact =
   /** `warn` false when there is simply nothing to check (no compose file yet). */
   | { state: 'unchecked'; reason: string; warn: boolean };
 
+/** The deployed services as the engine sees them now (src/services). */
+export type ServicesFact = ServicesView;
+
 export interface DoctorFacts {
   docker: DockerFact;
   compose: ComposeFact;
@@ -156,4 +162,5 @@ export interface DoctorFacts {
   manifest: ManifestFact;
   clock: ClockFact;
   ports: PortsFact;
+  services: ServicesFact;
 }

@@ -18,3 +18,4 @@ export {
 } from './images.js';
 export { CRASH_LOOP_RESTARTS, type ContainerFacts, judge, portInUse, type Verdict } from './judge.js';
 export { DockerRuntime, normaliseProjectName, type RuntimeOptions } from './runtime.js';
+export { inspectProject } from './health.js';
