@@ -366,7 +366,12 @@ export function judgeServices(fact: ServicesFact, compose: ComposeFact): DoctorC
   if (down.length > 0)
     return line('services', 'Services', 'warn', `non-critical service down: ${serviceList(down)}`, hint);
   const count = fact.services.length;
-  return line('services', 'Services', 'ok', `${count} service${count === 1 ? '' : 's'} up: ${serviceList(fact.services)}`);
+  return line(
+    'services',
+    'Services',
+    'ok',
+    `${count} service${count === 1 ? '' : 's'} up: ${serviceList(fact.services)}`,
+  );
 }
 
 /** The whole of doctor's judgement: facts in, one line per check and the verdict out. */
