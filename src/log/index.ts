@@ -41,7 +41,9 @@ export function humanLine(json: string): string {
   if (err) {
     const code = typeof err.code === 'string' ? err.code : '';
     const text = String(err.message ?? '').split('\n')[0] ?? '';
-    const detail = [code, text].filter((part) => part !== '' && !message.includes(part)).join(': ');
+    // fs errors already start with their code (`EEXIST: file already exists, ...`).
+    const parts = text.startsWith(code) ? [text] : [code, text];
+    const detail = parts.filter((part) => part !== '' && !message.includes(part)).join(': ');
     if (detail !== '') line += `: ${detail}`;
   }
   return line;
