@@ -360,7 +360,8 @@ export function judgeServices(fact: ServicesFact, compose: ComposeFact): DoctorC
   const down = fact.services.filter((item) => item.down);
   const criticalDown = down.filter((item) => item.critical);
   const composeCommand = compose.found ? compose.command : 'docker compose';
-  const hint = `look at its logs (docker logs <container>), then start it: ${composeCommand} up -d in the docker folder`;
+  const hint =
+    'look at its logs (docker logs <container>), then start it: ' + `${composeCommand} up -d in the docker folder`;
   if (criticalDown.length > 0)
     return line('services', 'Services', 'fail', `critical service down: ${serviceList(criticalDown)}`, hint);
   if (down.length > 0)
