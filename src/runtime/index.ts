@@ -25,4 +25,3 @@ export {
 } from './images.js';
 export { CRASH_LOOP_RESTARTS, type ContainerFacts, judge, portInUse, type Verdict } from './judge.js';
 export { DockerRuntime, normaliseProjectName, type RuntimeOptions } from './runtime.js';
-export { inspectProject } from './health.js';
