@@ -28,7 +28,7 @@ function servicesLines(view: ServicesView): string[] {
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('what the state store knows: deployed version, staged release, last upgrade')
+    .description('the deployed version, the live state of its services, the staged release, the last upgrade')
     .action(
       action(async (context) => {
         const { store, config } = context;
