@@ -48,6 +48,22 @@ export interface ProgressEvent {
 
 export type ProgressListener = (event: ProgressEvent) => void;
 
+/**
+ * prepare: changes nothing on the box (the old version runs); switch: from the backup to a healthy
+ * start, rolled back on failure; commit: records the new version, never rolled back.
+ */
+export type Phase = 'prepare' | 'switch' | 'commit';
+
+/** A step of the upgrade's table, as data (the plan, --dry-run, the TUI's list). */
+export interface StepInfo {
+  name: StepName;
+  phase: Phase;
+  /** Inside SPEC 8's downtime (from stopping to a healthy start): a recovery rolls back from here on. */
+  downtime: boolean;
+  /** One line for the plan (--dry-run) and the docs. */
+  summary: string;
+}
+
 export interface PlanEvent {
   type: 'plan';
   upgradeId: number | null;
@@ -57,6 +73,8 @@ export interface PlanEvent {
   size: number | null;
   notes: string | null;
   downloadOnly: boolean;
+  /** The steps this run goes through, in order, from the upgrade's table. */
+  steps?: StepInfo[];
 }
 
 export interface StepEvent {
@@ -78,8 +96,63 @@ export interface LogEvent {
 
 export interface ResultEvent {
   type: 'result';
+  /** An UpgradeResult; read loosely, as results stored by older versions may lack fields. */
   result: Record<string, unknown> & { status: string };
 }
+
+export interface Diagnosis {
+  cause: string;
+  recommendations: string[];
+}
+
+export interface StepTiming {
+  step: string;
+  ms: number;
+}
+
+/** SPEC 8 results, as printed with --json, stored in SQLite and carried by the last event. */
+export type UpgradeResult =
+  | {
+      status: 'success';
+      from: string | null;
+      version: string;
+      strategy: string;
+      executed_scripts: string[];
+      backup_id: number | null;
+      downtime_ms: number;
+      steps: StepTiming[];
+      fallback_reason?: string;
+      upgrade_id: number;
+    }
+  | { status: 'up_to_date'; version: string | null; offered: string; reason: string }
+  | { status: 'staged'; version: string; strategy: string; package: string; upgrade_id: number; steps: StepTiming[] }
+  | {
+      status: 'partial_success';
+      from: string | null;
+      version: string;
+      strategy: string;
+      healthy_services: string[];
+      unhealthy_services: string[];
+      severity: 'non-critical';
+      recommendation: string;
+      backup_id: number | null;
+      downtime_ms: number;
+      steps: StepTiming[];
+      upgrade_id: number;
+    }
+  | { status: 'failed'; error: { code: string; message: string }; step: string; changed: false; upgrade_id?: number }
+  | {
+      status: 'failed';
+      error: { code: string; message: string };
+      step: string;
+      recovered: boolean;
+      previous_version: string | null;
+      backup_id: number | null;
+      diagnosis: Diagnosis;
+      bundle?: string;
+      manual_steps?: string[];
+      upgrade_id: number;
+    };
 
 export type UpgradeEvent = PlanEvent | StepEvent | ProgressEvent | LogEvent | ResultEvent;
 export type UpgradeListener = (event: UpgradeEvent) => void;

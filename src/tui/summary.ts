@@ -2,8 +2,7 @@
  * What a result means for a person (SPEC 8 results, issue 7): one description that the TUI's result
  * box and the plain renderer both print, so they never disagree.
  */
-import type { PlanEvent } from '../events/index.js';
-import type { UpgradeResult } from '../upgrade/result.js';
+import type { PlanEvent, UpgradeResult } from '../events/index.js';
 import { cleanText, firstLines, formatBytes, formatDuration } from './format.js';
 
 export type Tone = 'success' | 'warning' | 'error';

@@ -12,7 +12,7 @@ import {
   type UpgradeEvent,
   type UpgradeListener,
 } from '../events/index.js';
-import type { UpgradeResult } from '../upgrade/result.js';
+import type { UpgradeResult } from '../events/index.js';
 import { asUpgradeResult } from './summary.js';
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';

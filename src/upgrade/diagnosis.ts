@@ -1,12 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { NuwaxError } from '../errors/index.js';
+import type { Diagnosis } from '../events/index.js';
 import type { HealthFacts } from './ports.js';
 
-export interface Diagnosis {
-  cause: string;
-  recommendations: string[];
-}
+export type { Diagnosis };
 
 /** Maps a failure to a cause a person can act on (issue 6: diagnosis). */
 export function diagnose(error: NuwaxError, health?: HealthFacts | null): Diagnosis {

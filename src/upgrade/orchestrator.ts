@@ -1,181 +1,79 @@
 import path from 'node:path';
 import type { Config, HomePaths } from '../config/index.js';
-import type { UpgradeListener } from '../events/index.js';
-import { ErrorCodes, toNuwaxError } from '../errors/index.js';
-import type { Logger } from '../log/index.js';
-import type { FetchedManifest } from '../manifest/index.js';
-import type { Store } from '../state/index.js';
-import type { StrategyDecision } from '../strategy/index.js';
-import { checkForUpdate, decide } from './check.js';
-import { StepFailure, StepRunner, journaledListener } from './journal.js';
-import { type UpgradePlan, savePlan } from './plan.js';
-import type { Collaborators } from './ports.js';
+import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
+import { decide } from './check.js';
+import type { InstallDecision, StepContext, UpgradeOptions } from './context.js';
+import { failAfterChange, failedUnchanged, finishCommitted } from './outcome.js';
+import { savePlan, type UpgradePlan } from './plan.js';
 import { recoverUnfinished } from './recovery.js';
 import { errorJson, type UpgradeResult } from './result.js';
-import { prepareRelease } from './prepare.js';
+import { rollBack } from './rollback.js';
 import {
   alreadyStaged,
-  detachExtraction,
-  fallsBackToStaged,
-  forgetStaged,
-  readStaged,
-  recordStaged,
+  dropUnusableExtraction,
+  forgetWithdrawn,
+  keepStaged,
   refreshStaged,
-  stagedFallback,
-  sweepStaging,
+  sweepUnstaged,
 } from './staged.js';
-import { switchRelease } from './switch-run.js';
+import { asStepFailure, collectProblems, journaledListener, StepRunner, undoSteps } from './step-runner.js';
+import { checkRelease } from './steps/checking.js';
+import { listSteps, stepsOf } from './steps/index.js';
 
-export interface UpgradeOptions {
-  config: Config;
-  paths: HomePaths;
-  store: Store;
-  collaborators: Collaborators;
-  clientVersion: string;
-  logger: Logger;
-  hostArch?: string;
-  trigger: 'manual' | 'schedule' | 'recovery';
-  startedBy: string;
-  reason?: string;
-  downloadOnly?: boolean;
-  forceFull?: boolean;
-  skipBackup?: boolean;
-  allowDowngrade?: boolean;
-  signal?: AbortSignal;
-  onEvent?: UpgradeListener;
-  /** Asked before the switch (stopping services); false cancels with nothing changed. */
-  confirm?: (summary: { from: string | null; to: string; strategy: string }) => Promise<boolean>;
-  /** A manifest in hand (staged release, offline bundle) instead of a fetch. */
-  fetched?: FetchedManifest;
-  dispatcher?: import('undici').Dispatcher;
-}
+export type { UpgradeOptions } from './context.js';
 
 /**
- * `nuwax upgrade` (SPEC 8): prepare (download, verify, stage, load images) while the old version
- * runs, then switch (backup, stop, apply, migrate, start, health, commit) with a rollback on any
- * failure. Ends on the old version or the new one.
+ * `nuwax upgrade` (SPEC 8): check, then the steps of src/upgrade/steps in three phases: prepare
+ * (the old version runs), switch (rolled back on any failure), commit. Ends on the old version or
+ * the new one.
  */
 export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult> {
   const { store, config, paths, logger } = options;
   let upgradeId: number | null = null;
   const emit = journaledListener(store, () => upgradeId, options.onEvent);
+  const finish = (result: UpgradeResult) => {
+    emit({ type: 'result', result });
+    return result;
+  };
 
   const recovered = await recoverUnfinished({ ...options, onEvent: emit });
   if (recovered) logger.info({ recovered }, 'finished an interrupted upgrade first');
-  await sweepStaging(paths.stagingDir, readStaged(store)?.stagedRoot ?? null, logger);
+  await sweepUnstaged(store, paths, logger);
 
-  let decision: StrategyDecision;
-  let fetched: FetchedManifest;
-  let current: string | null;
-  let usedStaged = false;
   const checkStarted = Date.now();
   emit({ type: 'step', step: 'checking', status: 'running' });
+  let check: Awaited<ReturnType<typeof checkRelease>>;
   try {
-    const staged = options.fetched;
-    const check = await checkForUpdate({
-      config,
-      paths,
-      store,
-      clientVersion: options.clientVersion,
-      ...(options.hostArch ? { hostArch: options.hostArch } : {}),
-      forceFull: options.forceFull ?? false,
-      allowDowngrade: options.allowDowngrade ?? false,
-      ...(options.signal ? { signal: options.signal } : {}),
-      logger,
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-      ...(staged ? { fetched: staged } : {}),
-    }).catch(async (error: unknown) => {
-      // Offline: a release staged earlier (download-only, daemon, or an imported bundle on an
-      // air-gapped box with no server configured at all) can still be installed (issue 7).
-      const original = toNuwaxError(error);
-      if (options.fetched || !fallsBackToStaged(original.code, config)) throw error;
-      const fallback = stagedFallback(store, config, original);
-      if (!fallback) throw error;
-      usedStaged = true;
-      logger.warn({ err: error }, `cannot use the release server (${original.code}); using the staged release`);
-      emit({
-        type: 'log',
-        level: 'warn',
-        step: 'checking',
-        message: `The release server cannot be used (${original.message}); installing the staged release`,
-      });
-      // What the server's offer allowed (--allow-downgrade) is not carried over to the staged release.
-      return checkForUpdate({
-        config,
-        paths,
-        store,
-        clientVersion: options.clientVersion,
-        fetched: fallback,
-        forceFull: options.forceFull ?? false,
-        allowDowngrade: false,
-        ...(options.hostArch ? { hostArch: options.hostArch } : {}),
-      });
-    });
-    ({ decision, fetched, current } = check);
+    check = await checkRelease(options, emit);
   } catch (error) {
-    const nuwaxError = toNuwaxError(error);
-    emit({
-      type: 'step',
-      step: 'checking',
-      status: 'failed',
-      ms: Date.now() - checkStarted,
-      error: errorJson(nuwaxError),
-    });
-    const result: UpgradeResult = { status: 'failed', error: errorJson(nuwaxError), step: 'checking', changed: false };
-    emit({ type: 'result', result });
-    return result;
+    const failure = errorJson(toNuwaxError(error));
+    emit({ type: 'step', step: 'checking', status: 'failed', ms: Date.now() - checkStarted, error: failure });
+    return finish({ status: 'failed', error: failure, step: 'checking', changed: false });
   }
   emit({ type: 'step', step: 'checking', status: 'done', ms: Date.now() - checkStarted });
-  const staged = readStaged(store);
-  if (staged && !usedStaged && !options.fetched && fetched.manifest.version !== staged.version) {
-    // The server answered and no longer offers the staged release (withdrawn, or superseded): it
-    // must never be installed later by a fallback.
-    logger.info(
-      { staged: staged.version, offered: fetched.manifest.version },
-      'the server no longer offers the staged release; forgetting it',
-    );
-    forgetStaged(store);
-    await sweepStaging(paths.stagingDir, null, logger);
-  }
-
+  const { decision, fetched, current } = check;
+  const fromServer = !check.usedStaged && !options.fetched;
+  await forgetWithdrawn(store, paths, logger, fetched.manifest.version, fromServer);
   if (decision.strategy === 'none') {
-    const result: UpgradeResult = {
-      status: 'up_to_date',
-      version: current,
-      offered: decision.offered,
-      reason: decision.reason,
-    };
-    emit({ type: 'result', result });
-    return result;
+    return finish({ status: 'up_to_date', version: current, offered: decision.offered, reason: decision.reason });
   }
 
   const previouslyStaged = options.downloadOnly ? await alreadyStaged(store, decision) : undefined;
-  const stagedNow = readStaged(store);
-  const reusable =
-    stagedNow?.tree !== undefined && [stagedNow.sha256, stagedNow.offeredSha256].includes(decision.package.sha256);
-  if (!options.downloadOnly && stagedNow?.stagedRoot && !reusable) {
-    // The install uses another package than the one staged (--force-full), or the record predates
-    // reuse (no fingerprint): two extractions would double the disk staging takes; the staged one
-    // is made again from the cache if ever needed.
-    detachExtraction(store);
-    await sweepStaging(paths.stagingDir, null, logger);
-  }
+  if (!options.downloadOnly) await dropUnusableExtraction(store, paths, logger, decision);
   if (previouslyStaged) {
     // Pre-staging what is staged already (a daemon cycle while the server is down) redoes nothing.
     refreshStaged(store, previouslyStaged, fetched);
-    const result: UpgradeResult = {
+    return finish({
       status: 'staged',
       version: previouslyStaged.version,
       strategy: previouslyStaged.strategy,
       package: previouslyStaged.package ?? '',
       upgrade_id: previouslyStaged.upgradeId,
       steps: [],
-    };
-    emit({ type: 'result', result });
-    return result;
+    });
   }
 
-  upgradeId = store.upgrades.begin({
+  const id = store.upgrades.begin({
     fromVersion: current,
     toVersion: decision.offered,
     strategy: decision.strategy,
@@ -183,85 +81,85 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
     startedBy: options.startedBy,
     reason: options.reason ?? (options.downloadOnly ? 'pre-stage' : 'upgrade'),
   });
-  const plan = initialPlan(decision, current, config, paths, upgradeId, options.skipBackup ?? false);
-  savePlan(store, upgradeId, plan);
+  upgradeId = id;
+  const plan = initialPlan(decision, current, config, paths, id, options.skipBackup ?? false);
+  savePlan(store, id, plan);
+  const downloadOnly = options.downloadOnly ?? false;
   emit({
     type: 'plan',
-    upgradeId,
+    upgradeId: id,
     from: current,
     to: decision.offered,
     strategy: decision.strategy,
     size: decision.package.size,
     notes: fetched.manifest.release_notes ?? null,
-    downloadOnly: options.downloadOnly ?? false,
+    downloadOnly,
+    steps: listSteps({ downloadOnly }),
   });
 
-  const runner = new StepRunner(store, upgradeId, emit, logger, config.upgrade.phase_timeout * 1000, options.signal);
-  const context = { ...options, emit, plan, upgradeId, runner, fetched, decision };
+  const runner = new StepRunner(store, id, emit, logger, config.upgrade.phase_timeout * 1000, options.signal);
+  const redecide = (forceFull: boolean) =>
+    decide({
+      config,
+      paths,
+      store,
+      clientVersion: options.clientVersion,
+      fetched,
+      current,
+      forceFull,
+      allowDowngrade: options.allowDowngrade ?? false,
+      hostArch: options.hostArch,
+    });
+  const context: StepContext = {
+    ...options,
+    emit,
+    plan,
+    upgradeId: id,
+    prepare: { decision, redecide, downloadOnly },
+  };
+
   try {
-    await prepareRelease(context, (forceFull) =>
-      decide({
-        config,
-        paths,
-        store,
-        clientVersion: options.clientVersion,
-        fetched,
-        current,
-        forceFull,
-        allowDowngrade: options.allowDowngrade ?? false,
-        ...(options.hostArch ? { hostArch: options.hostArch } : {}),
-      }),
-    );
+    await runner.runSteps(stepsOf('prepare'), context);
   } catch (error) {
-    const failure = error instanceof StepFailure ? error : new StepFailure('staging', toNuwaxError(error));
-    const result: UpgradeResult = {
-      status: 'failed',
-      error: errorJson(failure.error),
-      step: failure.step,
-      changed: false,
-      upgrade_id: upgradeId,
-    };
-    store.upgrades.finish(upgradeId, 'failed', result);
-    emit({ type: 'result', result });
-    return result;
+    const failure = asStepFailure(error, 'staging');
+    const { undoing, problems } = collectProblems(context, failure);
+    await undoSteps(stepsOf('prepare'), runner.started, context, undoing);
+    if (problems.length > 0) logger.warn({ problems }, 'undoing the preparation left problems');
+    return finish(failedUnchanged(context, id, failure, failure.step));
   }
 
-  if (options.downloadOnly) {
-    await recordStaged(store, plan, fetched, upgradeId, decision.package.sha256);
-    await sweepStaging(paths.stagingDir, plan.stagedRoot, logger);
+  if (downloadOnly) {
+    await keepStaged(store, paths, logger, { plan, fetched, upgradeId: id, offeredSha256: decision.package.sha256 });
     const result: UpgradeResult = {
       status: 'staged',
       version: plan.to,
       strategy: plan.strategy,
       package: plan.packagePath ?? '',
-      upgrade_id: upgradeId,
+      upgrade_id: id,
       steps: runner.timings,
     };
-    store.upgrades.finish(upgradeId, 'staged', result);
-    emit({ type: 'result', result });
-    return result;
+    store.upgrades.finish(id, 'staged', result);
+    return finish(result);
   }
 
   if (options.confirm && !(await options.confirm({ from: plan.from, to: plan.to, strategy: plan.strategy }))) {
-    const result: UpgradeResult = {
-      status: 'failed',
-      error: { code: ErrorCodes.E_CANCELLED, message: 'Cancelled before the switch: nothing was changed' },
-      step: 'stopping',
-      changed: false,
-      upgrade_id: upgradeId,
-    };
-    store.upgrades.finish(upgradeId, 'failed', result);
-    emit({ type: 'result', result });
-    return result;
+    const cancelled = new NuwaxError(ErrorCodes.E_CANCELLED, 'Cancelled before the switch: nothing was changed');
+    return finish(failedUnchanged(context, id, cancelled, 'stopping'));
   }
 
-  const result = await switchRelease(context);
-  emit({ type: 'result', result });
-  return result;
+  try {
+    await runner.runSteps(stepsOf('switch'), context);
+  } catch (error) {
+    const failure = asStepFailure(error, 'applying');
+    const outcome = await rollBack(context, runner, failure.step, runner.started, failure);
+    return finish(await failAfterChange(context, failure, failure.step, outcome, context.health ?? null));
+  }
+  const downtimeMs = Date.now() - (plan.downtimeStartedAt ?? Date.now());
+  return finish(await finishCommitted(context, runner, downtimeMs));
 }
 
 function initialPlan(
-  decision: Exclude<StrategyDecision, { strategy: 'none' }>,
+  decision: InstallDecision,
   current: string | null,
   config: Config,
   paths: HomePaths,

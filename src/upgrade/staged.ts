@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { scanTree } from '../apply/index.js';
-import type { Config } from '../config/index.js';
+import type { Config, HomePaths } from '../config/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import { exists } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
 import { type FetchedManifest, parseManifest, resolvePackageUrls, verifyManifestBytes } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
-import type { StrategyDecision } from '../strategy/index.js';
+import type { InstallDecision } from './context.js';
 import type { UpgradePlan } from './plan.js';
 
 /** A release pre-staged by `upgrade --download-only`, the daemon or `import`: kv key 'staged'. */
@@ -155,10 +155,7 @@ export function stagedFallback(store: Store, config: Config, original: NuwaxErro
 }
 
 /** The same package is staged already, its files still there: a download-only run has nothing to do. */
-export async function alreadyStaged(
-  store: Store,
-  decision: Exclude<StrategyDecision, { strategy: 'none' }>,
-): Promise<StagedRecord | undefined> {
+export async function alreadyStaged(store: Store, decision: InstallDecision): Promise<StagedRecord | undefined> {
   const staged = readStaged(store);
   const offered = decision.package.sha256;
   if (!staged || staged.version !== decision.offered || !offered || (staged.offeredSha256 ?? staged.sha256) !== offered)
@@ -248,4 +245,57 @@ export async function sweepStaging(stagingDir: string, keep: string | null, logg
       logger.warn({ err: error, folder }, 'cannot remove an old extraction');
     }
   }
+}
+
+/** Before an upgrade, after recovery: only the staged release's extraction stays in cache/staging. */
+export async function sweepUnstaged(store: Store, paths: HomePaths, logger: Logger): Promise<void> {
+  await sweepStaging(paths.stagingDir, readStaged(store)?.stagedRoot ?? null, logger);
+}
+
+/**
+ * The server answered and no longer offers the staged release (withdrawn, or superseded): it must
+ * never be installed later by a fallback. Not when the staged release is what is being installed.
+ */
+export async function forgetWithdrawn(
+  store: Store,
+  paths: HomePaths,
+  logger: Logger,
+  offered: string,
+  fromServer: boolean,
+): Promise<void> {
+  const staged = readStaged(store);
+  if (!staged || !fromServer || offered === staged.version) return;
+  logger.info({ staged: staged.version, offered }, 'the server no longer offers the staged release; forgetting it');
+  forgetStaged(store);
+  await sweepStaging(paths.stagingDir, null, logger);
+}
+
+/**
+ * An install of another package than the one staged (--force-full), or of a record from before
+ * reuse (no fingerprint): two extractions would double the disk staging takes, so the staged one
+ * goes; it is made again from the cache if ever needed.
+ */
+export async function dropUnusableExtraction(
+  store: Store,
+  paths: HomePaths,
+  logger: Logger,
+  decision: InstallDecision,
+): Promise<void> {
+  const staged = readStaged(store);
+  const reusable =
+    staged?.tree !== undefined && [staged.sha256, staged.offeredSha256].includes(decision.package.sha256);
+  if (!staged?.stagedRoot || reusable) return;
+  detachExtraction(store);
+  await sweepStaging(paths.stagingDir, null, logger);
+}
+
+/** A download-only run prepared this release: record it staged, keep its extraction and nothing else. */
+export async function keepStaged(
+  store: Store,
+  paths: HomePaths,
+  logger: Logger,
+  staging: { plan: UpgradePlan; fetched: FetchedManifest; upgradeId: number; offeredSha256: string | null },
+): Promise<void> {
+  await recordStaged(store, staging.plan, staging.fetched, staging.upgradeId, staging.offeredSha256);
+  await sweepStaging(paths.stagingDir, staging.plan.stagedRoot, logger);
 }
