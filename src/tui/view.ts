@@ -49,7 +49,6 @@ export interface ViewState {
 }
 
 export const LOG_LINES = 5;
-const PREPARE_STEPS: StepName[] = ['checking', 'downloading', 'verifying', 'staging', 'loading_images'];
 
 export function initialView(): ViewState {
   return {
@@ -75,6 +74,12 @@ function upsertStep(rows: StepRow[], row: StepRow): StepRow[] {
   return [...others, row].sort((a, b) => STEPS.indexOf(a.step) - STEPS.indexOf(b.step));
 }
 
+/** The steps this run goes through: the upgrade's table as the plan carries it, else every known step. */
+function expectedSteps(plan: PlanEvent): StepName[] {
+  if (plan.steps) return plan.steps.map((step) => step.name);
+  return STEPS.filter((step) => step !== 'rolling_back' && (!plan.downloadOnly || !isSwitchStep(step)));
+}
+
 function reduceStep(state: ViewState, event: Extract<UpgradeEvent, { type: 'step' }>, now: number): ViewState {
   // `checking` opens a new run: rows left by the recovery of an interrupted upgrade (SPEC 9) go.
   const base = event.step === 'checking' && event.status === 'running' ? [] : state.steps;
@@ -88,9 +93,8 @@ function reduceStep(state: ViewState, event: Extract<UpgradeEvent, { type: 'step
 }
 
 function reducePlan(state: ViewState, plan: PlanEvent): ViewState {
-  const expected = plan.downloadOnly ? PREPARE_STEPS : STEPS.filter((step) => step !== 'rolling_back');
   let steps = state.steps;
-  for (const step of expected) {
+  for (const step of expectedSteps(plan)) {
     if (!steps.some((row) => row.step === step)) steps = upsertStep(steps, { step, status: 'pending' });
   }
   return { ...state, plan, steps };
