@@ -60,9 +60,9 @@ export async function checkForUpdate(options: CheckOptions): Promise<CheckResult
     (await fetchManifest({
       config: options.config,
       store: options.store,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.logger ? { logger: options.logger } : {}),
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      signal: options.signal,
+      logger: options.logger,
+      dispatcher: options.dispatcher,
     }));
   const current = installedVersion(options.store, options.config);
   return { current, fetched, decision: decide({ ...options, fetched, current }) };

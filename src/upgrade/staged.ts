@@ -21,7 +21,7 @@ export interface StagedRecord {
   stagedRoot: string | null;
   /** The folder under cache/staging holding `stagedRoot` (removed with it). */
   stagingDir?: string;
-  /** `treeFingerprint` of `stagedRoot` when it was staged: an install reuses the extraction only while it still matches. */
+  /** `treeFingerprint` of `stagedRoot` when staged: an install reuses the extraction only while it matches. */
   tree?: string;
   /** The manifest's exact bytes, base64. */
   manifest: string;
@@ -56,27 +56,28 @@ export async function recordStaged(
     sha256: plan.packageSha256,
     stagedRoot: plan.stagedRoot,
     stagingDir: plan.stagingDir,
-    ...(tree ? { tree } : {}),
     manifest: fetched.bytes.toString('base64'),
     manifestUrl: fetched.url,
     signed: fetched.signed,
-    ...(fetched.signature ? { signature: fetched.signature } : {}),
     offeredSha256,
     upgradeId,
   };
+  if (tree) record.tree = tree;
+  if (fetched.signature) record.signature = fetched.signature;
   store.kv.set(KEY, record);
 }
 
-/** The same package staged again under a newer manifest (re-signed, new notes): keep that manifest, without extracting again. */
+/** The same package staged again under a newer manifest (re-signed, new notes): keep that manifest, extract nothing. */
 export function refreshStaged(store: Store, staged: StagedRecord, fetched: FetchedManifest): void {
   const { signature: _old, ...rest } = staged;
-  store.kv.set(KEY, {
+  const record: StagedRecord = {
     ...rest,
     manifest: fetched.bytes.toString('base64'),
     manifestUrl: fetched.url,
     signed: fetched.signed,
-    ...(fetched.signature ? { signature: fetched.signature } : {}),
-  } satisfies StagedRecord);
+  };
+  if (fetched.signature) record.signature = fetched.signature;
+  store.kv.set(KEY, record);
 }
 
 export function forgetStaged(store: Store): void {
@@ -122,12 +123,13 @@ export function stagedManifest(store: Store, config: Config): FetchedManifest | 
     };
   }
   const verified = verifyManifestBytes(bytes, staged.signature, config);
-  return {
+  const manifest: FetchedManifest = {
     ...location,
     manifest: resolvePackageUrls(verified.manifest, staged.manifestUrl),
     signed: verified.signed,
-    ...(staged.signature ? { signature: staged.signature } : {}),
   };
+  if (staged.signature) manifest.signature = staged.signature;
+  return manifest;
 }
 
 /**
@@ -142,7 +144,8 @@ export function stagedFallback(store: Store, config: Config, original: NuwaxErro
     const version = readStaged(store)?.version ?? '?';
     throw new NuwaxError(
       original.code,
-      `${original.message}; the staged release ${version} cannot be installed either: ${reason} (stage it again from a signed source)`,
+      `${original.message}; the staged release ${version} cannot be installed either: ${reason} ` +
+        '(stage it again from a signed source)',
       {
         cause: original,
         details: {
@@ -180,7 +183,7 @@ export async function treeFingerprint(root: string): Promise<string> {
 
 /**
  * The extraction made when this package was staged, for an install to use instead of extracting
- * it again (issue 7: the window is spent on the switch). Only when the same package was extracted
+ * it again (the window is spent on the switch). Only when the same package was extracted
  * and the tree is as it was left; a tree that changed is removed and forgotten, so that the
  * install extracts anew with one extraction on disk.
  */
@@ -195,7 +198,11 @@ export async function stagedExtraction(
     return undefined;
   // Only a folder of cache/staging is ever reused or removed, whatever the record says.
   if (path.dirname(path.resolve(staged.stagingDir)) !== path.resolve(stagingRoot)) return undefined;
-  const fingerprint = await treeFingerprint(staged.stagedRoot).catch(() => null);
+  // A tree gone is a tree changed; any other failure to read it is an error, not "absent".
+  const fingerprint = await treeFingerprint(staged.stagedRoot).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  });
   if (fingerprint === staged.tree) return { root: staged.stagedRoot, stagingDir: staged.stagingDir };
   logger.warn(
     { stagedRoot: staged.stagedRoot },
