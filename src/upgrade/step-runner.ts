@@ -98,6 +98,7 @@ export class StepRunner {
       }
       const timeoutMs = step.timeoutMs?.(context.config);
       const run = this.run(step.name, (signal) => step.run(context, signal), { timeoutMs });
+      // A step that may fail is journaled and reported as failed by run(); the upgrade goes on.
       const outcome = step.mayFail ? await run.catch(() => undefined) : await run;
       index = outcome ? steps.findIndex((item) => item.name === outcome.again) : index + 1;
     }
