@@ -3,6 +3,11 @@
  * `ProgressEvent`s through an `onProgress` callback; the orchestrator wraps them into `UpgradeEvent`s
  * for the TUI, plain logs, --json and webhooks. This module imports nothing so that everyone may use it.
  */
+/**
+ * The steps of SPEC 8 as the journal names them, in order: what a reader of the stream can expect.
+ * The upgrade's step table (src/upgrade/steps) is the authority; a step it adds needs nothing here
+ * (the plan event lists the steps of a run, in order).
+ */
 export const STEPS = [
   'checking',
   'downloading',
@@ -20,14 +25,16 @@ export const STEPS = [
   'rolling_back',
 ] as const;
 
-export type StepName = (typeof STEPS)[number];
+export type KnownStepName = (typeof STEPS)[number];
+/** A step's name, as journaled: one of STEPS, or one that a newer step table added. */
+export type StepName = KnownStepName | (string & {});
 
 /**
  * From the backup on, the services are about to stop or stopped: a cancel or SIGTERM no longer
  * stops the upgrade, the switch ends or rolls back (SPEC 10, 11).
  */
 export function isSwitchStep(step: StepName): boolean {
-  return STEPS.indexOf(step) >= STEPS.indexOf('backing_up');
+  return STEPS.indexOf(step as KnownStepName) >= STEPS.indexOf('backing_up');
 }
 
 export interface ProgressEvent {

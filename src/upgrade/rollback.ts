@@ -16,7 +16,8 @@ export interface RollbackOutcome {
  * SPEC 8 rollback, journaled as `rolling_back`: stop, the undo of each switch step that began
  * (newest first: down scripts, file changes, backup), start the old version, check its health.
  * Each part runs even when an earlier one failed; any failure makes `recovered: false`. Before the
- * downtime (a failed backup) nothing changed: the old services are only started again.
+ * downtime (a failed backup) the box's files are as they were: the steps that began are undone and
+ * the old services started again, without a rollback in the journal.
  */
 export async function rollBack(
   context: StepContext,
@@ -25,9 +26,17 @@ export async function rollBack(
   began: readonly StepName[],
   failure: NuwaxError,
 ): Promise<RollbackOutcome> {
-  if (!pastPointOfNoReturn(failed)) return restartOldServices(context);
   const { collaborators, paths, config } = context;
   const { undoing, problems } = collectProblems(context, failure);
+  if (!pastPointOfNoReturn(failed)) {
+    await undoSteps(stepsOf('switch'), began, context, undoing);
+    const restarted = await restartOldServices(context);
+    return {
+      ...restarted,
+      problems: [...problems, ...restarted.problems],
+      recovered: restarted.recovered && problems.length === 0,
+    };
+  }
   let health: HealthFacts | null = null;
   const timeoutMs = composeTimeoutMs(config);
   // The rollback must finish even when the user's Ctrl-C or the phase timeout fired: no outer signal.

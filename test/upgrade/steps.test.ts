@@ -6,9 +6,26 @@ import { pastPointOfNoReturn, stepsOf, UPGRADE_STEPS } from '../../src/upgrade/s
 
 describe('the upgrade step table', () => {
   test("lists the journal's step names in SPEC 8 order, prepare then switch then commit", () => {
+    const names = UPGRADE_STEPS.map((step) => step.name);
+    assert.deepEqual(names, [
+      'checking',
+      'downloading',
+      'verifying',
+      'staging',
+      'loading_images',
+      'backing_up',
+      'stopping',
+      'applying',
+      'migrating',
+      'starting',
+      'health_check',
+      'committing',
+      'cleaning_up',
+    ]);
     assert.deepEqual(
-      UPGRADE_STEPS.map((step) => step.name),
+      names,
       STEPS.filter((step) => step !== 'rolling_back'),
+      "the stream's documented vocabulary",
     );
     const phases = UPGRADE_STEPS.map((step) => step.phase);
     assert.deepEqual([...new Set(phases)], ['prepare', 'switch', 'commit'], 'each phase is one run of rows');
