@@ -65,8 +65,13 @@ export type Phase = 'prepare' | 'switch' | 'commit';
 export interface StepInfo {
   name: StepName;
   phase: Phase;
-  /** Inside SPEC 8's downtime (from stopping to a healthy start): a recovery rolls back from here on. */
+  /** The services are down while it runs (all of it or part): what a downtime breakdown adds up. */
   downtime: boolean;
+  /**
+   * Past the point of no return: from the first such step on, a failure or an interruption is
+   * rolled back (or committed, past health_check), no longer abandoned (SPEC 9: from `stopping`).
+   */
+  noReturn: boolean;
   /** One line for the plan (--dry-run) and the docs. */
   summary: string;
 }

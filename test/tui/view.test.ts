@@ -27,6 +27,7 @@ describe('TUI view state', () => {
       name,
       phase: name === 'checking' || name === 'downloading' ? ('prepare' as const) : ('switch' as const),
       downtime: name === 'stopping',
+      noReturn: name === 'stopping',
       summary: name,
     }));
     let state = reduceView(initialView(), { ...plan, steps }, 0);

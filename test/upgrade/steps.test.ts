@@ -31,10 +31,10 @@ describe('the upgrade step table', () => {
     assert.deepEqual([...new Set(phases)], ['prepare', 'switch', 'commit'], 'each phase is one run of rows');
   });
 
-  test('the downtime runs from stopping to health_check, and recovery rolls back from stopping on', () => {
+  test('the services are down from the backup to health_check, and recovery rolls back from stopping on', () => {
     assert.deepEqual(
       UPGRADE_STEPS.filter((step) => step.downtime).map((step) => step.name),
-      ['stopping', 'applying', 'migrating', 'starting', 'health_check'],
+      ['backing_up', 'stopping', 'applying', 'migrating', 'starting', 'health_check'],
     );
     assert.deepEqual(STEPS.filter(pastPointOfNoReturn), [
       'stopping',

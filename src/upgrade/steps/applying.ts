@@ -7,6 +7,7 @@ export const applying: UpgradeStep = {
   name: 'applying',
   phase: 'switch',
   downtime: true,
+  noReturn: true,
   summary: 'move the staged files into docker/ (full or patch), protected paths kept, undo journal written',
   async run(context, signal) {
     const { plan, collaborators, store, upgradeId, paths } = context;

@@ -6,8 +6,9 @@ import { stopServices } from './stopping.js';
 export const backingUp: UpgradeStep = {
   name: 'backing_up',
   phase: 'switch',
-  downtime: false,
-  summary: 'stop the old version, back up what the upgrade may change and [backup] include',
+  downtime: true,
+  noReturn: false,
+  summary: 'stop the old version, back up what the upgrade may change and [backup] include (services down)',
   skip: (context) => (context.plan.skipBackup ? 'skipped (--skip-backup)' : undefined),
   async run(context, signal) {
     const { plan, collaborators, store, upgradeId, paths, config } = context;

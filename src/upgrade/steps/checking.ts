@@ -9,6 +9,7 @@ export const checking: StepInfo = {
   name: 'checking',
   phase: 'prepare',
   downtime: false,
+  noReturn: false,
   summary: 'fetch the manifest (conditional GET), verify its signature, decide full, patch or none',
 };
 

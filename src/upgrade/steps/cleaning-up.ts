@@ -7,6 +7,7 @@ export const cleaningUp: UpgradeStep = {
   name: 'cleaning_up',
   phase: 'commit',
   downtime: false,
+  noReturn: true,
   mayFail: true,
   summary: 'discard the undo journal and the extraction, forget the staged release, prune backups',
   async run(context) {

@@ -6,6 +6,7 @@ export const committing: UpgradeStep = {
   name: 'committing',
   phase: 'commit',
   downtime: false,
+  noReturn: true,
   summary: 'record the new version in config.toml and SQLite (never rolled back)',
   async run(context) {
     const { store, plan, paths } = context;

@@ -5,6 +5,7 @@ export const downloading: UpgradeStep = {
   name: 'downloading',
   phase: 'prepare',
   downtime: false,
+  noReturn: false,
   summary: 'download the package (resumed, mirrors in turn, hashed while written)',
   async run(context, signal) {
     const prepare = prepareState(context);

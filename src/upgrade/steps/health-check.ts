@@ -7,6 +7,7 @@ export const healthCheck: UpgradeStep = {
   name: 'health_check',
   phase: 'switch',
   downtime: true,
+  noReturn: true,
   summary: 'wait for the services to be healthy (HEALTHCHECK, settle time, HTTP probes)',
   timeoutMs: (config) => config.health.timeout * 1000 + 30_000,
   async run(context, signal) {

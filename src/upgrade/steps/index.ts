@@ -47,13 +47,11 @@ export function stepsOf(phase: Phase): UpgradeStep[] {
 /** The plan without running anything: what --dry-run prints and the plan event carries. */
 export function listSteps(options: { downloadOnly?: boolean } = {}): StepInfo[] {
   return UPGRADE_STEPS.filter((row) => !options.downloadOnly || row.phase === 'prepare').map(
-    ({ name, phase, downtime, summary }) => ({ name, phase, downtime, summary }),
+    ({ name, phase, downtime, noReturn, summary }) => ({ name, phase, downtime, noReturn, summary }),
   );
 }
 
-/** From the first step inside the downtime on, an interrupted upgrade is rolled back, not abandoned (SPEC 9). */
+/** Past the point of no return an interrupted upgrade is rolled back or committed, not abandoned (SPEC 9). */
 export function pastPointOfNoReturn(step: StepName): boolean {
-  const first = UPGRADE_STEPS.findIndex((row) => row.downtime);
-  const index = UPGRADE_STEPS.findIndex((row) => row.name === step);
-  return step === 'rolling_back' || (index >= first && index !== -1);
+  return step === 'rolling_back' || UPGRADE_STEPS.some((row) => row.name === step && row.noReturn);
 }

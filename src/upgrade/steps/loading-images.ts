@@ -24,6 +24,7 @@ export const loadingImages: UpgradeStep = {
   name: 'loading_images',
   phase: 'prepare',
   downtime: false,
+  noReturn: false,
   summary: 'docker load the images (old version still running); validate the new compose file',
   async run(context, signal) {
     const { plan, collaborators, paths } = context;

@@ -8,6 +8,7 @@ export const migrating: UpgradeStep = {
   name: 'migrating',
   phase: 'switch',
   downtime: true,
+  noReturn: true,
   summary: 'run migrations/up-<v>.sh for current < v <= target, in version order',
   async run(context, signal) {
     const { plan, store, upgradeId, paths, config } = context;

@@ -14,6 +14,7 @@ export const staging: UpgradeStep = {
   name: 'staging',
   phase: 'prepare',
   downtime: false,
+  noReturn: false,
   summary: 'extract into cache/staging (or reuse the pre-staged extraction); check a patch against the box',
   async run(context, signal) {
     const { plan, collaborators, store, upgradeId, paths } = context;

@@ -4,6 +4,7 @@ export const starting: UpgradeStep = {
   name: 'starting',
   phase: 'switch',
   downtime: true,
+  noReturn: true,
   summary: 'docker compose up -d the new version',
   async run(context, signal) {
     await context.collaborators.runtime.up({ signal, timeoutMs: composeTimeoutMs(context.config) });

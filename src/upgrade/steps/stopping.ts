@@ -15,6 +15,7 @@ export const stopping: UpgradeStep = {
   name: 'stopping',
   phase: 'switch',
   downtime: true,
+  noReturn: true,
   summary: 'docker compose down the old version (if the backup has not already)',
   async run(context, signal) {
     await stopServices(context, signal);

@@ -16,6 +16,7 @@ export const verifying: UpgradeStep = {
   name: 'verifying',
   phase: 'prepare',
   downtime: false,
+  noReturn: false,
   summary: 'hash a reused package again against the manifest',
   async run(context, signal) {
     const prepare = prepareState(context);
