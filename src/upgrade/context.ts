@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { Config, HomePaths } from '../config/index.js';
-import type { NuwaxError } from '../errors/index.js';
+import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import type { Phase, StepInfo, StepName, UpgradeListener } from '../events/index.js';
 
 export type { Phase, StepInfo };
@@ -45,6 +45,9 @@ export interface PrepareState {
   /** The same manifest decided again, for the full package when a patch's base does not match. */
   redecide(forceFull: boolean): StrategyDecision;
   downloadOnly: boolean;
+  /** The manifest decided on, and the hash of the package it offered (a patch may give way to the full one). */
+  fetched: FetchedManifest;
+  offeredSha256: string | null;
   download?: { path: string; reused: boolean };
   staged?: { root: string; patchInfo: PatchInfo | null };
 }
@@ -95,7 +98,7 @@ export interface Undoing {
 
 /** The part of the prepare state a step needs; a step of the prepare phase never runs in a recovery. */
 export function prepareState(context: StepContext): PrepareState {
-  if (!context.prepare) throw new Error('a prepare step ran without its prepare state');
+  if (!context.prepare) throw new NuwaxError(ErrorCodes.E_INTERNAL, 'a prepare step ran without its prepare state');
   return context.prepare;
 }
 

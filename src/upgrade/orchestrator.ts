@@ -1,8 +1,16 @@
 import path from 'node:path';
 import type { Config, HomePaths } from '../config/index.js';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
+import type { UpgradeListener } from '../events/index.js';
+import type { FetchedManifest } from '../manifest/index.js';
 import { decide } from './check.js';
-import type { InstallDecision, StepContext, UpgradeOptions } from './context.js';
+import {
+  composeTimeoutMs,
+  type InstallDecision,
+  prepareState,
+  type StepContext,
+  type UpgradeOptions,
+} from './context.js';
 import { failAfterChange, failedUnchanged, finishCommitted } from './outcome.js';
 import { savePlan, type UpgradePlan } from './plan.js';
 import { recoverUnfinished } from './recovery.js';
@@ -28,66 +36,90 @@ export type { UpgradeOptions } from './context.js';
  * the new one.
  */
 export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult> {
-  const { store, config, paths, logger } = options;
+  const { store, paths, logger } = options;
   let upgradeId: number | null = null;
   const emit = journaledListener(store, () => upgradeId, options.onEvent);
-  const finish = (result: UpgradeResult) => {
-    emit({ type: 'result', result });
-    return result;
-  };
-
   const recovered = await recoverUnfinished({ ...options, onEvent: emit });
   if (recovered) logger.info({ recovered }, 'finished an interrupted upgrade first');
   await sweepUnstaged(store, paths, logger);
+  const result = await upgrade(options, emit, (id) => {
+    upgradeId = id;
+  });
+  emit({ type: 'result', result });
+  return result;
+}
 
-  const checkStarted = Date.now();
-  emit({ type: 'step', step: 'checking', status: 'running' });
-  let check: Awaited<ReturnType<typeof checkRelease>>;
-  try {
-    check = await checkRelease(options, emit);
-  } catch (error) {
-    const failure = errorJson(toNuwaxError(error));
-    emit({ type: 'step', step: 'checking', status: 'failed', ms: Date.now() - checkStarted, error: failure });
-    return finish({ status: 'failed', error: failure, step: 'checking', changed: false });
-  }
-  emit({ type: 'step', step: 'checking', status: 'done', ms: Date.now() - checkStarted });
+async function upgrade(
+  options: UpgradeOptions,
+  emit: UpgradeListener,
+  recorded: (upgradeId: number) => void,
+): Promise<UpgradeResult> {
+  const { store, paths, logger } = options;
+  const check = await runChecking(options, emit);
+  if ('status' in check) return check;
   const { decision, fetched, current } = check;
-  const fromServer = !check.usedStaged && !options.fetched;
-  await forgetWithdrawn(store, paths, logger, fetched.manifest.version, fromServer);
-  if (decision.strategy === 'none') {
-    return finish({ status: 'up_to_date', version: current, offered: decision.offered, reason: decision.reason });
-  }
-
+  await forgetWithdrawn(store, paths, logger, fetched.manifest.version, !check.usedStaged && !options.fetched);
+  if (decision.strategy === 'none')
+    return { status: 'up_to_date', version: current, offered: decision.offered, reason: decision.reason };
   const previouslyStaged = options.downloadOnly ? await alreadyStaged(store, decision) : undefined;
   if (!options.downloadOnly) await dropUnusableExtraction(store, paths, logger, decision);
   if (previouslyStaged) {
     // Pre-staging what is staged already (a daemon cycle while the server is down) redoes nothing.
     refreshStaged(store, previouslyStaged, fetched);
-    return finish({
+    return {
       status: 'staged',
       version: previouslyStaged.version,
       strategy: previouslyStaged.strategy,
       package: previouslyStaged.package ?? '',
       upgrade_id: previouslyStaged.upgradeId,
       steps: [],
-    });
+    };
   }
+  const context = begin(options, emit, { ...check, decision });
+  recorded(context.upgradeId);
+  return runPhases(options, context);
+}
 
-  const id = store.upgrades.begin({
+/** `checking`, emitted by hand: it runs before the upgrade is recorded, so it has no journal row. */
+async function runChecking(
+  options: UpgradeOptions,
+  emit: UpgradeListener,
+): Promise<Awaited<ReturnType<typeof checkRelease>> | UpgradeResult> {
+  const started = Date.now();
+  emit({ type: 'step', step: 'checking', status: 'running' });
+  try {
+    const check = await checkRelease(options, emit);
+    emit({ type: 'step', step: 'checking', status: 'done', ms: Date.now() - started });
+    return check;
+  } catch (error) {
+    const failure = errorJson(toNuwaxError(error));
+    emit({ type: 'step', step: 'checking', status: 'failed', ms: Date.now() - started, error: failure });
+    return { status: 'failed', error: failure, step: 'checking', changed: false };
+  }
+}
+
+/** Records the upgrade and its plan, announces the plan with the steps it goes through. */
+function begin(
+  options: UpgradeOptions,
+  emit: UpgradeListener,
+  check: { decision: InstallDecision; fetched: FetchedManifest; current: string | null },
+): StepContext {
+  const { store, config, paths } = options;
+  const { decision, fetched, current } = check;
+  const downloadOnly = options.downloadOnly ?? false;
+  const upgradeId = store.upgrades.begin({
     fromVersion: current,
     toVersion: decision.offered,
     strategy: decision.strategy,
     trigger: options.trigger,
     startedBy: options.startedBy,
-    reason: options.reason ?? (options.downloadOnly ? 'pre-stage' : 'upgrade'),
+    reason: options.reason ?? (downloadOnly ? 'pre-stage' : 'upgrade'),
   });
-  upgradeId = id;
-  const plan = initialPlan(decision, current, config, paths, id, options.skipBackup ?? false);
-  savePlan(store, id, plan);
-  const downloadOnly = options.downloadOnly ?? false;
+  const plan = initialPlan(decision, current, config, paths, upgradeId, options.skipBackup ?? false);
+  savePlan(store, upgradeId, plan);
   emit({
     type: 'plan',
-    upgradeId: id,
+    upgradeId,
     from: current,
     to: decision.offered,
     strategy: decision.strategy,
@@ -96,8 +128,6 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
     downloadOnly,
     steps: listSteps({ downloadOnly }),
   });
-
-  const runner = new StepRunner(store, id, emit, logger, config.upgrade.phase_timeout * 1000, options.signal);
   const redecide = (forceFull: boolean) =>
     decide({
       config,
@@ -110,14 +140,21 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
       allowDowngrade: options.allowDowngrade ?? false,
       hostArch: options.hostArch,
     });
-  const context: StepContext = {
+  return {
     ...options,
     emit,
     plan,
-    upgradeId: id,
-    prepare: { decision, redecide, downloadOnly },
+    upgradeId,
+    prepare: { decision, redecide, downloadOnly, fetched, offeredSha256: decision.package.sha256 },
   };
+}
 
+/** prepare; then staged (download-only), or confirm, switch (rolled back on failure) and commit. */
+async function runPhases(options: UpgradeOptions, context: StepContext): Promise<UpgradeResult> {
+  const { store, paths, logger, config } = options;
+  const { plan, upgradeId } = context;
+  const prepare = prepareState(context);
+  const runner = new StepRunner(store, upgradeId, context.emit, logger, composeTimeoutMs(config), options.signal);
   try {
     await runner.runSteps(stepsOf('prepare'), context);
   } catch (error) {
@@ -125,26 +162,27 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
     const { undoing, problems } = collectProblems(context, failure);
     await undoSteps(stepsOf('prepare'), runner.started, context, undoing);
     if (problems.length > 0) logger.warn({ problems }, 'undoing the preparation left problems');
-    return finish(failedUnchanged(context, id, failure, failure.step));
+    return failedUnchanged(context, upgradeId, failure, failure.step);
   }
 
-  if (downloadOnly) {
-    await keepStaged(store, paths, logger, { plan, fetched, upgradeId: id, offeredSha256: decision.package.sha256 });
+  if (prepare.downloadOnly) {
+    const offeredSha256 = prepare.offeredSha256;
+    await keepStaged(store, paths, logger, { plan, fetched: prepare.fetched, upgradeId, offeredSha256 });
     const result: UpgradeResult = {
       status: 'staged',
       version: plan.to,
       strategy: plan.strategy,
       package: plan.packagePath ?? '',
-      upgrade_id: id,
+      upgrade_id: upgradeId,
       steps: runner.timings,
     };
-    store.upgrades.finish(id, 'staged', result);
-    return finish(result);
+    store.upgrades.finish(upgradeId, 'staged', result);
+    return result;
   }
 
   if (options.confirm && !(await options.confirm({ from: plan.from, to: plan.to, strategy: plan.strategy }))) {
     const cancelled = new NuwaxError(ErrorCodes.E_CANCELLED, 'Cancelled before the switch: nothing was changed');
-    return finish(failedUnchanged(context, id, cancelled, 'stopping'));
+    return failedUnchanged(context, upgradeId, cancelled, 'stopping');
   }
 
   try {
@@ -152,10 +190,10 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   } catch (error) {
     const failure = asStepFailure(error, 'applying');
     const outcome = await rollBack(context, runner, failure.step, runner.started, failure);
-    return finish(await failAfterChange(context, failure, failure.step, outcome, context.health ?? null));
+    return failAfterChange(context, failure, failure.step, outcome, context.health ?? null);
   }
   const downtimeMs = Date.now() - (plan.downtimeStartedAt ?? Date.now());
-  return finish(await finishCommitted(context, runner, downtimeMs));
+  return finishCommitted(context, runner, downtimeMs);
 }
 
 function initialPlan(
