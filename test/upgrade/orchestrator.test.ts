@@ -533,7 +533,7 @@ describe('staged releases: disk and trust', () => {
       const fallback = warnings.filter((entry) => /using the staged release/.test(entry.msg));
       assert.equal(fallback.length, 1, JSON.stringify(warnings));
       assert.equal(fallback[0].code, 'E_HTTP');
-      assert.match(fallback[0].msg, /^cannot use the release server \(E_HTTP: .*404/);
+      assert.match(fallback[0].msg, /^cannot use the release server \(E_HTTP\); using the staged release: .*404/);
       assert.equal(fallback[0].err, undefined, 'no stack at the default level');
       assert.ok(!lines.some((line) => line.includes('"stack"') && line.includes('release server')));
     }));

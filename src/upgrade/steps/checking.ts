@@ -48,7 +48,7 @@ export async function checkRelease(
     // One line at the default level; the stack only for whoever asks for debug.
     logger.warn(
       { code: original.code },
-      `cannot use the release server (${original.code}: ${original.message}); using the staged release`,
+      `cannot use the release server (${original.code}); using the staged release: ${original.message}`,
     );
     logger.debug({ err: error }, 'the release server failure');
     emit({
