@@ -27,6 +27,7 @@ export interface UpgradeOptions {
   forceFull?: boolean;
   skipBackup?: boolean;
   allowDowngrade?: boolean;
+  ignoreRollout?: boolean;
   signal?: AbortSignal;
   onEvent?: UpgradeListener;
   /** Asked before the switch (stopping services); false cancels with nothing changed. */

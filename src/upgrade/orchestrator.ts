@@ -138,6 +138,7 @@ function begin(
       current,
       forceFull,
       allowDowngrade: options.allowDowngrade ?? false,
+      ignoreRollout: options.ignoreRollout,
       hostArch: options.hostArch,
     });
   return {

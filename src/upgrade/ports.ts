@@ -10,7 +10,8 @@ export type { ApplyPlan, PatchInfo };
 export interface DownloaderPort {
   download(options: {
     urls: string[];
-    sha256: string;
+    /** null: a package installed unverified by choice ([security] allow_unverified). */
+    sha256: string | null;
     size: number | null;
     signal?: AbortSignal;
     onProgress?: ProgressListener;

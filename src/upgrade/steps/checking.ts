@@ -29,6 +29,7 @@ export async function checkRelease(
     clientVersion: options.clientVersion,
     hostArch: options.hostArch,
     forceFull: options.forceFull ?? false,
+    ignoreRollout: options.ignoreRollout,
   };
   try {
     const check = await checkForUpdate({

@@ -12,7 +12,7 @@ export const downloading: UpgradeStep = {
     const { decision } = prepare;
     const download = await context.collaborators.downloader.download({
       urls: [decision.package.url, ...decision.package.mirrors],
-      sha256: decision.package.sha256 ?? '',
+      sha256: decision.package.sha256,
       size: decision.package.size,
       signal,
       onProgress: context.emit,
