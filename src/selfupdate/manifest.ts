@@ -163,7 +163,8 @@ export async function writeClientManifest(options: {
       if (!options.signer) {
         throw new NuwaxError(ErrorCodes.E_USAGE, `${archive}: no .sig or .minisig beside it and no signing key (-k)`);
       }
-      const comment = `timestamp:${Math.floor((options.now ?? new Date()).getTime() / 1000)}\tfile:${path.basename(archive)}`;
+      const seconds = Math.floor((options.now ?? new Date()).getTime() / 1000);
+      const comment = `timestamp:${seconds}\tfile:${path.basename(archive)}`;
       signature = await signMinisignFile(archive, options.signer, comment);
     }
     platforms[platformOfArchive(archive)] = {

@@ -33,7 +33,7 @@ function describe(result: SelfUpdateResult): string {
     case 'up_to_date':
       return `nuwax ${result.current} is up to date (the server offers ${result.offered})`;
     case 'available':
-      return `nuwax ${result.offered} is available (running ${result.current}); \`nuwax self-update --yes\` installs it`;
+      return `nuwax ${result.offered} is available (running ${result.current}); \`self-update --yes\` installs it`;
     case 'skipped':
       return `nuwax ${result.offered} skipped: ${result.reason}`;
     case 'switched':
