@@ -2,7 +2,7 @@
 // Each holds the client in versions/<version>/ (Node runtime, compiled dist, production
 // dependencies, better-sqlite3's addon for that arch), a `current` link to it and a bin/nuwax
 // launcher that follows `current`: the layout a self-update switches in place.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -144,12 +144,14 @@ async function sqliteAddon(arch: PackageArch, nodeDir: string): Promise<{ file: 
 
 /** Paths (relative to the repository) of every production dependency, as npm resolved them. */
 function productionDependencies(): string[] {
-  const output = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+  // npm ls exits 1 over an extraneous or invalid package yet still lists the tree; only no output fails.
+  const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
     maxBuffer: 16 * 1024 * 1024,
   });
-  return output
+  if (!listed.stdout?.trim()) throw new Error(`npm ls --omit=dev failed: ${listed.stderr}`);
+  return listed.stdout
     .split('\n')
     .filter(Boolean)
     .map((line) => path.relative(REPO_ROOT, line))

@@ -228,6 +228,8 @@ export async function runSelfUpdate(
   const refused = refusal(context.store, offered);
   if (refused) return { status: 'skipped', current: running, offered, reason: refused };
   if (options.checkOnly) return { status: 'available', current: running, offered, notes: release.notes };
+  // Before anything is recorded against the version: keys added later make it installable.
+  trustedKeys(context.config);
   try {
     await install(context, layout, release);
   } catch (error) {
@@ -348,6 +350,10 @@ export const CLIENT_RESTART_EXIT_CODE = 75;
  */
 export async function updateClientFromDaemon(context: SelfUpdateContext): Promise<boolean> {
   if (!(context.clientRoot ?? runningClientRoot()) || !clientManifestUrl(context.config)) return false;
+  if (context.config.security.client_public_keys.length === 0) {
+    context.logger.debug('daemon: no [security] client_public_keys, so no client update');
+    return false;
+  }
   try {
     const result = await runSelfUpdate(context, { confirm: false });
     if (result.status !== 'up_to_date') context.logger.warn({ result }, 'daemon: client update');

@@ -97,6 +97,13 @@ describe('nuwax updates itself (x86_64 archives, minisign, a local server)', pac
       server.set(`/latest-${version}.json`, await readFile(output));
       server.set(`/${path.basename(archive)}`, await readFile(archive));
     }
+    // B's archive offered with the signature of another file: it must never be installed.
+    const latestB = JSON.parse(await readFile(path.join(work, `latest-${B}.json`), 'utf8')) as {
+      platforms: Record<string, { signature: string }>;
+    };
+    const latestBroken = JSON.parse(await readFile(path.join(work, `latest-${BROKEN}.json`), 'utf8')) as typeof latestB;
+    latestB.platforms['linux-x86_64']!.signature = latestBroken.platforms['linux-x86_64']!.signature;
+    server.set('/latest-tampered.json', JSON.stringify(latestB));
     server.set('/manifest.json', JSON.stringify({ version: '1.0.0', platforms: {} }));
     noNodePath = await pathWithoutNode(work);
   });
@@ -107,7 +114,11 @@ describe('nuwax updates itself (x86_64 archives, minisign, a local server)', pac
   });
 
   /** A box running client A from its archive, offered `offered` in a signed latest.json. */
-  async function box(name: string, offered: string): Promise<{ root: string; home: string; env: NodeJS.ProcessEnv }> {
+  async function box(
+    name: string,
+    offered: string,
+    keys = [publicKey],
+  ): Promise<{ root: string; home: string; env: NodeJS.ProcessEnv }> {
     const root = path.join(work, name, 'opt-nuwax-client');
     const home = path.join(work, name, 'home');
     await mkdir(root, { recursive: true });
@@ -124,7 +135,7 @@ describe('nuwax updates itself (x86_64 archives, minisign, a local server)', pac
         `manifest_url = "${server.url}/manifest.json"`,
         `client_manifest_url = "${server.url}/latest-${offered}.json"`,
         '[security]',
-        `client_public_keys = ["${publicKey}"]`,
+        `client_public_keys = ${JSON.stringify(keys)}`,
         '',
       ].join('\n'),
     );
@@ -193,6 +204,27 @@ describe('nuwax updates itself (x86_64 archives, minisign, a local server)', pac
       downloads,
       'no download again',
     );
+  });
+
+  test('never unverified: a signature of another file is E_SIGNATURE, no trusted key is E_UNVERIFIED; A stays', async () => {
+    const tampered = await box('tampered', 'tampered');
+    const run = await launch(tampered.root, ['--home', tampered.home, '--json', 'self-update', '--yes'], tampered.env);
+    assert.equal(run.code, 1);
+    assert.equal((JSON.parse(run.stdout) as { error: { code: string } }).error.code, 'E_SIGNATURE');
+    assert.equal(await readlink(path.join(tampered.root, 'current')), path.join('versions', A));
+    assert.ok(!existsSync(path.join(tampered.root, 'versions', B)), 'nothing extracted');
+
+    const keyless = await box('keyless', B, []);
+    const refused = await launch(keyless.root, ['--home', keyless.home, '--json', 'self-update', '--yes'], keyless.env);
+    assert.equal(refused.code, 1);
+    assert.equal((JSON.parse(refused.stdout) as { error: { code: string } }).error.code, 'E_UNVERIFIED');
+    assert.equal((await launch(keyless.root, ['--version'], keyless.env)).stdout.trim(), A);
+    const status = JSON.parse(
+      (await launch(keyless.root, ['--home', keyless.home, '--json', 'status'], keyless.env)).stdout,
+    ) as {
+      client: { last_update: unknown };
+    };
+    assert.equal(status.client.last_update, null, 'nothing recorded against B: adding the key makes it installable');
   });
 
   test('the daemon switches to B and exits 75 for systemd; B confirms at its start', async () => {
