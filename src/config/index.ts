@@ -5,7 +5,15 @@ export {
   loadConfig,
   parseConfig,
   resolveHome,
+  type ServerChoice,
+  serverChoice,
   setVersionInToml,
 } from './load.js';
-export { type Config, type ConfigInput, configSchema } from './schema.js';
+export {
+  type Config,
+  type ConfigInput,
+  configSchema,
+  defaultBaseUrl,
+  NUWAX_CLI_DEFAULT_BASE_URL,
+} from './schema.js';
 export { type HomePaths, homePaths } from './paths.js';

@@ -4,7 +4,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import { writeFileAtomic } from '../fsutil/index.js';
-import { type Config, configSchema } from './schema.js';
+import { type Config, configSchema, defaultBaseUrl, isNuwaxCliConfigWithoutServer } from './schema.js';
 
 export interface LoadedConfig {
   config: Config;
@@ -39,12 +39,28 @@ export function parseConfig(text: string, source = 'config.toml'): Config {
       },
     );
   }
+  if (isNuwaxCliConfigWithoutServer(raw)) (raw as Record<string, unknown>).server = { base_url: defaultBaseUrl() };
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => describeIssue(issue, raw));
     throw new NuwaxError(ErrorCodes.E_CONFIG, `${source}: ${lines.join('; ')}`, { details: { issues: lines } });
   }
   return result.data;
+}
+
+/** Where the release comes from, as `check` and `doctor` name it. */
+export interface ServerChoice {
+  mode: 'manifest_url' | 'base_url';
+  /** True when it is nuwax-cli's default server (a nuwax-cli config.toml without `[server]`). */
+  isDefault: boolean;
+}
+
+const sameUrl = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+
+export function serverChoice(config: Config): ServerChoice | null {
+  if (config.server.manifest_url) return { mode: 'manifest_url', isDefault: false };
+  if (config.server.base_url) return { mode: 'base_url', isDefault: sameUrl(config.server.base_url, defaultBaseUrl()) };
+  return null;
 }
 
 export async function loadConfig(home: string, configFile?: string): Promise<LoadedConfig> {

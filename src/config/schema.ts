@@ -41,6 +41,24 @@ const DEFAULT_PROTECTED = [
   'uv_cache',
 ];
 
+/** nuwax-cli's release server (`DEFAULT_BASE_URL` in its client-core constants), used as it does. */
+export const NUWAX_CLI_DEFAULT_BASE_URL = 'https://api-version.nuwax.com';
+
+/** The default server, unless `$NUWAX_DEFAULT_BASE_URL` names another (a private mirror of it; tests). */
+export function defaultBaseUrl(): string {
+  return process.env.NUWAX_DEFAULT_BASE_URL || NUWAX_CLI_DEFAULT_BASE_URL;
+}
+
+/**
+ * A config.toml written by nuwax-cli: it has the `[updates]` section nuwax-cli requires (and nuwax
+ * never writes). With no `[server]` at all, nuwax-cli talks to its default server, and so do we.
+ */
+export function isNuwaxCliConfigWithoutServer(raw: unknown): boolean {
+  if (!raw || typeof raw !== 'object') return false;
+  const table = raw as Record<string, unknown>;
+  return table.updates !== undefined && typeof table.updates === 'object' && table.server === undefined;
+}
+
 export const configSchema = z.looseObject({
   versions: z.looseObject({ docker_service: z.string().optional() }).default({}),
   docker: z
@@ -122,6 +140,8 @@ export const configSchema = z.looseObject({
     })
     .default({ timeout: 180, settle: 10, http: [] }),
   notify: z.looseObject({ webhooks: z.array(z.url()).default([]) }).default({ webhooks: [] }),
+  // node_exporter's textfile collector, e.g. /var/lib/node_exporter/textfile_collector/nuwax.prom.
+  metrics: z.looseObject({ textfile: z.string().min(1).optional() }).default({}),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import { pathsToBackUp } from '../apply/index.js';
 import { treeBytes } from '../backup/index.js';
-import type { Config, HomePaths } from '../config/index.js';
+import { type Config, type HomePaths, serverChoice } from '../config/index.js';
 import { ErrorCodes, toNuwaxError } from '../errors/index.js';
 import { exists, freeBytes } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
@@ -447,9 +447,10 @@ export async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> 
     composeFile: composeFile.fact,
     disk,
     home,
-    server: release.server,
+    server: { ...release.server, isDefault: serverChoice(options.config)?.isDefault ?? false },
     manifest: release.manifest,
     clock: { local, server: release.serverDate },
     ports,
+    allowUnverified: options.config.security.allow_unverified,
   };
 }

@@ -186,7 +186,20 @@ export function judgeHome(fact: HomeFact): DoctorCheck {
   );
 }
 
+/** nuwax-cli's default server works, but a fleet should name its release server on purpose. */
 export function judgeServer(fact: ServerFact): DoctorCheck {
+  const check = judgeServerAnswer(fact);
+  if (!fact.isDefault) return check;
+  const note = "nuwax-cli's default release server (config.toml has no [server])";
+  return {
+    ...check,
+    status: check.status === 'ok' ? 'warn' : check.status,
+    message: `${check.message}; ${note}`,
+    hint: check.hint ?? 'set [server] base_url or manifest_url in config.toml to name the release server',
+  };
+}
+
+function judgeServerAnswer(fact: ServerFact): DoctorCheck {
   if (fact.error === null) return line('server', 'Server', 'ok', `release server answered at ${fact.url}`);
   // The supported air-gapped box: no server, and `nuwax upgrade` installs the release staged by import.
   if (fact.error.code === 'E_CONFIG' && fact.url === null && fact.staged) {
@@ -228,7 +241,19 @@ const MANIFEST_HINTS: Record<string, string> = {
   E_NO_PACKAGE: 'publish a package for this box architecture',
 };
 
-export function judgeManifest(fact: ManifestFact): DoctorCheck {
+/** With `allow_unverified` on, a package without a SHA-256 installs: never a silent READY. */
+export function judgeManifest(fact: ManifestFact, allowUnverified = false): DoctorCheck {
+  const check = judgeManifestAnswer(fact);
+  if (!allowUnverified || check.status === 'fail') return check;
+  return {
+    ...check,
+    status: 'warn',
+    message: `${check.message}; [security] allow_unverified = true: a package without a SHA-256 installs unverified`,
+    hint: check.hint ?? 'publish SHA-256 hashes in the manifest and set [security] allow_unverified = false',
+  };
+}
+
+function judgeManifestAnswer(fact: ManifestFact): DoctorCheck {
   if (fact.state === 'unchecked') return line('manifest', 'Manifest', 'warn', `not checked: ${fact.reason}`);
   if (fact.state === 'invalid')
     return line(
@@ -355,7 +380,7 @@ export function judgeFacts(facts: DoctorFacts): DoctorReport {
     judgeDisk(facts.disk),
     judgeHome(facts.home),
     judgeServer(facts.server),
-    judgeManifest(facts.manifest),
+    judgeManifest(facts.manifest, facts.allowUnverified),
     judgeClock(facts.clock),
     judgePorts(facts.ports),
   ];

@@ -98,6 +98,8 @@ export interface ServerFact {
    * `upgrade --download-only`): the upgrade installs it without a server (the supported air-gapped box).
    */
   staged?: string;
+  /** True when the server is nuwax-cli's default (a nuwax-cli config.toml without `[server]`). */
+  isDefault?: boolean;
 }
 
 export type ManifestFact =
@@ -156,4 +158,6 @@ export interface DoctorFacts {
   manifest: ManifestFact;
   clock: ClockFact;
   ports: PortsFact;
+  /** `[security] allow_unverified`: packages without a SHA-256 would be installed. */
+  allowUnverified?: boolean;
 }

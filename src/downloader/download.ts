@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Dispatcher, getGlobalDispatcher, interceptors } from 'undici';
@@ -13,7 +14,7 @@ import { AttemptFailure, type Validator } from './response.js';
 import { COLLECT_EVERY_BYTES, collectSocketGarbage } from './runtime.js';
 import type { Sink } from './sink.js';
 import { backoffDelay, RateLimiter } from './throttle.js';
-import type { DownloadOptions, DownloadResult } from './types.js';
+import type { DownloadOptions, DownloadResult, UnverifiedDownloadOptions } from './types.js';
 
 /** Free space kept beyond what the download still needs (SPEC 7: a free-space check before start). */
 const SPACE_MARGIN = 32 * 1024 * 1024;
@@ -26,9 +27,15 @@ const MAX_RESTARTS = 3;
 
 type Reporter = ReturnType<typeof createProgressReporter>;
 
+function unverifiedKey(url: string): string {
+  return createHash('sha256').update(`unverified:${url}`).digest('hex');
+}
+
 /** One call of download(): the state a retry, a restart or a mirror switch carries on with. */
 export class DownloadJob {
+  /** The expected hash, or for an unverified package a key derived from its URL (names its files and row). */
   readonly sha256: string;
+  private readonly verified: boolean;
   readonly partPath: string;
   readonly finalPath: string;
   private readonly expectedSize: number | null;
@@ -46,9 +53,10 @@ export class DownloadJob {
   private persistedAt = 0;
   private mismatchRestarted = false;
 
-  constructor(private readonly options: DownloadOptions) {
-    this.sha256 = normaliseSha256(options.sha256);
+  constructor(private readonly options: DownloadOptions | UnverifiedDownloadOptions) {
     if (options.urls.length === 0) throw new NuwaxError(ErrorCodes.E_NETWORK, 'No URL to download from');
+    this.verified = options.sha256 !== null;
+    this.sha256 = options.sha256 !== null ? normaliseSha256(options.sha256) : unverifiedKey(options.urls[0]!);
     this.expectedSize = options.size ?? null;
     this.logger = options.logger ?? silentLogger;
     this.partPath = partialPathFor(options.directory, this.sha256);
@@ -108,6 +116,11 @@ export class DownloadJob {
   private async reuseFinalFile(): Promise<DownloadResult | undefined> {
     const size = await sizeOf(this.finalPath);
     if (size === null) return undefined;
+    if (!this.verified) {
+      // Nothing proves an earlier copy is the file the server has now: fetch it again.
+      await rm(this.finalPath, { force: true });
+      return undefined;
+    }
     const matches =
       (this.expectedSize === null || size === this.expectedSize) &&
       (await hashPrefix(this.finalPath, size, this.options.signal)).digest('hex') === this.sha256;
@@ -312,7 +325,7 @@ export class DownloadJob {
     if (hashed.status === 'rejected') throw hashed.reason;
     const actual = hashed.value;
     const size = sink.written;
-    if (actual !== this.sha256) {
+    if (this.verified && actual !== this.sha256) {
       await sink.prepare(0);
       this.saveRow({ offset: 0, etag: null, lastModified: null });
       // A resumed file may carry a prefix spoilt by a crash: fetch it once whole before blaming the server.
@@ -339,7 +352,7 @@ export class DownloadJob {
     return {
       path: this.finalPath,
       size,
-      sha256: this.sha256,
+      sha256: actual,
       reused: false,
       resumedFrom: this.resumedFrom,
       fetchedBytes: this.fetched,

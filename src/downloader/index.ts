@@ -6,12 +6,13 @@
  */
 import { DownloadJob } from './download.js';
 import { findCompletedDownload, normaliseSha256, sizeOf } from './files.js';
-import type { DownloadOptions, DownloadResult } from './types.js';
+import type { DownloadOptions, DownloadResult, UnverifiedDownloadOptions } from './types.js';
 
 export { findCompletedDownload, finalPathFor, partialPathFor } from './files.js';
-export type { DownloadOptions, DownloadResult } from './types.js';
+export type { DownloadOptions, DownloadResult, UnverifiedDownloadOptions } from './types.js';
 
-export async function download(options: DownloadOptions): Promise<DownloadResult> {
+export async function download(options: DownloadOptions | UnverifiedDownloadOptions): Promise<DownloadResult> {
+  if (options.sha256 === null) return new DownloadJob(options).run();
   const sha256 = normaliseSha256(options.sha256);
   const completed = await findCompletedDownload(options.store, sha256);
   if (completed) {

@@ -40,6 +40,9 @@ export interface DownloadOptions {
   engine?: Engine;
 }
 
+/** A package the user chose to install unverified ([security] allow_unverified): no hash to compare with. */
+export type UnverifiedDownloadOptions = Omit<DownloadOptions, 'sha256'> & { sha256: null };
+
 export interface DownloadResult {
   path: string;
   size: number;

@@ -35,9 +35,14 @@ export function parseManifest(bytes: Uint8Array | string, source = 'manifest'): 
   return result.data;
 }
 
-/** Package URLs may be relative to the manifest's URL; mirrors are base URLs the file name is resolved against. */
+/**
+ * Package URLs may be relative to the manifest's URL, and a URL starting with `/` is a path on the
+ * server (nuwax-cli's rule); mirrors are base URLs the file name is resolved against. An entry with no
+ * usable URL is left as it is: its `problems` already say why.
+ */
 export function resolvePackageUrls(manifest: Manifest, manifestUrl: string): Manifest {
-  const resolve = (ref: PackageRef): PackageRef => {
+  const resolve = <T extends PackageRef>(ref: T | undefined): T | undefined => {
+    if (!ref || ref.problems.some((problem) => problem.field === 'url')) return ref;
     const url = new URL(ref.url, manifestUrl).toString();
     const name = new URL(url).pathname.split('/').pop() ?? '';
     const mirrors = [
@@ -46,24 +51,11 @@ export function resolvePackageUrls(manifest: Manifest, manifestUrl: string): Man
     ].filter((mirror) => mirror !== url);
     return { ...ref, url, mirrors: [...new Set(mirrors)] };
   };
-  const mapArches = <T extends PackageRef>(group: { x86_64?: T | undefined; aarch64?: T | undefined } | undefined) =>
-    group
-      ? {
-          ...group,
-          x86_64: group.x86_64 ? ({ ...group.x86_64, ...resolve(group.x86_64) } as T) : undefined,
-          aarch64: group.aarch64 ? ({ ...group.aarch64, ...resolve(group.aarch64) } as T) : undefined,
-        }
-      : undefined;
+  const { packages, platforms, patch } = manifest;
   return {
     ...manifest,
-    packages: manifest.packages
-      ? {
-          ...manifest.packages,
-          full: manifest.packages.full ? resolve(manifest.packages.full) : undefined,
-          patch: manifest.packages.patch ? resolve(manifest.packages.patch) : undefined,
-        }
-      : undefined,
-    platforms: mapArches(manifest.platforms),
-    patch: mapArches(manifest.patch),
+    packages: packages && { ...packages, full: resolve(packages.full), patch: resolve(packages.patch) },
+    platforms: platforms && { ...platforms, x86_64: resolve(platforms.x86_64), aarch64: resolve(platforms.aarch64) },
+    patch: patch && { ...patch, x86_64: resolve(patch.x86_64), aarch64: resolve(patch.aarch64) },
   };
 }

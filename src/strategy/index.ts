@@ -1,3 +1,4 @@
+import { type ErrorCode, ErrorCodes, NuwaxError } from '../errors/index.js';
 import type { Manifest, ManifestArch, PackageRef, PatchOperations, PatchRef } from '../manifest/schema.js';
 import { compareVersions, parseVersion, sameBase } from '../versions/index.js';
 
@@ -25,37 +26,31 @@ export interface ChosenPackage {
   size: number | null;
 }
 
+/** A manifest entry that cannot be used (a placeholder hash, no URL), by its place in the manifest. */
+export interface UnusablePart {
+  part: string;
+  reasons: string[];
+}
+
+interface DecisionFacts {
+  reason: string;
+  arch: ManifestArch;
+  offered: string;
+  /** What the operator should know about what would be installed (an unverified package). */
+  warnings: string[];
+  /** Every entry of the manifest that cannot be used, and why; the rest of the release still counts. */
+  unusable: UnusablePart[];
+}
+
 export type StrategyDecision =
-  | { strategy: 'none'; reason: string; arch: ManifestArch; offered: string }
-  | { strategy: 'full'; reason: string; arch: ManifestArch; offered: string; package: ChosenPackage }
-  | {
+  | (DecisionFacts & { strategy: 'none' })
+  | (DecisionFacts & { strategy: 'full'; package: ChosenPackage })
+  | (DecisionFacts & {
       strategy: 'patch';
-      reason: string;
-      arch: ManifestArch;
-      offered: string;
       package: ChosenPackage;
       operations: PatchOperations;
       from: string[] | null;
-    };
-
-export type StrategyErrorCode =
-  | 'E_MANIFEST'
-  | 'E_MANIFEST_EXPIRED'
-  | 'E_CLIENT_TOO_OLD'
-  | 'E_UNSUPPORTED_ARCH'
-  | 'E_NO_PACKAGE'
-  | 'E_UNVERIFIED'
-  | 'E_VERSION';
-
-export class StrategyError extends Error {
-  constructor(
-    readonly code: StrategyErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'StrategyError';
-  }
-}
+    });
 
 const ARCHES: Record<string, ManifestArch> = {
   x64: 'x86_64',
@@ -69,11 +64,56 @@ export function mapArch(nodeArch: string): ManifestArch | null {
   return ARCHES[nodeArch] ?? null;
 }
 
-function choose(ref: PackageRef, allowUnverified: boolean, what: string): ChosenPackage {
-  if (ref.hash.algorithm === 'external' && !allowUnverified) {
-    throw new StrategyError(
-      'E_UNVERIFIED',
-      `The ${what} has no known hash ("external"); refusing it unless security.allow_unverified is true`,
+const UNVERIFIED_PATCH = 'hash: none known ("external" or absent) and security.allow_unverified is false';
+
+/** Why an entry cannot be used; a patch without a known hash is optional, so it only falls back to full. */
+function reasonsAgainst(ref: PackageRef, isPatch: boolean, allowUnverified: boolean): string[] {
+  const reasons = ref.problems.map((problem) => `${problem.field}: ${problem.message}`);
+  if (isPatch && ref.hash.algorithm === 'external' && !allowUnverified) reasons.push(UNVERIFIED_PATCH);
+  return reasons;
+}
+
+function unusableParts(manifest: Manifest, allowUnverified: boolean): UnusablePart[] {
+  const parts: Array<[string, PackageRef | undefined, boolean]> = [
+    ['packages.full', manifest.packages?.full, false],
+    ['platforms.x86_64', manifest.platforms?.x86_64, false],
+    ['platforms.aarch64', manifest.platforms?.aarch64, false],
+    ['patch.x86_64', manifest.patch?.x86_64, true],
+    ['patch.aarch64', manifest.patch?.aarch64, true],
+  ];
+  return parts.flatMap(([part, ref, isPatch]) => {
+    const reasons = ref ? reasonsAgainst(ref, isPatch, allowUnverified) : [];
+    return reasons.length > 0 ? [{ part, reasons }] : [];
+  });
+}
+
+/** The package that would be installed: any problem with it refuses the release. */
+function choose(
+  ref: PackageRef,
+  part: string,
+  what: string,
+  allowUnverified: boolean,
+  warnings: string[],
+): ChosenPackage {
+  const problems = reasonsAgainst(ref, false, allowUnverified);
+  if (problems.length > 0) {
+    throw new NuwaxError(
+      ErrorCodes.E_MANIFEST,
+      `The ${what} cannot be installed: ${problems.map((problem) => `${part}.${problem}`).join('; ')}`,
+      { details: { part, reasons: problems } },
+    );
+  }
+  if (ref.hash.algorithm !== 'sha256') {
+    if (!allowUnverified) {
+      throw new NuwaxError(
+        ErrorCodes.E_UNVERIFIED,
+        `The ${what} (${part}) has no known hash ("external" or none); ` +
+          'refusing it unless security.allow_unverified is true',
+        { details: { part, url: ref.url } },
+      );
+    }
+    warnings.push(
+      `${part} (${ref.url}) has no SHA-256: it is installed unverified because security.allow_unverified is true`,
     );
   }
   return {
@@ -92,68 +132,80 @@ function patchApplies(patch: PatchRef, current: string, offered: string): boolea
   return sameBase(currentVersion, offeredVersion) && currentVersion.level < offeredVersion.level;
 }
 
-export function decideStrategy(input: StrategyInput): StrategyDecision {
+function refuse(code: ErrorCode, message: string): never {
+  throw new NuwaxError(code, message);
+}
+
+/** SPEC 6, step 1: what refuses the release whatever the box has installed. */
+function checkRelease(input: StrategyInput): ManifestArch {
   const { manifest } = input;
-  const offered = manifest.version;
   const arch = mapArch(input.hostArch);
-  if (!arch)
-    throw new StrategyError(
-      'E_UNSUPPORTED_ARCH',
+  if (!arch) {
+    refuse(
+      ErrorCodes.E_UNSUPPORTED_ARCH,
       `This host's architecture "${input.hostArch}" is not supported (x86_64 and aarch64 are)`,
     );
-  if (!parseVersion(offered)) throw new StrategyError('E_MANIFEST', `version: "${offered}" is not a version`);
-
-  // 1. invalid, expired, or written for a newer client.
+  }
+  if (!parseVersion(manifest.version)) refuse(ErrorCodes.E_MANIFEST, `version: "${manifest.version}" is not a version`);
   if (manifest.expires && Date.parse(manifest.expires) <= input.now.getTime()) {
-    throw new StrategyError(
-      'E_MANIFEST_EXPIRED',
+    refuse(
+      ErrorCodes.E_MANIFEST_EXPIRED,
       `The manifest expired at ${manifest.expires}; refusing a stale or replayed release`,
     );
   }
   if (manifest.min_client && compareVersions(manifest.min_client, input.clientVersion) > 0) {
-    throw new StrategyError(
-      'E_CLIENT_TOO_OLD',
+    refuse(
+      ErrorCodes.E_CLIENT_TOO_OLD,
       `This release needs nuwax ${manifest.min_client} or newer; this is ${input.clientVersion}`,
     );
   }
-  const current = input.currentVersion;
-  if (current !== null && !parseVersion(current)) {
-    throw new StrategyError(
-      'E_VERSION',
-      `The installed version "${current}" is not a version; fix [versions] docker_service in config.toml`,
+  if (input.currentVersion !== null && !parseVersion(input.currentVersion)) {
+    refuse(
+      ErrorCodes.E_VERSION,
+      `The installed version "${input.currentVersion}" is not a version; fix [versions] docker_service in config.toml`,
     );
   }
+  return arch;
+}
+
+export function decideStrategy(input: StrategyInput): StrategyDecision {
+  const { manifest } = input;
+  const offered = manifest.version;
+  const arch = checkRelease(input);
+  const allowUnverified = input.allowUnverified ?? false;
+  const facts = { arch, offered, warnings: [] as string[], unusable: unusableParts(manifest, allowUnverified) };
+  const current = input.currentVersion;
   const order = current === null ? 1 : compareVersions(offered, current);
 
   // 2. never a lower version unless asked.
   if (order < 0 && !input.allowDowngrade) {
-    return { strategy: 'none', arch, offered, reason: `The offered ${offered} is lower than the installed ${current}` };
+    return { ...facts, strategy: 'none', reason: `The offered ${offered} is lower than the installed ${current}` };
   }
   const full = (reason: string): StrategyDecision => {
-    const ref = manifest.platforms?.[arch] ?? manifest.packages?.full;
-    if (!ref) throw new StrategyError('E_NO_PACKAGE', `The manifest for ${offered} has no full package for ${arch}`);
-    return {
-      strategy: 'full',
-      arch,
-      offered,
-      reason,
-      package: choose(ref, input.allowUnverified ?? false, `full package for ${arch}`),
-    };
+    const platform = manifest.platforms?.[arch];
+    const ref = platform ?? manifest.packages?.full;
+    if (!ref) refuse(ErrorCodes.E_NO_PACKAGE, `The manifest for ${offered} has no full package for ${arch}`);
+    const part = platform ? `platforms.${arch}` : 'packages.full';
+    const chosen = choose(ref, part, `full package for ${arch}`, allowUnverified, facts.warnings);
+    return { ...facts, strategy: 'full', reason, package: chosen };
   };
   // 3. forced, or nothing deployed (first install or repair).
   if (input.forceFull) return full('A full package was asked for (--force-full)');
   if (!input.composeFileExists) return full('No docker-compose.yml is deployed: first install or repair');
   // 4. same version.
-  if (order === 0) return { strategy: 'none', arch, offered, reason: `${offered} is already installed` };
-  // 5. a patch for this arch that applies to the installed version.
+  if (order === 0) return { ...facts, strategy: 'none', reason: `${offered} is already installed` };
+  // 5. a patch for this arch that applies to the installed version, unless that entry cannot be used.
   const patch = manifest.patch?.[arch];
   if (patch && current !== null && patchApplies(patch, current, offered)) {
+    const against = reasonsAgainst(patch, true, allowUnverified);
+    if (against.length > 0) {
+      return full(`The patch from ${current} for ${arch} cannot be used (${against.join('; ')}): full package`);
+    }
     return {
+      ...facts,
       strategy: 'patch',
-      arch,
-      offered,
       reason: `A patch from ${current} to ${offered} exists for ${arch}`,
-      package: choose(patch, input.allowUnverified ?? false, `patch for ${arch}`),
+      package: choose(patch, `patch.${arch}`, `patch for ${arch}`, allowUnverified, facts.warnings),
       operations: patch.operations,
       from: patch.from ?? null,
     };
@@ -165,3 +217,5 @@ export function decideStrategy(input: StrategyInput): StrategyDecision {
       : `No patch applies to ${current}: full package`,
   );
 }
+
+export { holdBack, type Rollout, rolloutBucket, rolloutReason, rolloutStatus, type RolloutStatus } from './rollout.js';

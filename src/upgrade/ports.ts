@@ -8,7 +8,8 @@ import type { PatchOperations } from '../manifest/index.js';
 export interface DownloaderPort {
   download(options: {
     urls: string[];
-    sha256: string;
+    /** null: a package installed unverified by choice ([security] allow_unverified). */
+    sha256: string | null;
     size: number | null;
     signal?: AbortSignal;
     onProgress?: ProgressListener;

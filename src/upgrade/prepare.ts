@@ -60,7 +60,7 @@ export async function prepareRelease(
     const download = await runner.run('downloading', (signal) =>
       collaborators.downloader.download({
         urls: [decision.package.url, ...decision.package.mirrors],
-        sha256: sha256 ?? '',
+        sha256,
         size: decision.package.size,
         signal,
         onProgress: context.emit,

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, loadPrivateKey, signBytes } from '../../src/manifest/index.js';
 import { runCli, withTempDir } from '../helpers/cli.js';
 import { ReleaseServer } from '../helpers/release-server.js';
+import { HOST_ARCH, nuwaxCliExample, VARIANTS } from '../manifest/nuwax-cli.js';
 
 const HASH = 'b'.repeat(64);
 const keys = generateKeyPair();
@@ -235,4 +236,159 @@ describe('nuwax check against a real release server', () => {
     const run = await runCli(['frobnicate']);
     assert.equal(run.code, 2);
   });
+});
+
+/** nuwax-cli's config.toml (its template): no [server], and the [updates] section nuwax-cli requires. */
+function nuwaxCliConfig(version: string, extra = ''): string {
+  return (
+    `[versions]\ndocker_service = "${version}"\n\n[docker]\ncompose_file = "docker/docker-compose.yml"\n\n` +
+    '[backup]\nstorage_dir = "backups"\n\n[cache]\ncache_dir = "cache"\ndownload_dir = "cache/download"\n\n' +
+    `[updates]\ncheck_frequency = "0 2 * * *"\n${extra}`
+  );
+}
+
+describe('nuwax check is a drop-in for nuwax-cli servers', () => {
+  const server = new ReleaseServer();
+  const example = nuwaxCliExample();
+  before(async () => {
+    await server.start();
+    server.set('/nuwax-cli.json', example);
+    server.set('/signed-nuwax-cli.json', example);
+    server.set('/signed-nuwax-cli.json.sig', signBytes(example, loadPrivateKey(keys.privateKeyPem)));
+    for (const [index, variant] of VARIANTS.entries())
+      server.set(`/variant-${index}.json`, JSON.stringify(variant.manifest));
+    server.set(
+      '/releases/relative.json',
+      JSON.stringify(VARIANTS.find((v) => v.name.startsWith('package URLs'))!.manifest),
+    );
+  });
+  after(() => server.stop());
+
+  const check = (home: string) => runCli(['--home', home, '--json', 'check']);
+  const at = (name: string, security = '') => `[server]\nmanifest_url = "${server.url}${name}"\n${security}`;
+  const unverified = '\n[security]\nallow_unverified = true\n';
+
+  test("nuwax-cli's example from an older version: full, with a warning, naming why the placeholder patches are unusable", () =>
+    withTempDir('compat', async (home) => {
+      await makeHome(home, at('/nuwax-cli.json', unverified), { version: '0.0.12' });
+      const run = await check(home);
+      assert.equal(run.code, 0, run.stderr);
+      const result = run.json() as Record<string, unknown> & {
+        package: { url: string; size: number | null; hash: string };
+        unusable: Array<{ part: string; reasons: string[] }>;
+        warnings: string[];
+      };
+      assert.equal(result.strategy, 'full');
+      assert.equal(result.offered, '0.0.13');
+      assert.deepEqual(result.package, {
+        url: 'https://nuwa-packages.oss-rg-china-mainland.aliyuncs.com/docker/20250712133533/docker-arm64.zip',
+        size: null,
+        hash: 'external',
+      });
+      assert.deepEqual(
+        result.unusable.map((part) => part.part),
+        ['patch.x86_64', 'patch.aarch64'],
+      );
+      assert.match(result.unusable[0]!.reasons.join(), /hash: "sha256:patch_hash_x86_64" is not a SHA-256/);
+      assert.match(result.unusable[1]!.reasons.join(), /hash: "sha256:patch_hash_aarch64" is not a SHA-256/);
+      assert.equal(result.warnings.length, 1);
+      assert.match(result.warnings[0]!, new RegExp(`^platforms\\.${HOST_ARCH} .*allow_unverified`));
+      assert.deepEqual(result.server, { url: `${server.url}/nuwax-cli.json`, mode: 'manifest_url', default: false });
+    }));
+
+  test("nuwax-cli's example at the same version: none", () =>
+    withTempDir('compat', async (home) => {
+      await makeHome(home, at('/nuwax-cli.json', unverified), { version: '0.0.13' });
+      const run = await check(home);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.json().strategy, 'none');
+      assert.equal((run.json().unusable as unknown[]).length, 2);
+    }));
+
+  test("nuwax-cli's example without allow_unverified: E_UNVERIFIED naming the setting, exit 1", () =>
+    withTempDir('compat', async (home) => {
+      await makeHome(home, at('/nuwax-cli.json'), { version: '0.0.12' });
+      const run = await check(home);
+      assert.equal(run.code, 1);
+      const error = run.json().error as { code: string; message: string };
+      assert.equal(error.code, 'E_UNVERIFIED');
+      assert.match(error.message, /allow_unverified/);
+    }));
+
+  test('a signed nuwax-cli example is judged the same way: full, signed, the placeholder patches unusable', () =>
+    withTempDir('compat', async (home) => {
+      const security = `\n[security]\nallow_unverified = true\npublic_keys = ["${keys.publicKey}"]\n`;
+      await makeHome(home, at('/signed-nuwax-cli.json', security), { version: '0.0.12' });
+      const run = await check(home);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.json().strategy, 'full');
+      assert.equal(run.json().signed, true);
+      assert.equal((run.json().unusable as unknown[]).length, 2);
+    }));
+
+  test('the plain output names the server, the warning and the unusable parts', () =>
+    withTempDir('compat', async (home) => {
+      await makeHome(home, at('/nuwax-cli.json', unverified), { version: '0.0.12' });
+      const run = await runCli(['--home', home, 'check']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`server: +${server.url}/nuwax-cli\\.json\\n`));
+      assert.match(run.stdout, /warning: +platforms\.\S+ .*installed unverified/);
+      assert.match(run.stdout, /unusable: +patch\.x86_64: hash: "sha256:patch_hash_x86_64" is not a SHA-256/);
+    }));
+
+  VARIANTS.forEach((variant, index) => {
+    test(`variant ${variant.name}: exit 0 and ${variant.expect} from ${variant.current}`, () =>
+      withTempDir('compat', async (home) => {
+        await makeHome(home, at(`/variant-${index}.json`, variant.allowUnverified ? unverified : ''), {
+          version: variant.current,
+        });
+        const run = await check(home);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.json().strategy, variant.expect, String(run.json().reason));
+        if (variant.url)
+          assert.match((run.json().package as { url: string }).url, new RegExp(variant.url.replace(/\./g, '\\.')));
+      }));
+  });
+
+  test('URLs starting with / are fetched from the server origin, not next to the manifest', () =>
+    withTempDir('compat', async (home) => {
+      await makeHome(home, at('/releases/relative.json'), { version: '1.4.0.1' });
+      const run = await check(home);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal((run.json().package as { url: string }).url, `${server.url}/patches/patch-${HOST_ARCH}.tar.gz`);
+    }));
+
+  test("a nuwax-cli config without [server] uses nuwax-cli's default server with the nuwax API, and says so", () =>
+    withTempDir('compat', async (home) => {
+      // The default is replaced by the local server: a test never reaches nuwax's public one.
+      server.apiManifest = '/variant-0.json';
+      await makeHome(home, nuwaxCliConfig('1.4.0.1'));
+      const env = { NUWAX_DEFAULT_BASE_URL: server.url };
+      const registrations = server.registrations;
+      const run = await runCli(['--home', home, '--json', 'check'], { env });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.json().strategy, 'patch');
+      assert.deepEqual(run.json().server, {
+        url: `${server.url}/api/v1/docker/checkVersion`,
+        mode: 'base_url',
+        default: true,
+      });
+      assert.equal(server.registrations, registrations + 1, 'registered with the API, as nuwax-cli does');
+      const plain = await runCli(['--home', home, 'check'], { env });
+      assert.match(plain.stdout, /server: +\S+\/api\/v1\/docker\/checkVersion \(nuwax-cli's default server/);
+    }));
+
+  test('a nuwax-cli config with a [server] section uses that server, not the default', () =>
+    withTempDir('compat', async (home) => {
+      await makeHome(home, nuwaxCliConfig('1.4.0.1', `\n${at('/variant-0.json')}`));
+      const run = await runCli(['--home', home, '--json', 'check'], {
+        env: { NUWAX_DEFAULT_BASE_URL: 'http://127.0.0.1:9' },
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(run.json().server, {
+        url: `${server.url}/variant-0.json`,
+        mode: 'manifest_url',
+        default: false,
+      });
+    }));
 });

@@ -477,6 +477,39 @@ const rows: Row[] = [
     verdict: 'NOT_READY',
     statuses: { docker: 'fail', manifest: 'fail', clock: 'warn' },
   },
+  {
+    name: "the release server is nuwax-cli's default (a nuwax-cli config without [server]): a warning",
+    set: { server: { url: 'https://api-version.nuwax.com/api/v1/docker/checkVersion', error: null, isDefault: true } },
+    verdict: 'READY_WITH_WARNINGS',
+    statuses: { server: 'warn' },
+    message: ['server', /nuwax-cli's default release server \(config.toml has no \[server\]\)/],
+  },
+  {
+    name: "nuwax-cli's default server unreachable: still a failure, naming the default",
+    set: {
+      server: {
+        url: 'https://api-version.nuwax.com/api/v1/docker/checkVersion',
+        error: { code: 'E_NETWORK', message: 'Cannot reach the release server at https://api-version.nuwax.com' },
+        isDefault: true,
+      },
+    },
+    verdict: 'NOT_READY',
+    statuses: { server: 'fail' },
+    message: ['server', /Cannot reach .*; nuwax-cli's default release server/],
+  },
+  {
+    name: 'allow_unverified on: a warning naming the setting, even with a signed manifest',
+    set: { allowUnverified: true },
+    verdict: 'READY_WITH_WARNINGS',
+    statuses: { manifest: 'warn' },
+    message: ['manifest', /\[security\] allow_unverified = true: a package without a SHA-256 installs unverified/],
+  },
+  {
+    name: 'allow_unverified on and a refused manifest: the failure stays',
+    set: { allowUnverified: true, manifest: { state: 'invalid', error: { code: 'E_MANIFEST', message: 'bad' } } },
+    verdict: 'NOT_READY',
+    statuses: { manifest: 'fail' },
+  },
 ];
 
 const IDS: CheckId[] = ['docker', 'compose', 'compose_file', 'disk', 'home', 'server', 'manifest', 'clock', 'ports'];

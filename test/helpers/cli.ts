@@ -24,7 +24,8 @@ export function runCli(
       process.execPath,
       [CLI_PATH, ...args],
       {
-        env: { ...process.env, ...options.env },
+        // A nuwax-cli config.toml without [server] means nuwax's public server: a test never reaches it.
+        env: { ...process.env, NUWAX_DEFAULT_BASE_URL: 'http://127.0.0.1:9', ...options.env },
         timeout: options.timeoutMs ?? 60_000,
         maxBuffer: 64 * 1024 * 1024,
         cwd: options.cwd,

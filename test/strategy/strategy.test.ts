@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseManifest } from '../../src/manifest/index.js';
-import { decideStrategy, mapArch, StrategyError } from '../../src/strategy/index.js';
+import { NuwaxError } from '../../src/errors/index.js';
+import { decideStrategy, mapArch } from '../../src/strategy/index.js';
+import { HOST_ARCH, nuwaxCliExample, nuwaxShaped, VARIANTS } from '../manifest/nuwax-cli.js';
 
 const HASH = 'a'.repeat(64);
 const full = (name: string) => ({ url: `https://r.example/${name}`, hash: `sha256:${HASH}`, size: 100 });
@@ -139,9 +141,112 @@ const rows: Row[] = [
   { name: 'invalid installed version is an error', current: 'banana', expect: 'E_VERSION' },
 ];
 
+// nuwax-cli's own example (0.0.13: unverified full packages, placeholder patch hashes), and variants.
+const example = parseManifest(nuwaxCliExample());
+const exampleText = nuwaxCliExample().toString('utf8');
+const examplePatchLevel = parseManifest(exampleText.replace('"version": "0.0.13"', '"version": "0.0.13.2"'));
+const shaped = (change: (manifest: ReturnType<typeof nuwaxShaped>) => void) => {
+  const raw = nuwaxShaped();
+  change(raw);
+  return parseManifest(JSON.stringify(raw));
+};
+const hostNodeArch = HOST_ARCH === 'x86_64' ? 'x64' : 'arm64';
+const otherArch = HOST_ARCH === 'x86_64' ? 'aarch64' : 'x86_64';
+const set = (target: unknown, key: string, value: unknown) => {
+  (target as Record<string, unknown>)[key] = value;
+};
+
+const compatibilityRows: Row[] = [
+  ...VARIANTS.map(
+    (variant): Row => ({
+      name: `nuwax-cli variant: ${variant.name} (current ${variant.current}) gives ${variant.expect}`,
+      current: variant.current,
+      arch: hostNodeArch,
+      manifest: parseManifest(JSON.stringify(variant.manifest)),
+      unverified: variant.allowUnverified ?? false,
+      expect: variant.expect,
+      url: variant.url,
+    }),
+  ),
+  {
+    name: "nuwax-cli's example from 0.0.12 with allow_unverified: full",
+    current: '0.0.12',
+    manifest: example,
+    unverified: true,
+    expect: 'full',
+    url: 'docker-arm64.zip',
+  },
+  { name: "nuwax-cli's example at 0.0.13: none", current: '0.0.13', manifest: example, expect: 'none' },
+  {
+    name: "nuwax-cli's example from 0.0.12 without allow_unverified: refused",
+    current: '0.0.12',
+    manifest: example,
+    expect: 'E_UNVERIFIED',
+  },
+  {
+    name: "a placeholder patch hash (nuwax-cli's example as 0.0.13.2) falls back to the full package",
+    current: '0.0.13',
+    manifest: examplePatchLevel,
+    unverified: true,
+    expect: 'full',
+  },
+  {
+    name: 'a patch without a hash falls back to full unless allow_unverified',
+    current: '1.4.0.1',
+    manifest: shaped((m) => set(m.patch.x86_64, 'hash', null)),
+    expect: 'full',
+  },
+  {
+    name: 'a patch without a URL falls back to full',
+    current: '1.4.0.1',
+    manifest: shaped((m) => set(m.patch.x86_64, 'url', null)),
+    expect: 'full',
+  },
+  {
+    name: 'a patch with an unsafe operation path falls back to full',
+    current: '1.4.0.1',
+    manifest: shaped((m) => set(m.patch.x86_64!.operations, 'replace', { files: ['/etc/passwd'] })),
+    expect: 'full',
+  },
+  {
+    name: 'the full package to install with an ftp:// URL refuses the release',
+    current: '1.3.0',
+    manifest: shaped((m) => set(m.platforms.x86_64, 'url', 'ftp://r.example/full.zip')),
+    expect: 'E_MANIFEST',
+  },
+  {
+    name: 'the full package to install with a placeholder hash refuses the release',
+    current: '1.3.0',
+    manifest: shaped((m) => set(m.platforms.x86_64, 'hash', 'sha256:full_hash')),
+    expect: 'E_MANIFEST',
+  },
+  {
+    name: "the other arch's broken full package does not refuse this box's",
+    current: '1.3.0',
+    arch: hostNodeArch,
+    manifest: shaped((m) => set(m.platforms[otherArch], 'url', '')),
+    expect: 'full',
+    url: `full-${HOST_ARCH}`,
+  },
+  {
+    name: 'a platform entry without hash and size is unverified: refused by default',
+    current: '1.3.0',
+    manifest: shaped((m) => set(m.platforms, 'x86_64', { url: 'https://r.example/f.zip', signature: '' })),
+    expect: 'E_UNVERIFIED',
+  },
+  {
+    name: 'a platform entry without hash and size installs with allow_unverified',
+    current: '1.3.0',
+    manifest: shaped((m) => set(m.platforms, 'x86_64', { url: 'https://r.example/f.zip', signature: '' })),
+    unverified: true,
+    expect: 'full',
+    url: 'f.zip',
+  },
+];
+
 describe('strategy (SPEC 6) table', () => {
   test('has at least 30 rows', () => assert.ok(rows.length >= 30, `${rows.length} rows`));
-  for (const row of rows) {
+  for (const row of [...rows, ...compatibilityRows]) {
     test(row.name, () => {
       const run = () =>
         decideStrategy({
@@ -156,7 +261,7 @@ describe('strategy (SPEC 6) table', () => {
           now,
         });
       if (row.expect.startsWith('E_')) {
-        assert.throws(run, (error: unknown) => error instanceof StrategyError && error.code === row.expect);
+        assert.throws(run, (error: unknown) => error instanceof NuwaxError && error.code === row.expect);
         return;
       }
       const decision = run();
@@ -179,6 +284,48 @@ describe('strategy (SPEC 6) table', () => {
     assert.equal(decision.strategy, 'patch');
     assert.deepEqual(decision.strategy === 'patch' && decision.operations.replace.directories, ['front']);
     assert.deepEqual(decision.strategy === 'patch' && decision.operations.delete.files, ['old.txt']);
+  });
+  const decideFor = (release: typeof M, current: string, allowUnverified: boolean) =>
+    decideStrategy({
+      currentVersion: current,
+      hostArch: 'x64',
+      manifest: release,
+      forceFull: false,
+      composeFileExists: true,
+      clientVersion: '0.5.0',
+      allowUnverified,
+      now,
+    });
+  test("nuwax-cli's example: the decision names why each placeholder patch is unusable, and warns of the unverified package", () => {
+    const decision = decideFor(example, '0.0.12', true);
+    assert.equal(decision.strategy, 'full');
+    assert.deepEqual(
+      decision.unusable.map((part) => part.part),
+      ['patch.x86_64', 'patch.aarch64'],
+    );
+    assert.match(decision.unusable[0]!.reasons[0]!, /^hash: "sha256:patch_hash_x86_64" is not a SHA-256/);
+    assert.equal(decision.warnings.length, 1);
+    assert.match(decision.warnings[0]!, /^platforms\.x86_64 .* installed unverified .*allow_unverified/);
+    assert.equal(decision.strategy === 'full' && decision.package.sha256, null);
+    assert.equal(decision.strategy === 'full' && decision.package.size, null);
+  });
+  test('a patch that applies but cannot be used: the full decision says why', () => {
+    const decision = decideFor(examplePatchLevel, '0.0.13', true);
+    assert.equal(decision.strategy, 'full');
+    assert.match(decision.reason, /patch from 0\.0\.13 for x86_64 cannot be used \(hash: "sha256:patch_hash_x86_64"/);
+  });
+  test('the full package that would be installed names its part and problem in the refusal', () => {
+    const broken = shaped((m) => set(m.platforms.x86_64, 'hash', 'sha256:full_hash'));
+    assert.throws(
+      () => decideFor(broken, '1.3.0', false),
+      (error: unknown) =>
+        error instanceof NuwaxError && error.code === 'E_MANIFEST' && /platforms\.x86_64\.hash/.test(error.message),
+    );
+  });
+  test('a verified release carries no warnings and nothing unusable', () => {
+    const decision = decideFor(parseManifest(JSON.stringify(nuwaxShaped())), '1.4.0.1', false);
+    assert.equal(decision.strategy, 'patch');
+    assert.deepEqual([decision.warnings, decision.unusable], [[], []]);
   });
   test('mapArch maps node names and rejects others', () => {
     assert.equal(mapArch('x64'), 'x86_64');

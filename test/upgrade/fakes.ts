@@ -38,7 +38,7 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
         calls.push('download');
         const file = path.join(path.dirname(dockerDir), 'package.bin');
         await writeFile(file, 'package');
-        return { path: file, size: 7, sha256: request.sha256, reused: false };
+        return { path: file, size: 7, sha256: request.sha256 ?? 'unverified', reused: false };
       },
     },
     packages: {
