@@ -104,7 +104,9 @@ describe('nuwax updates itself (x86_64 archives, minisign, a local server)', pac
     const latestBroken = JSON.parse(await readFile(path.join(work, `latest-${BROKEN}.json`), 'utf8')) as typeof latestB;
     latestB.platforms['linux-x86_64']!.signature = latestBroken.platforms['linux-x86_64']!.signature;
     server.set('/latest-tampered.json', JSON.stringify(latestB));
-    server.set('/manifest.json', JSON.stringify({ version: '1.0.0', platforms: {} }));
+    // The application is up to date: each daemon cycle ends up_to_date (exit 0).
+    const full = { url: 'full.tar.gz', hash: `sha256:${'a'.repeat(64)}`, size: 1 };
+    server.set('/manifest.json', JSON.stringify({ version: '1.0.0', platforms: { x86_64: full, aarch64: full } }));
     noNodePath = await pathWithoutNode(work);
   });
 
