@@ -43,6 +43,8 @@ export const ErrorCodes = {
   E_LOCKED: 'E_LOCKED',
   E_CANCELLED: 'E_CANCELLED',
   E_INTERNAL: 'E_INTERNAL',
+  // nuwax's own update (self-update): an install that is not from a release archive, a failed self-test
+  E_SELF_UPDATE: 'E_SELF_UPDATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
