@@ -122,6 +122,21 @@ export interface StepTiming {
   ms: number;
 }
 
+/**
+ * Where the downtime went, in ms: the parts of the steps that run with the services down, cut at
+ * the stop. `other` is downtime steps without a column of their own; the parts add up to downtime_ms
+ * but for the few ms between steps.
+ */
+export interface DowntimeBreakdown {
+  stop: number;
+  backup: number;
+  apply: number;
+  migrations: number;
+  start: number;
+  healthy: number;
+  other: number;
+}
+
 /** SPEC 8 results, as printed with --json, stored in SQLite and carried by the last event. */
 export type UpgradeResult =
   | {
@@ -132,6 +147,8 @@ export type UpgradeResult =
       executed_scripts: string[];
       backup_id: number | null;
       downtime_ms: number;
+      /** Absent in results stored by older versions. */
+      downtime?: DowntimeBreakdown;
       steps: StepTiming[];
       fallback_reason?: string;
       upgrade_id: number;
@@ -149,6 +166,7 @@ export type UpgradeResult =
       recommendation: string;
       backup_id: number | null;
       downtime_ms: number;
+      downtime?: DowntimeBreakdown;
       steps: StepTiming[];
       upgrade_id: number;
     }

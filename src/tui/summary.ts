@@ -2,7 +2,7 @@
  * What a result means for a person (SPEC 8 results): one description that the TUI's result
  * box and the plain renderer both print, so they never disagree.
  */
-import type { PlanEvent, UpgradeResult } from '../events/index.js';
+import type { DowntimeBreakdown, PlanEvent, UpgradeResult } from '../events/index.js';
 import { cleanText, firstLines, formatBytes, formatDuration } from './format.js';
 
 export type Tone = 'success' | 'warning' | 'error';
@@ -34,7 +34,7 @@ export function describeResult(result: UpgradeResult, options: DescribeOptions =
       const facts = [
         { label: 'versions', value: versions(result.from, result.version) },
         { label: 'strategy', value: result.strategy },
-        { label: 'downtime', value: formatDuration(result.downtime_ms) },
+        { label: 'downtime', value: formatDowntime(result.downtime_ms, result.downtime) },
         { label: 'backup', value: backup(result.backup_id) },
       ];
       if (result.executed_scripts.length > 0)
@@ -62,7 +62,7 @@ export function describeResult(result: UpgradeResult, options: DescribeOptions =
           { label: 'versions', value: versions(result.from, result.version) },
           { label: 'unhealthy', value: `${result.unhealthy_services.join(', ') || 'none'} (${result.severity})` },
           { label: 'healthy', value: result.healthy_services.join(', ') || 'none' },
-          { label: 'downtime', value: formatDuration(result.downtime_ms) },
+          { label: 'downtime', value: formatDowntime(result.downtime_ms, result.downtime) },
           { label: 'backup', value: backup(result.backup_id) },
         ],
         [{ label: 'recommendations', items: [result.recommendation], numbered: false }],
@@ -77,6 +77,16 @@ export function describeResult(result: UpgradeResult, options: DescribeOptions =
         [],
       );
   }
+}
+
+/** `7.1s (stop 1.2s, backup 0.3s, …)`: the parts that took any time, in the order they happen. */
+function formatDowntime(ms: number, breakdown: DowntimeBreakdown | undefined): string {
+  const total = formatDuration(ms);
+  if (!breakdown) return total;
+  const parts = Object.entries(breakdown)
+    .filter(([, part]) => part >= 50)
+    .map(([name, part]) => `${name} ${formatDuration(part)}`);
+  return parts.length === 0 ? total : `${total} (${parts.join(', ')})`;
 }
 
 type Failed = Extract<UpgradeResult, { status: 'failed' }>;

@@ -3,6 +3,7 @@ import { type NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { StepName } from '../events/index.js';
 import type { StepContext } from './context.js';
 import { diagnose, writeFailureBundle } from './diagnosis.js';
+import { downtimeBreakdown } from './downtime.js';
 import type { HealthFacts } from './ports.js';
 import { errorJson, type UpgradeResult } from './result.js';
 import type { RollbackOutcome } from './rollback.js';
@@ -114,6 +115,7 @@ export async function finishCommitted(
     strategy: plan.strategy,
     backup_id: plan.backupId,
     downtime_ms: downtimeMs,
+    downtime: downtimeBreakdown(runner.spans, plan.downtimeStartedAt, plan.stopMs ?? null),
     steps: runner.timings,
     upgrade_id: upgradeId,
   };

@@ -26,6 +26,8 @@ export interface UpgradePlan {
   executedScripts: string[];
   partial: { healthy: string[]; unhealthy: string[] } | null;
   downtimeStartedAt: number | null;
+  /** How long `docker compose down` took, for the downtime breakdown (absent in plans of older versions). */
+  stopMs?: number | null;
   fallbackReason: string | null;
 }
 

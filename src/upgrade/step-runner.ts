@@ -4,6 +4,12 @@ import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
 import type { StepContext, Undoing, UpgradeStep } from './context.js';
 
+export interface StepSpan {
+  step: StepName;
+  startedAt: number;
+  ms: number;
+}
+
 /** A failure annotated with the step it happened in; its code and details are the original's. */
 export class StepFailure extends NuwaxError {
   constructor(
@@ -26,6 +32,8 @@ export function asStepFailure(error: unknown, step: StepName): StepFailure {
  */
 export class StepRunner {
   readonly timings: StepTiming[] = [];
+  /** When each timed step began (epoch ms), beside `timings`: what the downtime breakdown cuts at the stop. */
+  readonly spans: StepSpan[] = [];
   /** Steps begun or skipped in this process, in order (a repeated step once). */
   readonly started: StepName[] = [];
 
@@ -43,6 +51,8 @@ export class StepRunner {
     work: (signal: AbortSignal) => Promise<T>,
     options: { timeoutMs?: number } = {},
   ): Promise<T> {
+    // The span holds the journal's writes too (synced SQLite, ms each): with the services down they are downtime.
+    const opened = Date.now();
     const journalId = this.store.upgrades.startStep(this.upgradeId, step);
     this.begin(step);
     this.emit({ type: 'step', step, status: 'running' });
@@ -56,6 +66,7 @@ export class StepRunner {
       this.store.upgrades.finishStep(journalId, 'done', { ms });
       this.timings.push({ step, ms });
       this.emit({ type: 'step', step, status: 'done', ms });
+      this.spans.push({ step, startedAt: opened, ms: Date.now() - opened });
       return value;
     } catch (caught) {
       const ms = Date.now() - started;
@@ -69,6 +80,7 @@ export class StepRunner {
       this.store.upgrades.finishStep(journalId, 'failed', { ms, error: error.toJSON() });
       this.timings.push({ step, ms });
       this.emit({ type: 'step', step, status: 'failed', ms, error: { code: error.code, message: error.message } });
+      this.spans.push({ step, startedAt: opened, ms: Date.now() - opened });
       // Rendered as a step event already; the log keeps the cause chain for --log-level info/debug.
       this.logger.info({ step, code: error.code, err: error }, 'upgrade step failed');
       throw new StepFailure(step, error);

@@ -161,6 +161,17 @@ describe('upgrade TUI frames', () => {
     assert.doesNotMatch(frame, /· Clean up/, 'steps that will not run leave the list');
   });
 
+  test('a success box breaks the downtime down: stop, backup, apply, migrations, start, healthy', async () => {
+    const tui = mount();
+    const downtime = { stop: 1000, backup: 400, apply: 100, migrations: 300, start: 2100, healthy: 4300, other: 0 };
+    await tui.send(...checked, result({ ...success, downtime }));
+    const frame = tui.frame().replace(/[│\s]+/g, ' ');
+    assert.match(
+      frame,
+      /downtime: 8\.2s \(stop 1\.0s, backup 0\.4s, apply 0\.1s, migrations 0\.3s, start 2\.1s, healthy 4\.3s\)/,
+    );
+  });
+
   test('a partial_success box names the unhealthy services and the recommendation', async () => {
     const tui = mount();
     await tui.send(...checked, result(partial));

@@ -28,7 +28,7 @@ export function progress(done: number, extra: Partial<ProgressEvent> = {}): Prog
   };
 }
 
-export const success: UpgradeResult = {
+export const success: Extract<UpgradeResult, { status: 'success' }> = {
   status: 'success',
   from: '1.4.0.1',
   version: '1.4.0.2',

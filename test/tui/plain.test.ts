@@ -15,6 +15,7 @@ import {
   progress,
   renderLines,
   result,
+  success,
   successfulRun,
 } from './fixtures.js';
 
@@ -99,6 +100,15 @@ describe('plain renderer (no terminal)', () => {
     ];
     const lines = renderPlain(events, [0, 100, 200]);
     assert.equal(lines.filter((line) => line.startsWith('downloading ')).length, 2);
+  });
+
+  test('the downtime line gives the breakdown when the result has one, leaving out the parts that took no time', () => {
+    const downtime = { stop: 1000, backup: 0, apply: 100, migrations: 0, start: 2100, healthy: 4300, other: 0 };
+    assert.ok(
+      summaryOf({ ...success, downtime }).includes(
+        '  downtime: 8.2s (stop 1.0s, apply 0.1s, start 2.1s, healthy 4.3s)',
+      ),
+    );
   });
 
   test('summaries: up to date, staged, partial success', () => {

@@ -13,8 +13,12 @@ export interface FakeOptions {
   failUp?: 'new' | 'always';
   unhealthy?: 'critical' | 'noncritical';
   failRestore?: boolean;
+  /** ms that the backup, compose down, compose up and each health check take (a real box's are seconds). */
+  slowMs?: number;
   to: string;
 }
+
+const pause = (ms: number | undefined) => new Promise((resolve) => setTimeout(resolve, ms ?? 0));
 
 export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls: string[]): Collaborators {
   let version = '';
@@ -77,6 +81,7 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
     },
     backups: {
       async create() {
+        await pause(options.slowMs);
         calls.push('backup');
         if (options.failBackup)
           throw Object.assign(new Error('backup.sh: {"success":false,"error":"dump failed"}'), { code: 'E_BACKUP' });
@@ -114,9 +119,11 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
       },
       async checkImages() {},
       async down() {
+        await pause(options.slowMs);
         calls.push('down');
       },
       async up() {
+        await pause(options.slowMs);
         upCount += 1;
         version = await readVersion();
         calls.push(`up:${version}`);
@@ -125,6 +132,7 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
         }
       },
       async health() {
+        await pause(options.slowMs);
         calls.push(`health:${version}`);
         return health();
       },

@@ -149,6 +149,30 @@ describe('upgrade decision tree (SPEC 8)', () => {
       assert.equal(box.events.at(-1)?.type, 'result');
     }));
 
+  test('the result breaks the downtime down by step, the stop cut out of the backup, adding up to downtime_ms', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { slowMs: 150 });
+      assert.equal(box.result.status, 'success', JSON.stringify(box.result));
+      if (box.result.status !== 'success') return;
+      const downtime = box.result.downtime;
+      assert.ok(downtime, 'a downtime breakdown');
+      // The backup stops the services itself: down is the stop, the archive the backup.
+      assert.ok(downtime.stop >= 140 && downtime.stop < 300, JSON.stringify(downtime));
+      assert.ok(downtime.backup >= 140 && downtime.backup < 300, JSON.stringify(downtime));
+      assert.ok(downtime.start >= 140, JSON.stringify(downtime));
+      assert.ok(downtime.healthy >= 140, JSON.stringify(downtime));
+      assert.equal(downtime.other, 0);
+      const total = Object.values(downtime).reduce((sum, ms) => sum + ms, 0);
+      assert.ok(Math.abs(total - box.result.downtime_ms) <= 50, JSON.stringify(box.result));
+      // The stop and the backup both ran in backing_up: the step's time is theirs (and its journal writes).
+      const backingUp = box.result.steps.find((step) => step.step === 'backing_up');
+      assert.ok(
+        backingUp && Math.abs(backingUp.ms - (downtime.stop + downtime.backup)) <= 50,
+        JSON.stringify(box.result),
+      );
+    }));
+
   test('a second run is up_to_date', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);

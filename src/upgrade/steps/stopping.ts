@@ -9,6 +9,7 @@ export async function stopServices(context: StepContext, signal: AbortSignal): P
   plan.downtimeStartedAt = Date.now();
   savePlan(store, upgradeId, plan);
   await context.collaborators.runtime.down({ signal, timeoutMs: composeTimeoutMs(context.config) });
+  plan.stopMs = Date.now() - plan.downtimeStartedAt;
 }
 
 export const stopping: UpgradeStep = {
