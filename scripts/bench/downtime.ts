@@ -1,0 +1,216 @@
+/**
+ * `npm run bench:downtime`: the downtime of the demo's patch upgrade (1.0.0 -> 1.0.0.1, busybox
+ * httpd with a Docker healthcheck) against compose's own `docker-compose stop` + `up -d` + the time
+ * until the container reports healthy, on the same app in the same run. Each run builds a fresh box
+ * (the demo's releases, served by `nuwax serve`), installs 1.0.0, upgrades by patch, then times
+ * compose's stop/up/healthy. Prints nuwax's downtime, its breakdown, compose's, and the difference
+ * (goal: nuwax <= compose + 0.5 s). RUNS (default 3). Needs Docker; skips without it.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  dockerReachable,
+  importBusyboxImage,
+  removeImages,
+  type SampleVersion,
+  writeSampleVersion,
+} from '../lib/sample-app.js';
+
+const RUNS = Number(process.env.RUNS ?? 3);
+const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+
+function nuwax(args: string[]): string {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`nuwax ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+  return result.stdout;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, what: string, limitMs = 60_000): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - started < limitMs) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${what} did not happen within ${limitMs} ms`);
+}
+
+function healthOf(project: string): string {
+  const ids = spawnSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`], {
+    encoding: 'utf8',
+  }).stdout.trim();
+  if (!ids) return 'none';
+  return spawnSync('docker', ['inspect', '--format', '{{.State.Health.Status}}', ...ids.split('\n')], {
+    encoding: 'utf8',
+  }).stdout.trim();
+}
+
+interface Run {
+  nuwaxMs: number;
+  breakdown: Record<string, number>;
+  composeMs: number;
+}
+
+async function oneRun(tag: string): Promise<Run> {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'nuwax-bench-downtime-'));
+  const project = `nuwaxbench${process.pid}${Date.now() % 100000}`;
+  const appPort = await freePort();
+  let server: ChildProcess | undefined;
+  try {
+    const A: SampleVersion = {
+      version: '1.0.0',
+      port: appPort,
+      imageTag: tag,
+      page: 'Hello from 1.0.0',
+      files: { 'app/config.ini': 'mode=a\n' },
+    };
+    const B: SampleVersion = {
+      ...A,
+      version: '1.0.0.1',
+      page: 'Hello from 1.0.0.1',
+      files: { 'app/config.ini': 'mode=b\n', 'app/feature.txt': 'new\n' },
+      migrations: { 'up-1.0.0.1.sh': '#!/bin/sh\necho migrated >> data/migrations.log\n' },
+    };
+    const versions = path.join(work, 'versions');
+    const stable = path.join(work, 'site', 'stable');
+    mkdirSync(stable, { recursive: true });
+    for (const sample of [A, B]) writeSampleVersion(path.join(versions, sample.version), sample);
+    nuwax(['release', 'keygen', '-o', path.join(work, 'signing')]);
+    const key = path.join(work, 'signing.key');
+    const manifest = path.join(stable, 'manifest.json');
+    const full = (version: string) => path.join(stable, `app-${version}.tar.gz`);
+    const pack = (version: string) =>
+      nuwax([
+        'release',
+        'pack',
+        path.join(versions, version),
+        '--version',
+        version,
+        '--arch',
+        arch,
+        '-o',
+        full(version),
+      ]);
+    pack('1.0.0');
+    nuwax(['release', 'manifest', '--version', '1.0.0', '-o', manifest, full('1.0.0')]);
+    nuwax(['release', 'sign', manifest, '-k', key]);
+    const port = await freePort();
+    server = spawn(process.execPath, [cli, 'serve', path.join(work, 'site'), '--port', String(port)], {
+      stdio: 'ignore',
+    });
+    const manifestUrl = `http://127.0.0.1:${port}/stable/manifest.json`;
+    await waitFor(
+      () =>
+        fetch(manifestUrl).then(
+          (response) => response.ok,
+          () => false,
+        ),
+      'the release server',
+    );
+    const home = path.join(work, 'box');
+    mkdirSync(home, { recursive: true });
+    const publicKey = readFileSync(path.join(work, 'signing.pub'), 'utf8').trim();
+    writeFileSync(
+      path.join(home, 'config.toml'),
+      `[server]\nmanifest_url = "${manifestUrl}"\n\n[security]\npublic_keys = ["${publicKey}"]\n\n` +
+        `[docker]\nproject_name = "${project}"\nstop_timeout = 2\n\n[health]\ntimeout = 60\nsettle = 3\ncritical = ["web"]\n`,
+    );
+    nuwax(['--home', home, 'upgrade', '--yes']);
+
+    pack('1.0.0.1');
+    const patch = path.join(stable, 'patch-1.0.0.1.tar.gz');
+    const versionDir = (version: string) => path.join(versions, version);
+    nuwax(
+      ['release', 'patch', versionDir('1.0.0'), versionDir('1.0.0.1')].concat([
+        '--from',
+        '1.0.0',
+        '--to',
+        '1.0.0.1',
+        '--arch',
+        arch,
+        '-o',
+        patch,
+      ]),
+    );
+    nuwax(['release', 'manifest', '--version', '1.0.0.1', '-o', manifest, full('1.0.0.1'), patch]);
+    nuwax(['release', 'sign', manifest, '-k', key]);
+    // --json prints the events, one a line, the result last.
+    const lines = nuwax(['--home', home, '--json', 'upgrade', '--yes']).trim().split('\n');
+    const last = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+    const result = (last.type === 'result' ? last.result : last) as {
+      status: string;
+      strategy: string;
+      downtime_ms: number;
+      downtime?: Record<string, number>;
+    };
+    if (result.status !== 'success' || result.strategy !== 'patch')
+      throw new Error(`the patch upgrade ended ${JSON.stringify(result)}`);
+
+    // compose's own stop + up -d + healthy, on the same app and project.
+    await waitFor(() => healthOf(project) === 'healthy', 'the upgraded app healthy');
+    const compose = ['-p', project, '-f', path.join(home, 'docker', 'docker-compose.yml')];
+    const started = process.hrtime.bigint();
+    spawnSync('docker-compose', [...compose, 'stop', '-t', '2'], { stdio: 'ignore' });
+    spawnSync('docker-compose', [...compose, 'up', '-d'], { stdio: 'ignore' });
+    await waitFor(() => healthOf(project) === 'healthy', 'compose up healthy');
+    const composeMs = Number(process.hrtime.bigint() - started) / 1e6;
+    return { nuwaxMs: result.downtime_ms, breakdown: result.downtime ?? {}, composeMs };
+  } finally {
+    server?.kill('SIGTERM');
+    const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], {
+      encoding: 'utf8',
+    })
+      .stdout.split('\n')
+      .filter(Boolean);
+    if (ids.length) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+if (!dockerReachable()) {
+  console.log('downtime: Docker is not reachable, skipped');
+} else {
+  const tag = `nuwax-bench-downtime-${process.pid}:1`;
+  importBusyboxImage(tag);
+  const runs: Run[] = [];
+  try {
+    for (let index = 0; index < RUNS; index += 1) {
+      const run = await oneRun(tag);
+      runs.push(run);
+      const parts = Object.entries(run.breakdown)
+        .map(([name, ms]) => `${name} ${ms}`)
+        .join(', ');
+      console.log(
+        `run ${index + 1}: nuwax ${seconds(run.nuwaxMs)} (${parts})  compose stop+up+healthy ${seconds(run.composeMs)}` +
+          `  ratio ${(run.nuwaxMs / run.composeMs).toFixed(2)}x  difference ${seconds(run.nuwaxMs - run.composeMs)}`,
+      );
+    }
+  } finally {
+    removeImages([tag]);
+  }
+  const nuwaxMs = median(runs.map((run) => run.nuwaxMs));
+  const composeMs = median(runs.map((run) => run.composeMs));
+  const differenceMs = median(runs.map((run) => run.nuwaxMs - run.composeMs));
+  console.log(
+    `median of ${RUNS}: nuwax downtime ${seconds(nuwaxMs)}, compose ${seconds(composeMs)}, ` +
+      `ratio ${(nuwaxMs / composeMs).toFixed(2)}x, difference ${seconds(differenceMs)} ` +
+      `(goal <= +0.50 s: ${differenceMs <= 500 ? 'met' : 'missed'})`,
+  );
+}
