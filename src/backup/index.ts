@@ -243,6 +243,9 @@ export class BackupService {
       return await extractArchive(file, staging, {
         step: 'rolling_back',
         sha256: options.sha256 ?? undefined,
+        // A recorded backup is our own archive, its sha256 checked in the same pass: no ratio bound (a
+        // database's files compress far past 20x), only the free space. A bare file keeps the ratio.
+        maxRatio: options.sha256 ? null : undefined,
         signal: options.signal,
         onProgress: options.onProgress,
       });
