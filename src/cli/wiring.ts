@@ -70,6 +70,7 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
     },
     backups: {
       create: (request) => backups.create(request),
+      runBackupHook: (hookOptions) => backups.runBackupHook(hookOptions),
       restore: async (id, restoreOptions) => {
         await backups.restore(id, restoreOptions);
       },

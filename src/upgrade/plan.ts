@@ -23,6 +23,8 @@ export interface UpgradePlan {
   skipBackup: boolean;
   servicesStopped: boolean;
   applyStarted: boolean;
+  /** Up scripts whose down script the rollback ran (absent in plans of older versions). */
+  reversedScripts?: string[];
   executedScripts: string[];
   partial: { healthy: string[]; unhealthy: string[] } | null;
   downtimeStartedAt: number | null;

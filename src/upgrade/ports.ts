@@ -56,7 +56,11 @@ export interface BackupPort {
     upgradeId: number;
     signal?: AbortSignal;
     onProgress?: ProgressListener;
+    /** backup.sh ran already: its file (null: no backup.sh). */
+    hookFile?: string | null;
   }): Promise<{ id: number }>;
+  /** docker/backup.sh, while the services run; the file it reported, null without a backup.sh. */
+  runBackupHook(options: { signal?: AbortSignal }): Promise<string | null>;
   restore(id: number, options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<void>;
   prune(options: { keepIds: number[] }): Promise<void>;
 }

@@ -2,13 +2,19 @@ import { applyPlanOf, savePlan } from '../plan.js';
 import type { UpgradeStep } from '../context.js';
 import { stopServices } from './stopping.js';
 
-/** nuwax's own backup of what the upgrade may change plus `[backup] include`, services stopped (SPEC 8). */
+/**
+ * SPEC 8: docker/backup.sh first, while the services still run (the application's own backup, e.g.
+ * a database dump; its failure changes nothing); then the services stop and nuwax's own backup of
+ * what the upgrade may change plus `[backup] include` is taken.
+ */
 export const backingUp: UpgradeStep = {
   name: 'backing_up',
   phase: 'switch',
   downtime: true,
   noReturn: false,
-  summary: 'stop the old version, back up what the upgrade may change and [backup] include (services down)',
+  summary:
+    'backup.sh (services up), then stop the old version and back up what the upgrade may change ' +
+    'and [backup] include (services down)',
   skip: (context) => (context.plan.skipBackup ? 'skipped (--skip-backup)' : undefined),
   async run(context, signal) {
     const { plan, collaborators, store, upgradeId, paths, config } = context;
@@ -18,8 +24,10 @@ export const backingUp: UpgradeStep = {
       stagedRoot: plan.stagedRoot!,
       include: config.backup.include,
     });
+    const hookFile = await collaborators.backups.runBackupHook({ signal });
     await stopServices(context, signal);
     const backup = await collaborators.backups.create({
+      hookFile,
       paths: backupPaths,
       kind: 'pre-upgrade',
       version: plan.from,
