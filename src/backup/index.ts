@@ -161,6 +161,26 @@ export class BackupService {
     return typeof hook?.file === 'string' ? hook.file : null;
   }
 
+  /**
+   * docker/restore.sh alone, with the file backup.sh reported for backup `id`: after a restore
+   * that left it out (runHook: false), so that its failure is told apart from nuwax's own restore.
+   * Null when that backup ran no backup.sh.
+   */
+  async runRestoreHook(id: number, options: { signal?: AbortSignal } = {}): Promise<{ file: string } | null> {
+    const hookFile = this.completeRow(id).hookFile;
+    if (!hookFile) return null;
+    try {
+      await runHook(this.options.dockerDir, 'restore.sh', [`--file=${hookFile}`], { signal: options.signal });
+    } catch (error) {
+      const failure = toNuwaxError(error, ErrorCodes.E_RESTORE);
+      throw new NuwaxError(failure.code, failure.message, {
+        cause: error,
+        details: { ...(failure.details as Record<string, unknown> | undefined), file: hookFile },
+      });
+    }
+    return { file: hookFile };
+  }
+
   private completeRow(id: number): BackupRow & { path: string; sha256: string } {
     const row = this.options.store.backups.get(id);
     if (row?.status !== 'complete' || !row.path || !row.sha256)

@@ -61,7 +61,12 @@ export interface BackupPort {
   }): Promise<{ id: number }>;
   /** docker/backup.sh, while the services run; the file it reported, null without a backup.sh. */
   runBackupHook(options: { signal?: AbortSignal }): Promise<string | null>;
-  restore(id: number, options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<void>;
+  restore(
+    id: number,
+    options: { signal?: AbortSignal; onProgress?: ProgressListener; runHook?: boolean },
+  ): Promise<void>;
+  /** docker/restore.sh with the file backup.sh reported; null when the backup ran none. */
+  runRestoreHook(id: number): Promise<{ file: string } | null>;
   prune(options: { keepIds: number[] }): Promise<void>;
 }
 

@@ -312,6 +312,32 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
     assert.match(history.stdout, /1\.0\.0 → 1\.1\.0 full failed at backing_up/);
   });
 
+  test('8b: restore.sh fails after nuwax restored its backup → recovered: false (exit 5), saying exactly that', async () => {
+    const homeDir = await installA('restorehook');
+    writeFileSync(path.join(homeDir, 'docker', 'backup.sh'), '#!/bin/sh\necho \'{"file": "dump-7.sql"}\'\n', {
+      mode: 0o755,
+    });
+    writeFileSync(
+      path.join(homeDir, 'docker', 'restore.sh'),
+      '#!/bin/sh\necho \'{"success": false, "error": "dump-7.sql not found"}\'\nexit 1\n',
+      { mode: 0o755 },
+    );
+    setChannel(homeDir, channels.critical!);
+    const run = await upgrade(homeDir);
+    assert.equal(run.code, 5, run.stdout + run.stderr);
+    const result = run.json() as Record<string, unknown> & { diagnosis: { cause: string; recommendations: string[] } };
+    assert.equal(result.recovered, false);
+    assert.equal(result.outcome, 'failed_unrecovered');
+    assert.match(result.diagnosis.cause, /restored nuwax's backup #\d+/);
+    assert.match(result.diagnosis.cause, /previous version 1\.0\.0 runs healthy/);
+    assert.match(result.diagnosis.cause, /dump-7\.sql not found/);
+    assert.doesNotMatch(JSON.stringify(result), /did NOT complete|Restore the pre-upgrade backup by hand/);
+    assert.deepEqual(result.manual_steps, [
+      `Run docker/restore.sh again: cd ${path.join(homeDir, 'docker')} && ./restore.sh --file=dump-7.sql --format=json`,
+    ]);
+    assert.equal(await page(), 'A');
+  });
+
   test('9: kill -9 of nuwax at each step, then nuwax status → A or C, healthy, never mixed, data intact', async () => {
     const homeDir = await installA('kill9');
     const snapshotA = await snapshot(path.join(homeDir, 'docker'));

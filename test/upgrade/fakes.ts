@@ -102,6 +102,9 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
       async runBackupHook() {
         return null;
       },
+      async runRestoreHook() {
+        return null;
+      },
       async prune() {
         calls.push('prune');
       },

@@ -1,3 +1,4 @@
+import { ErrorCodes, toNuwaxError } from '../../errors/index.js';
 import { applyPlanOf, savePlan } from '../plan.js';
 import type { UpgradeStep } from '../context.js';
 import { stopServices } from './stopping.js';
@@ -43,9 +44,25 @@ export const backingUp: UpgradeStep = {
   async undo(context, undoing) {
     const { plan, collaborators } = context;
     const backupId = plan.backupId;
-    if (backupId !== null)
-      await undoing.attempt(`restore backup #${backupId}`, () => collaborators.backups.restore(backupId, {}));
-    else if (plan.applyStarted)
+    if (backupId !== null) {
+      let restored = false;
+      await undoing.attempt(`restore backup #${backupId}`, async () => {
+        await collaborators.backups.restore(backupId, { runHook: false });
+        restored = true;
+      });
+      // restore.sh apart: its failure leaves the application's own data in doubt, not nuwax's files.
+      if (restored)
+        await collaborators.backups.runRestoreHook(backupId).catch((error: unknown) => {
+          const failure = toNuwaxError(error, ErrorCodes.E_RESTORE);
+          const details = (failure.details ?? {}) as { file?: unknown; output?: unknown };
+          plan.restoreHookFailure = {
+            file: typeof details.file === 'string' ? details.file : null,
+            message: failure.message,
+            output: typeof details.output === 'string' ? details.output : '',
+          };
+          undoing.problem(`docker/restore.sh: ${failure.code}: ${failure.message}`);
+        });
+    } else if (plan.applyStarted)
       undoing.problem('no backup was taken (--skip-backup): data/ and migrated state cannot be guaranteed');
   },
 };
