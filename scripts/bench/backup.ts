@@ -128,6 +128,8 @@ async function main(): Promise<void> {
     nuwaxCreate: [],
     tarRestore: [],
     nuwaxRestore: [],
+    tarLive: [],
+    nuwaxLive: [],
   };
   const rss: Record<string, number[]> = { create: [], restore: [] };
   try {
@@ -163,6 +165,20 @@ async function main(): Promise<void> {
       rss.restore!.push(restored.maxRssMiB);
       rmSync(tree, { recursive: true, force: true });
       run('mv', [aside, tree]);
+      // Over the live tree: tar extracts beside it and deletes the old one; nuwax restores in place
+      // (its deletion of the replaced tree runs after the restore returned, before its process exits).
+      const old = path.join(work, 'tar-old');
+      const fresh = path.join(work, 'tar-new');
+      run('cp', ['-a', tree, old]);
+      mkdirSync(fresh, { recursive: true });
+      const started = process.hrtime.bigint();
+      run('tar', ['-xzf', reference, '-C', fresh]);
+      run('rm', ['-rf', old]);
+      times.tarLive!.push(Number(process.hrtime.bigint() - started) / 1e6);
+      rmSync(fresh, { recursive: true, force: true });
+      const live = nuwax('restore', home, lastId);
+      times.nuwaxLive!.push(live.ms);
+      rss.restore!.push(live.maxRssMiB);
       if (index < runs - 1) rmSync(lastFile, { force: true });
     }
     const listing = spawnSync('tar', ['-tzf', lastFile], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -187,6 +203,12 @@ async function main(): Promise<void> {
       `restore: nuwax ${seconds(median(times.nuwaxRestore!))}` +
         `, tar -xzf ${seconds(median(times.tarRestore!))} ` +
         `→ ${(median(times.tarRestore!) / median(times.nuwaxRestore!)).toFixed(2)}x tar -xzf`,
+    );
+    console.log(
+      `restore over the live tree: nuwax ${seconds(median(times.nuwaxLive!))}` +
+        `, tar -xzf beside + rm -rf old ${seconds(median(times.tarLive!))} ` +
+        `→ ${(median(times.tarLive!) / median(times.nuwaxLive!)).toFixed(2)}x (runs: nuwax ` +
+        `${times.nuwaxLive!.map((ms) => seconds(ms)).join(', ')}; tar+rm ${times.tarLive!.map((ms) => seconds(ms)).join(', ')})`,
     );
     console.log(
       `peak RSS of nuwax: create ${Math.max(...rss.create!).toFixed(0)} MiB, ` +

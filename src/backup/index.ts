@@ -71,9 +71,28 @@ function normalisePaths(paths: string[]): string[] {
 /** Backups (SPEC 8, 12): streaming tar.gz archives recorded in SQLite, verified, restorable, pruned. */
 export class BackupService {
   private readonly logger: Logger;
+  /** Deletions of the trees restores set aside, running after the restore returned. */
+  private readonly deletions = new Set<Promise<void>>();
 
   constructor(private readonly options: BackupServiceOptions) {
     this.logger = options.logger ?? silentLogger;
+  }
+
+  /** Resolves when the old trees of earlier restores are deleted (the process waits for them anyway). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.deletions]);
+  }
+
+  /**
+   * The replaced tree is deleted off the critical path: a rollback starts the old version while it
+   * goes (deleting a large data dir costs as much as extracting it). A restore killed meanwhile
+   * leaves a folder that the next restore removes (removeStaleRestoreFolders).
+   */
+  private deleteAside(aside: string): void {
+    const deletion = rm(aside, { recursive: true, force: true })
+      .catch((error: unknown) => this.logger.warn({ err: error, folder: aside }, 'could not delete the replaced tree'))
+      .finally(() => this.deletions.delete(deletion));
+    this.deletions.add(deletion);
   }
 
   /** Newest first, without deleted ones. */
@@ -246,13 +265,17 @@ export class BackupService {
     await removeStaleRestoreFolders(parent, this.logger);
     const { staging, aside } = restoreFolders(parent, options.id);
     this.logger.info({ id: options.id, file }, 'restore started');
+    let swapped = false;
     try {
       await rm(staging, { recursive: true, force: true });
+      await this.settled();
       await rm(aside, { recursive: true, force: true });
       const extracted = await this.extract(file, staging, options);
       const metadata = await this.readMetadata(staging, options.fallback);
       await mkdir(dockerDir, { recursive: true });
       await swapIn(dockerDir, staging, aside, metadata.paths);
+      swapped = true;
+      this.deleteAside(aside);
       const hookFile = options.fallback ? options.fallback.hookFile : (metadata.hook_file ?? null);
       if (options.runHook !== false && hookFile)
         await runHook(dockerDir, 'restore.sh', [`--file=${hookFile}`], { signal: options.signal });
@@ -264,7 +287,7 @@ export class BackupService {
       throw failure;
     } finally {
       await rm(staging, { recursive: true, force: true });
-      await rm(aside, { recursive: true, force: true });
+      if (!swapped) await rm(aside, { recursive: true, force: true });
     }
   }
 

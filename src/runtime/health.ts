@@ -3,11 +3,18 @@ import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { noOutput, runCommand } from './exec.js';
 import { type ContainerFacts, judge, portInUse, type Verdict } from './judge.js';
 
+/**
+ * The services are down until this check sees them healthy: a 1 s poll on top of Docker's own
+ * healthcheck interval lost up to a second of downtime; an observation costs ~0.1 s of docker CLI.
+ */
+export const HEALTH_POLL_MS = 250;
+
 export interface HealthOptions {
   /** Services whose failure fails the check; default all (SPEC 2 `[health] critical`). */
   critical?: string[];
   settleMs: number;
   timeoutMs: number;
+  /** Between observations; default HEALTH_POLL_MS. */
   pollMs?: number;
   http?: Array<{ url: string; status: number }>;
   signal?: AbortSignal;
@@ -142,7 +149,7 @@ export async function checkHealth(project: string, services: string[], options: 
         : `timed out after ${Math.round(options.timeoutMs / 1000)} s`;
       break;
     }
-    await sleep(Math.max(50, Math.min(options.pollMs ?? 1000, deadline - Date.now())), undefined, {
+    await sleep(Math.max(50, Math.min(options.pollMs ?? HEALTH_POLL_MS, deadline - Date.now())), undefined, {
       signal: options.signal,
     }).catch(() => throwIfAborted(options.signal));
   }

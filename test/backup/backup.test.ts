@@ -49,7 +49,8 @@ describe('backups: create, verify, restore (SPEC 8, 12)', () => {
         ...before,
         'not-covered.txt': (await snapshot(dockerDir))['not-covered.txt']!,
       });
-      // Nothing left beside docker/: no staging, no set-aside folder.
+      // Nothing left beside docker/: no staging, no set-aside folder (its deletion ends after the restore).
+      await service.settled();
       assert.deepEqual((await readdir(home)).sort(), ['backups', 'data', 'docker']);
       store.close();
     }));
@@ -114,6 +115,22 @@ describe('backups: create, verify, restore (SPEC 8, 12)', () => {
       await writeFile(path.join(dockerDir, 'data', 'ibdata1'), 'corrupted');
       assert.deepEqual((await service.restore(row.id)).paths, ['data']);
       assert.deepEqual(await snapshot(dockerDir), before);
+    }));
+
+  test('the replaced tree is deleted after the restore returns: nothing of the restore is left once settled', () =>
+    withTempDir('backup', async (home) => {
+      const { dockerDir, service } = await setUpBox(home);
+      const before = await snapshot(dockerDir);
+      const row = await service.create({ paths: ['app', 'data'], kind: 'manual', version: '1.0.0' });
+      await writeFile(path.join(dockerDir, 'data', 'db'), 'corrupted');
+      await service.restore(row.id);
+      assert.deepEqual(await snapshot(dockerDir), before);
+      await service.settled();
+      assert.deepEqual(
+        (await readdir(home)).filter((name) => name.startsWith('.nuwax-restore')),
+        [],
+        'no staging nor old tree left',
+      );
     }));
 
   test('verify catches a flipped byte, a truncated archive and a missing one; restore then changes nothing', () =>
