@@ -4,6 +4,7 @@ export {
   isThinArchive,
   type RebuildOptions,
   type RebuildResult,
+  rebuildImagesOrMismatch,
   rebuildThinImages,
   type SaveImages,
 } from './rebuild.js';

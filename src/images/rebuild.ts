@@ -217,3 +217,21 @@ export async function isThinArchive(file: string): Promise<boolean> {
   const index = await indexTar(file);
   return (await readThinDescription(file, index)) !== null;
 }
+
+/**
+ * The image half of a patch's base check: rebuilds the thin archives of a staged release and
+ * returns null, or why the box lacks their base (E_BASE_MISMATCH), for the caller to fall back.
+ */
+export async function rebuildImagesOrMismatch(
+  stagedRoot: string,
+  dockerDir: string,
+  options: RebuildOptions = {},
+): Promise<string | null> {
+  try {
+    await rebuildThinImages(path.join(stagedRoot, 'images'), dockerDir, options);
+    return null;
+  } catch (error) {
+    if (error instanceof NuwaxError && error.code === ErrorCodes.E_BASE_MISMATCH) return error.message;
+    throw error;
+  }
+}

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { ensureFreeSpace, exists, formatBytes } from '../fsutil/index.js';
+import { rebuildImagesOrMismatch } from '../images/index.js';
 import type { StrategyDecision } from '../strategy/index.js';
 import type { UpgradeOptions } from './orchestrator.js';
 import { savePlan } from './plan.js';
@@ -126,13 +127,21 @@ async function stageAndLoad(
 ): Promise<void> {
   const { plan, runner, collaborators, store, upgradeId, paths } = context;
   let staged = await fetchAndStage(context.decision as Exclude<StrategyDecision, { strategy: 'none' }>);
-  if (plan.strategy === 'patch' && staged.patchInfo?.base) {
-    const base = await collaborators.packages.checkBase(paths.dockerDir, staged.patchInfo);
-    if (!base.ok) {
-      const changed = base.mismatches
-        .map((item) => item.path)
-        .slice(0, 5)
-        .join(', ');
+  if (plan.strategy === 'patch') {
+    const base = staged.patchInfo?.base
+      ? await collaborators.packages.checkBase(paths.dockerDir, staged.patchInfo)
+      : { ok: true, mismatches: [] };
+    // Thin image archives are rebuilt from the layers the box has; a layer it lacks is a base mismatch too.
+    const images = base.ok
+      ? await rebuildImagesOrMismatch(staged.root, paths.dockerDir, { signal: context.signal })
+      : null;
+    if (!base.ok || images) {
+      const changed =
+        images ??
+        base.mismatches
+          .map((item) => item.path)
+          .slice(0, 5)
+          .join(', ');
       const full = redecide(true);
       if (full.strategy !== 'full')
         throw new NuwaxError(
