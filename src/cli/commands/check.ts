@@ -45,6 +45,11 @@ export function registerCheck(program: Command): void {
         ];
         if (chosen)
           human.push(`package:    ${chosen.url}${chosen.size !== null ? ` (${formatBytes(chosen.size)})` : ''}`);
+        // A patch with thin images is a fraction of the full package: say how much is saved.
+        const full = (fetched.manifest.platforms?.[process.arch === 'arm64' ? 'aarch64' : 'x86_64'] ??
+          fetched.manifest.packages?.full) as { size?: number | null } | null | undefined;
+        if (decision.strategy === 'patch' && chosen?.size != null && full?.size)
+          human.push(`download:   patch ${formatBytes(chosen.size)} instead of ${formatBytes(full.size)}`);
         human.push(`signature:  ${fetched.signed ? 'verified' : 'not checked (no public key configured)'}`);
         if (fetched.manifest.release_notes) human.push('', fetched.manifest.release_notes);
         context.print(human, json);
