@@ -118,6 +118,8 @@ export const configSchema = z.looseObject({
     })
     .default({ timeout: 180, settle: 10, http: [] }),
   notify: z.looseObject({ webhooks: z.array(z.url()).default([]) }).default({ webhooks: [] }),
+  // node_exporter's textfile collector, e.g. /var/lib/node_exporter/textfile_collector/nuwax.prom.
+  metrics: z.looseObject({ textfile: z.string().min(1).optional() }).default({}),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -64,6 +64,7 @@ export const manifestSchema = z.looseObject({
   mirrors: z.array(z.string().min(1)).default([]),
   expires: z.iso.datetime({ offset: true }).optional(),
   min_client: version.optional(),
+  rollout: z.looseObject({ percent: z.number().min(0).max(100), salt: z.string().optional() }).optional(),
 });
 
 export type Manifest = z.output<typeof manifestSchema>;

@@ -7,7 +7,14 @@ export {
   type RunOptions,
   runCommand,
 } from './exec.js';
-export { checkHealth, type HealthOptions, type HealthReport, type ProbeResult, type ServiceHealth } from './health.js';
+export {
+  checkHealth,
+  type HealthOptions,
+  type HealthReport,
+  inspectProject,
+  type ProbeResult,
+  type ServiceHealth,
+} from './health.js';
 export {
   archOfImageFile,
   checkImages,

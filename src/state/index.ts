@@ -6,6 +6,8 @@ import { DownloadRepository } from './downloads.js';
 import { KeyValueRepository } from './kv.js';
 import { UpgradeRepository } from './upgrades.js';
 
+export { type CheckRecord, lastCheck, recordCheck, recordingCheck } from './checks.js';
+export { boxClientId, SERVER_CLIENT_ID_KEY } from './client-id.js';
 export type { BackupKind, BackupRow, BackupStatus } from './backups.js';
 export type { DeploymentRow } from './deployment.js';
 export type { DownloadInput, DownloadRow, DownloadStatus } from './downloads.js';

@@ -165,3 +165,5 @@ export function decideStrategy(input: StrategyInput): StrategyDecision {
       : `No patch applies to ${current}: full package`,
   );
 }
+
+export { holdBack, type Rollout, rolloutBucket, rolloutReason, rolloutStatus, type RolloutStatus } from './rollout.js';

@@ -4,8 +4,8 @@ import type { Config, HomePaths } from '../config/index.js';
 import { NuwaxError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { type FetchedManifest, fetchManifest } from '../manifest/index.js';
-import type { Store } from '../state/index.js';
-import { decideStrategy, type StrategyDecision, StrategyError } from '../strategy/index.js';
+import { boxClientId, recordingCheck, type Store } from '../state/index.js';
+import { decideStrategy, holdBack, rolloutStatus, type StrategyDecision, StrategyError } from '../strategy/index.js';
 
 export interface CheckOptions {
   config: Config;
@@ -15,6 +15,8 @@ export interface CheckOptions {
   hostArch?: string;
   forceFull?: boolean;
   allowDowngrade?: boolean;
+  /** Take the release even when its staged rollout has not reached this box yet. */
+  ignoreRollout?: boolean;
   signal?: AbortSignal;
   logger?: Logger;
   dispatcher?: Dispatcher;
@@ -35,18 +37,24 @@ export function installedVersion(store: Store, config: Config): string | null {
 }
 
 export function decide(options: CheckOptions & { fetched: FetchedManifest; current: string | null }): StrategyDecision {
+  const { manifest } = options.fetched;
+  const rollout = rolloutStatus(manifest.rollout, boxClientId(options.store.kv), manifest.version);
   try {
-    return decideStrategy({
-      currentVersion: options.current,
-      hostArch: options.hostArch ?? process.arch,
-      manifest: options.fetched.manifest,
-      forceFull: options.forceFull ?? false,
-      composeFileExists: existsSync(options.paths.composeFile),
-      clientVersion: options.clientVersion,
-      allowDowngrade: options.allowDowngrade ?? false,
-      allowUnverified: options.config.security.allow_unverified,
-      now: options.now ?? new Date(),
-    });
+    return holdBack(
+      decideStrategy({
+        currentVersion: options.current,
+        hostArch: options.hostArch ?? process.arch,
+        manifest: options.fetched.manifest,
+        forceFull: options.forceFull ?? false,
+        composeFileExists: existsSync(options.paths.composeFile),
+        clientVersion: options.clientVersion,
+        allowDowngrade: options.allowDowngrade ?? false,
+        allowUnverified: options.config.security.allow_unverified,
+        now: options.now ?? new Date(),
+      }),
+      rollout,
+      options.ignoreRollout ?? false,
+    );
   } catch (error) {
     if (error instanceof StrategyError) throw new NuwaxError(error.code, error.message, { cause: error });
     throw error;
@@ -57,13 +65,16 @@ export function decide(options: CheckOptions & { fetched: FetchedManifest; curre
 export async function checkForUpdate(options: CheckOptions): Promise<CheckResult> {
   const fetched =
     options.fetched ??
-    (await fetchManifest({
-      config: options.config,
-      store: options.store,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.logger ? { logger: options.logger } : {}),
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-    }));
+    (await recordingCheck(
+      options.store.kv,
+      fetchManifest({
+        config: options.config,
+        store: options.store,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      }),
+    ));
   const current = installedVersion(options.store, options.config);
   return { current, fetched, decision: decide({ ...options, fetched, current }) };
 }

@@ -41,6 +41,7 @@ export interface UpgradeOptions {
   forceFull?: boolean;
   skipBackup?: boolean;
   allowDowngrade?: boolean;
+  ignoreRollout?: boolean;
   signal?: AbortSignal;
   onEvent?: UpgradeListener;
   /** Asked before the switch (stopping services); false cancels with nothing changed. */
@@ -80,6 +81,7 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
       ...(options.hostArch ? { hostArch: options.hostArch } : {}),
       forceFull: options.forceFull ?? false,
       allowDowngrade: options.allowDowngrade ?? false,
+      ignoreRollout: options.ignoreRollout,
       ...(options.signal ? { signal: options.signal } : {}),
       logger,
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
@@ -108,6 +110,7 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
         fetched: fallback,
         forceFull: options.forceFull ?? false,
         allowDowngrade: false,
+        ignoreRollout: options.ignoreRollout,
         ...(options.hostArch ? { hostArch: options.hostArch } : {}),
       });
     });
@@ -209,6 +212,7 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
         current,
         forceFull,
         allowDowngrade: options.allowDowngrade ?? false,
+        ignoreRollout: options.ignoreRollout,
         ...(options.hostArch ? { hostArch: options.hostArch } : {}),
       }),
     );

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { refreshMetrics } from '../../metrics/index.js';
 import type { ProgressListener } from '../../events/index.js';
 import { formatBytes } from '../../fsutil/index.js';
 import type { BackupRow } from '../../state/index.js';
@@ -80,6 +81,7 @@ export function registerBackup(program: Command): void {
           createBackupService(context).restore(id, onProgress ? { onProgress } : {}),
         );
         if (onProgress) process.stderr.write('\n');
+        await refreshMetrics(context);
         context.print(`restored backup #${id}: ${result.files} files in ${result.paths.join(', ')}`, { id, ...result });
       }),
     );

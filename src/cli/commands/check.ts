@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../../fsutil/index.js';
 import { createDispatcher } from '../../manifest/index.js';
+import { boxClientId } from '../../state/index.js';
+import { rolloutStatus } from '../../strategy/index.js';
 import { checkForUpdate } from '../../upgrade/check.js';
 import { CLIENT_VERSION } from '../client-version.js';
 import { action } from '../context.js';
@@ -25,6 +27,8 @@ export function registerCheck(program: Command): void {
           ...(dispatcher ? { dispatcher } : {}),
         });
         const chosen = decision.strategy === 'none' ? null : decision.package;
+        const { manifest } = fetched;
+        const rollout = rolloutStatus(manifest.rollout, boxClientId(context.store.kv), manifest.version);
         const json = {
           current,
           offered: fetched.manifest.version,
@@ -37,12 +41,14 @@ export function registerCheck(program: Command): void {
           notes: fetched.manifest.release_notes ?? null,
           release_date: fetched.manifest.release_date ?? null,
           not_modified: fetched.notModified,
+          rollout,
         };
         const human = [
           `installed:  ${current ?? '(none)'}`,
           `offered:    ${fetched.manifest.version}${fetched.manifest.release_date ? ` (${fetched.manifest.release_date})` : ''}`,
           `strategy:   ${decision.strategy} — ${decision.reason}`,
         ];
+        if (rollout) human.push(`rollout:    ${rollout.percent} % (this box: ${rollout.bucket.toFixed(2)})`);
         if (chosen)
           human.push(`package:    ${chosen.url}${chosen.size !== null ? ` (${formatBytes(chosen.size)})` : ''}`);
         // A patch with thin images is a fraction of the full package: say how much is saved.

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { Command } from 'commander';
+import { refreshMetrics } from '../../metrics/index.js';
 import {
   type CycleOutcome,
   createWebhookNotifier,
@@ -71,6 +72,7 @@ export async function runDaemonCommand(context: CliContext, flags: DaemonFlags):
     notifier.listener(event);
   };
   const afterCycle = async (outcome: CycleOutcome) => {
+    await refreshMetrics(context);
     if (outcome.result) await reportOutcome(config, store.kv.get<string>('server:client_id'), outcome.result, logger);
     else if (flags.once) printSkipped(context, outcome);
   };

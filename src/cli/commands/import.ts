@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { refreshMetrics } from '../../metrics/index.js';
 import { acquireLock, createWebhookNotifier } from '../../daemon/index.js';
 import { ErrorCodes, NuwaxError } from '../../errors/index.js';
 import type { UpgradeEvent, UpgradeListener } from '../../events/index.js';
@@ -134,6 +135,7 @@ async function runImport(context: CliContext, file: string, flags: { yes?: boole
       signal: controller.signal,
       onEvent,
     });
+    await refreshMetrics(context);
     await notifier.flush(5000);
     return exitCodeFor(result);
   } finally {

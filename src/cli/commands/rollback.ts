@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { refreshMetrics } from '../../metrics/index.js';
 import { exitCodeFor, rollbackToBackup } from '../../upgrade/index.js';
 import { action, safeUser } from '../context.js';
 import { createPlainRenderer } from '../render/plain.js';
@@ -40,6 +41,7 @@ export function registerRollback(program: Command): void {
             ...(render ? { onEvent: render } : {}),
           }),
         );
+        await refreshMetrics(context);
         context.print(`rollback: ${result.status}${'version' in result ? ` — now on ${result.version}` : ''}`, result);
         return exitCodeFor(result);
       }),

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { refreshMetrics } from '../../metrics/index.js';
 import { acquireLock, createWebhookNotifier } from '../../daemon/index.js';
 import { isSwitchStep, type UpgradeEvent, type UpgradeListener } from '../../events/index.js';
 import { createDispatcher } from '../../manifest/index.js';
@@ -14,6 +15,7 @@ interface UpgradeFlags {
   forceFull?: boolean;
   skipBackup?: boolean;
   allowDowngrade?: boolean;
+  ignoreRollout?: boolean;
   yes?: boolean;
 }
 
@@ -31,6 +33,7 @@ export function registerUpgrade(program: Command): void {
     .option('--force-full', 'install the full package even when a patch applies')
     .option('--skip-backup', 'do not take a backup first (a failure then cannot be fully recovered)')
     .option('--allow-downgrade', 'accept a version lower than the installed one')
+    .option('--ignore-rollout', 'take the release even when its staged rollout has not reached this box yet')
     .option('-y, --yes', 'do not ask for confirmation before the switch')
     .action(action(async (context, flags: UpgradeFlags) => runUpgradeCommand(context, flags)));
 }
@@ -89,6 +92,7 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
       forceFull: flags.forceFull ?? false,
       skipBackup: flags.skipBackup ?? false,
       allowDowngrade: flags.allowDowngrade ?? false,
+      ignoreRollout: flags.ignoreRollout ?? false,
       signal: controller.signal,
       onEvent,
       ...(dispatcher ? { dispatcher } : {}),
@@ -105,6 +109,7 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
   await app?.waitUntilExit();
   app?.unmount();
   await reportOutcome(context.config, context.store.kv.get<string>('server:client_id'), result, context.logger);
+  await refreshMetrics(context);
   await notifier.flush(5000);
   return exitCodeFor(result);
 }
