@@ -133,6 +133,12 @@ function webImage(project: string): string {
   return [...new Set(images)].join(',');
 }
 
+/** The prepare steps a result ran, in order (a step run again is listed again). */
+function prepareSteps(result: Record<string, unknown>): string[] {
+  const names = (result.steps as Array<{ step: string }>).map((timing) => timing.step);
+  return names.slice(0, names.indexOf('loading_images') + 1);
+}
+
 async function installA(name: string): Promise<string> {
   const homeDir = home(name);
   const run = await upgrade(homeDir);
@@ -157,6 +163,13 @@ describe('image-layer deltas against a real Docker engine', { skip, concurrency:
     assert.equal(result.status, 'success');
     assert.equal(result.strategy, 'patch');
     assert.equal(result.fallback_reason, undefined);
+    assert.deepEqual(prepareSteps(result), [
+      'downloading',
+      'verifying',
+      'staging',
+      'rebuilding_images',
+      'loading_images',
+    ]);
     assert.equal(await page(), 'B');
     const project = projects.at(-1)!;
     assert.equal(webImage(project), imageIdB);
@@ -200,6 +213,17 @@ describe('image-layer deltas against a real Docker engine', { skip, concurrency:
     assert.equal(result.status, 'success');
     assert.equal(result.strategy, 'full');
     assert.match(String(result.fallback_reason), /base layer/);
+    // The rebuild sends the loop back to download the full package; the full one skips the rebuild.
+    assert.deepEqual(prepareSteps(result), [
+      'downloading',
+      'verifying',
+      'staging',
+      'rebuilding_images',
+      'downloading',
+      'verifying',
+      'staging',
+      'loading_images',
+    ]);
     assert.equal(await page(), 'B');
     assert.equal(webImage(projects.at(-1)!), imageIdB);
   });
