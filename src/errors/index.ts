@@ -95,6 +95,19 @@ export function toNuwaxError(error: unknown, fallback: ErrorCode = ErrorCodes.E_
   return new NuwaxError(fallback, message, { cause: error });
 }
 
+/**
+ * Socket codes of a host that cannot be reached at all: the next mirror is tried at once, this one
+ * again only in the next round (downloads and manifest fetches alike).
+ */
+export const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 /** Throws E_ABORTED when the signal has fired; call between units of long work. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
