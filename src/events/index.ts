@@ -13,6 +13,7 @@ export const STEPS = [
   'downloading',
   'verifying',
   'staging',
+  'rebuilding_images',
   'loading_images',
   'backing_up',
   'stopping',
@@ -83,6 +84,8 @@ export interface PlanEvent {
   to: string;
   strategy: 'full' | 'patch' | 'none';
   size: number | null;
+  /** The full package's size for this arch, from the manifest: what a patch is measured against. */
+  fullSize?: number;
   notes: string | null;
   downloadOnly: boolean;
   /** The steps this run goes through, in order, from the upgrade's table. */

@@ -3,6 +3,7 @@ import type { Config, HomePaths } from '../config/index.js';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { type UpgradeListener, withOutcome } from '../events/index.js';
 import type { FetchedManifest } from '../manifest/index.js';
+import { fullPackageSize } from '../strategy/index.js';
 import { decide } from './check.js';
 import {
   composeTimeoutMs,
@@ -138,6 +139,7 @@ function begin(
     to: decision.offered,
     strategy: decision.strategy,
     size: decision.package.size,
+    fullSize: fullPackageSize(fetched.manifest, decision.arch) ?? undefined,
     notes: fetched.manifest.release_notes ?? null,
     downloadOnly,
     steps: listSteps({ downloadOnly }),

@@ -548,6 +548,7 @@ describe('staged releases: disk and trust', () => {
         'downloading',
         'verifying',
         'staging',
+        'rebuilding_images',
         'loading_images',
       ]);
       const box = await upgrade(home, {});

@@ -12,6 +12,7 @@ describe('the upgrade step table', () => {
       'downloading',
       'verifying',
       'staging',
+      'rebuilding_images',
       'loading_images',
       'backing_up',
       'stopping',
@@ -51,7 +52,7 @@ describe('the upgrade step table', () => {
   test('the plan is listed without running anything; a download-only plan has only the prepare steps', () => {
     assert.deepEqual(
       listSteps({ downloadOnly: true }).map((step) => step.name),
-      ['checking', 'downloading', 'verifying', 'staging', 'loading_images'],
+      ['checking', 'downloading', 'verifying', 'staging', 'rebuilding_images', 'loading_images'],
     );
     assert.equal(listSteps().length, UPGRADE_STEPS.length);
     assert.ok(listSteps().every((step) => step.summary.length > 0 && !('run' in step)));
@@ -66,7 +67,7 @@ describe('the upgrade step table', () => {
     );
     assert.deepEqual(
       stepsOf('prepare').map((step) => step.name),
-      ['downloading', 'verifying', 'staging', 'loading_images'],
+      ['downloading', 'verifying', 'staging', 'rebuilding_images', 'loading_images'],
       'checking runs before the upgrade is recorded',
     );
   });

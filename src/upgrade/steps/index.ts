@@ -9,6 +9,7 @@ import { downloading } from './downloading.js';
 import { healthCheck } from './health-check.js';
 import { loadingImages } from './loading-images.js';
 import { migrating } from './migrating.js';
+import { rebuildingImages } from './rebuilding-images.js';
 import { staging } from './staging.js';
 import { starting } from './starting.js';
 import { stopping } from './stopping.js';
@@ -24,6 +25,7 @@ export const UPGRADE_STEPS: readonly (StepInfo | UpgradeStep)[] = [
   downloading,
   verifying,
   staging,
+  rebuildingImages,
   loadingImages,
   backingUp,
   stopping,
