@@ -51,6 +51,20 @@ export function openStore(file: string): Store {
   return new Store(openDatabase(file), file);
 }
 
+/**
+ * An in-memory store holding a copy of `store`'s small facts (kv: staged release, client id, manifest
+ * cache): a dry run hands it to code that caches as it reads (doctor), so the box's store is unchanged.
+ */
+export function scratchCopyOf(store: Store): Store {
+  const copy = openStore(':memory:');
+  const rows = store.db.prepare('SELECT key, value, updated_at FROM kv').all() as Array<Record<string, string>>;
+  const insert = copy.db.prepare('INSERT INTO kv (key, value, updated_at) VALUES (@key, @value, @updated_at)');
+  copy.transaction(() => {
+    for (const row of rows) insert.run(row);
+  });
+  return copy;
+}
+
 export function storePathFor(home: string): string {
   return path.join(home, 'data', 'nuwax.db');
 }
