@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs `npm run demo` in a real pseudo-terminal (tmux, 100x40) and keeps a text capture of the pane
-# every 0.25 s, so the TUI can be looked at frame by frame (issue 7: the README's capture).
+# every 0.25 s, so the TUI can be looked at frame by frame (the README's capture comes from it).
 # Usage: bash scripts/capture-tui.sh [OUT_DIR]   (needs tmux; the demo needs Docker for the switch)
 set -euo pipefail
 out=${1:-/tmp/nuwax-tui-frames}

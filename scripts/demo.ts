@@ -47,6 +47,7 @@ async function waitForServer(url: string): Promise<void> {
     if (
       await fetch(url)
         .then((response) => response.ok)
+        // Refused while the server is still starting: try again.
         .catch(() => false)
     )
       return;
@@ -134,7 +135,10 @@ async function main(): Promise<void> {
     const publicKey = readFileSync(path.join(work, 'signing.pub'), 'utf8').trim();
     writeFileSync(
       path.join(home, 'config.toml'),
-      `# the demo box\n[server]\nmanifest_url = "http://127.0.0.1:${port}/stable/manifest.json"\n\n[security]\npublic_keys = ["${publicKey}"]\n\n[docker]\nproject_name = "${project}"\nstop_timeout = 2\n\n[health]\ntimeout = 60\nsettle = 3\ncritical = ["web"]\n`,
+      `# the demo box\n[server]\nmanifest_url = "http://127.0.0.1:${port}/stable/manifest.json"\n\n` +
+        `[security]\npublic_keys = ["${publicKey}"]\n\n` +
+        `[docker]\nproject_name = "${project}"\nstop_timeout = 2\n\n` +
+        `[health]\ntimeout = 60\nsettle = 3\ncritical = ["web"]\n`,
     );
 
     say('The box: what does the server offer?');
@@ -143,7 +147,8 @@ async function main(): Promise<void> {
       nuwax(['--home', home, 'upgrade', '--download-only']);
       nuwax(['--home', home, 'status']);
       say(
-        'Docker is not reachable here: stopped before the service switch. Install docker.io and docker-compose for the whole flow.',
+        'Docker is not reachable here: stopped before the service switch.' +
+          ' Install docker.io and docker-compose for the whole flow.',
       );
       return;
     }

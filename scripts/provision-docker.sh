@@ -20,7 +20,8 @@ fail() {
 # `docker info` can block on a socket whose daemon is stuck: bound it.
 engine_answers() { command -v docker >/dev/null 2>&1 && timeout 15 docker info >/dev/null 2>&1; }
 compose_present() {
-  command -v docker-compose >/dev/null 2>&1 || { command -v docker >/dev/null 2>&1 && timeout 15 docker compose version >/dev/null 2>&1; }
+  command -v docker-compose >/dev/null 2>&1 ||
+    { command -v docker >/dev/null 2>&1 && timeout 15 docker compose version >/dev/null 2>&1; }
 }
 # The test images are a rootfs holding /bin/busybox alone: it must be the static build.
 busybox_static() { [ -x /bin/busybox ] && ! LC_ALL=C ldd /bin/busybox >/dev/null 2>&1; }
@@ -64,7 +65,8 @@ start_dockerd() {
 
 missing=()
 if engine_answers; then
-  log "reusing the running Docker engine ($(timeout 15 docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'))"
+  version=$(timeout 15 docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')
+  log "reusing the running Docker engine ($version)"
 else
   command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 fi
@@ -77,7 +79,8 @@ if ! engine_answers; then
     log "dockerd is running but does not answer yet; waiting up to ${WAIT_SECONDS} s"
     deadline=$((SECONDS + WAIT_SECONDS))
     until engine_answers; do
-      [ "$SECONDS" -lt "$deadline" ] || fail "the running dockerd (pid $(cat /var/run/docker.pid)) does not answer docker info"
+      [ "$SECONDS" -lt "$deadline" ] ||
+        fail "the running dockerd (pid $(cat /var/run/docker.pid)) does not answer docker info"
       sleep 1
     done
   else

@@ -102,14 +102,17 @@ try {
   console.log(`tar -xzf package -C docker           ${tar.toFixed(0).padStart(6)} ms`);
   const speedup = (standard: number, ours: number) => `${(standard / ours).toFixed(2)}x`;
   console.log(
-    `nuwax full apply (renames, journal)  ${full.toFixed(0).padStart(6)} ms  (speed-up: ${speedup(cp, full)} over cp -a, ${speedup(tar, full)} over tar -x)`,
+    `nuwax full apply (renames, journal)  ${full.toFixed(0).padStart(6)} ms` +
+      `  (speed-up: ${speedup(cp, full)} over cp -a, ${speedup(tar, full)} over tar -x)`,
   );
   console.log(
-    `nuwax patch apply, every file        ${patched.toFixed(0).padStart(6)} ms  (speed-up: ${speedup(cp, patched)} over cp -a, ${speedup(tar, patched)} over tar -x)`,
+    `nuwax patch apply, every file        ${patched.toFixed(0).padStart(6)} ms` +
+      `  (speed-up: ${speedup(cp, patched)} over cp -a, ${speedup(tar, patched)} over tar -x)`,
   );
   console.log(`restore docker/ from a tar.gz backup ${restore.toFixed(0).padStart(6)} ms`);
   console.log(
-    `nuwax undo of that patch (renames)   ${undo.toFixed(0).padStart(6)} ms  (speed-up: ${speedup(restore, undo)} over the restore)`,
+    `nuwax undo of that patch (renames)   ${undo.toFixed(0).padStart(6)} ms` +
+      `  (speed-up: ${speedup(restore, undo)} over the restore)`,
   );
 } finally {
   rmSync(work, { recursive: true, force: true });

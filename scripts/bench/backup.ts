@@ -1,5 +1,5 @@
 /**
- * Backups (SPEC 8, issue 4): nuwax's backup create and restore against GNU tar at the same gzip
+ * Backups (SPEC 8): nuwax's backup create and restore against GNU tar at the same gzip
  * level, measured in the same run. The tree: FILES files of 1-64 KiB (half text, half random) and
  * BIG files of BIG_MIB MiB (defaults 20,000 and 3 × 100 MiB; `--small` for 2,000 and 3 × 10 MiB).
  * nuwax runs in a child process so that its peak RSS (process.resourceUsage().maxRSS) is its own.
@@ -55,16 +55,17 @@ async function child(mode: string, home: string, id: string | undefined): Promis
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
-const WORDS =
-  'the quick brown fox jumps over a lazy dog while nuwax keeps every edge box up to date and never leaves it broken'.split(
-    ' ',
-  );
+const WORDS = (
+  'the quick brown fox jumps over a lazy dog while nuwax keeps every edge box up to date ' +
+  'and never leaves it broken'
+).split(' ');
 
 function textOf(size: number): Buffer {
   const parts: string[] = [];
   let length = 0;
   while (length < size) {
-    const line = `${Array.from({ length: 12 }, () => WORDS[Math.floor(Math.random() * WORDS.length)]).join(' ')} ${length}\n`;
+    const words = Array.from({ length: 12 }, () => WORDS[Math.floor(Math.random() * WORDS.length)]);
+    const line = `${words.join(' ')} ${length}\n`;
     parts.push(line);
     length += line.length;
   }
@@ -101,7 +102,9 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms
 }
 
 function nuwax(mode: string, home: string, id?: number): ChildReport {
-  const { stdout } = run(process.execPath, [SCRIPT, '--child', mode, home, ...(id === undefined ? [] : [String(id)])]);
+  const args = [SCRIPT, '--child', mode, home];
+  if (id !== undefined) args.push(String(id));
+  const { stdout } = run(process.execPath, args);
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as ChildReport;
 }
 
@@ -130,7 +133,8 @@ async function main(): Promise<void> {
   try {
     const bytes = buildTree(tree, files, big, bigMiB);
     console.log(
-      `tree: ${files} files of 1-64 KiB + ${big} × ${bigMiB} MiB = ${(bytes / 2 ** 20).toFixed(0)} MiB, gzip level ${LEVEL}, ${runs} runs, ${os.cpus().length} cores`,
+      `tree: ${files} files of 1-64 KiB + ${big} × ${bigMiB} MiB = ${(bytes / 2 ** 20).toFixed(0)} MiB` +
+        `, gzip level ${LEVEL}, ${runs} runs, ${os.cpus().length} cores`,
     );
     run('sync', []);
     const reference = path.join(work, 'reference.tar.gz');
@@ -165,20 +169,28 @@ async function main(): Promise<void> {
     const gnuTarReads = listing.status === 0 && listing.stdout.split('\n').filter(Boolean).length >= files;
     const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
     console.log(
-      `sizes: nuwax ${(statSync(lastFile).size / 2 ** 20).toFixed(1)} MiB, tar -czf ${(statSync(reference).size / 2 ** 20).toFixed(1)} MiB; GNU tar -tzf reads nuwax's archive: ${gnuTarReads ? 'yes' : 'NO'}`,
+      `sizes: nuwax ${(statSync(lastFile).size / 2 ** 20).toFixed(1)} MiB` +
+        `, tar -czf ${(statSync(reference).size / 2 ** 20).toFixed(1)} MiB` +
+        `; GNU tar -tzf reads nuwax's archive: ${gnuTarReads ? 'yes' : 'NO'}`,
     );
     console.log(
-      `create:  nuwax ${seconds(median(times.nuwaxCreate!))}, tar -czf ${seconds(median(times.tarCreate!))} → ${(median(times.tarCreate!) / median(times.nuwaxCreate!)).toFixed(2)}x tar -czf`,
+      `create:  nuwax ${seconds(median(times.nuwaxCreate!))}` +
+        `, tar -czf ${seconds(median(times.tarCreate!))} ` +
+        `→ ${(median(times.tarCreate!) / median(times.nuwaxCreate!)).toFixed(2)}x tar -czf`,
     );
     if (hasPigz)
       console.log(
-        `         tar -I pigz ${seconds(median(times.pigzCreate!))} → nuwax ${(median(times.pigzCreate!) / median(times.nuwaxCreate!)).toFixed(2)}x pigz`,
+        `         tar -I pigz ${seconds(median(times.pigzCreate!))} ` +
+          `→ nuwax ${(median(times.pigzCreate!) / median(times.nuwaxCreate!)).toFixed(2)}x pigz`,
       );
     console.log(
-      `restore: nuwax ${seconds(median(times.nuwaxRestore!))}, tar -xzf ${seconds(median(times.tarRestore!))} → ${(median(times.tarRestore!) / median(times.nuwaxRestore!)).toFixed(2)}x tar -xzf`,
+      `restore: nuwax ${seconds(median(times.nuwaxRestore!))}` +
+        `, tar -xzf ${seconds(median(times.tarRestore!))} ` +
+        `→ ${(median(times.tarRestore!) / median(times.nuwaxRestore!)).toFixed(2)}x tar -xzf`,
     );
     console.log(
-      `peak RSS of nuwax: create ${Math.max(...rss.create!).toFixed(0)} MiB, restore ${Math.max(...rss.restore!).toFixed(0)} MiB`,
+      `peak RSS of nuwax: create ${Math.max(...rss.create!).toFixed(0)} MiB, ` +
+        `restore ${Math.max(...rss.restore!).toFixed(0)} MiB`,
     );
     console.log('(ratios above 1 mean nuwax is faster)');
     if (!gnuTarReads) process.exitCode = 1;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:download` (issue: downloader performance). nginx on 127.0.0.1 serves 100 MiB and
+ * `npm run bench:download`: the verified download. nginx on 127.0.0.1 serves 100 MiB and
  * 1 GiB of random data from a temp folder; nuwax's verified download (in a child process that
  * reports its own peak RSS) runs against `curl -o FILE && openssl dgst -sha256 FILE`, medians of
  * RUNS runs (default 3), printed as ratios, for each hashing engine. Then a resume from 50 %
@@ -35,18 +35,18 @@ else await main();
 
 /** The measured side: one download() in a fresh process, as `nuwax upgrade --download-only` would do it. */
 async function child([url, sha256, size, directory, engine]: string[]): Promise<void> {
-  const { download } = await import('../../src/downloader/index.js');
+  const { downloadFile } = await import('../../src/downloader/download.js');
+  const v8 = await import('node:v8');
+  // As the CLI entry does (src/cli/main.ts).
+  v8.setFlagsFromString('--liftoff-only');
+  v8.setFlagsFromString('--expose-gc');
   const { openStore } = await import('../../src/state/index.js');
   const store = openStore(path.join(directory!, 'nuwax.db'));
   const started = performance.now();
-  const result = await download({
-    urls: [url!],
-    sha256: sha256!,
-    size: Number(size),
-    directory: directory!,
-    store,
-    ...(engine === 'worker' || engine === 'inline' || engine === 'follow' ? { engine } : {}),
-  });
+  const result = await downloadFile(
+    { urls: [url!], sha256: sha256!, size: Number(size), directory: directory!, store },
+    engine === 'inline' || engine === 'follow' ? engine : undefined,
+  );
   const seconds = (performance.now() - started) / 1000;
   store.close();
   console.log(
@@ -144,7 +144,8 @@ async function startNginx(root: string, port: number): Promise<ChildProcess> {
 events { worker_connections 64; }
 http { sendfile on; log_format bench '$request_uri $status $body_bytes_sent';
   access_log ${logs}/access.log bench;
-  client_body_temp_path ${logs}; proxy_temp_path ${logs}; fastcgi_temp_path ${logs}; uwsgi_temp_path ${logs}; scgi_temp_path ${logs};
+  client_body_temp_path ${logs}; proxy_temp_path ${logs}; fastcgi_temp_path ${logs};
+  uwsgi_temp_path ${logs}; scgi_temp_path ${logs};
   server { listen 127.0.0.1:${port}; root ${root}/www; } }\n`,
   );
   const nginx = spawn('/usr/sbin/nginx', ['-c', config, '-p', root], { stdio: 'ignore' });
@@ -193,12 +194,14 @@ async function measureHashEngines(): Promise<void> {
   wasm.digest();
   const wasmRate = (passes * 64) / ((performance.now() - started) / 1000);
   console.log(
-    `SHA-256 engines: node:crypto ${nodeRate.toFixed(0)} MiB/s, hash-wasm ${wasmRate.toFixed(0)} MiB/s (node:crypto ${(nodeRate / wasmRate).toFixed(1)}x)`,
+    `SHA-256 engines: node:crypto ${nodeRate.toFixed(0)} MiB/s` +
+      `, hash-wasm ${wasmRate.toFixed(0)} MiB/s` +
+      ` (node:crypto ${(nodeRate / wasmRate).toFixed(1)}x)`,
   );
 }
 
 function compareFull(root: string, file: Served): void {
-  const ours: Record<string, Array<Measured & { inProcess: number }>> = { worker: [], inline: [], follow: [] };
+  const ours: Record<string, Array<Measured & { inProcess: number }>> = { inline: [], follow: [] };
   const curl: Measured[] = [];
   const durable: number[] = [];
   const download = path.join(root, 'client');
@@ -219,7 +222,8 @@ function compareFull(root: string, file: Served): void {
   const durableReference = median(durable);
   console.log(`\n${file.name} (${(file.size / MiB).toFixed(0)} MiB), medians of ${runs}:`);
   console.log(
-    `  curl -o && openssl dgst          ${reference.toFixed(2)} s   peak RSS ${median(curl.map((run) => run.rssMiB)).toFixed(0)} MiB`,
+    `  curl -o && openssl dgst          ${reference.toFixed(2)} s` +
+      `   peak RSS ${median(curl.map((run) => run.rssMiB)).toFixed(0)} MiB`,
   );
   console.log(`  curl -o && openssl dgst && sync  ${durableReference.toFixed(2)} s`);
   for (const [engine, measured] of Object.entries(ours)) {
@@ -227,7 +231,11 @@ function compareFull(root: string, file: Served): void {
     const rss = median(measured.map((run) => run.rssMiB));
     const inProcess = median(measured.map((run) => run.inProcess));
     console.log(
-      `  nuwax, ${engine.padEnd(6)} hashing, fsync  ${seconds.toFixed(2)} s (download() alone ${inProcess.toFixed(2)} s)   peak RSS ${rss.toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x curl+openssl (goal >= 1.0x), ${(durableReference / seconds).toFixed(2)}x with sync; RSS goal < 80 MiB`,
+      `  nuwax, ${engine.padEnd(6)} hashing, fsync  ${seconds.toFixed(2)} s` +
+        ` (download() alone ${inProcess.toFixed(2)} s)` +
+        `   peak RSS ${rss.toFixed(0)} MiB` +
+        `   speed ${(reference / seconds).toFixed(2)}x curl+openssl (goal >= 1.0x)` +
+        `, ${(durableReference / seconds).toFixed(2)}x with sync; RSS goal < 80 MiB`,
     );
   }
 }
@@ -263,7 +271,10 @@ async function prepareHalf(root: string, file: Served, directory: string): Promi
   return half;
 }
 
-/** The default engine for a resume ('follow': a thread hashes the file from byte 0 while the rest is fetched) against 'inline' (the prefix is re-hashed first, then the rest is fetched and hashed on the main thread). */
+/**
+ * The default engine for a resume ('follow': a thread hashes the file from byte 0 while the rest is fetched)
+ * against 'inline' (the prefix is re-hashed first, then the rest is fetched and hashed on the main thread).
+ */
 async function compareResume(root: string, file: Served): Promise<void> {
   const engines = ['default', 'inline'];
   const ours: Record<string, Measured[]> = Object.fromEntries(engines.map((engine) => [engine, []]));
@@ -300,7 +311,10 @@ async function compareResume(root: string, file: Served): Promise<void> {
   for (const engine of engines) {
     const seconds = median(ours[engine]!.map((run) => run.seconds));
     console.log(
-      `  nuwax, ${labels[engine]}  ${seconds.toFixed(2)} s   peak RSS ${median(ours[engine]!.map((run) => run.rssMiB)).toFixed(0)} MiB   speed ${(reference / seconds).toFixed(2)}x (goal >= 1.0x), ${(durableReference / seconds).toFixed(2)}x with sync`,
+      `  nuwax, ${labels[engine]}  ${seconds.toFixed(2)} s` +
+        `   peak RSS ${median(ours[engine]!.map((run) => run.rssMiB)).toFixed(0)} MiB` +
+        `   speed ${(reference / seconds).toFixed(2)}x (goal >= 1.0x)` +
+        `, ${(durableReference / seconds).toFixed(2)}x with sync`,
     );
   }
 }
@@ -327,10 +341,14 @@ async function interruptAndResume(root: string, file: Served): Promise<void> {
   rmSync(directory, { recursive: true, force: true });
   console.log(`\nkill -9 at ${((onDisk / file.size) * 100).toFixed(0)} % of ${file.name}, then a new process:`);
   console.log(
-    `  on disk after the kill ${onDisk} B; the new process resumed from ${result.resumedFrom} B and fetched ${result.fetched} B (= size - on disk: ${result.fetched === file.size - onDisk})`,
+    `  on disk after the kill ${onDisk} B` +
+      `; the new process resumed from ${result.resumedFrom} B and fetched ${result.fetched} B` +
+      ` (= size - on disk: ${result.fetched === file.size - onDisk})`,
   );
   console.log(
-    `  nginx sent ${wire} B in all = file size + ${wire - file.size} B (${((wire - file.size) / MiB).toFixed(1)} MiB: what the killed process had received but not yet written: its batch of at most 1 MiB and the socket buffers)`,
+    `  nginx sent ${wire} B in all = file size + ${wire - file.size} B` +
+      ` (${((wire - file.size) / MiB).toFixed(1)} MiB: what the killed process had received but not yet written` +
+      ': its batch of at most 1 MiB and the socket buffers)',
   );
 }
 

@@ -1,5 +1,5 @@
 /**
- * `nuwax status` start-up time against `node -e 0` in the same run (issue 7: well under half a
+ * `nuwax status` start-up time against `node -e 0` in the same run (the goal: well under half a
  * second). Prints medians of several runs and the ratio.
  */
 import { spawnSync } from 'node:child_process';

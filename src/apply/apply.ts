@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createProgressReporter, type ProgressListener } from '../events/index.js';
 import { ErrorCodes, NuwaxError, throwIfAborted, toNuwaxError } from '../errors/index.js';
 import { fsyncDirectory } from '../fsutil/index.js';
-import { type JournalStep, originalPath, UndoJournal } from './journal.js';
+import { type JournalStep, originalPath, UndoJournal } from './undo-journal.js';
 import { MovePlanner } from './planner.js';
 import { ProtectedPaths } from './protected.js';
 import type { ApplyPlan, ApplyResult } from './types.js';

@@ -57,7 +57,7 @@ export async function backupPathsFor(options: {
 }): Promise<string[]> {
   const changed = pathsToBackUp({
     kind: options.plan.kind,
-    ...(options.plan.operations ? { operations: options.plan.operations } : {}),
+    operations: options.plan.operations,
     dockerEntries: options.plan.kind === 'full' ? await entriesOf(options.dockerDir) : [],
     stagedEntries: options.plan.kind === 'full' ? await entriesOf(options.stagedRoot) : [],
     protectedPaths: options.plan.protectedPaths,

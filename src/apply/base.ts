@@ -1,9 +1,9 @@
 import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { throwIfAborted } from '../errors/index.js';
-import { checkRelativePath } from '../fsutil/index.js';
+import { checkRelativePath, sha256File } from '../fsutil/index.js';
 import { ProtectedPaths } from './protected.js';
-import { digestSymlink, hashFile, kindOf } from './tree.js';
+import { digestSymlink, kindOf } from './tree.js';
 import type { PatchInfo } from './types.js';
 
 export interface BaseMismatch {
@@ -29,7 +29,7 @@ async function digestOnBox(dockerDir: string, relative: string, signal?: AbortSi
       if (kind !== 'directory') return null;
       continue;
     }
-    if (kind === 'file') return hashFile(current, signal);
+    if (kind === 'file') return (await sha256File(current, signal)).sha256;
     if (kind === 'symlink') return digestSymlink(await readlink(current));
     return kind;
   }

@@ -2,7 +2,7 @@ export { type ApplyOptions, applyStaged } from './apply.js';
 export { type BaseMismatch, checkPatchBase } from './base.js';
 export { backupPathsFor, pathsToBackUp } from './backup-paths.js';
 export { parsePatchInfo, readPatchInfo, stagePackage } from './stage.js';
-export { digestSymlink, type EntryKind, hashFile, scanTree, type TreeEntry } from './tree.js';
+export { digestSymlink, type EntryKind, scanTree, type TreeEntry } from './tree.js';
 export {
   type ApplyPlan,
   type ApplyResult,

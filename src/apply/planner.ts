@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
-import type { MoveStep } from './journal.js';
+import type { MoveStep } from './undo-journal.js';
 import { isWithin, parentOf, type ProtectedPaths } from './protected.js';
 import { type EntryKind, KindCache } from './tree.js';
 import { METADATA_DIR, type PatchOperations } from './types.js';

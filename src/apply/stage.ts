@@ -83,7 +83,13 @@ export async function readPatchInfo(root: string): Promise<PatchInfo | null> {
 export async function stagePackage(
   file: string,
   stagingDir: string,
-  options: { signal?: AbortSignal; onProgress?: ProgressListener; maxEntryBytes?: number; maxTotalBytes?: number } = {},
+  options: {
+    signal?: AbortSignal;
+    onProgress?: ProgressListener;
+    maxEntryBytes?: number;
+    maxTotalBytes?: number;
+    maxRatio?: number;
+  } = {},
 ): Promise<StagedPackage> {
   const root = path.resolve(stagingDir);
   await mkdir(root, { recursive: true });
@@ -97,10 +103,11 @@ export async function stagePackage(
     const result = await extractArchive(file, root, {
       stripPrefix: 'docker/',
       step: 'staging',
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      ...(options.maxEntryBytes !== undefined ? { maxEntryBytes: options.maxEntryBytes } : {}),
-      ...(options.maxTotalBytes !== undefined ? { maxTotalBytes: options.maxTotalBytes } : {}),
+      signal: options.signal,
+      onProgress: options.onProgress,
+      maxEntryBytes: options.maxEntryBytes,
+      maxTotalBytes: options.maxTotalBytes,
+      maxRatio: options.maxRatio,
     });
     return { root, files: result.files, bytes: result.bytes, patchInfo: await readPatchInfo(root) };
   } catch (error) {

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { throwIfAborted } from '../errors/index.js';
+import { sha256File } from '../fsutil/index.js';
 
 export type EntryKind = 'directory' | 'file' | 'symlink' | 'other';
 
@@ -17,13 +16,6 @@ export interface TreeEntry {
   target?: string;
   /** Modification time, with `times: true` only (a tree's identity, not its content). */
   mtimeMs?: number;
-}
-
-/** sha256 of a file, streamed (memory flat whatever the size). */
-export async function hashFile(file: string, signal?: AbortSignal): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash, signal ? { signal } : {});
-  return hash.digest('hex');
 }
 
 /**
@@ -61,13 +53,13 @@ export async function scanTree(
         kind: kindOf(info),
         mode: info.mode & 0o7777,
         size: info.isFile() ? info.size : 0,
-        ...(options.times ? { mtimeMs: info.mtimeMs } : {}),
       };
+      if (options.times) entry.mtimeMs = info.mtimeMs;
       if (entry.kind === 'symlink') {
         entry.target = await readlink(full);
         entry.digest = digestSymlink(entry.target);
       } else if (entry.kind === 'file' && options.hash !== false) {
-        entry.digest = await hashFile(full, options.signal);
+        entry.digest = (await sha256File(full, options.signal)).sha256;
       }
       entries.set(child, entry);
       if (entry.kind === 'directory') await walk(child);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { exists, fsyncDirectory } from '../fsutil/index.js';
 import { syncFolders } from './apply.js';
-import { discardPath, JOURNAL_FILE, type JournalStep, originalPath, readJournal, UndoJournal } from './journal.js';
+import { discardPath, JOURNAL_FILE, type JournalStep, originalPath, readJournal, UndoJournal } from './undo-journal.js';
 
 const PROGRESS_BATCH = 64;
 

@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
-import { checkRelativePath } from '../fsutil/index.js';
+import { checkRelativePath, whenAbsent } from '../fsutil/index.js';
 import { ProtectedPaths } from './protected.js';
 import { KindCache } from './tree.js';
 import { type ApplyPlan, METADATA_DIR, type PatchOperations } from './types.js';
@@ -37,7 +37,7 @@ export function normaliseOperations(operations: PatchOperations): PatchOperation
  */
 export async function validatePlan(stagedRoot: string, plan: ApplyPlan): Promise<void> {
   new ProtectedPaths(plan.protectedPaths);
-  const root = await lstat(stagedRoot).catch(() => null);
+  const root = await lstat(stagedRoot).catch(whenAbsent(null, 'ENOTDIR'));
   if (!root?.isDirectory())
     throw new NuwaxError(ErrorCodes.E_APPLY, `The staged package ${stagedRoot} is not a directory`);
   if (plan.kind === 'full') return;
@@ -58,7 +58,8 @@ export async function validatePlan(stagedRoot: string, plan: ApplyPlan): Promise
   if (problems.length > 0) {
     throw new NuwaxError(
       ErrorCodes.E_APPLY,
-      `The patch names paths the package does not hold: ${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', …' : ''}`,
+      `The patch names paths the package does not hold: ` +
+        `${problems.slice(0, 10).join(', ')}${problems.length > 10 ? ', …' : ''}`,
       {
         details: { problems },
       },

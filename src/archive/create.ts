@@ -118,7 +118,7 @@ class Packer {
           size: 0,
           mode: stats.mode,
           mtime: stats.mtime,
-          ...(linkname === undefined ? {} : { linkname }),
+          linkname,
         }),
       );
       return;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
+import { extractionBound } from './bound.js';
 import { type InflateOptions, inflateFile, readPlain } from './gzip-members.js';
 import { type EntryKind, type ExtractOptions, type ExtractResult, SafeWriter, SMALL_FILE } from './safe-writer.js';
 import { parseTar, type TarEntry } from './tar-reader.js';
@@ -80,7 +81,7 @@ async function extractTar(
       size: header.size,
       mode: header.mode,
       mtime: header.mtime,
-      ...(header.linkname ? { linkname: header.linkname } : {}),
+      linkname: header.linkname || undefined,
     };
     // Small bodies whole (a slice of the inflated data), large ones in pieces; the parser skips
     // what the writer does not read (links, folders, the stripped prefix).
@@ -176,8 +177,8 @@ export async function extractArchive(
   options: ExtractOptions = {},
 ): Promise<ExtractResult> {
   const format = await detectArchiveFormat(file);
-  const writer = new SafeWriter(destination, options);
   await mkdir(destination, { recursive: true });
+  const writer = new SafeWriter(destination, options, await extractionBound(file, destination, options));
   let sha256: string | null = null;
   try {
     if (format === 'zip') {

@@ -1,5 +1,5 @@
 /**
- * Parallel gzip for our own archives (issue 4: backups at least as fast as pigz on two cores).
+ * Parallel gzip for our own archives (backups at least as fast as pigz on two cores).
  * The tar bytes are cut into blocks of 1 MiB; each is compressed on its own as one gzip member in
  * libuv's threadpool, and the members are written in order. Concatenated members are one valid
  * gzip stream (RFC 1952 §2.2): GNU tar, gzip and zlib read them as usual. Each member carries its
@@ -155,7 +155,8 @@ async function* inflateMembers(handle: FileHandle, size: number, options: Inflat
       if (position + length > size)
         throw new NuwaxError(
           ErrorCodes.E_ARCHIVE,
-          `The archive is truncated: a gzip member at byte ${position} needs ${length} bytes, ${size - position} are left`,
+          `The archive is truncated: a gzip member at byte ${position} needs ${length} bytes, ` +
+            `${size - position} are left`,
           { details: { position } },
         );
       const member = Buffer.allocUnsafe(length);
@@ -180,7 +181,7 @@ async function* inflateMembers(handle: FileHandle, size: number, options: Inflat
 async function* inflateStream(file: string, options: InflateOptions): AsyncGenerator<Buffer> {
   const source = createReadStream(file, {
     highWaterMark: 1 << 20,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
   const inflater = zlib.createGunzip({ chunkSize: 1 << 18 });
   let read = 0;
@@ -207,7 +208,7 @@ async function* inflateStream(file: string, options: InflateOptions): AsyncGener
 export async function* readPlain(file: string, options: InflateOptions = {}): AsyncGenerator<Buffer> {
   const source = createReadStream(file, {
     highWaterMark: 1 << 20,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
   let read = 0;
   for await (const chunk of source) {

@@ -4,16 +4,15 @@ import { chmod, link, lstat, mkdir, open, readlink, symlink, unlink, utimes } fr
 import path from 'node:path';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { createProgressReporter, type ProgressListener, type StepName } from '../events/index.js';
-import { checkRelativePath } from '../fsutil/index.js';
+import { checkRelativePath, formatBytes } from '../fsutil/index.js';
+import type { BoundOptions, ExtractionBound } from './bound.js';
 
-export interface ExtractOptions {
+export interface ExtractOptions extends BoundOptions {
   signal?: AbortSignal;
   /** e.g. `docker/`: stripped when every entry starts with it (SPEC 5). */
   stripPrefix?: string;
   /** A bound per entry (default 16 GiB); a larger entry is E_ARCHIVE. */
   maxEntryBytes?: number;
-  /** A bound on all entries together (default 64 GiB). */
-  maxTotalBytes?: number;
   onProgress?: ProgressListener;
   step?: StepName;
   /** Small files written at once (default 16). */
@@ -61,6 +60,11 @@ async function* toPieces(content: Promise<Buffer> | null): AsyncGenerator<Buffer
   if (content) yield await content;
 }
 
+function kindOf(existing: { isSymbolicLink(): boolean; isDirectory(): boolean }): string {
+  if (existing.isSymbolicLink()) return 'symlink';
+  return existing.isDirectory() ? 'folder' : 'special file';
+}
+
 function unsafe(rawName: string, why: string): NuwaxError {
   return new NuwaxError(ErrorCodes.E_UNSAFE_PATH, `Archive entry "${rawName}" ${why}: refused`, {
     details: { entry: rawName },
@@ -90,6 +94,7 @@ export class SafeWriter {
   constructor(
     destination: string,
     private readonly options: ExtractOptions,
+    private readonly bound: ExtractionBound = { bytes: 64 * 1024 ** 3, describe: 'the 64 GiB bound on an extraction' },
   ) {
     this.root = path.resolve(destination);
     this.directories.add(this.root);
@@ -136,24 +141,29 @@ export class SafeWriter {
     else if (!info.isDirectory())
       throw unsafe(
         rawName,
-        `would be written through ${info.isSymbolicLink() ? 'a symlink' : 'a file'} (${path.relative(this.root, parent)})`,
+        `would be written through ${info.isSymbolicLink() ? 'a symlink' : 'a file'} ` +
+          `(${path.relative(this.root, parent)})`,
       );
     this.directories.add(parent);
   }
 
   private checkSize(size: number, rawName: string): void {
     const maxEntry = this.options.maxEntryBytes ?? 16 * 1024 ** 3;
-    const maxTotal = this.options.maxTotalBytes ?? 64 * 1024 ** 3;
     if (size > maxEntry)
       throw new NuwaxError(
         ErrorCodes.E_ARCHIVE,
         `Entry "${rawName}" is ${size} bytes, over the ${maxEntry}-byte bound`,
         { details: { entry: rawName } },
       );
-    if (this.result.bytes + size > maxTotal)
-      throw new NuwaxError(ErrorCodes.E_ARCHIVE, `The archive expands past ${maxTotal} bytes (at "${rawName}")`, {
-        details: { entry: rawName },
-      });
+    // Decided on the header's size, before a byte of the entry is written.
+    const after = this.result.bytes + size;
+    if (after > this.bound.bytes)
+      throw new NuwaxError(
+        ErrorCodes.E_ARCHIVE,
+        `Entry "${rawName}" (${formatBytes(size)}) would expand the archive to ${formatBytes(after)}, ` +
+          `past its bound of ${this.bound.describe}: refused`,
+        { details: { entry: rawName, size, bound: this.bound.bytes } },
+      );
   }
 
   /**
@@ -167,11 +177,7 @@ export class SafeWriter {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const existing = await lstat(absolute);
-      if (!existing.isFile())
-        throw unsafe(
-          rawName,
-          `would replace an existing ${existing.isSymbolicLink() ? 'symlink' : existing.isDirectory() ? 'folder' : 'special file'}`,
-        );
+      if (!existing.isFile()) throw unsafe(rawName, `would replace an existing ${kindOf(existing)}`);
       await unlink(absolute);
       await create();
     }
@@ -201,8 +207,8 @@ export class SafeWriter {
     this.checkSize(facts.size, rawName);
     const content = body ? body() : null;
     if (facts.size <= SMALL_FILE) {
-      // Creating many small files one after another is what makes a naive restore slow
-      // (issue 4): they are held whole and written several at once.
+      // Creating many small files one after another is what makes a naive restore slow:
+      // they are held whole and written several at once.
       const data = await whole(content);
       if (data.length !== facts.size)
         throw new NuwaxError(

@@ -1,8 +1,8 @@
 /**
  * A tar parser over decompressed buffers, without a stream per entry: small bodies come out as
  * slices of the inflated members (no copy), large ones as a series of slices. tar-stream does the
- * same job at about half the speed, which is what made a restore of 20,000 small files slow
- * (issue 4). Reads ustar, pax ('x' and 'g': path, linkpath, size, mtime), GNU long names ('L',
+ * same job at about half the speed, which is what made a restore of 20,000 small files slow.
+ * Reads ustar, pax ('x' and 'g': path, linkpath, size, mtime), GNU long names ('L',
  * 'K'), octal and base-256 numbers, and verifies every header checksum. Anything else is handed
  * on as its type for the caller to refuse.
  */

@@ -59,7 +59,7 @@ export async function runHook(
       detached: process.platform !== 'win32',
       timeout: options.timeoutMs ?? 3_600_000,
       killSignal: 'SIGKILL',
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: options.signal,
     });
     let out = '';
     let err = '';

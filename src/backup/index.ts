@@ -1,16 +1,16 @@
-import { chmod, lstat, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkArchive, createTarGz, extractArchive } from '../archive/index.js';
 import { ErrorCodes, isNuwaxError, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { ProgressListener } from '../events/index.js';
-import { checkRelativePath, ensureFreeSpace } from '../fsutil/index.js';
+import { checkRelativePath, ensureFreeSpace, exists, treeSize, whenAbsent } from '../fsutil/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import type { BackupKind, BackupRow, Store } from '../state/index.js';
 import { runHook } from './hooks.js';
-import { removeStaleRestoreFolders, removeStaleTemporaries, restoreFolders, treeBytes } from './housekeeping.js';
+import { removeStaleRestoreFolders, removeStaleTemporaries, restoreFolders } from './housekeeping.js';
 import { swapIn } from './swap.js';
 
-export { runHook, treeBytes };
+export { runHook };
 
 /** Inside every archive: what it covers, so that a restore works even without the database. */
 export const METADATA_ENTRY = '.nuwax-backup.json';
@@ -66,10 +66,6 @@ function normalisePaths(paths: string[]): string[] {
   return checked.filter((item) => !checked.some((other) => other !== item && item.startsWith(`${other}/`)));
 }
 
-function signalOption(signal: AbortSignal | undefined): { signal?: AbortSignal } {
-  return signal ? { signal } : {};
-}
-
 /** Backups (SPEC 8, 12): streaming tar.gz archives recorded in SQLite, verified, restorable, pruned. */
 export class BackupService {
   private readonly logger: Logger;
@@ -103,13 +99,13 @@ export class BackupService {
       await chmod(backupsDir, 0o700);
       await removeStaleTemporaries(backupsDir, store, this.logger);
       const hook =
-        request.runHook === false ? null : await runHook(dockerDir, 'backup.sh', [], signalOption(request.signal));
+        request.runHook === false ? null : await runHook(dockerDir, 'backup.sh', [], { signal: request.signal });
       const absent: string[] = [];
       let estimate = 0;
       for (const relative of paths) {
         const absolute = path.join(dockerDir, ...relative.split('/'));
-        if (!(await lstat(absolute).catch(() => null))) absent.push(relative);
-        estimate += await treeBytes(absolute);
+        if (!(await exists(absolute))) absent.push(relative);
+        estimate += await treeSize(absolute);
       }
       // Incompressible data grows a little in gzip; tar adds a block per entry.
       await ensureFreeSpace(backupsDir, Math.ceil(estimate * 1.01) + MARGIN, `backup #${id}`);
@@ -127,8 +123,8 @@ export class BackupService {
         mode: 0o600,
         step: 'backing_up',
         extraEntries: [{ name: METADATA_ENTRY, content: Buffer.from(`${JSON.stringify(metadata)}\n`) }],
-        ...signalOption(request.signal),
-        ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+        signal: request.signal,
+        onProgress: request.onProgress,
       });
       if (created.skipped.length > 0)
         this.logger.warn({ id, skipped: created.skipped }, 'sockets, fifos and devices are not backed up');
@@ -165,7 +161,7 @@ export class BackupService {
     options: { signal?: AbortSignal } = {},
   ): Promise<{ ok: true; entries: number; sha256: string }> {
     const row = this.completeRow(id);
-    if (!(await stat(row.path).catch(() => null)))
+    if (!(await stat(row.path).catch(whenAbsent(null))))
       throw new NuwaxError(ErrorCodes.E_BACKUP, `Backup #${id}: its archive ${row.path} is missing`, {
         details: { id, path: row.path },
       });
@@ -224,7 +220,7 @@ export class BackupService {
       await swapIn(dockerDir, staging, aside, metadata.paths);
       const hookFile = options.fallback ? options.fallback.hookFile : (metadata.hook_file ?? null);
       if (options.runHook !== false && hookFile)
-        await runHook(dockerDir, 'restore.sh', [`--file=${hookFile}`], signalOption(options.signal));
+        await runHook(dockerDir, 'restore.sh', [`--file=${hookFile}`], { signal: options.signal });
       this.logger.info({ id: options.id, files: extracted.files }, 'restore complete');
       return { files: extracted.files, paths: metadata.paths };
     } catch (error) {
@@ -246,9 +242,9 @@ export class BackupService {
     try {
       return await extractArchive(file, staging, {
         step: 'rolling_back',
-        ...(options.sha256 ? { sha256: options.sha256 } : {}),
-        ...signalOption(options.signal),
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        sha256: options.sha256 ?? undefined,
+        signal: options.signal,
+        onProgress: options.onProgress,
       });
     } catch (error) {
       const failure = toNuwaxError(error, ErrorCodes.E_RESTORE);

@@ -1,16 +1,6 @@
-import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDirectory } from '../fsutil/index.js';
-
-function exists(target: string): Promise<boolean> {
-  return lstat(target).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return false;
-      throw error;
-    },
-  );
-}
+import { exists, fsyncDirectory } from '../fsutil/index.js';
 
 function under(root: string, relative: string): string {
   return path.join(root, ...relative.split('/'));

@@ -107,7 +107,9 @@ export function reportError(error: unknown, options: GlobalOptions, step?: strin
 export function safeUser(): string {
   try {
     return os.userInfo().username;
-  } catch {
+  } catch (error) {
+    // os.userInfo fails with ERR_SYSTEM_ERROR when the uid has no passwd entry.
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_SYSTEM_ERROR') throw error;
     return `uid ${process.getuid?.() ?? '?'}`;
   }
 }

@@ -1,12 +1,20 @@
 #!/usr/bin/env node
+import v8 from 'node:v8';
 import { Command, CommanderError, Option } from 'commander';
 import { CLIENT_VERSION } from './client-version.js';
+
+// Process-wide V8 flags, set here and nowhere else, before undici's first connection. Liftoff
+// alone compiles undici's llhttp parser without TurboFan's ~35 MiB of zone memory; gc lets a
+// download free socket buffers as it goes (src/downloader/runtime.ts). Both keep a download's
+// memory flat on an edge box (scripts/bench/README.md, "download").
+v8.setFlagsFromString('--liftoff-only');
+v8.setFlagsFromString('--expose-gc');
 
 type Register = (program: Command) => unknown;
 
 /**
  * Each command's module is imported only when that command runs, so `nuwax status` does not load
- * undici, the upgrade or the TUI (issue 7: status answers well under half a second).
+ * undici, the upgrade or the TUI: status must answer well under half a second.
  */
 const COMMANDS: Record<string, () => Promise<Register>> = {
   check: async () => (await import('./commands/check.js')).registerCheck,

@@ -23,7 +23,7 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
   const runtime = new DockerRuntime({
     dockerDir: paths.dockerDir,
     composeFile: paths.composeFile,
-    ...(config.docker.project_name ? { projectName: config.docker.project_name } : {}),
+    projectName: config.docker.project_name || undefined,
     logger,
     commandTimeoutMs: config.upgrade.phase_timeout * 1000,
     stopTimeoutSeconds: config.docker.stop_timeout,
@@ -40,16 +40,21 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
           store,
           retries: config.download.retries,
           stallTimeoutMs: config.download.stall_timeout * 1000,
+          minRate: { bytesPerSecond: config.download.min_rate, windowMs: config.download.min_rate_window * 1000 },
           rateLimit: options.signalRateLimit ?? config.download.rate_limit,
           logger,
-          ...(request.signal ? { signal: request.signal } : {}),
-          ...(request.onProgress ? { onProgress: request.onProgress } : {}),
-          ...(dispatcher ? { dispatcher } : {}),
+          signal: request.signal,
+          onProgress: request.onProgress,
+          dispatcher,
         }),
     },
     packages: {
       stage: async (file, stagingDir, stageOptions) => {
-        const staged = await stagePackage(file, stagingDir, stageOptions);
+        const staged = await stagePackage(file, stagingDir, {
+          ...stageOptions,
+          maxRatio: config.archive.max_ratio,
+          maxTotalBytes: config.archive.max_size || undefined,
+        });
         return { root: staged.root, patchInfo: staged.patchInfo ?? null };
       },
       patchInfo: (root) => readPatchInfo(root),

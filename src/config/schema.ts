@@ -104,8 +104,16 @@ export const configSchema = z.looseObject({
       retries: z.number().int().min(0).max(100).default(5),
       stall_timeout: duration(30),
       rate_limit: z.number().int().min(0).default(0),
+      min_rate: z.number().int().min(0).default(1024),
+      min_rate_window: duration(60),
     })
-    .default({ retries: 5, stall_timeout: 30, rate_limit: 0 }),
+    .default({ retries: 5, stall_timeout: 30, rate_limit: 0, min_rate: 1024, min_rate_window: 60 }),
+  archive: z
+    .looseObject({
+      max_ratio: z.number().min(1).default(20),
+      max_size: z.number().int().min(0).default(0),
+    })
+    .default({ max_ratio: 20, max_size: 0 }),
   backup: z
     .looseObject({
       storage_dir: z.string().default('backups'),

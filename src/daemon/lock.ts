@@ -3,6 +3,7 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { errnoOf, whenAbsent } from '../fsutil/index.js';
 
 /** What the lock file holds: enough for an operator to find the other process. */
 export interface LockHolder {
@@ -43,17 +44,21 @@ function alive(pid: number): boolean {
 function readBootId(): string | null {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
-  } catch {
+  } catch (error) {
     // Not Linux (or no /proc): the holder is judged by its host name and the clock instead.
-    return null;
+    if (errnoOf(error) === 'ENOENT') return null;
+    throw error;
   }
 }
 
 function readPidNamespace(): string | null {
   try {
     return readlinkSync('/proc/self/ns/pid');
-  } catch {
-    return null;
+  } catch (error) {
+    // No /proc (not Linux), or a sandbox that hides namespaces: the holder is judged without it.
+    const code = errnoOf(error);
+    if (code === 'ENOENT' || code === 'EACCES') return null;
+    throw error;
   }
 }
 
@@ -63,14 +68,17 @@ function inOtherNamespace(holder: LockHolder): boolean {
   return holder.pid_ns !== undefined && here !== null && holder.pid_ns !== here;
 }
 
-/** Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces and parentheses, so count from the last ')'. */
+/** Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces and parentheses: count from the last ). */
 export function startTicks(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
     return Number.isSafeInteger(ticks) ? ticks : null;
-  } catch {
-    return null;
+  } catch (error) {
+    // The process is gone (ESRCH when it exits during the read), or there is no /proc (not Linux).
+    const code = errnoOf(error);
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw error;
   }
 }
 
@@ -83,13 +91,14 @@ function parseHolder(raw: string): LockHolder | null {
       hostname: String(value.hostname ?? ''),
       command: String(value.command ?? '?'),
       started_at: String(value.started_at ?? '?'),
-      ...(typeof value.boot_id === 'string' ? { boot_id: value.boot_id } : {}),
-      ...(typeof value.start_ticks === 'number' ? { start_ticks: value.start_ticks } : {}),
-      ...(typeof value.pid_ns === 'string' ? { pid_ns: value.pid_ns } : {}),
+      boot_id: typeof value.boot_id === 'string' ? value.boot_id : undefined,
+      start_ticks: typeof value.start_ticks === 'number' ? value.start_ticks : undefined,
+      pid_ns: typeof value.pid_ns === 'string' ? value.pid_ns : undefined,
     };
-  } catch {
+  } catch (error) {
     // Not JSON: a holder still writing it, or garbage; the caller decides by the file's age.
-    return null;
+    if (error instanceof SyntaxError) return null;
+    throw error;
   }
 }
 
@@ -125,10 +134,7 @@ export function isStaleHolder(holder: LockHolder, lockFile: string, now: Date = 
 
 /** The live holder of a lock, or null when the file is absent or its holder is gone. */
 export async function readLockHolder(lockFile: string): Promise<LockHolder | null> {
-  const raw = await readFile(lockFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
+  const raw = await readFile(lockFile, 'utf8').catch(whenAbsent(null));
   if (raw === null) return null;
   const holder = parseHolder(raw);
   return holder && !isStaleHolder(holder, lockFile) ? holder : null;
@@ -138,8 +144,11 @@ function lockedError(lockFile: string, holder: LockHolder): NuwaxError {
   return new NuwaxError(
     ErrorCodes.E_LOCKED,
     inOtherNamespace(holder)
-      ? `Another nuwax is working on this home from another pid namespace (a container, or the host): pid ${holder.pid} there (${holder.command}) since ${holder.started_at}; stop it, or if it is gone remove the lock ${lockFile}`
-      : `Another nuwax is working on this home: pid ${holder.pid} (${holder.command}) since ${holder.started_at}; wait for it or stop it (the daemon: systemctl stop nuwax), lock ${lockFile}`,
+      ? `Another nuwax is working on this home from another pid namespace (a container, or the host)` +
+          `: pid ${holder.pid} there (${holder.command}) since ${holder.started_at}` +
+          `; stop it, or if it is gone remove the lock ${lockFile}`
+      : `Another nuwax is working on this home: pid ${holder.pid} (${holder.command}) since ${holder.started_at}` +
+          `; wait for it or stop it (the daemon: systemctl stop nuwax), lock ${lockFile}`,
     { details: { lockFile, ...holder } },
   );
 }
@@ -160,9 +169,9 @@ export async function acquireLock(lockFile: string, command: string): Promise<He
     hostname: os.hostname(),
     command,
     started_at: new Date().toISOString(),
-    ...(bootId !== null ? { boot_id: bootId } : {}),
-    ...(ticks !== null ? { start_ticks: ticks } : {}),
-    ...(pidNamespace !== null ? { pid_ns: pidNamespace } : {}),
+    boot_id: bootId ?? undefined,
+    start_ticks: ticks ?? undefined,
+    pid_ns: pidNamespace ?? undefined,
   };
   const content = JSON.stringify(holder);
   for (let attempt = 0; attempt < 5; attempt += 1) {
@@ -183,10 +192,7 @@ export async function acquireLock(lockFile: string, command: string): Promise<He
 
 /** Throws E_LOCKED for a live holder; removes a stale file (only if it did not change meanwhile). */
 async function removeIfStale(file: string): Promise<void> {
-  const raw = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
+  const raw = await readFile(file, 'utf8').catch(whenAbsent(null));
   if (raw === null) return;
   const holder = parseHolder(raw);
   if (holder && !isStaleHolder(holder, file)) throw lockedError(file, holder);
@@ -201,7 +207,7 @@ async function removeIfStale(file: string): Promise<void> {
       });
   }
   // Two takers of one stale lock: the second must not delete the first one's fresh lock.
-  if ((await readFile(file, 'utf8').catch(() => null)) === raw) await rm(file, { force: true });
+  if ((await readFile(file, 'utf8').catch(whenAbsent(null))) === raw) await rm(file, { force: true });
 }
 
 function releaser(file: string, content: string): () => Promise<void> {
@@ -209,9 +215,10 @@ function releaser(file: string, content: string): () => Promise<void> {
   const ours = () => {
     try {
       return readFileSync(file, 'utf8') === content;
-    } catch {
+    } catch (error) {
       // Gone already (someone removed it by hand): nothing to release.
-      return false;
+      if (errnoOf(error) === 'ENOENT') return false;
+      throw error;
     }
   };
   const onExit = () => {

@@ -35,7 +35,10 @@ export function eventText(event: UpgradeEvent, host: string = os.hostname(), pla
   const prefix = `nuwax on ${host}:`;
   switch (event.type) {
     case 'plan':
-      return `${prefix} ${event.downloadOnly ? 'pre-staging' : 'upgrading'} ${versionOf(event.from)} → ${event.to} (${event.strategy})`;
+      return (
+        `${prefix} ${event.downloadOnly ? 'pre-staging' : 'upgrading'} ` +
+        `${versionOf(event.from)} → ${event.to} (${event.strategy})`
+      );
     case 'step': {
       const error = event.error
         ? `: ${event.error.code}: ${event.error.message}`
@@ -43,7 +46,8 @@ export function eventText(event: UpgradeEvent, host: string = os.hostname(), pla
           ? `: ${event.message}`
           : '';
       const verb = event.status === 'running' ? 'started' : event.status;
-      return `${prefix} ${event.step} ${verb}${event.ms !== undefined && event.status !== 'running' ? ` in ${(event.ms / 1000).toFixed(1)} s` : ''}${error}`;
+      const took = event.ms !== undefined && event.status !== 'running' ? ` in ${(event.ms / 1000).toFixed(1)} s` : '';
+      return `${prefix} ${event.step} ${verb}${took}${error}`;
     }
     case 'result':
       return `${prefix} ${resultText(event.result, plan)}`;
@@ -61,9 +65,15 @@ function resultText(result: Record<string, unknown> & { status: string }, plan: 
     case 'up_to_date':
       return `up to date (${versionOf(result.version)})`;
     case 'staged':
-      return `release ${to} staged (${String(result.strategy ?? plan?.strategy ?? '?')}); it installs at the next switch`;
+      return (
+        `release ${to} staged (${String(result.strategy ?? plan?.strategy ?? '?')})` +
+        `; it installs at the next switch`
+      );
     case 'partial_success':
-      return `upgrade ${from} → ${to} partial_success (unhealthy: ${((result.unhealthy_services as string[] | undefined) ?? []).join(', ')})`;
+      return (
+        `upgrade ${from} → ${to}` +
+        ` partial_success (unhealthy: ${((result.unhealthy_services as string[] | undefined) ?? []).join(', ')})`
+      );
     case 'failed': {
       const error = result.error as { code?: string; message?: string } | undefined;
       const outcome =
@@ -72,7 +82,10 @@ function resultText(result: Record<string, unknown> & { status: string }, plan: 
           : result.recovered
             ? `rolled back to ${from}`
             : 'NOT recovered: see the failure bundle';
-      return `upgrade ${from} → ${plan ? plan.to : '?'} failed at ${String(result.step ?? '?')}: ${error?.code ?? '?'}: ${error?.message ?? ''} (${outcome})`;
+      return (
+        `upgrade ${from} → ${plan ? plan.to : '?'} failed at ${String(result.step ?? '?')}` +
+        `: ${error?.code ?? '?'}: ${error?.message ?? ''} (${outcome})`
+      );
     }
     default:
       return `upgrade ${from} → ${to} ${result.status}`;

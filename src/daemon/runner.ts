@@ -261,7 +261,9 @@ export class CycleRunner {
     const waitingFor = plan.waitingFor ?? 'window';
     const previous = this.options.store.kv.get<WaitingRecord>('daemon:waiting');
     const what: Record<WaitingFor, string> = {
-      window: `the maintenance window${this.options.config.schedule.window ? ` ${formatWindow(this.options.config.schedule.window)}` : ''}`,
+      window:
+        `the maintenance window` +
+        `${this.options.config.schedule.window ? ` ${formatWindow(this.options.config.schedule.window)}` : ''}`,
       auto_apply: 'a manual `nuwax upgrade` (schedule.auto_apply is false)',
       updates_lock: `the application to remove its update lock ${this.options.config.schedule.updates_lock}`,
     };

@@ -3,10 +3,9 @@ import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import { pathsToBackUp } from '../apply/index.js';
-import { treeBytes } from '../backup/index.js';
 import { type Config, type HomePaths, serverChoice } from '../config/index.js';
 import { ErrorCodes, toNuwaxError } from '../errors/index.js';
-import { exists, freeBytes } from '../fsutil/index.js';
+import { exists, freeBytes, treeSize } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
 import { type FetchedManifest, fetchManifest, manifestUrlFor } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
@@ -117,6 +116,18 @@ interface ReleaseFacts {
 /** Codes that mean the server answered, but with a manifest we refuse. */
 const MANIFEST_CODES = new Set(['E_SIGNATURE', 'E_MANIFEST']);
 
+/** The release facts when no manifest was read: nothing answered, nothing decided. */
+function unanswered(server: ServerFact, manifest: ManifestFact): ReleaseFacts {
+  return { server, manifest, serverDate: null, answeredAt: null, decision: null };
+}
+
+/** A server that failed, naming the staged release the upgrade would install instead, if any. */
+function failedServer(url: string | null, error: Failure, staged: string | undefined): ServerFact {
+  const server: ServerFact = { url, error };
+  if (staged) server.staged = staged;
+  return server;
+}
+
 async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
   const { config } = options;
   let url: string;
@@ -124,43 +135,28 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
     url = manifestUrlFor(config);
   } catch (error) {
     // An air-gapped box installs its staged release with no server configured (as runUpgrade does).
-    const staged = stagedVersion(options);
-    const server: ServerFact = { url: null, error: failureOf(error), ...(staged ? { staged } : {}) };
-    return {
-      server,
-      manifest: { state: 'unchecked', reason: 'no release server configured' },
-      serverDate: null,
-      answeredAt: null,
-      decision: null,
-    };
+    return unanswered(failedServer(null, failureOf(error), stagedVersion(options)), {
+      state: 'unchecked',
+      reason: 'no release server configured',
+    });
   }
   let fetched: FetchedManifest;
   try {
     fetched = await fetchManifest({
       config,
       store: options.store,
-      ...(options.logger ? { logger: options.logger } : {}),
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      logger: options.logger,
+      dispatcher: options.dispatcher,
     });
   } catch (error) {
     const failure = failureOf(error);
-    if (MANIFEST_CODES.has(failure.code))
-      return {
-        server: { url, error: null },
-        manifest: { state: 'invalid', error: failure },
-        serverDate: null,
-        answeredAt: null,
-        decision: null,
-      };
+    if (MANIFEST_CODES.has(failure.code)) return unanswered({ url, error: null }, { state: 'invalid', error: failure });
     // The upgrade falls back to a staged release when the server fails (the same rule: src/upgrade/staged.ts).
     const staged = fallsBackToStaged(failure.code, config) ? stagedVersion(options) : undefined;
-    return {
-      server: { url, error: failure, ...(staged ? { staged } : {}) },
-      manifest: { state: 'unchecked', reason: 'the release server did not answer' },
-      serverDate: null,
-      answeredAt: null,
-      decision: null,
-    };
+    return unanswered(failedServer(url, failure, staged), {
+      state: 'unchecked',
+      reason: 'the release server did not answer',
+    });
   }
   const answeredAt = (options.now ?? (() => new Date()))();
   const date = fetched.serverDate ? new Date(fetched.serverDate) : null;
@@ -173,7 +169,7 @@ async function gatherRelease(options: DoctorOptions): Promise<ReleaseFacts> {
       store: options.store,
       clientVersion: options.clientVersion,
       fetched,
-      ...(options.now ? { now: options.now() } : {}),
+      now: options.now?.(),
     });
     const { decision } = check;
     const packageSize = decision.strategy === 'none' ? null : decision.package.size;
@@ -333,7 +329,7 @@ async function backupEstimate(options: DoctorOptions, decision: StrategyDecision
       : pathsToBackUp({ kind: 'full', dockerEntries, stagedEntries: [], protectedPaths: config.upgrade.protected });
   let total = 0;
   for (const relative of outermost([...changed, ...config.backup.include]))
-    total += await treeBytes(path.join(paths.dockerDir, ...relative.split('/')));
+    total += await treeSize(path.join(paths.dockerDir, ...relative.split('/')));
   return total;
 }
 
@@ -351,7 +347,8 @@ async function gatherDisk(options: DoctorOptions, decision: StrategyDecision | n
     options.logger?.debug({ err: error }, `doctor: cannot ${what}`);
     errors.push({ what, ...factError(error, where) });
   };
-  // A folder this user cannot read (a database's 0700 data dir under docker/) leaves the backup unknown, not doctor dead.
+  // A folder this user cannot read (a database's 0700 data dir under docker/) leaves the backup unknown,
+  // not doctor dead.
   const backup = await backupEstimate(options, decision).catch((error: unknown) => {
     failed('estimate the backup', paths.dockerDir)(error);
     return 0;
@@ -407,13 +404,11 @@ export async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> 
       options,
       'the release',
       () => gatherRelease(options),
-      (error) => ({
-        server: { url: null, error: failureOf(error) },
-        manifest: { state: 'unchecked', reason: 'the release server was not asked' },
-        serverDate: null,
-        answeredAt: null,
-        decision: null,
-      }),
+      (error) =>
+        unanswered(
+          { url: null, error: failureOf(error) },
+          { state: 'unchecked', reason: 'the release server was not asked' },
+        ),
     ),
     settle<HomeFact>(
       options,

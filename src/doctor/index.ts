@@ -16,7 +16,7 @@ export { CLOCK_SKEW_LIMIT_MS, DISK_MARGIN, exitCodeOf, judgeFacts, verdictOf } f
 export { probePort } from './probe.js';
 export type * from './types.js';
 
-/** `nuwax doctor` (SPEC 11, issue 7): gather the facts, then judge them; one line per check and a verdict. */
+/** `nuwax doctor` (SPEC 11): gather the facts, then judge them; one line per check and a verdict. */
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   return judgeFacts(await gatherFacts(options));
 }

@@ -21,9 +21,9 @@ import type {
 export const DISK_MARGIN = 256 * 1024 * 1024;
 /** Below this many times what is needed, space is "tight": enough today, not for a larger release. */
 const TIGHT_FACTOR = 2;
-/** Beyond this the clock is wrong enough to matter for `expires` and TLS (issue 7). */
+/** Beyond this the clock is wrong enough to matter for `expires` and TLS. */
 export const CLOCK_SKEW_LIMIT_MS = 5 * 60 * 1000;
-/** Signatures and manifest expiry need a clock that has at least been set once (issue 7). */
+/** Signatures and manifest expiry need a clock that has at least been set once. */
 const EARLIEST_SANE_YEAR = 2024;
 /** How many offending ports a line names before it says "and N more". */
 const LISTED = 5;
@@ -90,7 +90,8 @@ export function judgeComposeFile(fact: ComposeFileFact): DoctorCheck {
         'Compose file',
         'fail',
         fact.reason,
-        'fix the file (docker compose config shows the error), or reinstall the release with nuwax upgrade --force-full',
+        'fix the file (docker compose config shows the error)' +
+          ', or reinstall the release with nuwax upgrade --force-full',
       );
     case 'unreadable':
       return line(
@@ -98,7 +99,8 @@ export function judgeComposeFile(fact: ComposeFileFact): DoctorCheck {
         'Compose file',
         'fail',
         `${fact.path} cannot be read (${fact.code})`,
-        'it must be a file the user running nuwax can read: fix its permissions, or reinstall the release with nuwax upgrade --force-full',
+        'it must be a file the user running nuwax can read' +
+          ': fix its permissions, or reinstall the release with nuwax upgrade --force-full',
       );
   }
 }
@@ -120,7 +122,9 @@ export function judgeDisk(fact: DiskFact): DoctorCheck {
     devices.set(area.device, device);
   }
   const describe = (device: { directory: string; free: number; needed: number; whats: string[] }) =>
-    `${formatBytes(device.free)} free in ${device.directory}; about ${formatBytes(device.needed)} needed (${[...device.whats, `margin ${formatBytes(DISK_MARGIN)}`].join(', ')})`;
+    `${formatBytes(device.free)} free in ${device.directory}; ` +
+    `about ${formatBytes(device.needed)} needed ` +
+    `(${[...device.whats, `margin ${formatBytes(DISK_MARGIN)}`].join(', ')})`;
   const all = [...devices.values()];
   const unmeasured = fact.errors.map((error) => `cannot ${error.what}: ${error.path} (${error.code})`);
   const short = all.find((device) => device.free < device.needed);
@@ -131,7 +135,8 @@ export function judgeDisk(fact: DiskFact): DoctorCheck {
       'Disk',
       'fail',
       `not enough space: ${describe(short)}${also}`,
-      'free some space (nuwax backup prune, docker image prune) or move [backup] storage_dir / [cache] download_dir to a larger disk',
+      'free some space (nuwax backup prune, docker image prune)' +
+        ' or move [backup] storage_dir / [cache] download_dir to a larger disk',
     );
   }
   // What could not be read is counted as nothing: the figures are a lower bound, so at best a warning.
@@ -142,7 +147,8 @@ export function judgeDisk(fact: DiskFact): DoctorCheck {
       'Disk',
       'warn',
       `${listed(unmeasured)}${figures}`,
-      'run nuwax doctor as the user that runs upgrades (root for the daemon), and let that user read the named path: the backup reads every file',
+      'run nuwax doctor as the user that runs upgrades (root for the daemon)' +
+        ', and let that user read the named path: the backup reads every file',
     );
   }
   const tight = all.find((device) => device.free < device.needed * TIGHT_FACTOR);
@@ -232,7 +238,8 @@ function judgeServerAnswer(fact: ServerFact): DoctorCheck {
 
 const MANIFEST_HINTS: Record<string, string> = {
   E_SIGNATURE:
-    'the manifest or its .sig was changed, or signed with another key: re-sign the release, or check [security] public_keys',
+    'the manifest or its .sig was changed, or signed with another key' +
+    ': re-sign the release, or check [security] public_keys',
   E_MANIFEST: 'the server serves a malformed manifest: republish it with nuwax release manifest',
   E_MANIFEST_EXPIRED: 'publish a fresh manifest (or check this box clock)',
   E_CLIENT_TOO_OLD: 'update nuwax on this box first',
@@ -273,7 +280,8 @@ function judgeManifestAnswer(fact: ManifestFact): DoctorCheck {
       'manifest',
       'Manifest',
       'ok',
-      `${about}; signature verified with ${fact.keys === 1 ? 'the configured key' : `one of ${fact.keys} configured keys`}`,
+      `${about}; signature verified with ` +
+        `${fact.keys === 1 ? 'the configured key' : `one of ${fact.keys} configured keys`}`,
     );
   return line(
     'manifest',
@@ -332,7 +340,8 @@ export function judgePorts(fact: PortsFact): DoctorCheck {
     (probe) => probe.result === 'denied' || probe.result === 'unsupported' || probe.result === 'error',
   );
   const hostNote = fact.hostNetwork.length
-    ? `; host networking for ${listed(fact.hostNetwork)}: the ports they use are not in the compose file and were not checked`
+    ? `; host networking for ${listed(fact.hostNetwork)}` +
+      `: the ports they use are not in the compose file and were not checked`
     : '';
   if (foreign.length || noAddress.length) {
     const parts: string[] = [];
@@ -344,7 +353,8 @@ export function judgePorts(fact: PortsFact): DoctorCheck {
       'Ports',
       'fail',
       parts.join('; '),
-      'stop what holds the port (ss -lntup shows it) or publish another port in the compose file; a host IP must be an address of this box',
+      'stop what holds the port (ss -lntup shows it)' +
+        ' or publish another port in the compose file; a host IP must be an address of this box',
     );
   }
   if (unknown.length || fact.unreadable.length) {
@@ -367,7 +377,8 @@ export function judgePorts(fact: PortsFact): DoctorCheck {
     'ports',
     'Ports',
     'ok',
-    `${fact.probes.length} published port${fact.probes.length === 1 ? '' : 's'}: ${free} free${held ? `, ${held} held by our own services` : ''}${hostNote}`,
+    `${fact.probes.length} published port${fact.probes.length === 1 ? '' : 's'}: ${free} free` +
+      `${held ? `, ${held} held by our own services` : ''}${hostNote}`,
   );
 }
 

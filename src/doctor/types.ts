@@ -1,5 +1,5 @@
 /**
- * `nuwax doctor` (SPEC 11, issue 7). The facts are gathered by I/O (gather.ts); the check lines and
+ * `nuwax doctor` (SPEC 11). The facts are gathered by I/O (gather.ts); the check lines and
  * the verdict are a pure function of them (judge.ts), tested by a table.
  */
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -81,7 +81,10 @@ export interface DiskFact {
    * when the box is up to date, `unknown` when the server did not say.
    */
   release: { version: string; packageSize: number | null } | 'none' | 'unknown';
-  /** What could not be measured (`what`: the backup estimate, the free space of an area); the areas and needs hold the rest. */
+  /**
+   * What could not be measured (`what`: the backup estimate, the free space of an area); the areas and needs hold
+   * the rest.
+   */
   errors: Array<FactError & { what: string }>;
 }
 

@@ -16,11 +16,19 @@ export interface AttemptRequest {
   dispatcher: Dispatcher;
   signal: AbortSignal | undefined;
   stallTimeoutMs: number;
+  /** Below this many bytes per second over a whole window the attempt ends with E_STALL. */
+  minRate: MinRate | null;
   limiter: RateLimiter | null;
   /** Called once the response is accepted, before its first body byte is written. */
   onAccepted(decision: Extract<ResponseDecision, { kind: 'append' | 'fresh' }>): void;
   /** Called for each body chunk taken (bytes over the wire). */
   onBytes(count: number): void;
+}
+
+/** curl's --speed-limit/--speed-time: a trickle is as good as a stall. */
+export interface MinRate {
+  bytesPerSecond: number;
+  windowMs: number;
 }
 
 /** How one request ended, when it did not fail. */
@@ -42,10 +50,18 @@ const LOCAL_FILE_CODES = new Set([
   'EMFILE',
   'ENFILE',
   'EBADF',
-  'ESHORT',
 ]);
 /** E_ABORTED, and the local disk failing (space, permissions, I/O): a retry of the same URL or a mirror cannot help. */
-const CODES_NEVER_RETRIED = new Set<string>([ErrorCodes.E_ABORTED, ErrorCodes.E_DISK_FULL]);
+const CODES_NEVER_RETRIED = new Set<string>([ErrorCodes.E_ABORTED, ErrorCodes.E_DISK_FULL, ErrorCodes.E_IO]);
+/** The host cannot be reached at all: the next mirror is tried at once, this one again only in the next round. */
+export const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 /** TLS trust, bad URLs and undici's redirect-loop check: a retry of the same URL cannot help. */
 const NETWORK_CODES_NOT_WORTH_RETRYING =
   /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_SSL_|ERR_INVALID_URL|UND_ERR_INVALID_ARG)/;
@@ -72,11 +88,13 @@ export function classifyNetworkError(error: unknown, url: string): AttemptFailur
       'same-url',
     );
   }
-  const message = `Download from ${origin} failed: ${code ? `${code} ` : ''}${(error as Error | undefined)?.message ?? String(error)}`;
+  const what = (error as Error | undefined)?.message ?? String(error);
+  const message = `Download from ${origin} failed: ${code ? `${code} ` : ''}${what}`;
   const failure = new NuwaxError(ErrorCodes.E_NETWORK, message, {
     cause: error,
     details: { url, errno: code || undefined },
   });
+  if (UNREACHABLE_CODES.has(code)) return new AttemptFailure(failure, 'unreachable');
   return new AttemptFailure(failure, NETWORK_CODES_NOT_WORTH_RETRYING.test(code) ? 'next-url' : 'same-url');
 }
 
@@ -91,6 +109,12 @@ function safeOrigin(url: string): string {
   } catch {
     return url;
   }
+}
+
+/** Often enough to notice a stall or a slow window within a quarter of it; at most every second. */
+function watchdogPeriod(request: AttemptRequest): number {
+  const rateWindow = request.minRate?.windowMs ?? Number.POSITIVE_INFINITY;
+  return Math.max(10, Math.min(1000, Math.floor(request.stallTimeoutMs / 4), Math.floor(rateWindow / 4)));
 }
 
 function requestHeaders(request: AttemptRequest): Record<string, string> {
@@ -117,6 +141,9 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
     let accepted: Extract<ResponseDecision, { kind: 'append' | 'fresh' }> | undefined;
     let received = 0;
     let lastByteAt = Date.now();
+    // The rate window restarts whenever nuwax itself holds the socket (a full sink, the rate limit).
+    let windowStart = Date.now();
+    let windowBytes = 0;
     let sinkFull = false;
     let rateHold: NodeJS.Timeout | undefined;
 
@@ -137,6 +164,8 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
     const resumeIfFree = () => {
       if (!controller || settled || sinkFull || rateHold) return;
       lastByteAt = Date.now();
+      windowStart = lastByteAt;
+      windowBytes = 0;
       if (controller.paused) controller.resume();
     };
     const onAbort = () => {
@@ -149,20 +178,28 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
         ),
       );
     };
-    const watchdog = setInterval(
-      () => {
-        const paused = sinkFull || rateHold !== undefined;
-        if (!paused && accepted && Date.now() - lastByteAt > request.stallTimeoutMs) {
-          const error = new NuwaxError(
-            ErrorCodes.E_STALL,
-            `No byte from ${safeOrigin(request.url)} for ${request.stallTimeoutMs} ms`,
-            { details: { url: request.url, received } },
-          );
-          stop(new AttemptFailure(error, 'same-url'));
-        }
-      },
-      Math.max(10, Math.min(1000, Math.floor(request.stallTimeoutMs / 4))),
-    );
+    const stalled = (error: NuwaxError) => stop(new AttemptFailure(error, 'same-url'));
+    const watchdog = setInterval(() => {
+      if (sinkFull || rateHold !== undefined || !accepted) return;
+      const now = Date.now();
+      const origin = safeOrigin(request.url);
+      if (now - lastByteAt > request.stallTimeoutMs) {
+        const message = `No byte from ${origin} for ${request.stallTimeoutMs} ms`;
+        return stalled(new NuwaxError(ErrorCodes.E_STALL, message, { details: { url: request.url, received } }));
+      }
+      const minRate = request.minRate;
+      if (!minRate || now - windowStart < minRate.windowMs) return;
+      const rate = (windowBytes * 1000) / (now - windowStart);
+      if (rate < minRate.bytesPerSecond) {
+        const message =
+          `${origin} sent ${windowBytes} bytes in ${((now - windowStart) / 1000).toFixed(1)} s, ` +
+          `below the minimum of ${minRate.bytesPerSecond} bytes/s ([download] min_rate)`;
+        const details = { url: request.url, received, rate: Math.round(rate), minRate: minRate.bytesPerSecond };
+        return stalled(new NuwaxError(ErrorCodes.E_STALL, message, { details }));
+      }
+      windowStart = now;
+      windowBytes = 0;
+    }, watchdogPeriod(request));
     sink.onDrain = () => {
       sinkFull = false;
       resumeIfFree();
@@ -201,6 +238,7 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
         if (decision.kind === 'fail') return stop(decision.failure);
         if (decision.kind === 'restart' || decision.kind === 'whole') return stop(decision);
         accepted = decision;
+        windowStart = Date.now();
         request.onAccepted(decision);
       },
       onResponseData(control, chunk) {
@@ -216,6 +254,7 @@ export function runAttempt(request: AttemptRequest): Promise<AttemptOutcome> {
           return stop(new AttemptFailure(error, 'next-url'));
         }
         received += chunk.length;
+        windowBytes += chunk.length;
         request.onBytes(chunk.length);
         if (!sink.write(chunk)) {
           sinkFull = true;

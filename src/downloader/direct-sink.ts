@@ -14,13 +14,10 @@ const BATCH_CHUNKS = 1024;
  * them with one synchronous writev, at the offset where the file ends. The hasher hashes them on
  * this thread (InlineHasher) or follows the file from another one (FollowHasher).
  *
- * Measured (engine.ts has the figures): this beat copying into slots and writing them in libuv's
- * pool, which cost a copy, a promise and two cross-thread wake-ups per MiB, costly in a VM. A
- * write into the page cache takes well under a millisecond per MiB; when the disk cannot keep up,
- * a pool write would stall the download just the same (the slots fill, the socket pauses); here
- * the event loop waits instead, for as long as the kernel throttles the write. The dirty pages
- * are flushed in the background every 64 MiB, which keeps that throttling rare and the final
- * fsync short.
+ * A write into the page cache takes well under a millisecond per MiB, cheaper than a copy and
+ * two cross-thread wake-ups per MiB (scripts/bench/README.md); when the disk cannot keep up the
+ * event loop waits, for as long as the kernel throttles the write. The dirty pages are flushed in
+ * the background every 64 MiB, which keeps that throttling rare and the final fsync short.
  */
 export class DirectSink implements Sink {
   onDrain: () => void = () => {};

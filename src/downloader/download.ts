@@ -8,8 +8,16 @@ import { ensureFreeSpace } from '../fsutil/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import type { DownloadRow } from '../state/index.js';
 import { type AttemptOutcome, classifyNetworkError, runAttempt } from './attempt.js';
-import { createSink, defaultEngine } from './engine.js';
-import { commitDownload, finalPathFor, hashPrefix, normaliseSha256, partialPathFor, sizeOf } from './files.js';
+import { createSink, defaultEngine, type Engine } from './engine.js';
+import {
+  commitDownload,
+  finalPathFor,
+  findCompletedDownload,
+  hashPrefix,
+  normaliseSha256,
+  partialPathFor,
+  sizeOf,
+} from './files.js';
 import { AttemptFailure, type Validator } from './response.js';
 import { COLLECT_EVERY_BYTES, collectSocketGarbage } from './runtime.js';
 import type { Sink } from './sink.js';
@@ -18,17 +26,46 @@ import type { DownloadOptions, DownloadResult, UnverifiedDownloadOptions } from 
 
 /** Free space kept beyond what the download still needs (SPEC 7: a free-space check before start). */
 const SPACE_MARGIN = 32 * 1024 * 1024;
-/** The row's offset is written at most this often: a kill -9 loses nothing on disk, only this much of the row's figure. */
+/** The row's offset is written at most this often: a kill -9 loses nothing on disk, only this much of the row. */
 const PERSIST_EVERY_MS = 1000;
 /** An attempt that wrote at least this much does not count against the retries (a flaky but moving link). */
 const PROGRESS_RESETS_RETRIES = 1024 * 1024;
 /** Restarts from zero per URL (200 to a Range, changed ETag, bad Content-Range, 416) before giving up on it. */
 const MAX_RESTARTS = 3;
+/** curl's --speed-limit 1024 --speed-time 60: far below any link a release is fetched over. */
+export const DEFAULT_MIN_RATE = { bytesPerSecond: 1024, windowMs: 60_000 };
 
 type Reporter = ReturnType<typeof createProgressReporter>;
 
 function unverifiedKey(url: string): string {
   return createHash('sha256').update(`unverified:${url}`).digest('hex');
+}
+
+/**
+ * A completed file with this hash is used as it is; else one DownloadJob. `engine` is for the
+ * tests and the benchmark, which measure each; everyone else gets defaultEngine's choice.
+ */
+export async function downloadFile(
+  options: DownloadOptions | UnverifiedDownloadOptions,
+  engine?: Engine,
+): Promise<DownloadResult> {
+  // Without a hash there is nothing to find an earlier copy by: always fetched (allow_unverified).
+  if (options.sha256 === null) return new DownloadJob(options, engine).run();
+  const sha256 = normaliseSha256(options.sha256);
+  const completed = await findCompletedDownload(options.store, sha256);
+  if (completed) {
+    const row = options.store.downloads.findByHash(sha256)!;
+    return {
+      path: completed,
+      size: (await sizeOf(completed)) ?? 0,
+      sha256,
+      reused: true,
+      resumedFrom: 0,
+      fetchedBytes: 0,
+      url: row.url,
+    };
+  }
+  return new DownloadJob(options, engine).run();
 }
 
 /** One call of download(): the state a retry, a restart or a mirror switch carries on with. */
@@ -53,7 +90,10 @@ export class DownloadJob {
   private persistedAt = 0;
   private mismatchRestarted = false;
 
-  constructor(private readonly options: DownloadOptions | UnverifiedDownloadOptions) {
+  constructor(
+    private readonly options: DownloadOptions | UnverifiedDownloadOptions,
+    private readonly engine?: Engine,
+  ) {
     if (options.urls.length === 0) throw new NuwaxError(ErrorCodes.E_NETWORK, 'No URL to download from');
     this.verified = options.sha256 !== null;
     this.sha256 = options.sha256 !== null ? normaliseSha256(options.sha256) : unverifiedKey(options.urls[0]!);
@@ -103,7 +143,7 @@ export class DownloadJob {
       offset: onDisk,
       error: null,
     });
-    this.sink = createSink(this.partPath, this.options.engine ?? defaultEngine(onDisk));
+    this.sink = createSink(this.partPath, this.engine ?? defaultEngine(onDisk));
     try {
       await this.sink.prepare(onDisk);
       return await this.fetchFromMirrors();
@@ -153,24 +193,44 @@ export class DownloadJob {
     return onDisk;
   }
 
+  /**
+   * Rounds over the URLs: each is tried until it succeeds, fails for good or spends its retries; a
+   * host that cannot be reached passes to the next URL at once. Only going round again waits.
+   */
   private async fetchFromMirrors(): Promise<DownloadResult> {
     let lastFailure: AttemptFailure | undefined;
     let attempts = 0;
-    for (const url of this.options.urls) {
-      const result = await this.fetchFrom(url, (failure, count) => {
-        lastFailure = failure;
-        attempts += count;
-      });
-      if (result) return result;
+    let candidates = [...this.options.urls];
+    const report = (failure: AttemptFailure, count: number) => {
+      lastFailure = failure;
+      attempts += count;
+    };
+    for (let round = 0; ; round += 1) {
+      const unreachable: string[] = [];
+      for (const url of candidates) {
+        const result = await this.fetchFrom(url, report);
+        if (result === 'unreachable') unreachable.push(url);
+        else if (result) return result;
+      }
+      if (unreachable.length === 0 || round >= (this.options.retries ?? 5)) break;
+      candidates = unreachable;
+      const delay = backoffDelay(round, this.backoff());
+      this.logger.info({ urls: candidates, round, delay }, 'no server could be reached; trying them again');
+      await this.pause(delay);
     }
     throw await this.giveUp(lastFailure, attempts);
+  }
+
+  private async pause(delay: number): Promise<void> {
+    const signal = this.options.signal;
+    await sleep(delay, undefined, { signal }).catch(() => throwIfAborted(signal));
   }
 
   /** Tries one URL until it succeeds, fails for good, or its retries are spent (then undefined). */
   private async fetchFrom(
     url: string,
     report: (failure: AttemptFailure, attempts: number) => void,
-  ): Promise<DownloadResult | undefined> {
+  ): Promise<DownloadResult | 'unreachable' | undefined> {
     const retries = this.options.retries ?? 5;
     let failures = 0;
     let restarts = 0;
@@ -200,6 +260,7 @@ export class DownloadJob {
         attempts = 0;
         if (failure.scope === 'never') throw failure.error;
         if (failure.scope === 'next-url') return undefined;
+        if (failure.scope === 'unreachable') return 'unreachable';
         failures = this.sink!.written - before >= PROGRESS_RESETS_RETRIES ? 1 : failures + 1;
         if (failures > retries) return undefined;
         const delay = Math.max(
@@ -207,11 +268,14 @@ export class DownloadJob {
           Math.min(failure.retryAfterMs ?? 0, this.backoff().maxMs),
         );
         this.logger.info({ url, code: failure.error.code, failures, delay }, 'download attempt failed; retrying');
-        await sleep(delay, undefined, this.options.signal ? { signal: this.options.signal } : {}).catch(() =>
-          throwIfAborted(this.options.signal),
-        );
+        await this.pause(delay);
       }
     }
+  }
+
+  private minRate(): { bytesPerSecond: number; windowMs: number } | null {
+    const minRate = this.options.minRate ?? DEFAULT_MIN_RATE;
+    return minRate.bytesPerSecond > 0 && minRate.windowMs > 0 ? minRate : null;
   }
 
   private backoff(): { baseMs: number; maxMs: number } {
@@ -236,6 +300,7 @@ export class DownloadJob {
       dispatcher: this.dispatcher,
       signal: this.options.signal,
       stallTimeoutMs: this.options.stallTimeoutMs ?? 30_000,
+      minRate: this.minRate(),
       limiter: this.limiter,
       onAccepted: (decision) => this.accepted(url, offset, decision),
       onBytes: (count) => this.received(count),
@@ -360,7 +425,7 @@ export class DownloadJob {
     };
   }
 
-  /** After a failed attempt: everything received is on disk and in the row, ready for a resume; what the failure means. */
+  /** After a failed attempt: what was received is on disk and in the row, ready for a resume; what it means. */
   private async afterFailure(caught: unknown, url: string): Promise<AttemptFailure> {
     let failure = classifyNetworkError(caught, url);
     const sink = this.sink!;
@@ -380,14 +445,13 @@ export class DownloadJob {
     await this.sink!.close();
     if (written === 0) await rm(this.partPath, { force: true });
     let error = last?.error ?? new NuwaxError(ErrorCodes.E_NETWORK, 'The download failed');
-    if (last?.scope === 'same-url' && error.code === ErrorCodes.E_HTTP) {
-      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, {
-        cause: error,
-        details: { ...error.details, attempts },
-      });
-    } else if (last?.scope === 'same-url' && error.code === ErrorCodes.E_NETWORK) {
-      error = new NuwaxError(ErrorCodes.E_NETWORK, `Gave up after ${attempts} attempts: ${error.message}`, {
-        cause: error.cause,
+    const retried: string[] = [ErrorCodes.E_HTTP, ErrorCodes.E_NETWORK, ErrorCodes.E_STALL];
+    if ((last?.scope === 'same-url' || last?.scope === 'unreachable') && retried.includes(error.code)) {
+      // A refused HTTP status after its retries is a network failure; a stall stays a stall.
+      const code = error.code === ErrorCodes.E_STALL ? ErrorCodes.E_STALL : ErrorCodes.E_NETWORK;
+      const kept = written > 0 ? `; the ${written} bytes received are kept for a resume` : '';
+      error = new NuwaxError(code, `Gave up after ${attempts} attempts: ${error.message}${kept}`, {
+        cause: error.code === ErrorCodes.E_HTTP ? error : error.cause,
         details: { ...error.details, attempts },
       });
     }

@@ -25,7 +25,7 @@ export function normaliseSha256(hash: string): string {
 
 const KNOWN_EXTENSIONS = /\.(tar\.gz|tgz|tar|zip)$/i;
 
-/** The partial file is named after the expected hash, so a new process finds it again (issue: resume). */
+/** The partial file is named after the expected hash, so a new process finds it again (resume). */
 export function partialPathFor(directory: string, sha256: string): string {
   return path.join(directory, `${sha256}.part`);
 }

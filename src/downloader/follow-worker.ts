@@ -9,6 +9,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { type FollowReply, type FollowRequest, followWords, LIMIT_BITS, LIMIT_MASK } from './worker-protocol.js';
+import { ErrorCodes, NuwaxError } from '../errors/index.js';
 
 /** Bytes per read: small enough to stay in the CPU cache between the copy and the hash. */
 const READ_BYTES = 256 * 1024;
@@ -44,9 +45,7 @@ function hashNext(limit: number): void {
   // means that every byte read lay below a limit of this epoch, i.e. was final.
   if (current().epoch !== epoch) return;
   if (read === 0)
-    throw Object.assign(new Error(`${file} ended at ${hashed} bytes, before the ${limit} bytes written to it`), {
-      code: 'ESHORT',
-    });
+    throw new NuwaxError(ErrorCodes.E_IO, `${file} ended at ${hashed} bytes, before the ${limit} bytes written to it`);
   hash.update(buffer.subarray(0, read));
   hashed += read;
 }
@@ -69,7 +68,7 @@ function answer(): void {
   else
     reply({
       type: 'error',
-      code: 'ESHORT',
+      code: ErrorCodes.E_IO,
       message: `${file}: the digest of ${end} bytes was asked for, but ${hashed} were written`,
     });
 }
@@ -113,8 +112,10 @@ function waitForClose(): void {
 try {
   follow();
 } catch (error) {
+  // An errno error keeps its code (ENOSPC, EIO) for the main thread to map; anything else is ours.
   const errno = error as NodeJS.ErrnoException;
-  reply({ type: 'error', code: errno.code ?? 'EWORKER', message: errno.message ?? String(error) });
+  const code = error instanceof NuwaxError ? error.code : (errno.code ?? ErrorCodes.E_INTERNAL);
+  reply({ type: 'error', code, message: errno.message ?? String(error) });
   waitForClose();
 } finally {
   if (fd >= 0) closeSync(fd);

@@ -8,9 +8,10 @@ import {
   followWords,
   LIMIT_BITS,
 } from './worker-protocol.js';
+import { type ErrorCode, ErrorCodes, NuwaxError } from '../errors/index.js';
 
 /**
- * The thread's own V8 heap (issue 3: peak RSS). It holds one 256 KiB read buffer (outside the
+ * The thread's own V8 heap (peak RSS). It holds one 256 KiB read buffer (outside the
  * heap) and a few small objects per read, so a young generation of 1 MiB and a small old one are
  * plenty; V8's defaults size them for a general-purpose isolate. Measured: ~1 MiB less at the peak
  * (1 GiB, medians of 3, 86.1 -> 84.6 MiB); most of the thread's ~10 MiB is Node's own bootstrap of
@@ -113,7 +114,12 @@ export class FollowHasher implements SinkHasher {
 
   private receive(reply: FollowReply): void {
     if (reply.type === 'error') {
-      this.fail(Object.assign(new Error(reply.message), { code: reply.code }));
+      const ours = Object.hasOwn(ErrorCodes, reply.code);
+      this.fail(
+        ours
+          ? new NuwaxError(reply.code as ErrorCode, reply.message)
+          : Object.assign(new Error(reply.message), { code: reply.code }),
+      );
       return;
     }
     this.asked?.resolve(reply.hex);

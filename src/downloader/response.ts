@@ -2,17 +2,19 @@ import { ErrorCodes, NuwaxError } from '../errors/index.js';
 
 /**
  * What an attempt's failure means for the loop in download.ts: try the same URL again (after a
- * backoff), go to the next mirror at once, or stop everything.
+ * backoff), go to the next mirror at once and maybe come back in the next round (the host cannot
+ * be reached), go to the next mirror for good, or stop everything.
  */
-export type RetryScope = 'same-url' | 'next-url' | 'never';
+export type RetryScope = 'same-url' | 'unreachable' | 'next-url' | 'never';
 
-export class AttemptFailure extends Error {
+/** A failed attempt: the error as it will be reported, with what it means for the retry loop. */
+export class AttemptFailure extends NuwaxError {
   constructor(
     readonly error: NuwaxError,
     readonly scope: RetryScope,
     readonly retryAfterMs: number | null = null,
   ) {
-    super(error.message, { cause: error });
+    super(error.code, error.message, { cause: error, details: error.details });
   }
 }
 
@@ -64,7 +66,7 @@ function retryAfter(headers: Headers): number | null {
 
 function httpFailure(status: number, url: string, headers: Headers): AttemptFailure {
   // 408, 425, 429 and 5xx are the server's trouble and may pass; other 4xx (404, 403, ...) will not
-  // change on a retry: fail at once for this URL (issue: no retries), a mirror may still have it.
+  // change on a retry: fail at once for this URL (no retries), a mirror may still have it.
   const transient = status === 408 || status === 425 || status === 429 || status >= 500;
   const redirect = status >= 300 && status < 400;
   const message = redirect

@@ -2,10 +2,12 @@ import type { Dispatcher } from 'undici';
 import type { ProgressListener } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
-import type { Engine } from './engine.js';
 
 export interface DownloadOptions {
-  /** Primary first, then mirrors, tried in turn. */
+  /**
+   * Primary first, then mirrors, tried in turn; a host that cannot be reached passes to the next
+   * at once, and the backoff applies only to going round the list again.
+   */
   urls: string[];
   /** Expected SHA-256, lower-case hex; a "sha256:" prefix is accepted. */
   sha256: string;
@@ -19,6 +21,11 @@ export interface DownloadOptions {
   retries?: number;
   /** No byte for this long aborts the request (then it is retried); default 30 s. */
   stallTimeoutMs?: number;
+  /**
+   * A trickle is a failed attempt: fewer bytes than this per second over a whole window ends it
+   * with E_STALL (then it is resumed). Default 1 KiB/s over 60 s; bytesPerSecond 0 turns it off.
+   */
+  minRate?: { bytesPerSecond: number; windowMs: number };
   /** Bytes per second; 0 or undefined = no limit. */
   rateLimit?: number;
   /** Exponential backoff with jitter between retries; default 500 ms doubling up to 30 s. */
@@ -31,13 +38,6 @@ export interface DownloadOptions {
   fileName?: string;
   /** Redirects followed per request; default 5. */
   maxRedirections?: number;
-  /**
-   * Where SHA-256 runs: 'inline' (the main thread receives, hashes and writes), 'follow' (the main
-   * thread receives and writes, a thread hashes the file by following it) or 'worker' (a thread
-   * hashes and writes blocks the main thread hands over). Default: 'follow' for a resume or with
-   * more than two cores, else 'inline' (see defaultEngine in engine.ts; the benchmark measures all).
-   */
-  engine?: Engine;
 }
 
 /** A package the user chose to install unverified ([security] allow_unverified): no hash to compare with. */

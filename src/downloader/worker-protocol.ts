@@ -1,19 +1,3 @@
-/** Messages between a download and its hashing thread (hash-worker.ts), in order on one port. */
-export type WorkerRequest =
-  | { type: 'prepare'; offset: number }
-  | { type: 'block'; slot: number; length: number }
-  | { type: 'digest' }
-  | { type: 'sync' }
-  | { type: 'close' };
-
-export type WorkerReply =
-  | { type: 'prepared'; end: number }
-  | { type: 'written'; slot: number; end: number }
-  | { type: 'digest'; hex: string; end: number }
-  | { type: 'synced'; end: number }
-  | { type: 'closed'; end: number }
-  | { type: 'error'; code: string; message: string; end: number };
-
 /**
  * Between a download and the thread that follows its file (follower.ts, follow-worker.ts): a
  * message port for the digest and the close, and a few shared words for what changes with every

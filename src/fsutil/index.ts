@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, mkdir, open, rename, rm, statfs } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 
 /** fsync a directory so a rename inside it survives power loss. Not possible on Windows: skipped there. */
@@ -62,13 +63,65 @@ export async function commitFile(temporary: string, target: string): Promise<voi
   await fsyncDirectory(path.dirname(target));
 }
 
+/** The errno code of a failed system call (`ENOENT`, `EACCES`, ...), or undefined for any other error. */
+export function errnoOf(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * For `.catch(...)` on a call about a path: `value` when the path is not there (ENOENT, plus the
+ * codes given, such as ENOTDIR when a parent is a file); any other failure (EACCES, EIO) is rethrown.
+ */
+export function whenAbsent<T>(value: T, ...alsoAbsent: string[]): (error: unknown) => T {
+  return (error: unknown) => {
+    const code = errnoOf(error);
+    if (code === 'ENOENT' || (code !== undefined && alsoAbsent.includes(code))) return value;
+    throw error;
+  };
+}
+
+/** Whether an entry is at `file` (a symlink counts, dangling or not); only ENOENT means absent. */
 export async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file, constants.F_OK);
-    return true;
-  } catch {
-    return false;
+  return lstat(file).then(() => true, whenAbsent(false));
+}
+
+/** SHA-256 (lower-case hex) and byte count of a file, streamed: memory stays flat whatever the size. */
+export async function sha256File(file: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  await pipeline(
+    createReadStream(file, { highWaterMark: 1 << 20 }),
+    async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
+    },
+    { signal },
+  );
+  return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * Bytes under `target`, links not followed (a link counts its own size), absent counts 0. The
+ * walk keeps 64 lstat calls in flight over the whole tree, not 64 per folder, so memory stays
+ * bounded on wide trees (scripts/bench/README.md, backup).
+ */
+export async function treeSize(target: string): Promise<number> {
+  let total = 0;
+  const pending = [target];
+  while (pending.length > 0) {
+    await Promise.all(
+      pending.splice(0, 64).map(async (item) => {
+        const info = await lstat(item).catch(whenAbsent(null));
+        if (!info) return;
+        if (!info.isDirectory()) total += info.size;
+        else for (const name of await readdir(item)) pending.push(path.join(item, name));
+      }),
+    );
   }
+  return total;
 }
 
 /** Free bytes for an unprivileged writer on the filesystem holding `directory` (or its nearest existing parent). */
@@ -80,7 +133,7 @@ export async function freeBytes(directory: string): Promise<number> {
       return Number(stats.bavail) * Number(stats.bsize);
     } catch (error) {
       const parent = path.dirname(current);
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || parent === current) throw error;
+      if (errnoOf(error) !== 'ENOENT' || parent === current) throw error;
       current = parent;
     }
   }
@@ -92,21 +145,24 @@ export async function ensureFreeSpace(directory: string, needed: number, what: s
   if (free < needed) {
     throw new NuwaxError(
       ErrorCodes.E_DISK_FULL,
-      `Not enough disk space for ${what}: ${formatBytes(needed)} needed, ${formatBytes(free)} free in ${directory}`,
+      `Not enough disk space for ${what}: ${formatBytes(needed)} needed, ` +
+        `${formatBytes(free)} free in ${directory}`,
       { details: { needed, free, directory } },
     );
   }
 }
 
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** `27.0 MiB`; whole bytes below 1 KiB; a negative count says `0 B`. The same output as tui's formatBytes. */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
+  let value = Math.max(0, bytes);
   let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
     value /= 1024;
     unit += 1;
   }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
 }
 
 /**

@@ -1,17 +1,21 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { Agent, type Dispatcher, getGlobalDispatcher, interceptors, request } from 'undici';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, type Dispatcher } from 'undici';
 import type { Config } from '../config/index.js';
-import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { ErrorCodes, NuwaxError, throwIfAborted, toNuwaxError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
 import { parseManifest, resolvePackageUrls } from './parse.js';
-import type { Manifest } from './schema.js';
+import { type HttpAnswer, type HttpOptions, header, httpRequest } from './http.js';
+import type { Manifest, PackageRef } from './schema.js';
 import { loadPublicKey, verifySignature } from './signature.js';
 
 /** A manifest is small; a larger body is a misbehaving or hostile server. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-const USER_AGENT = 'nuwax';
+/** Rounds over the manifest URLs before a check gives up; the schedule's next poll tries again. */
+const ROUNDS = 3;
+const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 };
 
 export interface FetchedManifest {
   manifest: Manifest;
@@ -33,6 +37,8 @@ export interface FetchManifestOptions {
   signal?: AbortSignal;
   logger?: Logger;
   dispatcher?: Dispatcher;
+  /** Between rounds over the mirrors, and the cap on a Retry-After; default 500 ms doubling up to 30 s. */
+  backoff?: { baseMs: number; maxMs: number };
 }
 
 export function createDispatcher(config: Config): Dispatcher | undefined {
@@ -40,65 +46,15 @@ export function createDispatcher(config: Config): Dispatcher | undefined {
   return new Agent({ connect: { ca: readFileSync(config.server.ca_file) } });
 }
 
-interface HttpAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-async function readBounded(body: AsyncIterable<Uint8Array>, limit: number, url: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > limit)
-      throw new NuwaxError(ErrorCodes.E_MANIFEST, `The answer from ${url} is larger than ${limit} bytes`);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks);
-}
-
-async function httpRequest(
-  url: string,
-  options: {
-    method?: 'GET' | 'POST';
-    headers?: Record<string, string>;
-    body?: string;
-    config: Config;
-    signal?: AbortSignal;
-    dispatcher?: Dispatcher;
-  },
-): Promise<HttpAnswer> {
-  const timeout = options.config.server.timeout * 1000;
-  try {
-    const response = await request(url, {
-      method: options.method ?? 'GET',
-      headers: { 'user-agent': USER_AGENT, ...options.headers },
-      body: options.body,
-      signal: options.signal,
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      // undici 7 follows redirects only through the interceptor (bounded).
-      dispatcher: (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: 5 })),
-    });
-    const body = await readBounded(response.body, MAX_MANIFEST_BYTES, url);
-    return { status: response.statusCode, headers: response.headers, body };
-  } catch (error) {
-    if (error instanceof NuwaxError) throw error;
-    if ((error as Error).name === 'AbortError')
-      throw new NuwaxError(ErrorCodes.E_ABORTED, 'Cancelled', { cause: error });
-    const cause = error as NodeJS.ErrnoException;
-    const why = cause.code ?? cause.message;
-    throw new NuwaxError(ErrorCodes.E_NETWORK, `Cannot reach the release server at ${new URL(url).origin} (${why})`, {
-      cause: error,
-      details: { url },
-    });
-  }
-}
-
-function header(headers: HttpAnswer['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
+function requestOptions(config: Config, options: { signal?: AbortSignal; dispatcher?: Dispatcher }): HttpOptions {
+  const { min_rate, min_rate_window } = config.download;
+  return {
+    timeoutMs: config.server.timeout * 1000,
+    limit: MAX_MANIFEST_BYTES,
+    minRate: { bytesPerSecond: min_rate, windowMs: min_rate_window * 1000 },
+    signal: options.signal,
+    dispatcher: options.dispatcher,
+  };
 }
 
 const CLIENT_ID_KEY = 'server:client_id';
@@ -107,12 +63,10 @@ const CLIENT_ID_KEY = 'server:client_id';
 async function registerClient(options: FetchManifestOptions): Promise<string> {
   const base = options.config.server.base_url!;
   const answer = await httpRequest(new URL('api/v1/clients/register', withSlash(base)).toString(), {
+    ...requestOptions(options.config, options),
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ os: os.platform(), arch: os.arch() }),
-    config: options.config,
-    signal: options.signal,
-    dispatcher: options.dispatcher,
   });
   if (answer.status >= 300) {
     throw new NuwaxError(ErrorCodes.E_HTTP, `Client registration at ${base} failed with HTTP ${answer.status}`, {
@@ -147,82 +101,196 @@ export function manifestUrlFor(config: Config): string {
   );
 }
 
+/** The manifest URL, then `[server] mirrors` (a URL ending in "/" gets the manifest's file name). */
+export function manifestUrlsFor(config: Config): string[] {
+  const primary = manifestUrlFor(config);
+  const name = new URL(primary).pathname.split('/').pop() ?? '';
+  const mirrors = config.server.mirrors.map((mirror) =>
+    mirror.endsWith('/') ? new URL(name, mirror).toString() : mirror,
+  );
+  return [...new Set([primary, ...mirrors])];
+}
+
 interface CachedManifest {
   etag: string;
   body: string;
+  /** The signature that verified over `body`: a 304 needs no new one. */
+  signature?: string;
 }
 
 /**
  * Fetches the manifest with a conditional GET (a fleet polling every few minutes costs the server a
- * 304), verifies its signature over the exact bytes when keys are configured, and parses it.
+ * 304, and nothing more: the signature of unchanged bytes is the one already verified), from the
+ * manifest URL or its mirrors, verifies its signature over the exact bytes when keys are
+ * configured, and parses it.
  */
 export async function fetchManifest(options: FetchManifestOptions): Promise<FetchedManifest> {
   const { config, store } = options;
-  const url = manifestUrlFor(config);
-  const cacheKey = `manifest:${url}`;
-  const cached = store.kv.get<CachedManifest>(cacheKey);
+  const urls = manifestUrlsFor(config);
   const usesApi = !config.server.manifest_url;
+  let cached: CachedManifest | undefined;
 
-  const get = async (): Promise<HttpAnswer> => {
+  const get = async (url: string): Promise<HttpAnswer> => {
+    cached = store.kv.get<CachedManifest>(`manifest:${url}`);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (cached) headers['if-none-match'] = cached.etag;
     if (usesApi) headers['x-client-id'] = store.kv.get<string>(CLIENT_ID_KEY) ?? (await registerClient(options));
-    return httpRequest(url, { headers, config, signal: options.signal, dispatcher: options.dispatcher });
+    let answer = await httpRequest(url, { ...requestOptions(config, options), headers });
+    if (answer.status === 401 && usesApi) {
+      // As nuwax-cli does: the server forgot us; register again and retry once.
+      options.logger?.info({ url }, 'server answered 401, registering the client again');
+      headers['x-client-id'] = await registerClient(options);
+      answer = await httpRequest(url, { ...requestOptions(config, options), headers });
+    }
+    return answer;
   };
 
-  let answer = await get();
-  if (answer.status === 401 && usesApi) {
-    // As nuwax-cli does: the server forgot us; register again and retry once.
-    options.logger?.info({ url }, 'server answered 401, registering the client again');
-    await registerClient(options);
-    answer = await get();
-  }
-  let bytes: Buffer;
+  const { answer, url } = await fromMirrors(urls, get, options);
   const notModified = answer.status === 304 && cached !== undefined;
-  if (notModified) {
-    bytes = Buffer.from(cached.body, 'base64');
-  } else if (answer.status === 200) {
-    bytes = answer.body;
-  } else {
-    throw new NuwaxError(ErrorCodes.E_HTTP, `The release server answered HTTP ${answer.status} for ${url}`, {
-      details: { statusCode: answer.status, url },
-    });
-  }
-
-  const signature = await checkSignature(bytes, url, options);
-  const manifest = resolvePackageUrls(parseManifest(bytes, `manifest from ${url}`), url);
+  const bytes = notModified && cached ? Buffer.from(cached.body, 'base64') : answer.body;
+  const known = notModified ? cached?.signature : undefined;
+  const signature = await checkSignature(bytes, url, options, known);
+  const manifest = withManifestMirrors(parseManifest(bytes, `manifest from ${url}`), url, urls);
   const etag = header(answer.headers, 'etag');
-  if (!notModified && etag) store.kv.set(cacheKey, { etag, body: bytes.toString('base64') } satisfies CachedManifest);
-  const serverDate = header(answer.headers, 'date');
+  if (!notModified && etag) {
+    const entry: CachedManifest = { etag, body: bytes.toString('base64'), signature: signature ?? undefined };
+    store.kv.set(`manifest:${url}`, entry);
+  } else if (notModified && cached && signature !== null && cached.signature !== signature) {
+    store.kv.set(`manifest:${url}`, { ...cached, signature });
+  }
   return {
     manifest,
     url,
     bytes,
     signed: signature !== null,
-    ...(signature !== null ? { signature } : {}),
+    signature: signature ?? undefined,
     notModified,
-    ...(serverDate ? { serverDate } : {}),
+    serverDate: header(answer.headers, 'date'),
   };
 }
 
-/** The signature that verified, or null when no key is configured. */
-async function checkSignature(bytes: Buffer, url: string, options: FetchManifestOptions): Promise<string | null> {
+/**
+ * Package URLs resolve against the URL that served the manifest; the same relative URL under
+ * every other manifest URL is a mirror of the package, so a package fails over as the manifest did.
+ */
+function withManifestMirrors(parsed: Manifest, servedFrom: string, urls: string[]): Manifest {
+  const manifest = resolvePackageUrls(parsed, servedFrom);
+  const others = urls.filter((url) => url !== servedFrom).map((url) => packageRefs(resolvePackageUrls(parsed, url)));
+  packageRefs(manifest).forEach((ref, index) => {
+    if (!ref) return;
+    const alternates = others.map((refs) => refs[index]?.url).filter((url): url is string => url !== undefined);
+    ref.mirrors = [...new Set([...ref.mirrors, ...alternates])].filter((mirror) => mirror !== ref.url);
+  });
+  return manifest;
+}
+
+/** Every package reference, always in the same order (the slots are kept, absent ones too). */
+function packageRefs(manifest: Manifest): Array<PackageRef | undefined> {
+  return [
+    manifest.packages?.full,
+    manifest.packages?.patch,
+    manifest.platforms?.x86_64,
+    manifest.platforms?.aarch64,
+    manifest.patch?.x86_64,
+    manifest.patch?.aarch64,
+  ];
+}
+
+type Verdict = { answer: HttpAnswer } | { retryAfterMs: number | null; error: NuwaxError } | { error: NuwaxError };
+
+/** 200 and 304 are answers; 408, 425, 429 and 5xx may pass (the next mirror, then a new round); the rest will not. */
+function judge(answer: HttpAnswer, url: string): Verdict {
+  if (answer.status === 200 || answer.status === 304) return { answer };
+  const error = new NuwaxError(ErrorCodes.E_HTTP, `The release server answered HTTP ${answer.status} for ${url}`, {
+    details: { statusCode: answer.status, url },
+  });
+  const transient = [408, 425, 429].includes(answer.status) || answer.status >= 500;
+  return transient ? { error, retryAfterMs: retryAfterMs(answer) } : { error };
+}
+
+/** The n-th round waits between half and all of base·2ⁿ, capped (jitter spreads a fleet). */
+function backoffDelay(round: number, backoff: { baseMs: number; maxMs: number }): number {
+  const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** round);
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** Retry-After in seconds or as an HTTP date, in milliseconds from now. */
+function retryAfterMs(answer: HttpAnswer): number | null {
+  const value = header(answer.headers, 'retry-after')?.trim();
+  if (!value) return null;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, date - Date.now());
+}
+
+/**
+ * Rounds over the URLs. A host that cannot be reached, a stall or a server error passes to the
+ * next URL at once; only a new round waits (backoff with jitter, or the server's Retry-After when
+ * longer, up to the cap; past the cap the check fails now and the schedule's next poll comes back).
+ */
+async function fromMirrors(
+  urls: string[],
+  get: (url: string) => Promise<HttpAnswer>,
+  options: FetchManifestOptions,
+): Promise<{ answer: HttpAnswer; url: string }> {
+  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  let candidates = urls;
+  let last: NuwaxError | undefined;
+  for (let round = 0; ; round += 1) {
+    const again: string[] = [];
+    let wait = 0;
+    for (const url of candidates) {
+      let verdict: Verdict;
+      try {
+        verdict = judge(await get(url), url);
+      } catch (error) {
+        const failure = toNuwaxError(error);
+        const passing = [ErrorCodes.E_NETWORK, ErrorCodes.E_STALL] as string[];
+        if (!passing.includes(failure.code) || failure.details?.redirectLoop) throw failure;
+        verdict = { error: failure, retryAfterMs: null };
+      }
+      if ('answer' in verdict) return { answer: verdict.answer, url };
+      last = verdict.error;
+      options.logger?.info({ url, code: last.code, message: last.message }, 'manifest fetch failed; next server');
+      if (!('retryAfterMs' in verdict)) continue;
+      again.push(url);
+      if (verdict.retryAfterMs !== null && verdict.retryAfterMs > backoff.maxMs) {
+        throw new NuwaxError(
+          ErrorCodes.E_HTTP,
+          `${last.message}; it asks to come back in ${Math.ceil(verdict.retryAfterMs / 1000)} s, ` +
+            'which the next scheduled check will do',
+          { cause: last, details: { ...last.details, retryAfterMs: verdict.retryAfterMs } },
+        );
+      }
+      wait = Math.max(wait, verdict.retryAfterMs ?? 0);
+    }
+    if (again.length === 0 || round + 1 >= ROUNDS) break;
+    candidates = again;
+    const delay = Math.max(backoffDelay(round, backoff), wait);
+    await sleep(delay, undefined, { signal: options.signal }).catch(() => throwIfAborted(options.signal));
+  }
+  throw last ?? new NuwaxError(ErrorCodes.E_NETWORK, 'No release server to ask');
+}
+
+/** The signature that verified, or null without keys; `known` is the one verified before over these bytes. */
+async function checkSignature(
+  bytes: Buffer,
+  url: string,
+  options: FetchManifestOptions,
+  known: string | undefined,
+): Promise<string | null> {
   const keys = options.config.security.public_keys;
   if (keys.length === 0) return null;
   const publicKeys = keys.map(loadPublicKey);
+  // Checked again against today's keys: a key removed from the config no longer verifies it.
+  if (known !== undefined && verifySignature(bytes, known, publicKeys)) return known;
   const sigUrl = `${url}.sig`;
-  const answer = await httpRequest(sigUrl, {
-    config: options.config,
-    signal: options.signal,
-    dispatcher: options.dispatcher,
-  });
+  const answer = await httpRequest(sigUrl, requestOptions(options.config, options));
   if (answer.status !== 200) {
     throw new NuwaxError(
       ErrorCodes.E_SIGNATURE,
       `The manifest signature ${sigUrl} is missing (HTTP ${answer.status}) and public keys are configured`,
-      {
-        details: { url: sigUrl, statusCode: answer.status },
-      },
+      { details: { url: sigUrl, statusCode: answer.status } },
     );
   }
   const signature = answer.body.toString('utf8');
@@ -230,9 +298,7 @@ async function checkSignature(bytes: Buffer, url: string, options: FetchManifest
     throw new NuwaxError(
       ErrorCodes.E_SIGNATURE,
       `The manifest signature does not verify with any configured public key: refusing ${url}`,
-      {
-        details: { url },
-      },
+      { details: { url } },
     );
   }
   return signature;

@@ -95,13 +95,8 @@ async function* bundleEntries(file: string, signal: AbortSignal | undefined): As
       yield { name, size, body: { [Symbol.asyncIterator]: () => entry.stream() } };
     }
   } catch (error) {
-    // Not a tar at all (its first header does not check out): not a bundle, rather than corrupt.
-    if (
-      seen === 0 &&
-      error instanceof NuwaxError &&
-      error.code === ErrorCodes.E_ARCHIVE &&
-      /^Corrupt tar data/.test(error.message)
-    ) {
+    // Not a tar at all (no first entry could be read from it): not a bundle, rather than corrupt.
+    if (seen === 0 && error instanceof NuwaxError && error.code === ErrorCodes.E_ARCHIVE) {
       throw bundleError(`${path.basename(file)} is not a nuwax bundle (not a tar archive)`, { file });
     }
     throw readError(error, file);
@@ -139,7 +134,8 @@ function parseIndex(bytes: Buffer, clientVersion: string): BundleIndex {
   const needs = typeof clientMin === 'string' && isValidVersion(clientMin) ? clientMin : null;
   if (typeof format === 'number' && format !== BUNDLE_FORMAT) {
     throw bundleError(
-      `The bundle has format ${format}; this nuwax ${clientVersion} reads format ${BUNDLE_FORMAT} (it needs nuwax ${needs ?? '?'} or later)`,
+      `The bundle has format ${format}` +
+        `; this nuwax ${clientVersion} reads format ${BUNDLE_FORMAT} (it needs nuwax ${needs ?? '?'} or later)`,
     );
   }
   if (needs !== null && compareVersions(needs, clientVersion) > 0) {
@@ -157,7 +153,7 @@ function parseIndex(bytes: Buffer, clientVersion: string): BundleIndex {
   return result.data;
 }
 
-/** The bundle's pseudo location: relative package URLs resolve under it, so a later run names the cached file the same. */
+/** The bundle's pseudo location: relative package URLs resolve under it, so a later run names the cached file alike. */
 function bundleManifestUrl(file: string): string {
   return `${pathToFileURL(path.resolve(file)).href}/${MANIFEST_NAME}`;
 }
@@ -179,7 +175,7 @@ function verifyHead(file: string, metadata: Map<string, Buffer>, options: ReadBu
     url,
     bytes,
     signed: verified.signed,
-    ...(signature ? { signature: signature.toString('utf8') } : {}),
+    signature: signature?.toString('utf8'),
     notModified: false,
   };
   return { file, index, fetched, signature };
@@ -213,7 +209,8 @@ function packageRecord(head: BundleHead, entry: BundleEntry, seen: Set<string>):
   if (entry.size !== item.size || (declared !== null && declared !== entry.size)) {
     throw new NuwaxError(
       ErrorCodes.E_SIZE_MISMATCH,
-      `The bundle's ${entry.name} is ${entry.size} bytes; its index says ${item.size}${declared !== null ? ` and the manifest ${declared}` : ''}`,
+      `The bundle's ${entry.name} is ${entry.size} bytes; its index says ${item.size}` +
+        `${declared !== null ? ` and the manifest ${declared}` : ''}`,
       {
         details: { name: entry.name },
       },
@@ -323,7 +320,8 @@ export async function importBundle(head: BundleHead, options: ImportBundleOption
       if (actual !== item.sha256) {
         throw new NuwaxError(
           ErrorCodes.E_HASH_MISMATCH,
-          `The bundle's package ${item.name} (${item.roles.join(', ')}) has sha256 ${actual}, not the ${item.sha256} the manifest gives: refusing the bundle`,
+          `The bundle's package ${item.name} (${item.roles.join(', ')}) has sha256 ${actual}, ` +
+            `not the ${item.sha256} the manifest gives: refusing the bundle`,
           {
             details: { name: item.name, expected: item.sha256, actual },
           },

@@ -1,5 +1,5 @@
 /**
- * Offline bundles for air-gapped boxes (issue 7): one plain tar (the packages are compressed
+ * Offline bundles for air-gapped boxes: one plain tar (the packages are compressed
  * already) holding a release exactly as the server publishes it:
  *   nuwax-bundle.json          format, created, client_min, version and the package list
  *   manifest.json              the manifest's exact bytes (the signature covers them)
@@ -19,7 +19,7 @@ import tarStream from 'tar-stream';
 import { z } from 'zod';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { createProgressReporter, type ProgressListener } from '../events/index.js';
-import { fsyncDirectory, fsyncFile, temporaryPathFor } from '../fsutil/index.js';
+import { fsyncDirectory, fsyncFile, temporaryPathFor, whenAbsent } from '../fsutil/index.js';
 import { isValidVersion, type Manifest, type ManifestArch, type PackageRef, parseManifest } from '../manifest/index.js';
 
 export const BUNDLE_FORMAT = 1;
@@ -135,8 +135,10 @@ function lastSegment(url: string): string {
   const raw = url.split(/[?#]/)[0]!.split('/').pop() ?? '';
   try {
     return decodeURIComponent(raw);
-  } catch {
-    return raw;
+  } catch (error) {
+    // A malformed %-escape: the name is used as written.
+    if (error instanceof URIError) return raw;
+    throw error;
   }
 }
 
@@ -147,7 +149,7 @@ function entryNameFor(sha256: string, url: string): string {
   return `packages/${sha256}-${base || 'package'}`;
 }
 
-/** A relative URL names a file beside the manifest; an absolute one is looked for there (or in packagesDir) by its name. */
+/** A relative URL names a file beside the manifest; an absolute one is looked for by name there (or in packagesDir). */
 function localFileFor(url: string, manifestFile: string, packagesDir: string | undefined): string {
   const resolved = new URL(url, pathToFileURL(manifestFile));
   if (!packagesDir && resolved.protocol === 'file:') return fileURLToPath(resolved);
@@ -267,7 +269,7 @@ async function writeBundle(
   mtime: Date,
   options: CreateBundleOptions,
 ): Promise<void> {
-  const signal = options.signal ? { signal: options.signal } : {};
+  const signal = { signal: options.signal };
   const progress = byteProgress(
     sources.reduce((sum, source) => sum + source.size, 0),
     options.onProgress,
@@ -302,7 +304,8 @@ async function writeBundle(
       if (actual !== source.sha256) {
         throw new NuwaxError(
           ErrorCodes.E_HASH_MISMATCH,
-          `${source.file} does not match the sha256 the manifest gives the ${source.roles.join(', ')} package: refusing to bundle it`,
+          `${source.file} does not match the sha256 the manifest gives the ${source.roles.join(', ')}` +
+            ` package: refusing to bundle it`,
           {
             details: { file: source.file, expected: source.sha256, actual },
           },
@@ -321,7 +324,7 @@ async function writeBundle(
 
 /** `nuwax release bundle`: writes the bundle atomically (temp file, fsync, rename); nothing is left on failure. */
 export async function createBundle(options: CreateBundleOptions): Promise<CreatedBundle> {
-  const manifestFile = (await stat(options.manifest).catch(() => null))?.isDirectory()
+  const manifestFile = (await stat(options.manifest).catch(whenAbsent(null)))?.isDirectory()
     ? path.join(options.manifest, MANIFEST_NAME)
     : options.manifest;
   const bytes = (await readBoundedFile(manifestFile, LIMITS[MANIFEST_NAME]!, false))!;
@@ -339,8 +342,8 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   const metadata: Array<[string, Buffer]> = [
     [INDEX_NAME, Buffer.from(`${JSON.stringify(index, null, 2)}\n`)],
     [MANIFEST_NAME, bytes],
-    ...(signature ? [[SIGNATURE_NAME, signature] as [string, Buffer]] : []),
   ];
+  if (signature) metadata.push([SIGNATURE_NAME, signature]);
   const output = path.resolve(options.output);
   await mkdir(path.dirname(output), { recursive: true });
   const temporary = temporaryPathFor(output);

@@ -2,7 +2,6 @@ export {
   type BuildManifestOptions,
   buildManifest,
   type ReleaseSidecar,
-  sha256File,
   signManifestFile,
   writeKeyPair,
   writeManifest,

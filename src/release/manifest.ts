@@ -1,10 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
-import { writeFileAtomic } from '../fsutil/index.js';
+import { sha256File, writeFileAtomic } from '../fsutil/index.js';
 import { generateKeyPair, loadPrivateKey, parseManifest, signBytes } from '../manifest/index.js';
 
 /** Written beside every package by `release pack`/`release patch` (`<file>.release.json`). */
@@ -16,22 +13,6 @@ export interface ReleaseSidecar {
   operations?: unknown;
   size?: number;
   sha256?: string;
-}
-
-export async function sha256File(file: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  await pipeline(
-    createReadStream(file, { highWaterMark: 1 << 20 }),
-    async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        size += chunk.length;
-      }
-    },
-    signal ? { signal } : {},
-  );
-  return { sha256: hash.digest('hex'), size };
 }
 
 async function readSidecar(file: string): Promise<ReleaseSidecar | undefined> {
@@ -79,11 +60,7 @@ export async function buildManifest(options: BuildManifestOptions): Promise<Reco
       : name;
     const ref = { url, hash: `sha256:${sha256}`, signature: '', size };
     if (sidecar.kind === 'patch') {
-      patch[sidecar.arch] = {
-        ...ref,
-        ...(sidecar.from ? { from: sidecar.from } : {}),
-        operations: sidecar.operations ?? {},
-      };
+      patch[sidecar.arch] = { ...ref, from: sidecar.from, operations: sidecar.operations ?? {} };
     } else {
       platforms[sidecar.arch] = ref;
       legacyFull ??= ref;

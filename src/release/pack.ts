@@ -4,7 +4,7 @@ import type { PatchOperations } from '../apply/index.js';
 import { createTarGz } from '../archive/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import type { ProgressListener } from '../events/index.js';
-import { writeFileAtomic } from '../fsutil/index.js';
+import { whenAbsent, writeFileAtomic } from '../fsutil/index.js';
 import { isValidVersion } from '../manifest/index.js';
 import type { ReleaseSidecar } from './manifest.js';
 
@@ -26,7 +26,7 @@ export function checkReleaseArguments(versions: string[], arch: string): asserts
 }
 
 export async function checkDirectory(directory: string, what: string): Promise<void> {
-  const info = await stat(directory).catch(() => null);
+  const info = await stat(directory).catch(whenAbsent(null, 'ENOTDIR'));
   if (!info?.isDirectory()) throw new NuwaxError(ErrorCodes.E_USAGE, `${what} ${directory} is not a directory`);
 }
 
@@ -59,9 +59,9 @@ export async function packRelease(options: PackOptions): Promise<PackageSidecar>
   const entries = (await readdir(dir)).sort();
   const created = await createTarGz(dir, entries, output, {
     step: 'staging',
-    ...(options.level !== undefined ? { level: options.level } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    level: options.level,
+    signal: options.signal,
+    onProgress: options.onProgress,
   });
   const sidecar: PackageSidecar = {
     kind: 'full',

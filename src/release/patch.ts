@@ -55,9 +55,9 @@ export async function patchRelease(options: PatchReleaseOptions): Promise<Packag
     extraEntries: [
       { name: `${METADATA_DIR}/patch.json`, content: Buffer.from(`${JSON.stringify(patchInfo, null, 2)}\n`) },
     ],
-    ...(options.level !== undefined ? { level: options.level } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    level: options.level,
+    signal: options.signal,
+    onProgress: options.onProgress,
   });
   const sidecar: PackageSidecar = {
     kind: 'patch',

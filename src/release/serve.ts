@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { whenAbsent } from '../fsutil/index.js';
 
 export interface StaticServer {
   url: string;
@@ -26,7 +27,7 @@ function etagOf(info: Stats): string {
   return `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}-${info.ino.toString(16)}"`;
 }
 
-/** One `bytes=` range (RFC 9110 14.1.2); null: ignore the header (malformed or several ranges); 'unsatisfiable': 416. */
+/** One `bytes=` range (RFC 9110 14.1.2); null: ignore the header (malformed or several); 'unsatisfiable': 416. */
 export function parseRange(header: string, size: number): { start: number; end: number } | null | 'unsatisfiable' {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match || (match[1] === '' && match[2] === '')) return null;
@@ -47,8 +48,10 @@ async function resolveRequest(root: string, url: string): Promise<string | 'refu
   let pathname: string;
   try {
     pathname = decodeURIComponent(new URL(url, 'http://localhost').pathname);
-  } catch {
-    return 'refused';
+  } catch (error) {
+    // A URL that does not parse (TypeError) or a malformed %-escape (URIError) names no file.
+    if (error instanceof TypeError || error instanceof URIError) return 'refused';
+    throw error;
   }
   if (pathname.includes('\0') || pathname.includes('\\')) return 'refused';
   const parts = pathname.split('/').filter((part) => part !== '');
@@ -56,8 +59,9 @@ async function resolveRequest(root: string, url: string): Promise<string | 'refu
   let real: string;
   try {
     real = await realpath(path.join(root, ...parts));
-  } catch {
-    return 'missing';
+  } catch (error) {
+    // Any other failure (EACCES, ELOOP) is answered 500 with its message by the request handler.
+    return whenAbsent('missing' as const, 'ENOTDIR')(error);
   }
   return real === root || real.startsWith(root + path.sep) ? real : 'refused';
 }
@@ -89,7 +93,7 @@ async function respond(root: string, request: IncomingMessage, response: ServerR
     response.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden\n');
     return;
   }
-  const info = file === 'missing' ? null : await stat(file).catch(() => null);
+  const info = file === 'missing' ? null : await stat(file).catch(whenAbsent(null));
   if (file === 'missing' || !info?.isFile()) {
     response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     return;
@@ -115,11 +119,9 @@ async function respond(root: string, request: IncomingMessage, response: ServerR
   }
   const { start, end } = range ?? { start: 0, end: info.size - 1 };
   const length = Math.max(0, end - start + 1);
-  response.writeHead(range ? 206 : 200, {
-    ...headers,
-    'content-length': length,
-    ...(range ? { 'content-range': `bytes ${start}-${end}/${info.size}` } : {}),
-  });
+  headers['content-length'] = length;
+  if (range) headers['content-range'] = `bytes ${start}-${end}/${info.size}`;
+  response.writeHead(range ? 206 : 200, headers);
   if (request.method === 'HEAD' || length === 0) {
     response.end();
     return;

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { ErrorCodes, isNuwaxError, NuwaxError } from '../errors/index.js';
 
 export interface CommandOutput {
   code: number | null;
@@ -112,12 +112,21 @@ export function runCommand(command: string, args: string[], options: RunOptions 
   });
 }
 
+/**
+ * For `.catch(...)` on a runCommand whose answer is optional: a program that cannot be started
+ * (E_DOCKER) or that overran its timeout (E_TIMEOUT) gives null; anything else is rethrown.
+ */
+export function noOutput(error: unknown): null {
+  if (isNuwaxError(error, ErrorCodes.E_DOCKER) || isNuwaxError(error, ErrorCodes.E_TIMEOUT)) return null;
+  throw error;
+}
+
 /** True when a Docker engine answers (`docker info`), within 15 s. */
 export async function dockerAvailable(env?: NodeJS.ProcessEnv): Promise<boolean> {
   const output = await runCommand('docker', ['info', '--format', '{{.ServerVersion}}'], {
     timeoutMs: 15_000,
-    ...(env ? { env } : {}),
-  }).catch(() => null);
+    env,
+  }).catch(noOutput);
   return output?.code === 0 && output.stdout.trim() !== '';
 }
 
@@ -147,7 +156,7 @@ export async function detectCompose(
   const key = env.PATH ?? '';
   const cached = detected.get(key);
   if (cached) return cached;
-  const options = { timeoutMs: 15_000, env, ...(signal ? { signal } : {}) };
+  const options = { timeoutMs: 15_000, env, signal };
   const candidates: ComposeCommand[] = [
     { command: 'docker', args: ['compose'], version: 'v2' },
     { command: 'docker-compose', args: [], version: 'v1' },

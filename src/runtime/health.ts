@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
-import { runCommand } from './exec.js';
+import { noOutput, runCommand } from './exec.js';
 import { type ContainerFacts, judge, portInUse, type Verdict } from './judge.js';
 
 export interface HealthOptions {
@@ -49,15 +49,12 @@ const LOG_LINES = 20;
 /** The containers of a compose project, one-off `run` containers left out. */
 export async function inspectProject(project: string, signal?: AbortSignal): Promise<ContainerFacts[]> {
   const filters = ['--filter', `label=com.docker.compose.project=${project}`];
-  const listed = await runCommand('docker', ['ps', '-aq', ...filters], {
-    timeoutMs: 30_000,
-    ...(signal ? { signal } : {}),
-  });
+  const listed = await runCommand('docker', ['ps', '-aq', ...filters], { timeoutMs: 30_000, signal });
   if (listed.code !== 0)
     throw new NuwaxError(ErrorCodes.E_DOCKER, `docker ps failed: ${listed.stderr.trim().slice(-500)}`);
   const ids = listed.stdout.split('\n').filter(Boolean);
   if (ids.length === 0) return [];
-  const output = await runCommand('docker', ['inspect', ...ids], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+  const output = await runCommand('docker', ['inspect', ...ids], { timeoutMs: 30_000, signal });
   // A container removed between ps and inspect makes inspect fail for all: the next poll sees the truth.
   if (output.code !== 0) return [];
   return (JSON.parse(output.stdout) as ContainerFacts[]).filter(
@@ -66,9 +63,9 @@ export async function inspectProject(project: string, signal?: AbortSignal): Pro
 }
 
 export async function lastLogLines(container: string, lines = LOG_LINES): Promise<string[]> {
-  const output = await runCommand('docker', ['logs', '--tail', String(lines), container], { timeoutMs: 30_000 }).catch(
-    () => null,
-  );
+  const output = await runCommand('docker', ['logs', '--tail', String(lines), container], {
+    timeoutMs: 30_000,
+  }).catch(noOutput);
   // Both streams, as the service wrote them; order between them is lost, which is fine for a diagnosis.
   return `${output?.stdout ?? ''}${output?.stderr ?? ''}`.split('\n').filter(Boolean).slice(-lines);
 }
@@ -81,12 +78,9 @@ async function probe(url: string, status: number, signal?: AbortSignal): Promise
       redirect: 'manual',
     });
     await response.arrayBuffer();
-    return {
-      url,
-      ok: response.status === status,
-      status: response.status,
-      ...(response.status === status ? {} : { error: `answered ${response.status}, expected ${status}` }),
-    };
+    const result: ProbeResult = { url, ok: response.status === status, status: response.status };
+    if (!result.ok) result.error = `answered ${response.status}, expected ${status}`;
+    return result;
   } catch (error) {
     throwIfAborted(signal);
     return { url, ok: false, status: null, error: (error as Error).message };
@@ -148,11 +142,9 @@ export async function checkHealth(project: string, services: string[], options: 
         : `timed out after ${Math.round(options.timeoutMs / 1000)} s`;
       break;
     }
-    await sleep(
-      Math.max(50, Math.min(options.pollMs ?? 1000, deadline - Date.now())),
-      undefined,
-      options.signal ? { signal: options.signal } : {},
-    ).catch(() => throwIfAborted(options.signal));
+    await sleep(Math.max(50, Math.min(options.pollMs ?? 1000, deadline - Date.now())), undefined, {
+      signal: options.signal,
+    }).catch(() => throwIfAborted(options.signal));
   }
   const report: HealthReport = {
     healthy: true,
@@ -184,7 +176,7 @@ async function describe(
   const logs = healthy || !container ? [] : await lastLogLines(container.Id);
   const port = portInUse(logs, container);
   const state = container?.State;
-  return {
+  const health: ServiceHealth = {
     service,
     container: container?.Id.slice(0, 12) ?? null,
     state: state?.Status ?? 'missing',
@@ -196,6 +188,7 @@ async function describe(
     restartCount: container?.RestartCount ?? 0,
     reason: verdict.decided ? verdict.reason : `not healthy, check ${stoppedBy}: ${verdict.reason}`,
     logs,
-    ...(port ? { portInUse: port } : {}),
   };
+  if (port) health.portInUse = port;
+  return health;
 }

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import { createProgressReporter, type ProgressListener } from '../events/index.js';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
+import { whenAbsent } from '../fsutil/index.js';
 import { runCommand } from './exec.js';
 
 export type HostArch = 'x86_64' | 'aarch64';
@@ -72,7 +73,7 @@ export function withoutArchSuffix(tag: string): string {
 }
 
 /**
- * Loads `images/*.tar` for this arch before the services stop (SPEC 5, issue 5): other arches are
+ * Loads `images/*.tar` for this arch before the services stop (SPEC 5): other arches are
  * skipped, an image whose ID is present is not loaded again, suffixed tags are retagged without the
  * suffix, and a failed load is an error.
  */
@@ -81,7 +82,9 @@ export async function loadImages(
   arch: HostArch,
   options: { signal?: AbortSignal; onProgress?: ProgressListener; timeoutMs?: number } = {},
 ): Promise<{ loaded: string[]; skipped: string[] }> {
-  const files = (await readdir(imagesDir).catch(() => [] as string[])).filter((name) => name.endsWith('.tar')).sort();
+  const files = (await readdir(imagesDir).catch(whenAbsent([] as string[])))
+    .filter((name) => name.endsWith('.tar'))
+    .sort();
   const report = createProgressReporter('loading_images', files.length, options.onProgress, { unit: 'images' });
   const loaded: string[] = [];
   const skipped: string[] = [];
@@ -107,7 +110,7 @@ export async function loadImages(
     } else {
       const run = await runCommand('docker', ['load', '-i', file], {
         timeoutMs: options.timeoutMs ?? 600_000,
-        ...(options.signal ? { signal: options.signal } : {}),
+        signal: options.signal,
       });
       if (run.code !== 0)
         throw new NuwaxError(

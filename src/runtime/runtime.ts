@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProgressListener } from '../events/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
-import { exists } from '../fsutil/index.js';
+import { exists, whenAbsent } from '../fsutil/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import { type CommandOutput, detectCompose, runCommand } from './exec.js';
 import { checkHealth, type HealthOptions, type HealthReport, inspectProject, lastLogLines } from './health.js';
@@ -53,7 +53,7 @@ export class DockerRuntime {
    */
   async projectName(): Promise<string> {
     if (this.options.projectName) return normaliseProjectName(this.options.projectName);
-    const text = await readFile(this.options.composeFile, 'utf8').catch(() => '');
+    const text = await readFile(this.options.composeFile, 'utf8').catch(whenAbsent(''));
     const named = /^name:[ \t]*["']?([^"'\s#]+)/m.exec(text)?.[1];
     return normaliseProjectName(named ?? path.basename(path.resolve(this.options.dockerDir)));
   }
@@ -81,7 +81,7 @@ export class DockerRuntime {
       cwd: projectDir,
       timeoutMs,
       env,
-      ...(call.signal ? { signal: call.signal } : {}),
+      signal: call.signal,
     });
   }
 
@@ -89,8 +89,8 @@ export class DockerRuntime {
   private async config(args: string[], composeFile?: string, signal?: AbortSignal): Promise<string> {
     const output = await this.compose(['config', ...args], {
       timeoutMs: CONFIG_TIMEOUT_MS,
-      ...(composeFile ? { composeFile } : {}),
-      ...(signal ? { signal } : {}),
+      composeFile: composeFile || undefined,
+      signal,
     });
     if (output.code !== 0) {
       const file = composeFile ?? this.options.composeFile;
@@ -167,7 +167,7 @@ export class DockerRuntime {
   ): Promise<{ loaded: string[]; skipped: string[] }> {
     return loadImages(imagesDir, arch, {
       ...options,
-      ...(this.options.commandTimeoutMs ? { timeoutMs: this.options.commandTimeoutMs } : {}),
+      timeoutMs: this.options.commandTimeoutMs || undefined,
     });
   }
 

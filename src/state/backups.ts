@@ -84,7 +84,8 @@ export class BackupRepository {
   ): void {
     this.db
       .prepare(
-        `UPDATE backups SET status = 'complete', path = ?, size = ?, sha256 = ?, files = ?, hook_file = ?, finished_at = ? WHERE id = ?`,
+        `UPDATE backups SET status = 'complete', path = ?, size = ?, sha256 = ?, files = ?, hook_file = ?,
+           finished_at = ? WHERE id = ?`,
       )
       .run(facts.path, facts.size, facts.sha256, facts.files, facts.hookFile ?? null, nowIso(), id);
   }

@@ -70,11 +70,13 @@ export class DownloadRepository {
     const now = nowIso();
     this.db
       .prepare(
-        `INSERT INTO downloads (url, path, size, hash, offset, etag, last_modified, hash_state, status, error, created_at, updated_at)
+        `INSERT INTO downloads
+           (url, path, size, hash, offset, etag, last_modified, hash_state, status, error, created_at, updated_at)
          VALUES (@url, @path, @size, @hash, @offset, @etag, @last_modified, @hash_state, @status, @error, @now, @now)
          ON CONFLICT (hash) DO UPDATE SET url = excluded.url, path = excluded.path, size = excluded.size,
            offset = excluded.offset, etag = excluded.etag, last_modified = excluded.last_modified,
-           hash_state = excluded.hash_state, status = excluded.status, error = excluded.error, updated_at = excluded.updated_at`,
+           hash_state = excluded.hash_state, status = excluded.status, error = excluded.error,
+           updated_at = excluded.updated_at`,
       )
       .run({
         url: input.url,

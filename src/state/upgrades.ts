@@ -90,7 +90,8 @@ export class UpgradeRepository {
   }): number {
     const result = this.db
       .prepare(
-        `INSERT INTO upgrades (from_version, to_version, strategy, trigger, started_by, reason, status, plan, started_at)
+        `INSERT INTO upgrades
+           (from_version, to_version, strategy, trigger, started_by, reason, status, plan, started_at)
          VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
       )
       .run(

@@ -1,6 +1,6 @@
 // A separate process for the kill -9 and disk-full tests: one download() from the compiled tree;
 // prints the result or the error as one JSON line.
-import { download } from '../../src/downloader/index.js';
+import { downloadFile } from '../../src/downloader/download.js';
 import { openStore } from '../../src/state/index.js';
 
 const [url, sha256, size, directory, database, engine, retries] = process.argv.slice(2) as [
@@ -14,16 +14,18 @@ const [url, sha256, size, directory, database, engine, retries] = process.argv.s
 ];
 const store = openStore(database);
 try {
-  const result = await download({
-    urls: [url],
-    sha256,
-    size: Number(size),
-    directory,
-    store,
-    retries: Number(retries ?? 0),
-    backoff: { baseMs: 5, maxMs: 10 },
-    ...(engine === 'worker' || engine === 'inline' || engine === 'follow' ? { engine } : {}),
-  });
+  const result = await downloadFile(
+    {
+      urls: [url],
+      sha256,
+      size: Number(size),
+      directory,
+      store,
+      retries: Number(retries ?? 0),
+      backoff: { baseMs: 5, maxMs: 10 },
+    },
+    engine === 'inline' || engine === 'follow' ? engine : undefined,
+  );
   process.stdout.write(`${JSON.stringify({ ok: true, result })}\n`);
 } catch (error) {
   const { code, message } = error as { code?: string; message: string };

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
+import { downloadFile } from '../../src/downloader/download.js';
 import { download } from '../../src/downloader/index.js';
 import { defaultEngine } from '../../src/downloader/engine.js';
 import { fsyncFile } from '../../src/fsutil/index.js';
@@ -73,7 +74,7 @@ describe('downloader (SPEC 7): a resume hashed by a thread that follows the file
       scenario(
         ['cut-half'],
         async ({ options }) => {
-          const result = await download({ ...options, engine });
+          const result = await downloadFile(options, engine);
           await assertCompleteFile(result.path, long);
           assert.equal(result.resumedFrom, 0);
         },

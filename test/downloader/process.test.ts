@@ -69,7 +69,7 @@ describe('downloader (SPEC 7): across processes', () => {
       }
     }));
 
-  for (const engine of ['inline', 'worker', 'follow'] as const) {
+  for (const engine of ['inline', 'follow'] as const) {
     test(
       `a full disk during the write (EFBIG under a file-size limit) is E_DISK_FULL and keeps the partial file for a resume (${engine} hashing)`,
       {

@@ -15,6 +15,8 @@ export type Behaviour =
   | 'reset'
   /** Sends the headers, then nothing. */
   | 'stall'
+  /** Sends the headers, then one byte every `trickleMs` (each byte in time for any stall timeout). */
+  | 'trickle'
   /** 206 whose Content-Range starts at 0 whatever the Range asked. */
   | 'wrong-content-range'
   /** Ignores If-Range and answers 206 under a new ETag (the file changed under a broken server). */
@@ -61,6 +63,8 @@ export class MisbehavingServer {
   lastModified: string | null = 'Tue, 24 Nov 2026 10:00:00 GMT';
   /** Bytes per second for every body (0: as fast as possible), for kill and abort tests. */
   throttle = 0;
+  /** Milliseconds between two bytes of a 'trickle' body. */
+  trickleMs = 50;
 
   constructor(
     public content: Buffer,
@@ -68,12 +72,17 @@ export class MisbehavingServer {
   ) {}
 
   async start(): Promise<this> {
+    return this.startOn(0);
+  }
+
+  /** Listens on a given port (a host that comes back where it was). */
+  async startOn(port: number): Promise<this> {
     this.server = createServer((request, response) => this.handle(request, response));
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     this.url = `${this.origin}/${this.name}`;
     return this;
@@ -165,6 +174,18 @@ export class MisbehavingServer {
   private send(response: ServerResponse, body: Buffer, behaviour: Behaviour): void {
     if (behaviour === 'stall') {
       response.flushHeaders();
+      return;
+    }
+    if (behaviour === 'trickle') {
+      response.flushHeaders();
+      let sent = 0;
+      const drip = setInterval(() => {
+        if (response.destroyed || sent >= body.length) return clearInterval(drip);
+        response.write(body.subarray(sent, sent + 1));
+        sent += 1;
+        this.bytesSent += 1;
+      }, this.trickleMs);
+      response.once('close', () => clearInterval(drip));
       return;
     }
     const limit = behaviour === 'cut-half' ? Math.floor(body.length / 2) : body.length;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { refreshMetrics } from '../../metrics/index.js';
 import type { ProgressListener } from '../../events/index.js';
-import { formatBytes } from '../../fsutil/index.js';
+import { formatBytes, whenAbsent } from '../../fsutil/index.js';
 import type { BackupRow } from '../../state/index.js';
 import { action } from '../context.js';
 import { withLock } from '../locked.js';
@@ -9,10 +9,14 @@ import { createBackupService } from '../wiring.js';
 import { confirmInTerminal } from './confirm.js';
 
 function describe(row: BackupRow): string {
-  return `#${row.id} ${row.createdAt} ${row.kind.padEnd(11)} ${row.status.padEnd(8)} ${row.version ?? '(none)'} ${row.size !== null ? formatBytes(row.size) : ''} ${row.files ?? ''} files ${row.error ? `— ${row.error}` : ''}`.trim();
+  const size = row.size !== null ? formatBytes(row.size) : '';
+  return (
+    `#${row.id} ${row.createdAt} ${row.kind.padEnd(11)} ${row.status.padEnd(8)} ${row.version ?? '(none)'} ` +
+    `${size} ${row.files ?? ''} files ${row.error ? `— ${row.error}` : ''}`
+  ).trim();
 }
 
-/** Progress on stderr in a terminal: bytes and files (issue 4). */
+/** Progress on stderr in a terminal: bytes and files, so a long backup shows it is moving. */
 function progress(): ProgressListener | undefined {
   if (!process.stderr.isTTY) return undefined;
   return (event) => process.stderr.write(`\r${formatBytes(event.done)}, ${event.files ?? 0} files   `);
@@ -26,7 +30,7 @@ export function registerBackup(program: Command): void {
     .action(
       action(async (context) => {
         const { readdir } = await import('node:fs/promises');
-        const entries = (await readdir(context.paths.dockerDir).catch(() => [] as string[])).filter(
+        const entries = (await readdir(context.paths.dockerDir).catch(whenAbsent([] as string[]))).filter(
           (name) => !context.config.upgrade.protected.includes(name),
         );
         const onProgress = progress();
@@ -34,7 +38,7 @@ export function registerBackup(program: Command): void {
           paths: [...new Set([...entries, ...context.config.backup.include])],
           kind: 'manual',
           version: context.store.installedVersion(context.config.versions.docker_service),
-          ...(onProgress ? { onProgress } : {}),
+          onProgress,
         });
         if (onProgress) process.stderr.write('\n');
         context.print(`backup ${describe(row)}`, row);

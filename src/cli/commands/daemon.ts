@@ -39,7 +39,7 @@ export function registerDaemon(program: Command): void {
 function daemonPorts(context: CliContext): DaemonPorts {
   const { config, paths, store, logger } = context;
   const dispatcher = createDispatcher(config);
-  const shared = { config, paths, store, clientVersion: CLIENT_VERSION, logger, ...(dispatcher ? { dispatcher } : {}) };
+  const shared = { config, paths, store, clientVersion: CLIENT_VERSION, logger, dispatcher };
   return {
     upgrade: (request) =>
       runUpgrade({

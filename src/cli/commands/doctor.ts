@@ -36,7 +36,7 @@ export function registerDoctor(program: Command): void {
         const runtime = new DockerRuntime({
           dockerDir: paths.dockerDir,
           composeFile: paths.composeFile,
-          ...(config.docker.project_name ? { projectName: config.docker.project_name } : {}),
+          projectName: config.docker.project_name || undefined,
           logger,
         });
         const dispatcher = createDispatcher(config);
@@ -49,7 +49,7 @@ export function registerDoctor(program: Command): void {
             clientVersion: CLIENT_VERSION,
             docker: doctorDocker(runtime),
             logger,
-            ...(dispatcher ? { dispatcher } : {}),
+            dispatcher,
           });
           context.print([...report.checks.map(renderCheck), '', report.verdict], report);
           return exitCodeOf(report.verdict);

@@ -29,7 +29,10 @@ export function registerHistory(program: Command): void {
             ? ['no upgrades yet']
             : rows.map(
                 (row) =>
-                  `#${row.id} ${row.startedAt} ${row.fromVersion ?? '(none)'} → ${row.toVersion ?? '?'} ${row.strategy ?? ''} ${row.status}${row.status === 'failed' || row.status === 'running' ? ` at ${row.step}` : ''} (${row.trigger}${row.startedBy ? ` by ${row.startedBy}` : ''})`,
+                  `#${row.id} ${row.startedAt} ${row.fromVersion ?? '(none)'} → ${row.toVersion ?? '?'} ` +
+                  `${row.strategy ?? ''} ${row.status}` +
+                  `${row.status === 'failed' || row.status === 'running' ? ` at ${row.step}` : ''} ` +
+                  `(${row.trigger}${row.startedBy ? ` by ${row.startedBy}` : ''})`,
               );
         context.print(human, json);
       }),

@@ -19,12 +19,13 @@ import { confirmInTerminal } from './confirm.js';
 /** Free space kept beyond the packages copied into the cache (as the downloader keeps). */
 const SPACE_MARGIN = 32 * 1024 * 1024;
 
-/** `nuwax import FILE` (issue 7: offline bundles): verify, copy into the download cache, stage. */
+/** `nuwax import FILE` (an offline bundle): verify, copy into the download cache, stage. */
 export function registerImport(program: Command): void {
   program
     .command('import')
     .description(
-      'stage a release from an offline bundle (`nuwax release bundle`), verified as a download is; `nuwax upgrade` then installs it with no network',
+      'stage a release from an offline bundle (`nuwax release bundle`), ' +
+        'verified as a download is; `nuwax upgrade` then installs it with no network',
     )
     .argument('<file>', 'the bundle file')
     .option('-y, --yes', 'do not ask for confirmation')
@@ -39,7 +40,7 @@ type Offered = Exclude<StrategyDecision, { strategy: 'none' }>;
  * The packages this box takes from the bundle, keyed by sha256 with the URLs the upgrade will hand
  * the downloader (so the file lands where the downloader looks first). With a patch, the full
  * package comes too when the bundle has it: the upgrade falls back to it if the box's files differ
- * from the patch's base (issue 5), and offline there is nowhere else to get it.
+ * from the patch's base, and offline there is nowhere else to get it.
  */
 function packagesToImport(head: BundleHead, decision: Offered, fallback: Offered | null): Map<string, string[]> {
   const inBundle = new Set(head.index.packages.map((item) => item.sha256));
@@ -48,7 +49,8 @@ function packagesToImport(head: BundleHead, decision: Offered, fallback: Offered
   if (!sha256 || !inBundle.has(sha256)) {
     throw new NuwaxError(
       ErrorCodes.E_NO_PACKAGE,
-      `The bundle holds no ${decision.strategy} package for ${decision.arch} (${decision.reason}); make it with --arch ${decision.arch}`,
+      `The bundle holds no ${decision.strategy} package for ${decision.arch} (${decision.reason})` +
+        `; make it with --arch ${decision.arch}`,
     );
   }
   wanted.set(sha256, [decision.package.url, ...decision.package.mirrors]);
@@ -117,7 +119,11 @@ async function runImport(context: CliContext, file: string, flags: { yes?: boole
       onEvent({
         type: 'log',
         level: 'info',
-        message: `verified ${formatBytes(info.size)} of bundle and copied ${imported.length} package(s), ${formatBytes(bytes)}, into the download cache in ${seconds.toFixed(1)} s${head.fetched.signed ? '; the manifest signature verified' : ''}`,
+        message:
+          `verified ${formatBytes(info.size)} of bundle and copied ${imported.length} package(s), ` +
+          `${formatBytes(bytes)}, ` +
+          `into the download cache in ${seconds.toFixed(1)} s` +
+          `${head.fetched.signed ? '; the manifest signature verified' : ''}`,
       });
     }
     const result = await runUpgrade({

@@ -10,7 +10,10 @@ function countOperations(operations: {
   delete: { files: string[]; directories: string[] };
 }): string {
   const { replace, delete: remove } = operations;
-  return `replace ${replace.files.length} files, ${replace.directories.length} directories; delete ${remove.files.length} files, ${remove.directories.length} directories`;
+  return (
+    `replace ${replace.files.length} files, ${replace.directories.length} directories; ` +
+    `delete ${remove.files.length} files, ${remove.directories.length} directories`
+  );
 }
 
 /** `release pack` and `release patch` (SPEC 11), added to the `release` command made by registerRelease. */

@@ -77,10 +77,10 @@ export function registerRelease(program: Command): Command {
             version: options.version,
             packages: packages.map((file) => path.resolve(file)),
             arch: parseArch(options.arch),
-            ...(notes !== undefined ? { notes } : {}),
-            ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
-            ...(options.expires ? { expires: new Date(Date.now() + parseDuration(options.expires) * 1000) } : {}),
-            ...(options.minClient ? { minClient: options.minClient } : {}),
+            notes,
+            baseUrl: options.baseUrl,
+            expires: options.expires ? new Date(Date.now() + parseDuration(options.expires) * 1000) : undefined,
+            minClient: options.minClient,
           });
           const output = path.resolve(options.output);
           await writeManifest(manifest, output);
@@ -107,7 +107,8 @@ export function registerRelease(program: Command): Command {
   release
     .command('bundle')
     .description(
-      'write one offline bundle (a tar) of a manifest, its signature and its packages, for `nuwax import` on a box with no network',
+      'write one offline bundle (a tar) of a manifest, its signature and its packages, ' +
+        'for `nuwax import` on a box with no network',
     )
     .requiredOption(
       '--manifest <file>',
@@ -121,13 +122,15 @@ export function registerRelease(program: Command): Command {
         const bundle = await createBundle({
           manifest: path.resolve(options.manifest),
           output: path.resolve(options.output),
-          ...(options.packages ? { packagesDir: path.resolve(options.packages) } : {}),
-          ...(options.arch
-            ? { arches: [...new Set(options.arch.split(',').map((arch) => parseArch(arch.trim())))] }
-            : {}),
+          packagesDir: options.packages ? path.resolve(options.packages) : undefined,
+          arches: options.arch
+            ? [...new Set(options.arch.split(',').map((arch) => parseArch(arch.trim())))]
+            : undefined,
         });
         context.print(
-          `wrote ${bundle.output} (${formatBytes(bundle.size)}): ${bundle.version}, ${bundle.signed ? 'signed' : 'unsigned'}, ${bundle.packages.map((item) => item.roles.join('+')).join(', ')}`,
+          `wrote ${bundle.output} (${formatBytes(bundle.size)}): ${bundle.version}, ` +
+            `${bundle.signed ? 'signed' : 'unsigned'}, ` +
+            `${bundle.packages.map((item) => item.roles.join('+')).join(', ')}`,
           { file: bundle.output, ...bundle },
         );
       }),

@@ -18,7 +18,8 @@ export function registerRollback(program: Command): void {
         if (
           !options.yes &&
           !(await confirmInTerminal(
-            `Stop the services and restore backup ${backupId === undefined ? '(newest pre-upgrade)' : `#${backupId}`}? [y/N] `,
+            `Stop the services and restore backup ` +
+              `${backupId === undefined ? '(newest pre-upgrade)' : `#${backupId}`}? [y/N] `,
           ))
         ) {
           context.print('cancelled: nothing was changed', {
@@ -37,8 +38,8 @@ export function registerRollback(program: Command): void {
             collaborators: createCollaborators(context),
             logger: context.logger,
             startedBy: safeUser(),
-            ...(backupId !== undefined ? { backupId } : {}),
-            ...(render ? { onEvent: render } : {}),
+            backupId,
+            onEvent: render,
           }),
         );
         await refreshMetrics(context);

@@ -64,14 +64,16 @@ export function registerStatus(program: Command): void {
         };
         const human = [
           `home:     ${context.home}`,
-          `version:  ${json.version ?? '(none)'}${deployment.partial ? ' (partial: some non-critical services unhealthy)' : ''}`,
+          `version:  ${json.version ?? '(none)'}` +
+            `${deployment.partial ? ' (partial: some non-critical services unhealthy)' : ''}`,
         ];
         human.push(`staged:   ${staged ? `${String(staged.version)} (${String(staged.strategy)})` : '(nothing)'}`);
         if (waiting) human.push(`waiting:  ${String(waiting.reason)}`);
         if (running) human.push(`running:  an upgrade, ${running}`);
         human.push(
           last
-            ? `last:     #${last.id} ${last.fromVersion ?? '(none)'} → ${last.toVersion ?? '?'} ${last.status} at ${last.finishedAt ?? last.startedAt}`
+            ? `last:     #${last.id} ${last.fromVersion ?? '(none)'} → ${last.toVersion ?? '?'} ` +
+                `${last.status} at ${last.finishedAt ?? last.startedAt}`
             : 'last:     (no upgrade yet)',
         );
         context.print(human, json);

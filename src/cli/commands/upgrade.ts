@@ -46,7 +46,7 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
   const controller = new AbortController();
   let switching = false;
   const interactive = !context.json && isInteractive();
-  // Loaded lazily: only a terminal pays for ink and React (issue 7).
+  // Loaded lazily: only a terminal pays for ink and React; --json and plain runs start faster.
   const app = interactive
     ? await (await import('../../tui/index.js')).renderUpgradeTui({
         confirm: !flags.yes && !flags.downloadOnly,
@@ -95,8 +95,8 @@ export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags
       ignoreRollout: flags.ignoreRollout ?? false,
       signal: controller.signal,
       onEvent,
-      ...(dispatcher ? { dispatcher } : {}),
-      ...(app && !flags.yes && !flags.downloadOnly ? { confirm: app.confirm } : {}),
+      dispatcher,
+      confirm: app && !flags.yes && !flags.downloadOnly ? app.confirm : undefined,
     });
   } catch (error) {
     app?.unmount();

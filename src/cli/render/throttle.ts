@@ -1,8 +1,8 @@
 import type { StepName } from '../../events/index.js';
 
 /**
- * Lets at most one progress event through per `intervalMs` for each step (issue 7: logs and --json
- * must not drown in progress). A step that starts again lets its next progress through at once.
+ * Lets at most one progress event through per `intervalMs` for each step: logs and --json must
+ * not drown in progress. A step that starts again lets its next progress through at once.
  */
 export function createStepThrottle(
   intervalMs: number,

@@ -97,7 +97,10 @@ function isStep(value: Record<string, unknown>): value is JournalStep {
   );
 }
 
-/** Reads a journal, or null when the folder holds none. A torn last line (kill -9 mid-write) is dropped: its change never started. */
+/**
+ * Reads a journal, or null when the folder holds none. A torn last line (kill -9 mid-write) is dropped: its change
+ * never started.
+ */
 export async function readJournal(undoDir: string): Promise<JournalContents | null> {
   let text: string;
   try {
