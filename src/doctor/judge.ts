@@ -382,9 +382,23 @@ export function judgePorts(fact: PortsFact): DoctorCheck {
   );
 }
 
+/** The `nuwax repair` that fits a failed check; its hint names it. */
+export const REPAIRS: Partial<Record<string, string>> = {
+  home: 'permissions',
+  ports: 'failed-startup',
+  services: 'failed-startup',
+};
+
+export function withRepair(check: DoctorCheck): DoctorCheck {
+  const repair = REPAIRS[check.id];
+  if (check.status !== 'fail' || repair === undefined) return check;
+  const hint = `nuwax repair ${repair} --dry-run shows what the repair would do`;
+  return { ...check, hint: check.hint ? `${check.hint}; ${hint}` : hint };
+}
+
 /** The whole of doctor's judgement: facts in, one line per check and the verdict out. */
 export function judgeFacts(facts: DoctorFacts): DoctorReport {
-  const checks = [
+  const judged = [
     judgeDocker(facts.docker),
     judgeCompose(facts.compose),
     judgeComposeFile(facts.composeFile),
@@ -395,5 +409,6 @@ export function judgeFacts(facts: DoctorFacts): DoctorReport {
     judgeClock(facts.clock),
     judgePorts(facts.ports),
   ];
+  const checks = judged.map(withRepair);
   return { verdict: verdictOf(checks), checks };
 }
