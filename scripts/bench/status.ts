@@ -3,7 +3,7 @@
  * second). Prints medians of several runs and the ratio.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,8 @@ function time(args: string[]): number {
 }
 
 const home = mkdtempSync(path.join(os.tmpdir(), 'nuwax-bench-status-'));
+// A read-only command refuses a home without config.toml.
+writeFileSync(path.join(home, 'config.toml'), '[versions]\ndocker_service = "1.0.0"\n');
 try {
   time([cli, '--home', home, 'status']);
   const node: number[] = [];

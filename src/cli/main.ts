@@ -41,21 +41,44 @@ export function registerCommand(name: string, load: () => Promise<Register>): vo
   COMMANDS[name] = load;
 }
 
+/**
+ * `--home`, `--config`, `--json` and `--log-level` (SPEC 11), defined on the program and again on
+ * every command, so they are accepted before or after the command name. No defaults here: the
+ * nearest one given wins (see globalOptions in context.ts).
+ */
+export function addGlobalOptions(command: Command): Command {
+  return command
+    .option('--home <dir>', 'home directory (default: $NUWAX_HOME, else the current directory)')
+    .option('--config <file>', 'config file (default: <home>/config.toml)')
+    .option('--json', 'machine-readable output')
+    .addOption(
+      new Option('--log-level <level>', 'log level (default: warn)').choices([
+        'trace',
+        'debug',
+        'info',
+        'warn',
+        'error',
+        'silent',
+      ]),
+    );
+}
+
+function addGlobalOptionsToCommands(command: Command): void {
+  for (const sub of command.commands) {
+    addGlobalOptions(sub);
+    addGlobalOptionsToCommands(sub);
+  }
+}
+
 export function buildProgram(): Command {
   return (
-    new Command('nuwax')
-      .description('keeps a docker-compose application on an edge box up to date, and never leaves it broken')
-      .version(CLIENT_VERSION)
-      .option('--home <dir>', 'home directory (default: $NUWAX_HOME, else the current directory)')
-      .option('--config <file>', 'config file (default: <home>/config.toml)')
-      .option('--json', 'machine-readable output')
-      .addOption(
-        new Option('--log-level <level>', 'log level')
-          .choices(['trace', 'debug', 'info', 'warn', 'error', 'silent'])
-          .default('warn'),
-      )
-      // Options after a command are that command's (SPEC 11: `nuwax [global options] <command>`), so
-      // `release pack --version 1.0.0` is the release's version, not nuwax's.
+    addGlobalOptions(
+      new Command('nuwax')
+        .description('keeps a docker-compose application on an edge box up to date, and never leaves it broken')
+        .version(CLIENT_VERSION),
+    )
+      // Options after a command are that command's, so `release pack --version 1.0.0` is the
+      // release's version, not nuwax's; the global options are also every command's own.
       .enablePositionalOptions()
       .showHelpAfterError()
       .exitOverride()
@@ -78,6 +101,7 @@ async function main(argv: string[]): Promise<void> {
   const name = commandName(argv);
   const wanted = name && COMMANDS[name] ? [COMMANDS[name]!] : Object.values(COMMANDS);
   for (const load of wanted) (await load())(program);
+  addGlobalOptionsToCommands(program);
   try {
     await program.parseAsync(argv);
   } catch (error) {

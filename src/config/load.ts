@@ -25,6 +25,25 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   return `${key} = ${shown}: ${issue.message}`;
 }
 
+/** nuwax-cli's own sections that nuwax does not read; its files still load (SPEC 2). */
+const NUWAX_CLI_SECTIONS = ['updates'];
+
+/**
+ * Every section is loose (unknown keys inside a section load), but a section nobody knows is a typo
+ * whose settings would silently not apply: `[sever]` leaves the server unconfigured.
+ */
+function checkSections(raw: Record<string, unknown>, source: string): void {
+  const known = [...Object.keys(configSchema.shape), ...NUWAX_CLI_SECTIONS];
+  const unknown = Object.keys(raw).filter((key) => !known.includes(key));
+  if (unknown.length === 0) return;
+  const named = unknown.map((key) => `[${key}]`).join(', ');
+  throw new NuwaxError(
+    ErrorCodes.E_CONFIG,
+    `${source}: unknown section ${named}; the sections are ${known.map((key) => `[${key}]`).join(', ')}`,
+    { details: { unknown, known } },
+  );
+}
+
 export function parseConfig(text: string, source = 'config.toml'): Config {
   let raw: unknown;
   try {
@@ -39,6 +58,7 @@ export function parseConfig(text: string, source = 'config.toml'): Config {
       },
     );
   }
+  checkSections(raw as Record<string, unknown>, source);
   if (isNuwaxCliConfigWithoutServer(raw)) (raw as Record<string, unknown>).server = { base_url: defaultBaseUrl() };
   const result = configSchema.safeParse(raw);
   if (!result.success) {

@@ -5,6 +5,8 @@ import {
   type DockerRuntime,
   runCommand,
 } from '../runtime/index.js';
+import type { Config } from '../config/index.js';
+import { liveServices } from '../services/index.js';
 import { portsInDockerPs } from './compose-ports.js';
 import type { DoctorDocker } from './gather.js';
 import type { ComposeFact, DockerFact } from './types.js';
@@ -51,7 +53,7 @@ async function composeFact(detect: () => Promise<ComposeCommand>): Promise<Compo
 }
 
 /** Production wiring of doctor's Docker side over the deployment's runtime. */
-export function doctorDocker(runtime: DockerRuntime): DoctorDocker {
+export function doctorDocker(runtime: DockerRuntime, config: Config): DoctorDocker {
   // One detection for the compose check and the compose file check, which run side by side: compose
   // v1 is a Python program that takes most of a second a call on an edge box.
   let detection: Promise<ComposeCommand> | undefined;
@@ -76,5 +78,6 @@ export function doctorDocker(runtime: DockerRuntime): DoctorDocker {
       if (output.code !== 0) throw new Error(`docker ps exited with code ${output.code}: ${lastLine(output.stderr)}`);
       return portsInDockerPs(output.stdout);
     },
+    services: () => liveServices(config, () => runtime.projectName()),
   };
 }

@@ -28,6 +28,7 @@ import type {
   PortProbeResult,
   PortsFact,
   ServerFact,
+  ServicesFact,
 } from './types.js';
 
 /** What doctor asks of Docker, narrowed so a test can hand it anything (STYLE: collaborators passed in). */
@@ -38,6 +39,8 @@ export interface DoctorDocker {
   composeConfig(file: string): Promise<{ format: 'json' | 'yaml'; text: string }>;
   /** `port/protocol` published by the running containers of our compose project. */
   ownPorts(): Promise<string[]>;
+  /** The live state of the project's containers. */
+  services(): Promise<ServicesFact>;
 }
 
 export interface DoctorOptions {
@@ -270,6 +273,11 @@ async function gatherPorts(
   return { state: 'checked', probes, ours, hostNetwork: composePorts.hostNetwork, unreadable: composePorts.unreadable };
 }
 
+async function gatherServices(options: DoctorOptions, docker: DockerFact): Promise<ServicesFact> {
+  if (!docker.reachable) return { seen: false, project: null, reason: 'the Docker engine is not reachable' };
+  return options.docker.services();
+}
+
 /** The nearest folder of `target` that exists: doctor does not create the home's folders. */
 async function nearestExisting(target: string): Promise<string> {
   let current = path.resolve(target);
@@ -418,7 +426,7 @@ export async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> 
     ),
   ]);
   const local = release.answeredAt ?? now();
-  const [ports, disk] = await Promise.all([
+  const [ports, disk, services] = await Promise.all([
     settle<PortsFact>(
       options,
       'the ports',
@@ -435,6 +443,12 @@ export async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> 
         errors: [{ what: 'measure the disk', ...factError(error, paths.home) }],
       }),
     ),
+    settle<ServicesFact>(
+      options,
+      'the services',
+      () => gatherServices(options, docker),
+      (error) => ({ seen: false, project: null, reason: `cannot list the containers (${errorCode(error)})` }),
+    ),
   ]);
   return {
     docker,
@@ -447,5 +461,6 @@ export async function gatherFacts(options: DoctorOptions): Promise<DoctorFacts> 
     clock: { local, server: release.serverDate },
     ports,
     allowUnverified: options.config.security.allow_unverified,
+    services,
   };
 }

@@ -1,4 +1,5 @@
 import { formatBytes } from '../fsutil/index.js';
+import type { LiveService } from '../services/index.js';
 import type {
   CheckStatus,
   ClockFact,
@@ -14,6 +15,7 @@ import type {
   PortProbe,
   PortsFact,
   ServerFact,
+  ServicesFact,
   Verdict,
 } from './types.js';
 
@@ -396,6 +398,33 @@ export function withRepair(check: DoctorCheck): DoctorCheck {
   return { ...check, hint: check.hint ? `${check.hint}; ${hint}` : hint };
 }
 
+function serviceList(services: LiveService[]): string {
+  return listed(services.map((item) => `${item.service} ${item.detail}`));
+}
+
+/** A critical service down or unhealthy: the application does not work, whatever the rest says. */
+export function judgeServices(fact: ServicesFact, compose: ComposeFact): DoctorCheck {
+  if (!fact.seen) return line('services', 'Services', 'warn', `not checked: ${fact.reason}`);
+  if (fact.services.length === 0)
+    return line('services', 'Services', 'ok', `no container of project ${fact.project} exists: nothing is started yet`);
+  const down = fact.services.filter((item) => item.down);
+  const criticalDown = down.filter((item) => item.critical);
+  const composeCommand = compose.found ? compose.command : 'docker compose';
+  const hint =
+    'look at its logs (docker logs <container>), then start it: ' + `${composeCommand} up -d in the docker folder`;
+  if (criticalDown.length > 0)
+    return line('services', 'Services', 'fail', `critical service down: ${serviceList(criticalDown)}`, hint);
+  if (down.length > 0)
+    return line('services', 'Services', 'warn', `non-critical service down: ${serviceList(down)}`, hint);
+  const count = fact.services.length;
+  return line(
+    'services',
+    'Services',
+    'ok',
+    `${count} service${count === 1 ? '' : 's'} up: ${serviceList(fact.services)}`,
+  );
+}
+
 /** The whole of doctor's judgement: facts in, one line per check and the verdict out. */
 export function judgeFacts(facts: DoctorFacts): DoctorReport {
   const judged = [
@@ -408,6 +437,7 @@ export function judgeFacts(facts: DoctorFacts): DoctorReport {
     judgeManifest(facts.manifest, facts.allowUnverified),
     judgeClock(facts.clock),
     judgePorts(facts.ports),
+    judgeServices(facts.services, facts.compose),
   ];
   const checks = judged.map(withRepair);
   return { verdict: verdictOf(checks), checks };

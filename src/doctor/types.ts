@@ -2,6 +2,8 @@
  * `nuwax doctor` (SPEC 11). The facts are gathered by I/O (gather.ts); the check lines and
  * the verdict are a pure function of them (judge.ts), tested by a table.
  */
+import type { ServicesView } from '../services/index.js';
+
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 export type CheckId =
   | 'docker'
@@ -12,7 +14,8 @@ export type CheckId =
   | 'server'
   | 'manifest'
   | 'clock'
-  | 'ports';
+  | 'ports'
+  | 'services';
 export type Verdict = 'READY' | 'READY_WITH_WARNINGS' | 'NOT_READY';
 
 export interface DoctorCheck {
@@ -151,6 +154,9 @@ export type PortsFact =
   /** `warn` false when there is simply nothing to check (no compose file yet). */
   | { state: 'unchecked'; reason: string; warn: boolean };
 
+/** The deployed services as the engine sees them now (src/services). */
+export type ServicesFact = ServicesView;
+
 export interface DoctorFacts {
   docker: DockerFact;
   compose: ComposeFact;
@@ -163,4 +169,5 @@ export interface DoctorFacts {
   ports: PortsFact;
   /** `[security] allow_unverified`: packages without a SHA-256 would be installed. */
   allowUnverified?: boolean;
+  services: ServicesFact;
 }

@@ -20,7 +20,7 @@ import { ReleaseServer } from '../helpers/release-server.js';
 
 const HASH = 'c'.repeat(64);
 const keys = generateKeyPair();
-const IDS = ['docker', 'compose', 'compose_file', 'disk', 'home', 'server', 'manifest', 'clock', 'ports'];
+const IDS = ['docker', 'compose', 'compose_file', 'disk', 'home', 'server', 'manifest', 'clock', 'ports', 'services'];
 
 function manifestJson(version = '1.4.0.2'): string {
   return JSON.stringify({

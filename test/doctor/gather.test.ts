@@ -26,6 +26,7 @@ function fakeDocker(overrides: Partial<DoctorDocker> = {}): DoctorDocker {
       throw new NuwaxError('E_COMPOSE', 'compose is not available');
     },
     ownPorts: async () => [],
+    services: async () => ({ seen: true, project: 'box', services: [] }),
     ...overrides,
   };
 }
@@ -74,7 +75,7 @@ describe('doctor gathers every fact even when one cannot be read', { concurrency
           new RegExp(`${composeFile} cannot be read \\(EISDIR\\)`),
         );
         assert.deepEqual(facts.ports, { state: 'unchecked', reason: 'the compose file cannot be read', warn: true });
-        assert.equal(report.checks.length, 9);
+        assert.equal(report.checks.length, 10);
         assert.equal(report.verdict, 'NOT_READY');
         assert.equal(facts.disk.areas.length, 4, 'the disk is still measured');
         assert.deepEqual(facts.disk.errors, []);
@@ -96,7 +97,7 @@ describe('doctor gathers every fact even when one cannot be read', { concurrency
           disk.message,
           new RegExp(`^cannot estimate the backup: ${path.join(home, 'docker')} \\(ENOTDIR\\); so far `),
         );
-        assert.equal(report.checks.length, 9);
+        assert.equal(report.checks.length, 10);
       });
     }));
 
@@ -143,7 +144,7 @@ describe('doctor gathers every fact even when one cannot be read', { concurrency
         assert.deepEqual(facts.compose, { found: false, reason: 'cannot look for compose (TypeError)' });
         assert.equal(statusOf(report, 'docker'), 'fail');
         assert.equal(statusOf(report, 'compose'), 'fail');
-        assert.equal(report.checks.length, 9);
+        assert.equal(report.checks.length, 10);
       });
     }));
 });

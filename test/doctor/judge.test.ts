@@ -13,6 +13,7 @@ import {
   verdictOf,
   withRepair,
 } from '../../src/doctor/index.js';
+import type { LiveService } from '../../src/services/index.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -66,6 +67,21 @@ function readyFacts(): DoctorFacts {
       hostNetwork: [],
       unreadable: [],
     },
+    services: { seen: true, project: 'box', services: [live('web', 'healthy'), live('worker', 'running')] },
+  };
+}
+
+/** A service line as src/services describes it. */
+function live(service: string, state: LiveService['state'], extra: Partial<LiveService> = {}): LiveService {
+  return {
+    service,
+    container: `${service}-id`,
+    state,
+    critical: true,
+    down: !['healthy', 'running', 'starting'].includes(state),
+    exit_code: state === 'exited' ? 137 : null,
+    detail: state === 'exited' ? 'exited (code 137)' : state,
+    ...extra,
   };
 }
 
@@ -101,7 +117,60 @@ const probed = (...probes: PortProbe[]): Partial<DoctorFacts> => ({
   ports: { state: 'checked', probes, ours: ['8443/tcp'], hostNetwork: [], unreadable: [] },
 });
 
+const serviceRows: Row[] = [
+  {
+    name: 'a critical service exited: NOT_READY naming it, with a hint',
+    set: { services: { seen: true, project: 'box', services: [live('web', 'exited'), live('worker', 'running')] } },
+    verdict: 'NOT_READY',
+    statuses: { services: 'fail' },
+    message: ['services', /^critical service down: web exited \(code 137\)$/],
+  },
+  {
+    name: 'a critical service unhealthy: NOT_READY',
+    set: { services: { seen: true, project: 'box', services: [live('web', 'unhealthy')] } },
+    verdict: 'NOT_READY',
+    statuses: { services: 'fail' },
+  },
+  {
+    name: 'a non-critical service exited: READY_WITH_WARNINGS',
+    set: {
+      services: {
+        seen: true,
+        project: 'box',
+        services: [live('web', 'healthy'), live('worker', 'exited', { critical: false })],
+      },
+    },
+    verdict: 'READY_WITH_WARNINGS',
+    statuses: { services: 'warn' },
+    message: ['services', /^non-critical service down: worker exited/],
+  },
+  {
+    name: 'a one-shot that finished is not down',
+    set: {
+      services: {
+        seen: true,
+        project: 'box',
+        services: [live('migrate', 'exited', { down: false, detail: 'exited (code 0, a finished one-shot)' })],
+      },
+    },
+    verdict: 'READY',
+  },
+  {
+    name: 'no container yet (nothing started): ok',
+    set: { services: { seen: true, project: 'box', services: [] } },
+    verdict: 'READY',
+    message: ['services', /no container of project box exists/],
+  },
+  {
+    name: 'the services cannot be seen: a warning',
+    set: { services: { seen: false, project: null, reason: 'the Docker engine is not reachable' } },
+    verdict: 'READY_WITH_WARNINGS',
+    statuses: { services: 'warn' },
+  },
+];
+
 const rows: Row[] = [
+  ...serviceRows,
   {
     name: 'everything ready',
     verdict: 'READY',
@@ -513,7 +582,18 @@ const rows: Row[] = [
   },
 ];
 
-const IDS: CheckId[] = ['docker', 'compose', 'compose_file', 'disk', 'home', 'server', 'manifest', 'clock', 'ports'];
+const IDS: CheckId[] = [
+  'docker',
+  'compose',
+  'compose_file',
+  'disk',
+  'home',
+  'server',
+  'manifest',
+  'clock',
+  'ports',
+  'services',
+];
 
 describe('doctor judges facts into check lines and a verdict', () => {
   for (const row of rows) {

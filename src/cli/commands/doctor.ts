@@ -57,7 +57,7 @@ export function registerDoctor(program: Command): void {
             paths,
             store,
             clientVersion: CLIENT_VERSION,
-            docker: doctorDocker(runtime),
+            docker: doctorDocker(runtime, config),
             logger,
             dispatcher,
           });

@@ -73,7 +73,7 @@ async function doctorAfter(context: CliContext, runtime: DockerRuntime, dryRun: 
       paths: context.paths,
       store,
       clientVersion: CLIENT_VERSION,
-      docker: doctorDocker(runtime),
+      docker: doctorDocker(runtime, context.config),
       logger: context.logger,
       dispatcher: createDispatcher(context.config),
     });

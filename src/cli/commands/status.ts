@@ -1,10 +1,34 @@
 import type { Command } from 'commander';
-import { action } from '../context.js';
+import { DockerRuntime } from '../../runtime/index.js';
+import { liveServices, type ServicesView } from '../../services/index.js';
+import { action, type CliContext } from '../context.js';
+
+/** What the engine sees now, so a stopped or unhealthy service is not hidden behind the stored version. */
+function servicesOf(context: CliContext): Promise<ServicesView> {
+  const { config, paths, logger } = context;
+  const runtime = new DockerRuntime({
+    dockerDir: paths.dockerDir,
+    composeFile: paths.composeFile,
+    projectName: config.docker.project_name,
+    logger,
+  });
+  return liveServices(config, () => runtime.projectName());
+}
+
+function servicesLines(view: ServicesView): string[] {
+  if (!view.seen) return [`services: cannot see them: ${view.reason}`];
+  if (view.services.length === 0) return [`services: none: no container of project ${view.project} exists`];
+  return view.services.map(
+    (item, index) =>
+      `${index === 0 ? 'services: ' : '          '}${item.service} ${item.detail}` +
+      `${item.down ? (item.critical ? ' (critical: DOWN)' : ' (non-critical: down)') : ''}`,
+  );
+}
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('what the state store knows: deployed version, staged release, last upgrade')
+    .description('the deployed version, the live state of its services, the staged release, the last upgrade')
     .action(
       action(async (context) => {
         const { store, config } = context;
@@ -37,6 +61,7 @@ export function registerStatus(program: Command): void {
               : 'by another process';
           }
         }
+        const services = await servicesOf(context);
         const deployment = store.deployment.get();
         const [last] = store.upgrades.list(1);
         const staged = store.kv.get<Record<string, unknown>>('staged');
@@ -49,6 +74,8 @@ export function registerStatus(program: Command): void {
           staged: staged ?? null,
           waiting: waiting ?? null,
           in_progress: running ?? null,
+          services: services.seen ? services.services : null,
+          services_error: services.seen ? null : services.reason,
           last_upgrade: last
             ? {
                 id: last.id,
@@ -70,6 +97,7 @@ export function registerStatus(program: Command): void {
         human.push(`staged:   ${staged ? `${String(staged.version)} (${String(staged.strategy)})` : '(nothing)'}`);
         if (waiting) human.push(`waiting:  ${String(waiting.reason)}`);
         if (running) human.push(`running:  an upgrade, ${running}`);
+        human.push(...servicesLines(services));
         human.push(
           last
             ? `last:     #${last.id} ${last.fromVersion ?? '(none)'} → ${last.toVersion ?? '?'} ` +
