@@ -62,9 +62,13 @@ async function statOrNull(file: string) {
   }
 }
 
-async function gatherServices(options: GatherOptions, networkIds: Set<string> | null): Promise<ServiceFact[]> {
-  const [names, containers] = await Promise.all([options.docker.services(), options.docker.containers()]);
-  const critical = new Set(options.critical ?? names);
+async function gatherServices(
+  docker: RepairDocker,
+  criticalNames: string[] | undefined,
+  networkIds: Set<string> | null,
+): Promise<ServiceFact[]> {
+  const [names, containers] = await Promise.all([docker.services(), docker.containers()]);
+  const critical = new Set(criticalNames ?? names);
   return names.map((service) => {
     const container = containers.find((item) => item.service === service);
     const up = container?.running === true && container.health !== 'unhealthy';
@@ -185,7 +189,14 @@ export async function gatherRepairFacts(kind: RepairKind, options: GatherOptions
   facts.project = await options.docker.projectName();
   const network = kind === 'network';
   facts.networks = network ? await options.docker.networks() : [];
-  facts.services = await gatherServices(options, network ? await options.docker.networkIds() : null);
+  const networkIds = network ? await options.docker.networkIds() : null;
+  facts.services = await gatherServices(options.docker, options.critical, networkIds);
   if (kind === 'failed-startup') facts.portHolders = await gatherPortHolders(options.docker);
   return facts;
+}
+
+/** The critical services that are down now: the daemon's watch asks only this. */
+export async function criticalServicesDown(docker: RepairDocker, critical?: string[]): Promise<string[]> {
+  const services = await gatherServices(docker, critical, null);
+  return services.filter((service) => service.critical && !service.up).map((service) => service.service);
 }

@@ -5,7 +5,13 @@ import type { RepairKind, RepairRun } from './types.js';
 import type { Logger } from '../log/index.js';
 
 export { repairDocker } from './docker.js';
-export { type ContainerView, type GatherOptions, gatherRepairFacts, type RepairDocker } from './gather.js';
+export {
+  type ContainerView,
+  criticalServicesDown,
+  type GatherOptions,
+  gatherRepairFacts,
+  type RepairDocker,
+} from './gather.js';
 export { mountsFromComposeJson, mountsFromComposeYaml, parseUser } from './mounts.js';
 export { performPlan } from './perform.js';
 export { describeAction, planRepair } from './plan.js';

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, withTempDir } from '../helpers/cli.js';
+import { CLI_PATH, runCli, withTempDir } from '../helpers/cli.js';
 import {
   buildBusyboxImage,
   docker,
@@ -155,13 +157,44 @@ describe('nuwax repair with the real Docker engine', { ...(await dockerSuite()),
     }));
 });
 
+describe('the daemon watch with the real Docker engine', await dockerSuite(), () => {
+  test('[health] watch + auto_repair: the daemon brings a stopped critical service back and records it', () =>
+    withTempDir('repair', async (home) => {
+      const made = await box(home, await hostCompose());
+      const config = path.join(home, 'config.toml');
+      const text = await readFile(config, 'utf8');
+      await writeFile(
+        config,
+        `${text.replace('[health]\n', '[health]\nwatch = "1s"\nauto_repair = true\n')}\n[schedule]\ncheck = "0 0 1 1 *"\n`,
+      );
+      const daemon = spawn(process.execPath, [CLI_PATH, '--home', home, 'daemon'], { stdio: 'ignore' });
+      try {
+        await sleep(1500);
+        await stopWeb(made);
+        let running = false;
+        for (let waited = 0; waited < 60_000 && !running; waited += 500) {
+          await sleep(500);
+          const [web] = await projectContainers(made.project);
+          running = web?.running === true && storeRows(home).upgrades!.length > 0;
+        }
+        assert.equal(running, true, 'the watch did not bring web back');
+      } finally {
+        daemon.kill('SIGTERM');
+        await new Promise((resolve) => daemon.once('exit', resolve));
+      }
+      const [row] = storeRows(home).upgrades as Array<{ trigger: string; started_by: string; status: string }>;
+      assert.equal(row!.trigger, 'repair');
+      assert.match(row!.started_by, /auto-repair/);
+      assert.equal(row!.status, 'success');
+    }));
+});
+
 describe('nuwax repair permissions', () => {
   test('gives backups/ back its 0700 and a backup its 0600; --dry-run first changes nothing', () =>
     withTempDir('repair', async (home) => {
       const made = await makeBox(home, 'version: "2.4"\nservices: {}\n', 'http://127.0.0.1:9/manifest.json', false);
       await mkdir(path.join(home, 'backups'), { recursive: true });
       await rm(path.join(home, 'cache'), { recursive: true, force: true });
-      const { writeFile } = await import('node:fs/promises');
       await writeFile(path.join(home, 'backups', 'backup-1.tar.gz'), 'x');
       await chmod(path.join(home, 'backups'), 0o755);
       await chmod(path.join(home, 'backups', 'backup-1.tar.gz'), 0o644);

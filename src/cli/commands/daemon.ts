@@ -16,6 +16,7 @@ import { action, type CliContext } from '../context.js';
 import { createJsonRenderer } from '../render/json.js';
 import { createPlainRenderer } from '../render/plain.js';
 import { createCollaborators } from '../wiring.js';
+import { watchOptions } from './watch.js';
 
 interface DaemonFlags {
   once?: boolean;
@@ -88,6 +89,10 @@ export async function runDaemonCommand(context: CliContext, flags: DaemonFlags):
       once: flags.once ?? false,
       jitter: !flags.once || flags.jitter === true,
       afterCycle,
+      watch: watchOptions(context, (event) => {
+        render(event);
+        notifier.announce(event);
+      }),
     });
   } finally {
     await notifier.flush(5000);

@@ -20,7 +20,6 @@ import { confirmInTerminal } from './confirm.js';
 interface RepairOptions {
   dryRun?: boolean;
   yes?: boolean;
-  json?: boolean;
 }
 
 export type RepairStatus = 'repaired' | 'nothing_to_do' | 'planned' | 'failed';
@@ -149,15 +148,12 @@ export function registerRepair(program: Command): void {
     .argument('[what]', `${[...REPAIR_KINDS, 'all'].join(' | ')} (default: all)`)
     .option('--dry-run', 'say what would be done, change nothing')
     .option('-y, --yes', 'do not ask for confirmation')
-    .option('--json', 'machine-readable output')
     .action(
       action(async (context, what: string | undefined, options: RepairOptions) => {
         const kinds = kindsOf(what);
         const dryRun = options.dryRun === true;
-        const print = (lines: string[], json: unknown) =>
-          options.json ? process.stdout.write(`${JSON.stringify(json)}\n`) : context.print(lines, json);
         if (!dryRun && !options.yes && !(await confirmInTerminal(`Repair ${kinds.join(', ')}? [y/N] `))) {
-          print(['cancelled: nothing was changed'], { status: 'cancelled', changed: false });
+          context.print(['cancelled: nothing was changed'], { status: 'cancelled', changed: false });
           return 1;
         }
         const result = dryRun
@@ -167,7 +163,7 @@ export function registerRepair(program: Command): void {
               done.history_id = recordRepair(context, kinds, done, safeUser());
               return done;
             });
-        print(render(result), result);
+        context.print(render(result), result);
         return result.status === 'failed' ? 1 : 0;
       }),
     );
