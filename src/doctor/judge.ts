@@ -19,7 +19,7 @@ import type {
   Verdict,
 } from './types.js';
 
-/** Kept free on top of every estimate, as the upgrade itself does (src/upgrade/prepare.ts). */
+/** Kept free on top of every estimate, as the upgrade itself does (src/upgrade/steps/loading-images.ts). */
 export const DISK_MARGIN = 256 * 1024 * 1024;
 /** Below this many times what is needed, space is "tight": enough today, not for a larger release. */
 const TIGHT_FACTOR = 2;

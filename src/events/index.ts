@@ -3,6 +3,11 @@
  * `ProgressEvent`s through an `onProgress` callback; the orchestrator wraps them into `UpgradeEvent`s
  * for the TUI, plain logs, --json and webhooks. This module imports nothing so that everyone may use it.
  */
+/**
+ * The steps of SPEC 8 as the journal names them, in order: what a reader of the stream can expect.
+ * The upgrade's step table (src/upgrade/steps) is the authority; a step it adds needs nothing here
+ * (the plan event lists the steps of a run, in order).
+ */
 export const STEPS = [
   'checking',
   'downloading',
@@ -20,14 +25,16 @@ export const STEPS = [
   'rolling_back',
 ] as const;
 
-export type StepName = (typeof STEPS)[number];
+export type KnownStepName = (typeof STEPS)[number];
+/** A step's name, as journaled: one of STEPS, or one that a newer step table added. */
+export type StepName = KnownStepName | (string & {});
 
 /**
  * From the backup on, the services are about to stop or stopped: a cancel or SIGTERM no longer
  * stops the upgrade, the switch ends or rolls back (SPEC 10, 11).
  */
 export function isSwitchStep(step: StepName): boolean {
-  return STEPS.indexOf(step) >= STEPS.indexOf('backing_up');
+  return STEPS.indexOf(step as KnownStepName) >= STEPS.indexOf('backing_up');
 }
 
 export interface ProgressEvent {
@@ -48,6 +55,27 @@ export interface ProgressEvent {
 
 export type ProgressListener = (event: ProgressEvent) => void;
 
+/**
+ * prepare: changes nothing on the box (the old version runs); switch: from the backup to a healthy
+ * start, rolled back on failure; commit: records the new version, never rolled back.
+ */
+export type Phase = 'prepare' | 'switch' | 'commit';
+
+/** A step of the upgrade's table, as data (the plan, --dry-run, the TUI's list). */
+export interface StepInfo {
+  name: StepName;
+  phase: Phase;
+  /** The services are down while it runs (all of it or part): what a downtime breakdown adds up. */
+  downtime: boolean;
+  /**
+   * Past the point of no return: from the first such step on, a failure or an interruption is
+   * rolled back (or committed, past health_check), no longer abandoned (SPEC 9: from `stopping`).
+   */
+  noReturn: boolean;
+  /** One line for the plan (--dry-run) and the docs. */
+  summary: string;
+}
+
 export interface PlanEvent {
   type: 'plan';
   upgradeId: number | null;
@@ -57,6 +85,8 @@ export interface PlanEvent {
   size: number | null;
   notes: string | null;
   downloadOnly: boolean;
+  /** The steps this run goes through, in order, from the upgrade's table. */
+  steps?: StepInfo[];
 }
 
 export interface StepEvent {
@@ -78,8 +108,63 @@ export interface LogEvent {
 
 export interface ResultEvent {
   type: 'result';
+  /** An UpgradeResult; read loosely, as results stored by older versions may lack fields. */
   result: Record<string, unknown> & { status: string };
 }
+
+export interface Diagnosis {
+  cause: string;
+  recommendations: string[];
+}
+
+export interface StepTiming {
+  step: string;
+  ms: number;
+}
+
+/** SPEC 8 results, as printed with --json, stored in SQLite and carried by the last event. */
+export type UpgradeResult =
+  | {
+      status: 'success';
+      from: string | null;
+      version: string;
+      strategy: string;
+      executed_scripts: string[];
+      backup_id: number | null;
+      downtime_ms: number;
+      steps: StepTiming[];
+      fallback_reason?: string;
+      upgrade_id: number;
+    }
+  | { status: 'up_to_date'; version: string | null; offered: string; reason: string }
+  | { status: 'staged'; version: string; strategy: string; package: string; upgrade_id: number; steps: StepTiming[] }
+  | {
+      status: 'partial_success';
+      from: string | null;
+      version: string;
+      strategy: string;
+      healthy_services: string[];
+      unhealthy_services: string[];
+      severity: 'non-critical';
+      recommendation: string;
+      backup_id: number | null;
+      downtime_ms: number;
+      steps: StepTiming[];
+      upgrade_id: number;
+    }
+  | { status: 'failed'; error: { code: string; message: string }; step: string; changed: false; upgrade_id?: number }
+  | {
+      status: 'failed';
+      error: { code: string; message: string };
+      step: string;
+      recovered: boolean;
+      previous_version: string | null;
+      backup_id: number | null;
+      diagnosis: Diagnosis;
+      bundle?: string;
+      manual_steps?: string[];
+      upgrade_id: number;
+    };
 
 export type UpgradeEvent = PlanEvent | StepEvent | ProgressEvent | LogEvent | ResultEvent;
 export type UpgradeListener = (event: UpgradeEvent) => void;

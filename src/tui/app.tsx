@@ -1,8 +1,8 @@
 /**
- * The ink app of `nuwax upgrade` in a terminal (SPEC 11, issue 7). Loaded only through the dynamic
+ * The ink app of `nuwax upgrade` in a terminal (SPEC 11). Loaded only through the dynamic
  * import in ./index.ts, so commands that never draw a TUI never load ink or React.
  */
-import { Box, render, Text, useApp, useInput, useStdout } from 'ink';
+import { Box, type RenderOptions, render, Text, useApp, useInput, useStdout } from 'ink';
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import { cleanText } from './format.js';
 import { Confirm } from './components/Confirm.js';
@@ -11,7 +11,7 @@ import { ResultBox } from './components/ResultBox.js';
 import { StepList } from './components/StepList.js';
 import { describeCancel, describeResult } from './summary.js';
 import { createViewStore, type ViewState, type ViewStore } from './view.js';
-import type { UpgradeTui, UpgradeTuiOptions } from './index.js';
+import type { UpgradeTui, UpgradeTuiOptions } from './types.js';
 
 const LOG_COLORS = { info: undefined, warn: 'yellow', error: 'red' } as const;
 
@@ -92,13 +92,13 @@ function useTick(enabled: boolean): number {
 
 export function mountUpgradeTui(options: UpgradeTuiOptions): UpgradeTui {
   const store = createViewStore({ onCancel: options.onCancel, ask: options.confirm ?? true });
-  const instance = render(<UpgradeApp store={store} animate={options.animate ?? true} />, {
-    ...(options.stdout ? { stdout: options.stdout } : {}),
-    ...(options.stdin ? { stdin: options.stdin } : {}),
-    ...(options.stderr ? { stderr: options.stderr } : {}),
-    // Ctrl-C is a cancel, not an exit: the upgrade must end on a known version (SPEC 9, 11).
-    exitOnCtrlC: false,
-  });
+  // Ctrl-C is a cancel, not an exit: the upgrade must end on a known version (SPEC 9, 11).
+  const renderOptions: RenderOptions = { exitOnCtrlC: false };
+  // ink takes a stream given as undefined for one given: only the streams passed are set.
+  if (options.stdout) renderOptions.stdout = options.stdout;
+  if (options.stdin) renderOptions.stdin = options.stdin;
+  if (options.stderr) renderOptions.stderr = options.stderr;
+  const instance = render(<UpgradeApp store={store} animate={options.animate ?? true} />, renderOptions);
   let exited = false;
   const exit = instance.waitUntilExit().then(() => {
     exited = true;

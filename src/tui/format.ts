@@ -78,7 +78,8 @@ export function formatProgress(event: ProgressEvent): string {
 }
 
 /** What a person reads for each step of SPEC 8 (the plain and JSON output keep the stable names). */
-export const STEP_LABELS: Record<StepName, string> = {
+/** Short labels; a step without one shows its name. */
+export const STEP_LABELS: Partial<Record<StepName, string>> = {
   checking: 'Check for a release',
   downloading: 'Download',
   verifying: 'Verify',

@@ -1,9 +1,8 @@
 /**
- * What a result means for a person (SPEC 8 results, issue 7): one description that the TUI's result
+ * What a result means for a person (SPEC 8 results): one description that the TUI's result
  * box and the plain renderer both print, so they never disagree.
  */
-import type { PlanEvent } from '../events/index.js';
-import type { UpgradeResult } from '../upgrade/result.js';
+import type { PlanEvent, UpgradeResult } from '../events/index.js';
 import { cleanText, firstLines, formatBytes, formatDuration } from './format.js';
 
 export type Tone = 'success' | 'warning' | 'error';
@@ -124,7 +123,7 @@ function summary(
   };
 }
 
-/** What a Ctrl-C ended up doing, said once the result is in (issue 7: cancel safely). */
+/** What a Ctrl-C ended up doing, said once the result is in (cancel safely). */
 export function describeCancel(result: UpgradeResult): string {
   switch (result.status) {
     case 'failed':

@@ -12,7 +12,7 @@ import {
   type UpgradeEvent,
   type UpgradeListener,
 } from '../events/index.js';
-import type { UpgradeResult } from '../upgrade/result.js';
+import type { UpgradeResult } from '../events/index.js';
 import { asUpgradeResult } from './summary.js';
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
@@ -46,10 +46,11 @@ export interface ViewState {
   /** True when Ctrl-C came while the switch was running: it finishes or rolls back (SPEC 10). */
   cancelDuringSwitch: boolean;
   result: UpgradeResult | null;
+  /** The order rows are shown in: the plan's steps once it came, SPEC 8's before; `rolling_back` last. */
+  order: readonly StepName[];
 }
 
 export const LOG_LINES = 5;
-const PREPARE_STEPS: StepName[] = ['checking', 'downloading', 'verifying', 'staging', 'loading_images'];
 
 export function initialView(): ViewState {
   return {
@@ -62,6 +63,7 @@ export function initialView(): ViewState {
     cancelling: false,
     cancelDuringSwitch: false,
     result: null,
+    order: STEPS,
   };
 }
 
@@ -69,10 +71,20 @@ export function isSwitching(state: ViewState): boolean {
   return state.steps.some((row) => row.status === 'running' && isSwitchStep(row.step));
 }
 
-/** Keeps rows in SPEC 8 order whatever order they arrive in; `rolling_back` is last in STEPS. */
-function upsertStep(rows: StepRow[], row: StepRow): StepRow[] {
+/** Keeps rows in the plan's order whatever order they arrive in; a step it does not list goes last. */
+function upsertStep(rows: StepRow[], row: StepRow, order: readonly StepName[]): StepRow[] {
   const others = rows.filter((item) => item.step !== row.step);
-  return [...others, row].sort((a, b) => STEPS.indexOf(a.step) - STEPS.indexOf(b.step));
+  const rank = (step: StepName) => {
+    const index = order.indexOf(step);
+    return index === -1 ? order.length : index;
+  };
+  return [...others, row].sort((a, b) => rank(a.step) - rank(b.step));
+}
+
+/** The steps this run goes through: the upgrade's table as the plan carries it, else every known step. */
+function expectedSteps(plan: PlanEvent): StepName[] {
+  if (plan.steps) return plan.steps.map((step) => step.name);
+  return STEPS.filter((step) => step !== 'rolling_back' && (!plan.downloadOnly || !isSwitchStep(step)));
 }
 
 function reduceStep(state: ViewState, event: Extract<UpgradeEvent, { type: 'step' }>, now: number): ViewState {
@@ -84,16 +96,18 @@ function reduceStep(state: ViewState, event: Extract<UpgradeEvent, { type: 'step
   if (event.message !== undefined) row.message = event.message;
   if (event.error !== undefined) row.error = event.error;
   const progress = state.progress?.step === event.step && event.status !== 'running' ? null : state.progress;
-  return { ...state, steps: upsertStep(base, row), progress: event.status === 'running' ? null : progress };
+  const steps = upsertStep(base, row, state.order);
+  return { ...state, steps, progress: event.status === 'running' ? null : progress };
 }
 
 function reducePlan(state: ViewState, plan: PlanEvent): ViewState {
-  const expected = plan.downloadOnly ? PREPARE_STEPS : STEPS.filter((step) => step !== 'rolling_back');
+  const expected = expectedSteps(plan);
+  const order = [...expected, 'rolling_back'];
   let steps = state.steps;
   for (const step of expected) {
-    if (!steps.some((row) => row.step === step)) steps = upsertStep(steps, { step, status: 'pending' });
+    if (!steps.some((row) => row.step === step)) steps = upsertStep(steps, { step, status: 'pending' }, order);
   }
-  return { ...state, plan, steps };
+  return { ...state, plan, steps, order };
 }
 
 export function reduceView(state: ViewState, event: UpgradeEvent, now: number): ViewState {

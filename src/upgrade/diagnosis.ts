@@ -1,14 +1,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { NuwaxError } from '../errors/index.js';
+import type { Diagnosis } from '../events/index.js';
 import type { HealthFacts } from './ports.js';
 
-export interface Diagnosis {
-  cause: string;
-  recommendations: string[];
-}
+export type { Diagnosis };
 
-/** Maps a failure to a cause a person can act on (issue 6: diagnosis). */
+/** Maps a failure to a cause a person can act on . */
 export function diagnose(error: NuwaxError, health?: HealthFacts | null): Diagnosis {
   const details = (error.details ?? {}) as Record<string, unknown>;
   switch (error.code) {
@@ -16,14 +14,16 @@ export function diagnose(error: NuwaxError, health?: HealthFacts | null): Diagno
       return {
         cause: error.message,
         recommendations: [
-          'Free disk space (old backups: `nuwax backup prune`; unused images: `docker image prune`) and run the upgrade again.',
+          'Free disk space (old backups: `nuwax backup prune`; unused images: `docker image prune`) ' +
+            'and run the upgrade again.',
         ],
       };
     case 'E_IO':
       return {
         cause: error.message,
         recommendations: [
-          'Check the storage of the file named (`dmesg` shows I/O errors; a file system remounted read-only often means failing storage) and run the upgrade again.',
+          'Check the storage of the file named (`dmesg` shows I/O errors; a file system remounted read-only ' +
+            'often means failing storage) and run the upgrade again.',
         ],
       };
     case 'E_HASH_MISMATCH':
@@ -62,7 +62,9 @@ export function diagnose(error: NuwaxError, health?: HealthFacts | null): Diagno
       };
     case 'E_MIGRATION':
       return {
-        cause: `Migration script ${String(details.script ?? '')} failed${details.code !== undefined ? ` with exit code ${String(details.code)}` : ''}.`,
+        cause:
+          `Migration script ${String(details.script ?? '')} failed` +
+          `${details.code !== undefined ? ` with exit code ${String(details.code)}` : ''}.`,
         recommendations: [
           'Read the script output in the failure bundle (journal.json).',
           'The down scripts ran in reverse and the backup was restored.',
@@ -103,7 +105,8 @@ function diagnoseHealth(error: NuwaxError, health: HealthFacts | null): Diagnosi
       );
     else if (service.exitCode !== null && service.exitCode !== 0)
       recommendations.push(
-        `${service.service}: exited with code ${service.exitCode}; last log lines: ${service.logs.slice(-3).join(' | ')}`,
+        `${service.service}: exited with code ${service.exitCode}; ` +
+          `last log lines: ${service.logs.slice(-3).join(' | ')}`,
       );
     else recommendations.push(`${service.service}: ${service.reason || 'not healthy before the health timeout'}.`);
   }
@@ -112,7 +115,7 @@ function diagnoseHealth(error: NuwaxError, health: HealthFacts | null): Diagnosi
   return { cause: error.message, recommendations };
 }
 
-/** Writes logs/failures/<id>/: result, journal, container facts (issue 6: failure bundle). */
+/** Writes logs/failures/<id>/: result, journal, container facts (the failure bundle). */
 export async function writeFailureBundle(directory: string, parts: Record<string, unknown>): Promise<string> {
   await mkdir(directory, { recursive: true });
   for (const [name, value] of Object.entries(parts)) {

@@ -1,7 +1,9 @@
 export { type CheckOptions, type CheckResult, checkForUpdate, installedVersion } from './check.js';
 export { diagnose, type Diagnosis } from './diagnosis.js';
 export { pendingMigrations, runScript } from './migrations.js';
-export { runUpgrade, type UpgradeOptions } from './orchestrator.js';
+export { runUpgrade } from './orchestrator.js';
+export type { StepInfo, UpgradeOptions, UpgradeStep } from './context.js';
+export { listSteps } from './steps/index.js';
 export type { UpgradePlan } from './plan.js';
 export type {
   ApplyPlan,

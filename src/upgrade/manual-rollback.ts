@@ -4,10 +4,10 @@ import type { UpgradeListener } from '../events/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../state/index.js';
-import { StepFailure, StepRunner } from './journal.js';
+import { healthOptions } from './context.js';
+import { asStepFailure, StepRunner } from './step-runner.js';
 import type { Collaborators } from './ports.js';
 import { errorJson, type UpgradeResult } from './result.js';
-import { healthOptions } from './switch.js';
 
 export interface ManualRollbackOptions {
   config: Config;
@@ -68,16 +68,16 @@ export async function rollbackToBackup(options: ManualRollbackOptions): Promise<
       store.deployment.save({ version: backup.version, partial: false, partialDetail: null, lastUpgradeId: upgradeId });
     });
   } catch (error) {
-    const failure = error as StepFailure;
+    const failure = asStepFailure(error, 'applying');
     const result: UpgradeResult = {
       status: 'failed',
-      error: errorJson(failure.error),
+      error: errorJson(failure),
       step: failure.step,
       recovered: false,
       previous_version: current,
       backup_id: backup.id,
       diagnosis: {
-        cause: failure.error.message,
+        cause: failure.message,
         recommendations: [
           'Check `docker compose ps` and the logs; the backup archive is kept: nuwax backup verify ' + backup.id,
         ],
@@ -101,5 +101,3 @@ export async function rollbackToBackup(options: ManualRollbackOptions): Promise<
   store.upgrades.finish(upgradeId, 'success', result);
   return result;
 }
-
-export { StepFailure };

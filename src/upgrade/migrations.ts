@@ -69,7 +69,7 @@ export function runScript(
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own session, as compose's (runtime/exec.ts): Ctrl-C reaches nuwax, not the script.
       detached: process.platform !== 'win32',
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: options.signal,
       timeout: options.timeoutMs,
       killSignal: 'SIGKILL',
     });

@@ -1,172 +1,72 @@
 import path from 'node:path';
 import type { Config, HomePaths } from '../config/index.js';
+import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { UpgradeListener } from '../events/index.js';
-import { ErrorCodes, toNuwaxError } from '../errors/index.js';
-import type { Logger } from '../log/index.js';
 import type { FetchedManifest } from '../manifest/index.js';
-import type { Store } from '../state/index.js';
-import type { StrategyDecision } from '../strategy/index.js';
-import { checkForUpdate, decide } from './check.js';
-import { StepFailure, StepRunner, journaledListener } from './journal.js';
-import { type UpgradePlan, savePlan } from './plan.js';
-import type { Collaborators } from './ports.js';
+import { decide } from './check.js';
+import {
+  composeTimeoutMs,
+  type InstallDecision,
+  prepareState,
+  type StepContext,
+  type UpgradeOptions,
+} from './context.js';
+import { failAfterChange, failedUnchanged, finishCommitted } from './outcome.js';
+import { savePlan, type UpgradePlan } from './plan.js';
 import { recoverUnfinished } from './recovery.js';
 import { errorJson, type UpgradeResult } from './result.js';
-import { prepareRelease } from './prepare.js';
+import { rollBack } from './rollback.js';
 import {
   alreadyStaged,
-  detachExtraction,
-  fallsBackToStaged,
-  forgetStaged,
-  readStaged,
-  recordStaged,
+  dropUnusableExtraction,
+  forgetWithdrawn,
+  keepStaged,
   refreshStaged,
-  stagedFallback,
-  sweepStaging,
+  sweepUnstaged,
 } from './staged.js';
-import { switchRelease } from './switch-run.js';
+import { asStepFailure, collectProblems, journaledListener, StepRunner, undoSteps } from './step-runner.js';
+import { checkRelease } from './steps/checking.js';
+import { listSteps, stepsOf } from './steps/index.js';
 
-export interface UpgradeOptions {
-  config: Config;
-  paths: HomePaths;
-  store: Store;
-  collaborators: Collaborators;
-  clientVersion: string;
-  logger: Logger;
-  hostArch?: string;
-  trigger: 'manual' | 'schedule' | 'recovery';
-  startedBy: string;
-  reason?: string;
-  downloadOnly?: boolean;
-  forceFull?: boolean;
-  skipBackup?: boolean;
-  allowDowngrade?: boolean;
-  ignoreRollout?: boolean;
-  signal?: AbortSignal;
-  onEvent?: UpgradeListener;
-  /** Asked before the switch (stopping services); false cancels with nothing changed. */
-  confirm?: (summary: { from: string | null; to: string; strategy: string }) => Promise<boolean>;
-  /** A manifest in hand (staged release, offline bundle) instead of a fetch. */
-  fetched?: FetchedManifest;
-  dispatcher?: import('undici').Dispatcher;
-}
+export type { UpgradeOptions } from './context.js';
 
 /**
- * `nuwax upgrade` (SPEC 8): prepare (download, verify, stage, load images) while the old version
- * runs, then switch (backup, stop, apply, migrate, start, health, commit) with a rollback on any
- * failure. Ends on the old version or the new one.
+ * `nuwax upgrade` (SPEC 8): check, then the steps of src/upgrade/steps in three phases: prepare
+ * (the old version runs), switch (rolled back on any failure), commit. Ends on the old version or
+ * the new one.
  */
 export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult> {
-  const { store, config, paths, logger } = options;
+  const { store, paths, logger } = options;
   let upgradeId: number | null = null;
   const emit = journaledListener(store, () => upgradeId, options.onEvent);
-
   const recovered = await recoverUnfinished({ ...options, onEvent: emit });
   if (recovered) logger.info({ recovered }, 'finished an interrupted upgrade first');
-  await sweepStaging(paths.stagingDir, readStaged(store)?.stagedRoot ?? null, logger);
+  await sweepUnstaged(store, paths, logger);
+  const result = await upgrade(options, emit, (id) => {
+    upgradeId = id;
+  });
+  emit({ type: 'result', result });
+  return result;
+}
 
-  let decision: StrategyDecision;
-  let fetched: FetchedManifest;
-  let current: string | null;
-  let usedStaged = false;
-  const checkStarted = Date.now();
-  emit({ type: 'step', step: 'checking', status: 'running' });
-  try {
-    const staged = options.fetched;
-    const check = await checkForUpdate({
-      config,
-      paths,
-      store,
-      clientVersion: options.clientVersion,
-      ...(options.hostArch ? { hostArch: options.hostArch } : {}),
-      forceFull: options.forceFull ?? false,
-      allowDowngrade: options.allowDowngrade ?? false,
-      ignoreRollout: options.ignoreRollout,
-      ...(options.signal ? { signal: options.signal } : {}),
-      logger,
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-      ...(staged ? { fetched: staged } : {}),
-    }).catch(async (error: unknown) => {
-      // Offline: a release staged earlier (download-only, daemon, or an imported bundle on an
-      // air-gapped box with no server configured at all) can still be installed (issue 7).
-      const original = toNuwaxError(error);
-      if (options.fetched || !fallsBackToStaged(original.code, config)) throw error;
-      const fallback = stagedFallback(store, config, original);
-      if (!fallback) throw error;
-      usedStaged = true;
-      logger.warn({ err: error }, `cannot use the release server (${original.code}); using the staged release`);
-      emit({
-        type: 'log',
-        level: 'warn',
-        step: 'checking',
-        message: `The release server cannot be used (${original.message}); installing the staged release`,
-      });
-      // What the server's offer allowed (--allow-downgrade) is not carried over to the staged release.
-      return checkForUpdate({
-        config,
-        paths,
-        store,
-        clientVersion: options.clientVersion,
-        fetched: fallback,
-        forceFull: options.forceFull ?? false,
-        allowDowngrade: false,
-        ignoreRollout: options.ignoreRollout,
-        ...(options.hostArch ? { hostArch: options.hostArch } : {}),
-      });
-    });
-    ({ decision, fetched, current } = check);
-  } catch (error) {
-    const nuwaxError = toNuwaxError(error);
-    emit({
-      type: 'step',
-      step: 'checking',
-      status: 'failed',
-      ms: Date.now() - checkStarted,
-      error: errorJson(nuwaxError),
-    });
-    const result: UpgradeResult = { status: 'failed', error: errorJson(nuwaxError), step: 'checking', changed: false };
-    emit({ type: 'result', result });
-    return result;
-  }
-  emit({ type: 'step', step: 'checking', status: 'done', ms: Date.now() - checkStarted });
-  const staged = readStaged(store);
-  if (staged && !usedStaged && !options.fetched && fetched.manifest.version !== staged.version) {
-    // The server answered and no longer offers the staged release (withdrawn, or superseded): it
-    // must never be installed later by a fallback.
-    logger.info(
-      { staged: staged.version, offered: fetched.manifest.version },
-      'the server no longer offers the staged release; forgetting it',
-    );
-    forgetStaged(store);
-    await sweepStaging(paths.stagingDir, null, logger);
-  }
-
-  if (decision.strategy === 'none') {
-    const result: UpgradeResult = {
-      status: 'up_to_date',
-      version: current,
-      offered: decision.offered,
-      reason: decision.reason,
-    };
-    emit({ type: 'result', result });
-    return result;
-  }
-
+async function upgrade(
+  options: UpgradeOptions,
+  emit: UpgradeListener,
+  recorded: (upgradeId: number) => void,
+): Promise<UpgradeResult> {
+  const { store, paths, logger } = options;
+  const check = await runChecking(options, emit);
+  if ('status' in check) return check;
+  const { decision, fetched, current } = check;
+  await forgetWithdrawn(store, paths, logger, fetched.manifest.version, !check.usedStaged && !options.fetched);
+  if (decision.strategy === 'none')
+    return { status: 'up_to_date', version: current, offered: decision.offered, reason: decision.reason };
   const previouslyStaged = options.downloadOnly ? await alreadyStaged(store, decision) : undefined;
-  const stagedNow = readStaged(store);
-  const reusable =
-    stagedNow?.tree !== undefined && [stagedNow.sha256, stagedNow.offeredSha256].includes(decision.package.sha256);
-  if (!options.downloadOnly && stagedNow?.stagedRoot && !reusable) {
-    // The install uses another package than the one staged (--force-full), or the record predates
-    // reuse (no fingerprint): two extractions would double the disk staging takes; the staged one
-    // is made again from the cache if ever needed.
-    detachExtraction(store);
-    await sweepStaging(paths.stagingDir, null, logger);
-  }
+  if (!options.downloadOnly) await dropUnusableExtraction(store, paths, logger, decision);
   if (previouslyStaged) {
     // Pre-staging what is staged already (a daemon cycle while the server is down) redoes nothing.
     refreshStaged(store, previouslyStaged, fetched);
-    const result: UpgradeResult = {
+    return {
       status: 'staged',
       version: previouslyStaged.version,
       strategy: previouslyStaged.strategy,
@@ -174,17 +74,46 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
       upgrade_id: previouslyStaged.upgradeId,
       steps: [],
     };
-    emit({ type: 'result', result });
-    return result;
   }
+  const context = begin(options, emit, { ...check, decision });
+  recorded(context.upgradeId);
+  return runPhases(options, context);
+}
 
-  upgradeId = store.upgrades.begin({
+/** `checking`, emitted by hand: it runs before the upgrade is recorded, so it has no journal row. */
+async function runChecking(
+  options: UpgradeOptions,
+  emit: UpgradeListener,
+): Promise<Awaited<ReturnType<typeof checkRelease>> | UpgradeResult> {
+  const started = Date.now();
+  emit({ type: 'step', step: 'checking', status: 'running' });
+  try {
+    const check = await checkRelease(options, emit);
+    emit({ type: 'step', step: 'checking', status: 'done', ms: Date.now() - started });
+    return check;
+  } catch (error) {
+    const failure = errorJson(toNuwaxError(error));
+    emit({ type: 'step', step: 'checking', status: 'failed', ms: Date.now() - started, error: failure });
+    return { status: 'failed', error: failure, step: 'checking', changed: false };
+  }
+}
+
+/** Records the upgrade and its plan, announces the plan with the steps it goes through. */
+function begin(
+  options: UpgradeOptions,
+  emit: UpgradeListener,
+  check: { decision: InstallDecision; fetched: FetchedManifest; current: string | null },
+): StepContext {
+  const { store, config, paths } = options;
+  const { decision, fetched, current } = check;
+  const downloadOnly = options.downloadOnly ?? false;
+  const upgradeId = store.upgrades.begin({
     fromVersion: current,
     toVersion: decision.offered,
     strategy: decision.strategy,
     trigger: options.trigger,
     startedBy: options.startedBy,
-    reason: options.reason ?? (options.downloadOnly ? 'pre-stage' : 'upgrade'),
+    reason: options.reason ?? (downloadOnly ? 'pre-stage' : 'upgrade'),
   });
   const plan = initialPlan(decision, current, config, paths, upgradeId, options.skipBackup ?? false);
   savePlan(store, upgradeId, plan);
@@ -196,43 +125,50 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
     strategy: decision.strategy,
     size: decision.package.size,
     notes: fetched.manifest.release_notes ?? null,
-    downloadOnly: options.downloadOnly ?? false,
+    downloadOnly,
+    steps: listSteps({ downloadOnly }),
   });
+  const redecide = (forceFull: boolean) =>
+    decide({
+      config,
+      paths,
+      store,
+      clientVersion: options.clientVersion,
+      fetched,
+      current,
+      forceFull,
+      allowDowngrade: options.allowDowngrade ?? false,
+      ignoreRollout: options.ignoreRollout,
+      hostArch: options.hostArch,
+    });
+  return {
+    ...options,
+    emit,
+    plan,
+    upgradeId,
+    prepare: { decision, redecide, downloadOnly, fetched, offeredSha256: decision.package.sha256 },
+  };
+}
 
-  const runner = new StepRunner(store, upgradeId, emit, logger, config.upgrade.phase_timeout * 1000, options.signal);
-  const context = { ...options, emit, plan, upgradeId, runner, fetched, decision };
+/** prepare; then staged (download-only), or confirm, switch (rolled back on failure) and commit. */
+async function runPhases(options: UpgradeOptions, context: StepContext): Promise<UpgradeResult> {
+  const { store, paths, logger, config } = options;
+  const { plan, upgradeId } = context;
+  const prepare = prepareState(context);
+  const runner = new StepRunner(store, upgradeId, context.emit, logger, composeTimeoutMs(config), options.signal);
   try {
-    await prepareRelease(context, (forceFull) =>
-      decide({
-        config,
-        paths,
-        store,
-        clientVersion: options.clientVersion,
-        fetched,
-        current,
-        forceFull,
-        allowDowngrade: options.allowDowngrade ?? false,
-        ignoreRollout: options.ignoreRollout,
-        ...(options.hostArch ? { hostArch: options.hostArch } : {}),
-      }),
-    );
+    await runner.runSteps(stepsOf('prepare'), context);
   } catch (error) {
-    const failure = error instanceof StepFailure ? error : new StepFailure('staging', toNuwaxError(error));
-    const result: UpgradeResult = {
-      status: 'failed',
-      error: errorJson(failure.error),
-      step: failure.step,
-      changed: false,
-      upgrade_id: upgradeId,
-    };
-    store.upgrades.finish(upgradeId, 'failed', result);
-    emit({ type: 'result', result });
-    return result;
+    const failure = asStepFailure(error, 'staging');
+    const { undoing, problems } = collectProblems(context, failure);
+    await undoSteps(stepsOf('prepare'), runner.started, context, undoing);
+    if (problems.length > 0) logger.warn({ problems }, 'undoing the preparation left problems');
+    return failedUnchanged(context, upgradeId, failure, failure.step);
   }
 
-  if (options.downloadOnly) {
-    await recordStaged(store, plan, fetched, upgradeId, decision.package.sha256);
-    await sweepStaging(paths.stagingDir, plan.stagedRoot, logger);
+  if (prepare.downloadOnly) {
+    const offeredSha256 = prepare.offeredSha256;
+    await keepStaged(store, paths, logger, { plan, fetched: prepare.fetched, upgradeId, offeredSha256 });
     const result: UpgradeResult = {
       status: 'staged',
       version: plan.to,
@@ -242,30 +178,27 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
       steps: runner.timings,
     };
     store.upgrades.finish(upgradeId, 'staged', result);
-    emit({ type: 'result', result });
     return result;
   }
 
   if (options.confirm && !(await options.confirm({ from: plan.from, to: plan.to, strategy: plan.strategy }))) {
-    const result: UpgradeResult = {
-      status: 'failed',
-      error: { code: ErrorCodes.E_CANCELLED, message: 'Cancelled before the switch: nothing was changed' },
-      step: 'stopping',
-      changed: false,
-      upgrade_id: upgradeId,
-    };
-    store.upgrades.finish(upgradeId, 'failed', result);
-    emit({ type: 'result', result });
-    return result;
+    const cancelled = new NuwaxError(ErrorCodes.E_CANCELLED, 'Cancelled before the switch: nothing was changed');
+    return failedUnchanged(context, upgradeId, cancelled, 'stopping');
   }
 
-  const result = await switchRelease(context);
-  emit({ type: 'result', result });
-  return result;
+  try {
+    await runner.runSteps(stepsOf('switch'), context);
+  } catch (error) {
+    const failure = asStepFailure(error, 'applying');
+    const outcome = await rollBack(context, runner, failure.step, runner.started, failure);
+    return failAfterChange(context, failure, failure.step, outcome, context.health ?? null);
+  }
+  const downtimeMs = Date.now() - (plan.downtimeStartedAt ?? Date.now());
+  return finishCommitted(context, runner, downtimeMs);
 }
 
 function initialPlan(
-  decision: Exclude<StrategyDecision, { strategy: 'none' }>,
+  decision: InstallDecision,
   current: string | null,
   config: Config,
   paths: HomePaths,

@@ -1,3 +1,4 @@
+import type { ApplyPlan } from '../apply/index.js';
 import type { PatchOperations } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
 
@@ -30,4 +31,9 @@ export interface UpgradePlan {
 
 export function savePlan(store: Store, upgradeId: number, plan: UpgradePlan): void {
   store.upgrades.update(upgradeId, { plan });
+}
+
+/** What src/apply needs of the plan. */
+export function applyPlanOf(plan: UpgradePlan): ApplyPlan {
+  return { kind: plan.strategy, operations: plan.operations ?? undefined, protectedPaths: plan.protectedPaths };
 }

@@ -1,5 +1,7 @@
+import type { ApplyPlan, PatchInfo } from '../apply/index.js';
 import type { ProgressListener } from '../events/index.js';
-import type { PatchOperations } from '../manifest/index.js';
+
+export type { ApplyPlan, PatchInfo };
 
 /**
  * The orchestrator's collaborators, narrowed to what it calls (STYLE: collaborators are passed in,
@@ -14,19 +16,6 @@ export interface DownloaderPort {
     signal?: AbortSignal;
     onProgress?: ProgressListener;
   }): Promise<{ path: string; size: number; sha256: string; reused: boolean }>;
-}
-
-export interface PatchInfo {
-  from?: unknown;
-  to?: unknown;
-  operations?: unknown;
-  base?: Record<string, string | null>;
-}
-
-export interface ApplyPlan {
-  kind: 'full' | 'patch';
-  operations?: PatchOperations;
-  protectedPaths: string[];
 }
 
 export interface PackagePort {
@@ -119,5 +108,4 @@ export interface Collaborators {
   packages: PackagePort;
   backups: BackupPort;
   runtime: RuntimePort;
-  now?: () => Date;
 }

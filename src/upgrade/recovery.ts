@@ -1,31 +1,21 @@
 import path from 'node:path';
 import type { Config, HomePaths } from '../config/index.js';
-import type { StepName, UpgradeListener } from '../events/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import type { StepName, UpgradeListener } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store, UpgradeRow } from '../state/index.js';
+import type { StepContext } from './context.js';
 import { writeFailureBundle } from './diagnosis.js';
-import { StepRunner } from './journal.js';
+import { failAfterChange, finishCommitted } from './outcome.js';
 import type { UpgradePlan } from './plan.js';
 import type { Collaborators } from './ports.js';
 import type { UpgradeResult } from './result.js';
-import { failAfterChange, rollback, type SwitchContext } from './switch.js';
-import { finishCommitted } from './switch-run.js';
+import { restartOldServices, rollBack } from './rollback.js';
+import { StepRunner } from './step-runner.js';
+import { pastPointOfNoReturn, stepsOf } from './steps/index.js';
 
-/** A recovery that keeps failing ends terminally instead of retrying at every start (issue 6). */
+/** A recovery that keeps failing ends terminally instead of retrying at every start. */
 export const MAX_RECOVERY_ATTEMPTS = 3;
-
-const SWITCH_STEPS: StepName[] = [
-  'stopping',
-  'applying',
-  'migrating',
-  'starting',
-  'health_check',
-  'committing',
-  'cleaning_up',
-  'rolling_back',
-];
-const MUST_PASS: StepName[] = ['applying', 'migrating', 'starting', 'health_check'];
 
 export interface RecoveryOptions {
   config: Config;
@@ -37,9 +27,9 @@ export interface RecoveryOptions {
 }
 
 /**
- * SPEC 9: any command that starts finishes an unfinished upgrade. Before `stopping` it is
+ * SPEC 9: any command that starts finishes an unfinished upgrade. Before the downtime it is
  * abandoned (downloads kept for resume, old services started if the backup had stopped them);
- * after it, rolled back, or committed when every step through `health_check` had passed.
+ * after it, rolled back, or committed when every switch step had passed.
  */
 export async function recoverUnfinished(options: RecoveryOptions): Promise<UpgradeResult | null> {
   const { store, logger } = options;
@@ -52,48 +42,42 @@ export async function recoverUnfinished(options: RecoveryOptions): Promise<Upgra
   emit({
     type: 'log',
     level: 'warn',
-    message: `Upgrade #${row.id} (${row.fromVersion ?? 'none'} → ${row.toVersion ?? '?'}) was interrupted at ${row.step ?? 'start'}; recovering (attempt ${attempts})`,
+    message:
+      `Upgrade #${row.id} (${row.fromVersion ?? 'none'} → ${row.toVersion ?? '?'}) was interrupted at ` +
+      `${row.step ?? 'start'}; recovering (attempt ${attempts})`,
   });
   logger.warn({ upgradeId: row.id, step: row.step, attempts }, 'recovering an interrupted upgrade');
 
   if (!plan) return abandon(options, row, 'interrupted before it had a plan');
   const runner = new StepRunner(store, row.id, emit, logger, options.config.upgrade.phase_timeout * 1000, undefined);
-  const context: SwitchContext = { ...options, emit, plan, upgradeId: row.id, runner };
+  const context: StepContext = { ...options, emit, plan, upgradeId: row.id };
+  const last = (row.step ?? 'recovery') as StepName;
 
   if (attempts > MAX_RECOVERY_ATTEMPTS) {
     const error = new NuwaxError(
       ErrorCodes.E_ROLLBACK,
       `Recovery of upgrade #${row.id} was attempted ${MAX_RECOVERY_ATTEMPTS} times and keeps failing; giving up`,
     );
-    return failAfterChange(
-      context,
-      error,
-      row.step ?? 'recovery',
-      { recovered: false, problems: [error.message], health: null },
-      null,
-    );
+    return failAfterChange(context, error, last, { recovered: false, problems: [error.message], health: null }, null);
   }
 
   const journal = store.upgrades.journal(row.id);
-  const started = new Set(journal.map((entry) => entry.step as StepName));
-  const done = new Set(journal.filter((entry) => entry.status === 'done').map((entry) => entry.step as StepName));
-  if (!SWITCH_STEPS.some((step) => started.has(step)) && !plan.applyStarted) {
-    if (plan.servicesStopped) {
-      await options.collaborators.runtime
-        .up({ timeoutMs: options.config.upgrade.phase_timeout * 1000 })
-        .catch((error: unknown) => logger.error({ err: error }, 'cannot restart the old services'));
-    }
+  const began = [...new Set(journal.map((entry) => entry.step as StepName))];
+  const passed = new Set(
+    journal.filter((entry) => entry.status === 'done' || entry.status === 'skipped').map((entry) => entry.step),
+  );
+  if (!began.some(pastPointOfNoReturn) && !plan.applyStarted) {
+    await restartOldServices(context);
     return abandon(options, row, `interrupted during ${row.step ?? 'preparation'}, before anything changed`);
   }
-  if (MUST_PASS.every((step) => done.has(step)) && !started.has('rolling_back')) {
-    return finishCommitted(context, 0);
-  }
+  const switchPassed = stepsOf('switch').every((step) => passed.has(step.name));
+  if (switchPassed && !began.includes('rolling_back')) return finishCommitted(context, runner, 0);
   const error = new NuwaxError(
     ErrorCodes.E_CANCELLED,
     `nuwax was interrupted during ${row.step ?? 'the switch'}; rolled back`,
   );
-  const outcome = await rollback(context);
-  return failAfterChange(context, error, row.step ?? 'recovery', outcome, null);
+  const outcome = await rollBack(context, runner, 'rolling_back', began, error);
+  return failAfterChange(context, error, last, outcome, null);
 }
 
 async function abandon(options: RecoveryOptions, row: UpgradeRow, why: string): Promise<UpgradeResult> {

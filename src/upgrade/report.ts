@@ -5,7 +5,7 @@ import type { UpgradeResult } from './result.js';
 
 /**
  * With the nuwax API as server, report each outcome as nuwax-cli does:
- * POST {base_url}/api/v1/clients/services/{service}/upgrade-history. Never fatal (issue 6).
+ * POST {base_url}/api/v1/clients/services/{service}/upgrade-history. Never fatal: the box is what matters.
  */
 export async function reportOutcome(
   config: Config,
@@ -25,7 +25,7 @@ export async function reportOutcome(
   try {
     const response = await request(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(clientId ? { 'x-client-id': clientId } : {}) },
+      headers: reportHeaders(clientId),
       body: JSON.stringify({
         service_name: service,
         from_version: from,
@@ -42,4 +42,10 @@ export async function reportOutcome(
   } catch (error) {
     logger.warn({ err: error, url }, 'cannot report the upgrade outcome to the server');
   }
+}
+
+function reportHeaders(clientId: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (clientId) headers['x-client-id'] = clientId;
+  return headers;
 }

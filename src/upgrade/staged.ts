@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { scanTree } from '../apply/index.js';
-import type { Config } from '../config/index.js';
+import type { Config, HomePaths } from '../config/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import { exists } from '../fsutil/index.js';
 import type { Logger } from '../log/index.js';
 import { type FetchedManifest, parseManifest, resolvePackageUrls, verifyManifestBytes } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
-import type { StrategyDecision } from '../strategy/index.js';
+import type { InstallDecision } from './context.js';
 import type { UpgradePlan } from './plan.js';
 
 /** A release pre-staged by `upgrade --download-only`, the daemon or `import`: kv key 'staged'. */
@@ -21,7 +21,7 @@ export interface StagedRecord {
   stagedRoot: string | null;
   /** The folder under cache/staging holding `stagedRoot` (removed with it). */
   stagingDir?: string;
-  /** `treeFingerprint` of `stagedRoot` when it was staged: an install reuses the extraction only while it still matches. */
+  /** `treeFingerprint` of `stagedRoot` when staged: an install reuses the extraction only while it matches. */
   tree?: string;
   /** The manifest's exact bytes, base64. */
   manifest: string;
@@ -56,27 +56,28 @@ export async function recordStaged(
     sha256: plan.packageSha256,
     stagedRoot: plan.stagedRoot,
     stagingDir: plan.stagingDir,
-    ...(tree ? { tree } : {}),
     manifest: fetched.bytes.toString('base64'),
     manifestUrl: fetched.url,
     signed: fetched.signed,
-    ...(fetched.signature ? { signature: fetched.signature } : {}),
     offeredSha256,
     upgradeId,
   };
+  if (tree) record.tree = tree;
+  if (fetched.signature) record.signature = fetched.signature;
   store.kv.set(KEY, record);
 }
 
-/** The same package staged again under a newer manifest (re-signed, new notes): keep that manifest, without extracting again. */
+/** The same package staged again under a newer manifest (re-signed, new notes): keep that manifest, extract nothing. */
 export function refreshStaged(store: Store, staged: StagedRecord, fetched: FetchedManifest): void {
   const { signature: _old, ...rest } = staged;
-  store.kv.set(KEY, {
+  const record: StagedRecord = {
     ...rest,
     manifest: fetched.bytes.toString('base64'),
     manifestUrl: fetched.url,
     signed: fetched.signed,
-    ...(fetched.signature ? { signature: fetched.signature } : {}),
-  } satisfies StagedRecord);
+  };
+  if (fetched.signature) record.signature = fetched.signature;
+  store.kv.set(KEY, record);
 }
 
 export function forgetStaged(store: Store): void {
@@ -122,12 +123,13 @@ export function stagedManifest(store: Store, config: Config): FetchedManifest | 
     };
   }
   const verified = verifyManifestBytes(bytes, staged.signature, config);
-  return {
+  const manifest: FetchedManifest = {
     ...location,
     manifest: resolvePackageUrls(verified.manifest, staged.manifestUrl),
     signed: verified.signed,
-    ...(staged.signature ? { signature: staged.signature } : {}),
   };
+  if (staged.signature) manifest.signature = staged.signature;
+  return manifest;
 }
 
 /**
@@ -142,7 +144,8 @@ export function stagedFallback(store: Store, config: Config, original: NuwaxErro
     const version = readStaged(store)?.version ?? '?';
     throw new NuwaxError(
       original.code,
-      `${original.message}; the staged release ${version} cannot be installed either: ${reason} (stage it again from a signed source)`,
+      `${original.message}; the staged release ${version} cannot be installed either: ${reason} ` +
+        '(stage it again from a signed source)',
       {
         cause: original,
         details: {
@@ -155,10 +158,7 @@ export function stagedFallback(store: Store, config: Config, original: NuwaxErro
 }
 
 /** The same package is staged already, its files still there: a download-only run has nothing to do. */
-export async function alreadyStaged(
-  store: Store,
-  decision: Exclude<StrategyDecision, { strategy: 'none' }>,
-): Promise<StagedRecord | undefined> {
+export async function alreadyStaged(store: Store, decision: InstallDecision): Promise<StagedRecord | undefined> {
   const staged = readStaged(store);
   const offered = decision.package.sha256;
   if (!staged || staged.version !== decision.offered || !offered || (staged.offeredSha256 ?? staged.sha256) !== offered)
@@ -183,7 +183,7 @@ export async function treeFingerprint(root: string): Promise<string> {
 
 /**
  * The extraction made when this package was staged, for an install to use instead of extracting
- * it again (issue 7: the window is spent on the switch). Only when the same package was extracted
+ * it again (the window is spent on the switch). Only when the same package was extracted
  * and the tree is as it was left; a tree that changed is removed and forgotten, so that the
  * install extracts anew with one extraction on disk.
  */
@@ -198,7 +198,11 @@ export async function stagedExtraction(
     return undefined;
   // Only a folder of cache/staging is ever reused or removed, whatever the record says.
   if (path.dirname(path.resolve(staged.stagingDir)) !== path.resolve(stagingRoot)) return undefined;
-  const fingerprint = await treeFingerprint(staged.stagedRoot).catch(() => null);
+  // A tree gone is a tree changed; any other failure to read it is an error, not "absent".
+  const fingerprint = await treeFingerprint(staged.stagedRoot).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  });
   if (fingerprint === staged.tree) return { root: staged.stagedRoot, stagingDir: staged.stagingDir };
   logger.warn(
     { stagedRoot: staged.stagedRoot },
@@ -248,4 +252,57 @@ export async function sweepStaging(stagingDir: string, keep: string | null, logg
       logger.warn({ err: error, folder }, 'cannot remove an old extraction');
     }
   }
+}
+
+/** Before an upgrade, after recovery: only the staged release's extraction stays in cache/staging. */
+export async function sweepUnstaged(store: Store, paths: HomePaths, logger: Logger): Promise<void> {
+  await sweepStaging(paths.stagingDir, readStaged(store)?.stagedRoot ?? null, logger);
+}
+
+/**
+ * The server answered and no longer offers the staged release (withdrawn, or superseded): it must
+ * never be installed later by a fallback. Not when the staged release is what is being installed.
+ */
+export async function forgetWithdrawn(
+  store: Store,
+  paths: HomePaths,
+  logger: Logger,
+  offered: string,
+  fromServer: boolean,
+): Promise<void> {
+  const staged = readStaged(store);
+  if (!staged || !fromServer || offered === staged.version) return;
+  logger.info({ staged: staged.version, offered }, 'the server no longer offers the staged release; forgetting it');
+  forgetStaged(store);
+  await sweepStaging(paths.stagingDir, null, logger);
+}
+
+/**
+ * An install of another package than the one staged (--force-full), or of a record from before
+ * reuse (no fingerprint): two extractions would double the disk staging takes, so the staged one
+ * goes; it is made again from the cache if ever needed.
+ */
+export async function dropUnusableExtraction(
+  store: Store,
+  paths: HomePaths,
+  logger: Logger,
+  decision: InstallDecision,
+): Promise<void> {
+  const staged = readStaged(store);
+  const reusable =
+    staged?.tree !== undefined && [staged.sha256, staged.offeredSha256].includes(decision.package.sha256);
+  if (!staged?.stagedRoot || reusable) return;
+  detachExtraction(store);
+  await sweepStaging(paths.stagingDir, null, logger);
+}
+
+/** A download-only run prepared this release: record it staged, keep its extraction and nothing else. */
+export async function keepStaged(
+  store: Store,
+  paths: HomePaths,
+  logger: Logger,
+  staging: { plan: UpgradePlan; fetched: FetchedManifest; upgradeId: number; offeredSha256: string | null },
+): Promise<void> {
+  await recordStaged(store, staging.plan, staging.fetched, staging.upgradeId, staging.offeredSha256);
+  await sweepStaging(paths.stagingDir, staging.plan.stagedRoot, logger);
 }

@@ -22,6 +22,22 @@ describe('TUI view state', () => {
     assert.deepEqual(state.steps, [{ step: 'checking', status: 'running', startedAt: 10 }]);
   });
 
+  test("a step the TUI does not know, listed by the plan, is shown in the plan's order", () => {
+    const steps = ['checking', 'downloading', 'backing_up', 'traffic_off', 'stopping'].map((name) => ({
+      name,
+      phase: name === 'checking' || name === 'downloading' ? ('prepare' as const) : ('switch' as const),
+      downtime: name === 'stopping',
+      noReturn: name === 'stopping',
+      summary: name,
+    }));
+    let state = reduceView(initialView(), { ...plan, steps }, 0);
+    state = reduceView(state, { type: 'step', step: 'traffic_off', status: 'running' }, 0);
+    assert.deepEqual(
+      state.steps.map((row) => `${row.step}:${row.status}`),
+      ['checking:pending', 'downloading:pending', 'backing_up:pending', 'traffic_off:running', 'stopping:pending'],
+    );
+  });
+
   test('a download-only plan lists only the preparing steps', () => {
     const state = reduceView(initialView(), { ...plan, downloadOnly: true }, 0);
     assert.deepEqual(

@@ -1,13 +1,22 @@
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
 import { homePaths, loadConfig } from '../../src/config/index.js';
 import { ErrorCodes, NuwaxError } from '../../src/errors/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { generateKeyPair, loadPrivateKey, signBytes } from '../../src/manifest/signature.js';
 import { openStore } from '../../src/state/index.js';
-import { exitCodeFor, readStaged, recoverUnfinished, runUpgrade, type UpgradeResult } from '../../src/upgrade/index.js';
+import {
+  exitCodeFor,
+  listSteps,
+  readStaged,
+  recoverUnfinished,
+  runUpgrade,
+  type UpgradeResult,
+} from '../../src/upgrade/index.js';
 import type { UpgradeEvent } from '../../src/events/index.js';
 import { withTempDir } from '../helpers/cli.js';
 import { ReleaseServer } from '../helpers/release-server.js';
@@ -503,6 +512,49 @@ describe('staged releases: disk and trust', () => {
             event.level === 'warn' &&
             /release server cannot be used.*HTTP 404.*installing the staged release/.test(event.message),
         ),
+      );
+    }));
+
+  test('falling back to the staged release logs one warning line with the code; the stack only at debug', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      assert.equal((await upgrade(home, {}, { downloadOnly: true })).result.status, 'staged');
+      await withManifestUrl(home, `${server.url}/gone.json`);
+      const lines: string[] = [];
+      const sink = new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(...String(chunk).split('\n').filter(Boolean));
+          done();
+        },
+      });
+      const box = await upgrade(home, {}, { logger: pino({ level: 'info' }, sink) });
+      assert.equal(box.result.status, 'success', JSON.stringify(box.result));
+      const warnings = lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === 40);
+      const fallback = warnings.filter((entry) => /using the staged release/.test(entry.msg));
+      assert.equal(fallback.length, 1, JSON.stringify(warnings));
+      assert.equal(fallback[0].code, 'E_HTTP');
+      assert.match(fallback[0].msg, /^cannot use the release server \(E_HTTP\); using the staged release: .*404/);
+      assert.equal(fallback[0].err, undefined, 'no stack at the default level');
+      assert.ok(!lines.some((line) => line.includes('"stack"') && line.includes('release server')));
+    }));
+
+  test('the plan event lists the steps of the table, the switch ones too, and a download-only plan only the prepare ones', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const staged = await upgrade(home, {}, { downloadOnly: true });
+      const stagedPlan = staged.events.find((event) => event.type === 'plan');
+      assert.deepEqual(stagedPlan?.type === 'plan' && stagedPlan.steps?.map((step) => step.name), [
+        'checking',
+        'downloading',
+        'verifying',
+        'staging',
+        'loading_images',
+      ]);
+      const box = await upgrade(home, {});
+      const plan = box.events.find((event) => event.type === 'plan');
+      assert.deepEqual(
+        plan?.type === 'plan' && plan.steps?.map((step) => step.name),
+        listSteps().map((step) => step.name),
       );
     }));
 

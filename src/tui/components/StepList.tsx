@@ -38,7 +38,7 @@ export function StepList({ steps, progress, tick, now, barWidth }: StepListProps
 }
 
 function StepLine({ row, tick, now }: { row: StepRow; tick: number | null; now: number }) {
-  const label = STEP_LABELS[row.step];
+  const label = STEP_LABELS[row.step] ?? row.step;
   if (row.status === 'running') {
     const elapsed = tick !== null && row.startedAt !== undefined ? ` ${formatDuration(now - row.startedAt)}` : '';
     return (

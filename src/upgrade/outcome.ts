@@ -1,0 +1,139 @@
+import path from 'node:path';
+import { type NuwaxError, toNuwaxError } from '../errors/index.js';
+import type { StepName } from '../events/index.js';
+import type { StepContext } from './context.js';
+import { diagnose, writeFailureBundle } from './diagnosis.js';
+import type { HealthFacts } from './ports.js';
+import { errorJson, type UpgradeResult } from './result.js';
+import type { RollbackOutcome } from './rollback.js';
+import { asStepFailure, type StepRunner } from './step-runner.js';
+import { stepsOf } from './steps/index.js';
+
+/** A failure before anything on the box changed (SPEC 8: `changed: false`, exit 1). */
+export function failedUnchanged(
+  context: Pick<StepContext, 'store'>,
+  upgradeId: number,
+  error: NuwaxError,
+  step: StepName,
+): UpgradeResult {
+  const result: UpgradeResult = {
+    status: 'failed',
+    error: errorJson(error),
+    step,
+    changed: false,
+    upgrade_id: upgradeId,
+  };
+  context.store.upgrades.finish(upgradeId, 'failed', result);
+  return result;
+}
+
+/** Builds the failed result after a rollback, writes the failure bundle, records it. */
+export async function failAfterChange(
+  context: StepContext,
+  error: NuwaxError,
+  step: string,
+  outcome: RollbackOutcome,
+  health: HealthFacts | null,
+): Promise<UpgradeResult> {
+  const { store, plan, upgradeId, collaborators, paths } = context;
+  const diagnosis = diagnose(error, health ?? outcome.health);
+  const bundle = path.join(paths.failuresDir, String(upgradeId));
+  const result: UpgradeResult = {
+    status: 'failed',
+    error: errorJson(error),
+    step,
+    recovered: outcome.recovered,
+    previous_version: plan.from,
+    backup_id: plan.backupId,
+    diagnosis,
+    bundle,
+    upgrade_id: upgradeId,
+  };
+  if (!outcome.recovered) {
+    result.manual_steps = [
+      ...outcome.problems.map((problem) => `Resolve: ${problem}`),
+      plan.backupId !== null
+        ? `Restore the pre-upgrade backup by hand: nuwax backup restore ${plan.backupId}`
+        : 'No backup exists: restore docker/ and data/ from your own copies.',
+      'Then start the services: docker compose up -d (in docker/), and check: nuwax status',
+    ];
+  }
+  let diagnostics: Record<string, unknown> = {};
+  try {
+    diagnostics = await collaborators.runtime.diagnostics();
+  } catch (caught) {
+    diagnostics = { error: toNuwaxError(caught).message };
+  }
+  try {
+    await writeFailureBundle(bundle, {
+      result,
+      journal: store.upgrades.journal(upgradeId),
+      events: store.upgrades.events(upgradeId),
+      plan,
+      health: health ?? outcome.health,
+      containers: diagnostics,
+    });
+  } catch (caught) {
+    context.logger.error({ err: caught }, 'cannot write the failure bundle');
+  }
+  store.upgrades.finish(upgradeId, 'failed', result);
+  return result;
+}
+
+/** The commit phase (committing, cleaning_up), then the success or partial_success result. Shared with recovery. */
+export async function finishCommitted(
+  context: StepContext,
+  runner: StepRunner,
+  downtimeMs: number,
+): Promise<UpgradeResult> {
+  const { plan, store, upgradeId } = context;
+  try {
+    await runner.runSteps(stepsOf('commit'), context);
+  } catch (error) {
+    // The new version runs and is healthy; only the record failed. Say so loudly, never silently.
+    const failure = asStepFailure(error, 'committing');
+    const result: UpgradeResult = {
+      status: 'failed',
+      error: errorJson(failure),
+      step: failure.step,
+      recovered: false,
+      previous_version: plan.from,
+      backup_id: plan.backupId,
+      diagnosis: {
+        cause: `The new version ${plan.to} runs but could not be recorded: ${failure.message}`,
+        recommendations: ['Fix the problem (disk space, permissions on config.toml), then run `nuwax status`.'],
+      },
+      upgrade_id: upgradeId,
+    };
+    store.upgrades.finish(upgradeId, 'failed', result);
+    return result;
+  }
+  const common = {
+    from: plan.from,
+    version: plan.to,
+    strategy: plan.strategy,
+    backup_id: plan.backupId,
+    downtime_ms: downtimeMs,
+    steps: runner.timings,
+    upgrade_id: upgradeId,
+  };
+  let result: UpgradeResult;
+  if (plan.partial) {
+    const unhealthy = plan.partial.unhealthy;
+    result = {
+      status: 'partial_success',
+      ...common,
+      healthy_services: plan.partial.healthy,
+      unhealthy_services: unhealthy,
+      severity: 'non-critical',
+      recommendation:
+        `Non-critical services are unhealthy (${unhealthy.join(', ')}); ` +
+        `check their logs: docker compose logs ${unhealthy.join(' ')}`,
+    };
+  } else {
+    result = { status: 'success', ...common, executed_scripts: plan.executedScripts };
+    if (plan.fallbackReason) result.fallback_reason = plan.fallbackReason;
+  }
+  store.upgrades.finish(upgradeId, result.status, result);
+  return result;
+}

@@ -1,0 +1,65 @@
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ensureFreeSpace, exists, formatBytes } from '../../fsutil/index.js';
+import { prepareState, type UpgradeStep } from '../context.js';
+
+/** Margin kept free on top of every estimate (the disk budget; doctor keeps the same). */
+export const DISK_MARGIN = 256 * 1024 * 1024;
+
+async function treeSize(root: string): Promise<number> {
+  let total = 0;
+  const walk = async (directory: string): Promise<void> => {
+    for (const entry of await readdir(directory, { withFileTypes: true })) {
+      const full = path.join(directory, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else if (entry.isFile()) total += (await stat(full)).size;
+    }
+  };
+  if (await exists(root)) await walk(root);
+  return total;
+}
+
+/** docker load while the old version still runs, then the new compose file and its images checked. */
+export const loadingImages: UpgradeStep = {
+  name: 'loading_images',
+  phase: 'prepare',
+  downtime: false,
+  noReturn: false,
+  summary: 'docker load the images (old version still running); validate the new compose file',
+  async run(context, signal) {
+    const { plan, collaborators, paths } = context;
+    const root = plan.stagedRoot!;
+    const imagesDir = path.join(root, 'images');
+    const imageBytes = await treeSize(imagesDir);
+    const backupEstimate = plan.skipBackup ? 0 : await treeSize(paths.dockerDir);
+    // docker load needs about twice the archives while it runs.
+    await ensureFreeSpace(
+      paths.home,
+      imageBytes * 2 + backupEstimate + DISK_MARGIN,
+      `loading images (${formatBytes(imageBytes)}) and the backup (about ${formatBytes(backupEstimate)})`,
+    );
+    if (prepareState(context).downloadOnly && !(await collaborators.runtime.available())) {
+      context.emit({
+        type: 'log',
+        level: 'warn',
+        message: 'Docker is not reachable: images not loaded; they load at the switch',
+      });
+      return undefined;
+    }
+    if (await exists(imagesDir))
+      await collaborators.runtime.loadImages(imagesDir, plan.arch, { signal, onProgress: context.emit });
+    const stagedCompose = path.join(root, path.basename(paths.composeFile));
+    if (await exists(stagedCompose)) {
+      // compose v1 takes seconds here: say what the step waits for once the images are in.
+      context.emit({
+        type: 'log',
+        level: 'info',
+        step: 'loading_images',
+        message: 'Checking the new compose file and that its images exist for this arch',
+      });
+      await collaborators.runtime.validate(stagedCompose, signal);
+      await collaborators.runtime.checkImages(plan.arch, stagedCompose);
+    }
+    return undefined;
+  },
+};

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { STEPS } from '../../src/events/index.js';
+import { listSteps } from '../../src/upgrade/index.js';
+import { pastPointOfNoReturn, stepsOf, UPGRADE_STEPS } from '../../src/upgrade/steps/index.js';
+
+describe('the upgrade step table', () => {
+  test("lists the journal's step names in SPEC 8 order, prepare then switch then commit", () => {
+    const names = UPGRADE_STEPS.map((step) => step.name);
+    assert.deepEqual(names, [
+      'checking',
+      'downloading',
+      'verifying',
+      'staging',
+      'loading_images',
+      'backing_up',
+      'stopping',
+      'applying',
+      'migrating',
+      'starting',
+      'health_check',
+      'committing',
+      'cleaning_up',
+    ]);
+    assert.deepEqual(
+      names,
+      STEPS.filter((step) => step !== 'rolling_back'),
+      "the stream's documented vocabulary",
+    );
+    const phases = UPGRADE_STEPS.map((step) => step.phase);
+    assert.deepEqual([...new Set(phases)], ['prepare', 'switch', 'commit'], 'each phase is one run of rows');
+  });
+
+  test('the services are down from the backup to health_check, and recovery rolls back from stopping on', () => {
+    assert.deepEqual(
+      UPGRADE_STEPS.filter((step) => step.downtime).map((step) => step.name),
+      ['backing_up', 'stopping', 'applying', 'migrating', 'starting', 'health_check'],
+    );
+    assert.deepEqual(STEPS.filter(pastPointOfNoReturn), [
+      'stopping',
+      'applying',
+      'migrating',
+      'starting',
+      'health_check',
+      'committing',
+      'cleaning_up',
+      'rolling_back',
+    ]);
+  });
+
+  test('the plan is listed without running anything; a download-only plan has only the prepare steps', () => {
+    assert.deepEqual(
+      listSteps({ downloadOnly: true }).map((step) => step.name),
+      ['checking', 'downloading', 'verifying', 'staging', 'loading_images'],
+    );
+    assert.equal(listSteps().length, UPGRADE_STEPS.length);
+    assert.ok(listSteps().every((step) => step.summary.length > 0 && !('run' in step)));
+  });
+
+  test('the switch steps that change files or data can be undone; the loop runs only rows with a run', () => {
+    assert.deepEqual(
+      stepsOf('switch')
+        .filter((step) => step.undo)
+        .map((step) => step.name),
+      ['backing_up', 'applying', 'migrating'],
+    );
+    assert.deepEqual(
+      stepsOf('prepare').map((step) => step.name),
+      ['downloading', 'verifying', 'staging', 'loading_images'],
+      'checking runs before the upgrade is recorded',
+    );
+  });
+});
