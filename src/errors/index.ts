@@ -43,6 +43,8 @@ export const ErrorCodes = {
   E_LOCKED: 'E_LOCKED',
   E_CANCELLED: 'E_CANCELLED',
   E_INTERNAL: 'E_INTERNAL',
+  // nuwax repair and traffic protection
+  E_TRAFFIC: 'E_TRAFFIC',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -14,12 +14,14 @@ export const STEPS = [
   'verifying',
   'staging',
   'loading_images',
+  'traffic_off',
   'backing_up',
   'stopping',
   'applying',
   'migrating',
   'starting',
   'health_check',
+  'traffic_on',
   'committing',
   'cleaning_up',
   'rolling_back',
@@ -34,7 +36,7 @@ export type StepName = KnownStepName | (string & {});
  * stops the upgrade, the switch ends or rolls back (SPEC 10, 11).
  */
 export function isSwitchStep(step: StepName): boolean {
-  return STEPS.indexOf(step as KnownStepName) >= STEPS.indexOf('backing_up');
+  return STEPS.indexOf(step as KnownStepName) >= STEPS.indexOf('traffic_off');
 }
 
 export interface ProgressEvent {
@@ -123,7 +125,23 @@ export interface StepTiming {
 }
 
 /** SPEC 8 results, as printed with --json, stored in SQLite and carried by the last event. */
-export type UpgradeResult =
+/** One call of docker/traffic.sh (`off` before the services stop, `on` once they are healthy again). */
+export interface TrafficCall {
+  success: boolean;
+  ms: number;
+  error?: { code: string; message: string };
+}
+
+/** What the upgrade did with traffic.sh; null for a call that did not happen. */
+export interface TrafficRecord {
+  off: TrafficCall | null;
+  on: TrafficCall | null;
+}
+
+/** Every result of a run that reached traffic.sh carries what it did (`traffic`). */
+export type UpgradeResult = UpgradeResultBody & { traffic?: TrafficRecord };
+
+type UpgradeResultBody =
   | {
       status: 'success';
       from: string | null;

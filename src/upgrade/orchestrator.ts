@@ -26,7 +26,7 @@ import {
 } from './staged.js';
 import { asStepFailure, collectProblems, journaledListener, StepRunner, undoSteps } from './step-runner.js';
 import { checkRelease } from './steps/checking.js';
-import { listSteps, stepsOf } from './steps/index.js';
+import { failsUnchanged, listSteps, stepsOf } from './steps/index.js';
 
 export type { UpgradeOptions } from './context.js';
 
@@ -190,6 +190,7 @@ async function runPhases(options: UpgradeOptions, context: StepContext): Promise
     await runner.runSteps(stepsOf('switch'), context);
   } catch (error) {
     const failure = asStepFailure(error, 'applying');
+    if (failsUnchanged(failure.step)) return failedUnchanged(context, upgradeId, failure, failure.step);
     const outcome = await rollBack(context, runner, failure.step, runner.started, failure);
     return failAfterChange(context, failure, failure.step, outcome, context.health ?? null);
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { STEPS } from '../../src/events/index.js';
 import { listSteps } from '../../src/upgrade/index.js';
-import { pastPointOfNoReturn, stepsOf, UPGRADE_STEPS } from '../../src/upgrade/steps/index.js';
+import { failsUnchanged, pastPointOfNoReturn, stepsOf, UPGRADE_STEPS } from '../../src/upgrade/steps/index.js';
 
 describe('the upgrade step table', () => {
   test("lists the journal's step names in SPEC 8 order, prepare then switch then commit", () => {
@@ -13,12 +13,14 @@ describe('the upgrade step table', () => {
       'verifying',
       'staging',
       'loading_images',
+      'traffic_off',
       'backing_up',
       'stopping',
       'applying',
       'migrating',
       'starting',
       'health_check',
+      'traffic_on',
       'committing',
       'cleaning_up',
     ]);
@@ -42,6 +44,7 @@ describe('the upgrade step table', () => {
       'migrating',
       'starting',
       'health_check',
+      'traffic_on',
       'committing',
       'cleaning_up',
       'rolling_back',
@@ -55,6 +58,15 @@ describe('the upgrade step table', () => {
     );
     assert.equal(listSteps().length, UPGRADE_STEPS.length);
     assert.ok(listSteps().every((step) => step.summary.length > 0 && !('run' in step)));
+  });
+
+  test('traffic.sh: off first in the switch (its failure changes nothing), on first in the commit', () => {
+    assert.equal(stepsOf('switch')[0]!.name, 'traffic_off');
+    assert.equal(failsUnchanged('traffic_off'), true);
+    assert.equal(failsUnchanged('backing_up'), false);
+    assert.ok(stepsOf('switch')[0]!.afterRestart, 'the rollback lets the traffic back in');
+    assert.equal(stepsOf('commit')[0]!.name, 'traffic_on');
+    assert.equal(stepsOf('commit')[0]!.mayFail, true);
   });
 
   test('the switch steps that change files or data can be undone; the loop runs only rows with a run', () => {

@@ -12,6 +12,7 @@ import { migrating } from './migrating.js';
 import { staging } from './staging.js';
 import { starting } from './starting.js';
 import { stopping } from './stopping.js';
+import { trafficOff, trafficOn } from './traffic.js';
 import { verifying } from './verifying.js';
 
 /**
@@ -25,12 +26,14 @@ export const UPGRADE_STEPS: readonly (StepInfo | UpgradeStep)[] = [
   verifying,
   staging,
   loadingImages,
+  trafficOff,
   backingUp,
   stopping,
   applying,
   migrating,
   starting,
   healthCheck,
+  trafficOn,
   committing,
   cleaningUp,
 ];
@@ -49,6 +52,11 @@ export function listSteps(options: { downloadOnly?: boolean } = {}): StepInfo[] 
   return UPGRADE_STEPS.filter((row) => !options.downloadOnly || row.phase === 'prepare').map(
     ({ name, phase, downtime, noReturn, summary }) => ({ name, phase, downtime, noReturn, summary }),
   );
+}
+
+/** A failure of this step leaves the box as it was: the upgrade ends `changed: false` (exit 1). */
+export function failsUnchanged(step: StepName): boolean {
+  return UPGRADE_STEPS.some((row) => row.name === step && 'run' in row && row.failsUnchanged === true);
 }
 
 /** Past the point of no return an interrupted upgrade is rolled back or committed, not abandoned (SPEC 9). */
