@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
+import { sha256File } from '../fsutil/index.js';
 import { extractionBound } from './bound.js';
 import { type InflateOptions, inflateFile, readPlain } from './gzip-members.js';
 import { type EntryKind, type ExtractOptions, type ExtractResult, SafeWriter, SMALL_FILE } from './safe-writer.js';
@@ -161,12 +162,6 @@ async function extractZip(file: string, writer: SafeWriter, options: ExtractOpti
   }
 }
 
-async function sha256OfFile(file: string, signal: AbortSignal | undefined): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of readPlain(file, { signal })) hash.update(chunk);
-  return hash.digest('hex');
-}
-
 /**
  * Extracts a tar.gz, tar or zip into `destination` (a staging folder): nothing is ever written
  * outside it (SPEC 5). On failure the destination may hold part of the archive: callers discard it.
@@ -183,7 +178,7 @@ export async function extractArchive(
   try {
     if (format === 'zip') {
       await extractZip(file, writer, options);
-      if (options.sha256) sha256 = await sha256OfFile(file, options.signal);
+      if (options.sha256) sha256 = (await sha256File(file, options.signal)).sha256;
     } else sha256 = await extractTar(file, format, writer, options);
   } catch (error) {
     await writer.settle();

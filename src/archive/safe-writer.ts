@@ -4,7 +4,7 @@ import { chmod, link, lstat, mkdir, open, readlink, symlink, unlink, utimes } fr
 import path from 'node:path';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { createProgressReporter, type ProgressListener, type StepName } from '../events/index.js';
-import { checkRelativePath, formatBytes } from '../fsutil/index.js';
+import { checkRelativePath, formatBytes, whenAbsent } from '../fsutil/index.js';
 import type { BoundOptions, ExtractionBound } from './bound.js';
 
 export interface ExtractOptions extends BoundOptions {
@@ -363,7 +363,7 @@ export class SafeWriter {
         continue;
       }
       const next = path.join(current, part);
-      const info = await lstat(next).catch(() => null);
+      const info = await lstat(next).catch(whenAbsent(null, 'ENOTDIR'));
       if (!info) {
         // Missing: the rest can only be followed by name.
         const rest = path.resolve(next, ...parts.slice(index + 1));

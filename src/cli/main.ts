@@ -21,11 +21,16 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   status: async () => (await import('./commands/status.js')).registerStatus,
   history: async () => (await import('./commands/history.js')).registerHistory,
   release: async () => {
-    const [{ registerRelease }, { registerReleasePackage }] = await Promise.all([
+    const [{ registerRelease }, { registerReleasePackage }, { registerReleaseClientManifest }] = await Promise.all([
       import('./commands/release.js'),
       import('./commands/release-package.js'),
+      import('./commands/self-update.js'),
     ]);
-    return (program: Command) => registerReleasePackage(registerRelease(program));
+    return (program: Command) => {
+      const release = registerRelease(program);
+      registerReleasePackage(release);
+      registerReleaseClientManifest(release);
+    };
   },
   upgrade: async () => (await import('./commands/upgrade.js')).registerUpgrade,
   import: async () => (await import('./commands/import.js')).registerImport,
@@ -35,6 +40,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   daemon: async () => (await import('./commands/daemon.js')).registerDaemon,
   backup: async () => (await import('./commands/backup.js')).registerBackup,
   repair: async () => (await import('./commands/repair.js')).registerRepair,
+  'self-update': async () => (await import('./commands/self-update.js')).registerSelfUpdate,
 };
 
 export function registerCommand(name: string, load: () => Promise<Register>): void {

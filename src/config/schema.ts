@@ -71,6 +71,8 @@ export const configSchema = z.looseObject({
   server: z
     .looseObject({
       manifest_url: z.url().optional(),
+      // nuwax's own releases (Tauri's latest.json); default {base_url}/api/v1/cli/versions/latest.json
+      client_manifest_url: z.url().optional(),
       base_url: z.url().optional(),
       mirrors: z.array(z.url()).default([]),
       timeout: duration(30),
@@ -80,9 +82,11 @@ export const configSchema = z.looseObject({
   security: z
     .looseObject({
       public_keys: z.array(z.string().min(1)).default([]),
+      // minisign public keys that sign nuwax's own release archives (self-update)
+      client_public_keys: z.array(z.string().min(1)).default([]),
       allow_unverified: z.boolean().default(false),
     })
-    .default({ public_keys: [], allow_unverified: false }),
+    .default({ public_keys: [], client_public_keys: [], allow_unverified: false }),
   schedule: z
     .looseObject({
       check: z.string().default('*/30 * * * *'),

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
+import { ErrorCodes, NuwaxError, toNuwaxError, UNREACHABLE_CODES } from '../errors/index.js';
 import { AttemptFailure, decideResponse, type Headers, type ResponseDecision, type Validator } from './response.js';
 import type { Sink } from './sink.js';
 import type { RateLimiter } from './throttle.js';
@@ -53,15 +53,6 @@ const LOCAL_FILE_CODES = new Set([
 ]);
 /** E_ABORTED, and the local disk failing (space, permissions, I/O): a retry of the same URL or a mirror cannot help. */
 const CODES_NEVER_RETRIED = new Set<string>([ErrorCodes.E_ABORTED, ErrorCodes.E_DISK_FULL, ErrorCodes.E_IO]);
-/** The host cannot be reached at all: the next mirror is tried at once, this one again only in the next round. */
-export const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 /** TLS trust, bad URLs and undici's redirect-loop check: a retry of the same URL cannot help. */
 const NETWORK_CODES_NOT_WORTH_RETRYING =
   /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_SSL_|ERR_INVALID_URL|UND_ERR_INVALID_ARG)/;

@@ -45,6 +45,8 @@ export const ErrorCodes = {
   E_INTERNAL: 'E_INTERNAL',
   // nuwax repair and traffic protection
   E_TRAFFIC: 'E_TRAFFIC',
+  // nuwax's own update (self-update): an install that is not from a release archive, a failed self-test
+  E_SELF_UPDATE: 'E_SELF_UPDATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -94,6 +96,19 @@ export function toNuwaxError(error: unknown, fallback: ErrorCode = ErrorCodes.E_
   const message = error instanceof Error ? error.message : String(error);
   return new NuwaxError(fallback, message, { cause: error });
 }
+
+/**
+ * Socket codes of a host that cannot be reached at all: the next mirror is tried at once, this one
+ * again only in the next round (downloads and manifest fetches alike).
+ */
+export const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** Throws E_ABORTED when the signal has fired; call between units of long work. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -1,5 +1,5 @@
 import { type Dispatcher, getGlobalDispatcher, request } from 'undici';
-import { ErrorCodes, NuwaxError } from '../errors/index.js';
+import { ErrorCodes, NuwaxError, UNREACHABLE_CODES } from '../errors/index.js';
 
 const USER_AGENT = 'nuwax';
 /** Redirects followed per request, as the package download does. */
@@ -30,16 +30,6 @@ export interface HttpOptions {
   signal?: AbortSignal;
   dispatcher?: Dispatcher;
 }
-
-/** The host cannot be reached at all: the caller moves to the next mirror at once. */
-export const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 
 export function header(headers: HttpAnswer['headers'], name: string): string | undefined {
   const value = headers[name];
@@ -126,7 +116,7 @@ function networkError(url: string, error: unknown): NuwaxError {
     `Cannot reach the release server at ${origin} (${code || cause.message})`,
     {
       cause: error,
-      details: { url, errno: code || undefined, unreachable: UNREACHABLE.has(code) },
+      details: { url, errno: code || undefined, unreachable: UNREACHABLE_CODES.has(code) },
     },
   );
 }

@@ -1,57 +1,14 @@
 import { type ErrorCode, ErrorCodes, NuwaxError } from '../errors/index.js';
-import type { Manifest, ManifestArch, PackageRef, PatchOperations, PatchRef } from '../manifest/schema.js';
+import type { Manifest, ManifestArch, PackageRef, PatchRef } from '../manifest/schema.js';
 import { compareVersions, parseVersion, sameBase } from '../versions/index.js';
+import type { ChosenPackage, StrategyDecision, StrategyInput, UnusablePart } from './types.js';
+
+export type { ChosenPackage, StrategyDecision, StrategyInput, UnusablePart } from './types.js';
 
 /**
  * SPEC 6: the pure full/patch/none decision. No I/O: every fact is an input, so the whole rule is
  * tested by a table of rows.
  */
-export interface StrategyInput {
-  currentVersion: string | null;
-  /** Node's process.arch. */
-  hostArch: string;
-  manifest: Manifest;
-  forceFull: boolean;
-  composeFileExists: boolean;
-  clientVersion: string;
-  allowDowngrade?: boolean;
-  allowUnverified?: boolean;
-  now: Date;
-}
-
-export interface ChosenPackage {
-  url: string;
-  mirrors: string[];
-  sha256: string | null;
-  size: number | null;
-}
-
-/** A manifest entry that cannot be used (a placeholder hash, no URL), by its place in the manifest. */
-export interface UnusablePart {
-  part: string;
-  reasons: string[];
-}
-
-interface DecisionFacts {
-  reason: string;
-  arch: ManifestArch;
-  offered: string;
-  /** What the operator should know about what would be installed (an unverified package). */
-  warnings: string[];
-  /** Every entry of the manifest that cannot be used, and why; the rest of the release still counts. */
-  unusable: UnusablePart[];
-}
-
-export type StrategyDecision =
-  | (DecisionFacts & { strategy: 'none' })
-  | (DecisionFacts & { strategy: 'full'; package: ChosenPackage })
-  | (DecisionFacts & {
-      strategy: 'patch';
-      package: ChosenPackage;
-      operations: PatchOperations;
-      from: string[] | null;
-    });
-
 const ARCHES: Record<string, ManifestArch> = {
   x64: 'x86_64',
   x86_64: 'x86_64',

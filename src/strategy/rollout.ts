@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { StrategyDecision } from './index.js';
+import type { StrategyDecision } from './types.js';
 
 /**
  * Staged rollouts: a release reaches a share of the fleet first. Pure, like the rest of strategy:

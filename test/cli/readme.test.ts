@@ -26,6 +26,10 @@ const SKIPPED: Array<{ command: RegExp; reason: string }> = [
     reason: 'reinstalls node_modules from the registry; the suite runs inside an installed tree',
   },
   { command: /^npm test\b/, reason: 'the test suite itself' },
+  {
+    command: /^npm run build && npm link\b/,
+    reason: 'rebuilds dist/ under the running tests, and npm link installs into the global prefix',
+  },
   { command: /^sudo\b/, reason: 'needs root and changes the system (/opt, /etc/systemd)' },
   { command: /^(systemctl|journalctl)\b/, reason: 'needs systemd running the nuwax unit' },
   { command: /^(apt|apt-get)\b/, reason: 'installs system packages' },
@@ -63,6 +67,17 @@ export function shellExamples(markdown: string): Example[] {
     if (command !== '') examples.push({ section, line: text.trim() });
   }
   return examples;
+}
+
+const DEMO = fileURLToPath(new URL('../../scripts/demo.js', import.meta.url));
+
+/**
+ * What a line runs here: `npm ci` already ran (the suite runs in an installed tree), and `npm run
+ * demo` is its compiled script, as `npm test` has just built it (a rebuild would pull dist/ from
+ * under the tests running beside this one).
+ */
+export function runnableLine(line: string): string {
+  return line.replace(/^npm ci && /, '').replace(/^npm run demo\b/, `node ${DEMO}`);
 }
 
 function skipReason(line: string): string | undefined {
@@ -210,12 +225,12 @@ describe('the README shell examples run as written', { ...suite, concurrency: fa
         const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, NUWAX_HOME: home };
         t.after(() => removeProject(project));
         for (const example of examples.filter((item) => item.section === section)) {
-          const reason = skipReason(example.line);
+          let line = runnableLine(example.line);
+          const reason = skipReason(line);
           if (reason) {
             t.diagnostic(`skipped (${reason}): ${example.line}`);
             continue;
           }
-          let line = example.line;
           for (const [from, to] of SUBSTITUTIONS(home)) line = line.split(from).join(to);
           const run = await bash(line, dir, env);
           assert.equal(run.code, 0, `${example.line}\n${run.output}`);
@@ -230,6 +245,11 @@ describe('the README configuration example', () => {
     const blocks = [...markdown.matchAll(/^```toml\n([\s\S]*?)^```/gm)].map((match) => match[1]!);
     assert.ok(blocks.length >= 1);
     for (const block of blocks) assert.doesNotThrow(() => parseConfig(block, 'README.md'));
+  });
+
+  test('the quick start runs the demo, not a reinstall', () => {
+    assert.equal(runnableLine('npm ci && npm run demo     # note'), `node ${DEMO}     # note`);
+    assert.equal(skipReason(runnableLine('npm ci && npm run demo')), undefined);
   });
 
   test('the example parser joins continued lines and keeps the section', () => {

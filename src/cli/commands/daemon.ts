@@ -5,17 +5,19 @@ import {
   type CycleOutcome,
   createWebhookNotifier,
   type DaemonPorts,
-  runDaemon,
+  startDaemon,
   type WaitingRecord,
 } from '../../daemon/index.js';
 import type { UpgradeEvent } from '../../events/index.js';
 import { createDispatcher } from '../../manifest/index.js';
+import { CLIENT_RESTART_EXIT_CODE, recoverClientUpdate, updateClientFromDaemon } from '../../selfupdate/index.js';
 import { checkForUpdate, recoverUnfinished, reportOutcome, runUpgrade } from '../../upgrade/index.js';
 import { CLIENT_VERSION } from '../client-version.js';
 import { action, type CliContext } from '../context.js';
 import { createJsonRenderer } from '../render/json.js';
 import { createPlainRenderer } from '../render/plain.js';
 import { createCollaborators } from '../wiring.js';
+import { selfUpdateContext } from './self-update.js';
 import { watchOptions } from './watch.js';
 
 interface DaemonFlags {
@@ -57,8 +59,13 @@ function daemonPorts(context: CliContext): DaemonPorts {
       const { decision } = await checkForUpdate({ ...shared, signal });
       return decision.strategy === 'none' ? null : decision.offered;
     },
-    recover: (onEvent) =>
-      recoverUnfinished({ config, paths, store, collaborators: createCollaborators(context), logger, onEvent }),
+    recover: async (onEvent) => {
+      // A client switched to at the last stop confirms here that it starts (or the previous one puts itself back).
+      await recoverClientUpdate(selfUpdateContext(context)).catch((error: unknown) =>
+        logger.warn({ err: error }, 'daemon: recovery of a client update failed'),
+      );
+      return recoverUnfinished({ config, paths, store, collaborators: createCollaborators(context), logger, onEvent });
+    },
   };
 }
 
@@ -72,28 +79,36 @@ export async function runDaemonCommand(context: CliContext, flags: DaemonFlags):
     render(event);
     notifier.listener(event);
   };
+  let clientSwitched = false;
   const afterCycle = async (outcome: CycleOutcome) => {
     await refreshMetrics(context);
     if (outcome.result) await reportOutcome(config, store.kv.get<string>('server:client_id'), outcome.result, logger);
     else if (flags.once) printSkipped(context, outcome);
+    // Between cycles, holding the lock: nuwax's own update; a switch ends this process for the new client.
+    if (await updateClientFromDaemon(selfUpdateContext(context))) {
+      clientSwitched = true;
+      daemon.stop('client update');
+    }
   };
+  const daemon = startDaemon({
+    config,
+    home: context.home,
+    store,
+    logger,
+    ports: daemonPorts(context),
+    onEvent,
+    lockFile: paths.lockFile,
+    once: flags.once ?? false,
+    jitter: !flags.once || flags.jitter === true,
+    afterCycle,
+    watch: watchOptions(context, (event) => {
+      render(event);
+      notifier.announce(event);
+    }),
+  });
   try {
-    return await runDaemon({
-      config,
-      home: context.home,
-      store,
-      logger,
-      ports: daemonPorts(context),
-      onEvent,
-      lockFile: paths.lockFile,
-      once: flags.once ?? false,
-      jitter: !flags.once || flags.jitter === true,
-      afterCycle,
-      watch: watchOptions(context, (event) => {
-        render(event);
-        notifier.announce(event);
-      }),
-    });
+    const code = await daemon.done;
+    return clientSwitched ? CLIENT_RESTART_EXIT_CODE : code;
   } finally {
     await notifier.flush(5000);
   }

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
+// Only the small status module: the updater's index loads undici, and status must start fast.
+import { clientUpdateStatus } from '../../selfupdate/status.js';
+import { CLIENT_VERSION } from '../client-version.js';
+import { action, type CliContext } from '../context.js';
 import { DockerRuntime } from '../../runtime/index.js';
 import { liveServices, type ServicesView } from '../../services/index.js';
-import { action, type CliContext } from '../context.js';
 
 /** What the engine sees now, so a stopped or unhealthy service is not hidden behind the stored version. */
 function servicesOf(context: CliContext): Promise<ServicesView> {
@@ -66,8 +69,10 @@ export function registerStatus(program: Command): void {
         const [last] = store.upgrades.list(1);
         const staged = store.kv.get<Record<string, unknown>>('staged');
         const waiting = store.kv.get<Record<string, unknown>>('daemon:waiting');
+        const client = clientUpdateStatus(store);
         const json = {
           home: context.home,
+          client: { version: CLIENT_VERSION, update_available: client.available, last_update: client.last },
           version: store.installedVersion(config.versions.docker_service),
           partial: deployment.partial,
           executed_scripts: deployment.executedScripts,
@@ -94,6 +99,8 @@ export function registerStatus(program: Command): void {
           `version:  ${json.version ?? '(none)'}` +
             `${deployment.partial ? ' (partial: some non-critical services unhealthy)' : ''}`,
         ];
+        const available = client.available ? ` (update available: ${client.available.version})` : '';
+        human.push(`client:   nuwax ${CLIENT_VERSION}${available}`);
         human.push(`staged:   ${staged ? `${String(staged.version)} (${String(staged.strategy)})` : '(nothing)'}`);
         if (waiting) human.push(`waiting:  ${String(waiting.reason)}`);
         if (running) human.push(`running:  an upgrade, ${running}`);

@@ -1,23 +1,9 @@
-import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ensureFreeSpace, exists, formatBytes } from '../../fsutil/index.js';
+import { ensureFreeSpace, exists, formatBytes, treeSize } from '../../fsutil/index.js';
 import { prepareState, type UpgradeStep } from '../context.js';
 
 /** Margin kept free on top of every estimate (the disk budget; doctor keeps the same). */
 export const DISK_MARGIN = 256 * 1024 * 1024;
-
-async function treeSize(root: string): Promise<number> {
-  let total = 0;
-  const walk = async (directory: string): Promise<void> => {
-    for (const entry of await readdir(directory, { withFileTypes: true })) {
-      const full = path.join(directory, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else if (entry.isFile()) total += (await stat(full)).size;
-    }
-  };
-  if (await exists(root)) await walk(root);
-  return total;
-}
 
 /** docker load while the old version still runs, then the new compose file and its images checked. */
 export const loadingImages: UpgradeStep = {

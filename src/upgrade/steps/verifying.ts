@@ -1,15 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, NuwaxError } from '../../errors/index.js';
+import { sha256File } from '../../fsutil/index.js';
 import { prepareState, type UpgradeStep } from '../context.js';
-
-async function sha256Of(file: string, signal: AbortSignal): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash, { signal });
-  return hash.digest('hex');
-}
 
 /** The downloader hashed while writing; a reused or staged file is hashed again before use. */
 export const verifying: UpgradeStep = {
@@ -22,7 +14,7 @@ export const verifying: UpgradeStep = {
     const prepare = prepareState(context);
     const download = prepare.download!;
     const sha256 = prepare.decision.package.sha256;
-    if (sha256 && download.reused && (await sha256Of(download.path, signal)) !== sha256) {
+    if (sha256 && download.reused && (await sha256File(download.path, signal)).sha256 !== sha256) {
       await rm(download.path, { force: true });
       throw new NuwaxError(
         ErrorCodes.E_HASH_MISMATCH,
