@@ -52,15 +52,24 @@ export function openStore(file: string): Store {
 }
 
 /**
- * An in-memory store holding a copy of `store`'s small facts (kv: staged release, client id, manifest
- * cache): a dry run hands it to code that caches as it reads (doctor), so the box's store is unchanged.
+ * An in-memory store holding a copy of `store`'s small facts (the deployment row; kv: staged release,
+ * client id, manifest cache): a dry run hands it to code that records as it reads (doctor, the
+ * check), so the box's store is unchanged.
  */
 export function scratchCopyOf(store: Store): Store {
   const copy = openStore(':memory:');
-  const rows = store.db.prepare('SELECT key, value, updated_at FROM kv').all() as Array<Record<string, string>>;
-  const insert = copy.db.prepare('INSERT INTO kv (key, value, updated_at) VALUES (@key, @value, @updated_at)');
   copy.transaction(() => {
-    for (const row of rows) insert.run(row);
+    for (const table of ['deployment', 'kv']) {
+      copy.db.prepare(`DELETE FROM ${table}`).run();
+      for (const row of store.db.prepare(`SELECT * FROM ${table}`).all() as Array<Record<string, unknown>>) {
+        const columns = Object.keys(row);
+        copy.db
+          .prepare(
+            `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((name) => `@${name}`).join(', ')})`,
+          )
+          .run(row);
+      }
+    }
   });
   return copy;
 }
