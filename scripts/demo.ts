@@ -208,7 +208,8 @@ async function main(): Promise<void> {
       `web serves: ${await fetch(`http://127.0.0.1:${appPort}/index.html`).then((response) => response.text())}`,
     );
     console.log(
-      `traffic.sh calls (off before the stop, on once healthy):\n${readFileSync(path.join(home, 'traffic.log'), 'utf8')}`,
+      'traffic.sh calls (off before the stop, on once healthy):\n' +
+        readFileSync(path.join(home, 'traffic.log'), 'utf8'),
     );
     say('Something is wrong: web was stopped by hand. `nuwax repair failed-startup` brings it back');
     const web = spawnSync(

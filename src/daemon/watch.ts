@@ -70,7 +70,8 @@ export function startWatch(options: WatchOptions, runner: WatchGuard): { stop():
       }
       if (decision === 'bound') {
         boundReported = true;
-        const message = `auto-repair: ${down} still down; the bound of ${options.maxPerHour} repairs an hour is reached`;
+        const message =
+          `auto-repair: ${down} still down; ` + `the bound of ${options.maxPerHour} repairs an hour is reached`;
         options.announce({ type: 'log', level: 'error', message: `${message}, nothing more is tried this hour` });
         return;
       }

@@ -14,6 +14,7 @@ import {
   listSteps,
   readStaged,
   recoverUnfinished,
+  rollbackToBackup,
   runUpgrade,
   type UpgradeResult,
 } from '../../src/upgrade/index.js';
@@ -321,6 +322,53 @@ describe('traffic.sh around the switch', () => {
       const box = await upgrade(home, { traffic: 'fail_on' });
       assert.equal(box.result.status, 'success');
       assert.equal(box.result.traffic?.on?.success, false);
+      assert.equal(await box.read('docker/VERSION'), '1.1.0');
+    }));
+});
+
+describe('traffic.sh around nuwax rollback', () => {
+  async function rollback(home: string, traffic: 'ok' | 'fail_off') {
+    const { config, file } = await loadConfig(home);
+    const paths = homePaths(home, config, file);
+    const store = openStore(paths.dbFile);
+    const calls: string[] = [];
+    // The fake backup lives in a file of its own; the rollback looks for a complete record.
+    const id = store.backups.begin({ version: '1.0.0', kind: 'pre-upgrade', paths: ['VERSION'] });
+    store.backups.complete(id, { path: null, size: 1, sha256: null, files: 1 });
+    try {
+      const result = await rollbackToBackup({
+        config,
+        paths,
+        store,
+        collaborators: fakeCollaborators(paths.dockerDir, { to: '1.1.0', traffic }, calls),
+        logger: silentLogger,
+        backupId: id,
+        startedBy: 'test',
+      });
+      return { result, calls };
+    } finally {
+      store.close();
+    }
+  }
+
+  test('off before the stop, on once the restored version is healthy', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status, 'success');
+      const { result, calls } = await rollback(home, 'ok');
+      assert.equal(result.status, 'success', JSON.stringify(result));
+      assert.deepEqual(calls, ['traffic:off', 'down', 'restore', 'up:1.0.0', 'health:1.0.0', 'traffic:on']);
+    }));
+
+  test('a failing off changes nothing: no stop, no restore (exit 1)', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status, 'success');
+      const { result, calls } = await rollback(home, 'fail_off');
+      assert.equal(exitCodeFor(result), 1);
+      assert.deepEqual(calls, ['traffic:off']);
       assert.equal(await box.read('docker/VERSION'), '1.1.0');
     }));
 });
