@@ -178,6 +178,9 @@ async function workspace(dir: string, shared: string): Promise<{ home: string; b
       `[server]\nmanifest_url = "${server.url}/stable/manifest.json"\n\n` +
       `[security]\npublic_keys = ["${publicKey}"]\n\n[health]\ntimeout = "60s"\nsettle = "1s"\n`,
   );
+  // Stand-ins for the client archives `npm run package` builds (minutes, and tested on their own
+  // in test/selfupdate): the publishing example only signs and lists them.
+  for (const arch of ['x86_64', 'aarch64']) await writeFile(path.join(dir, `nuwax-0.2.0-linux-${arch}.tar.gz`), arch);
   const bin = path.join(dir, 'bin');
   await mkdir(bin);
   await writeFile(path.join(bin, 'nuwax'), `#!/bin/sh\nexec "${process.execPath}" "${CLI_PATH}" "$@"\n`);
