@@ -58,6 +58,8 @@ export interface CreateBackupRequest {
   onProgress?: ProgressListener;
   /** Run docker/backup.sh when it exists (default true). */
   runHook?: boolean;
+  /** backup.sh ran already (while the services still ran) and reported this file: recorded, not run again. */
+  hookFile?: string | null;
 }
 
 /** Checked, without duplicates, and outermost only: `app` covers `app/config`. */
@@ -99,7 +101,11 @@ export class BackupService {
       await chmod(backupsDir, 0o700);
       await removeStaleTemporaries(backupsDir, store, this.logger);
       const hook =
-        request.runHook === false ? null : await runHook(dockerDir, 'backup.sh', [], { signal: request.signal });
+        request.hookFile !== undefined
+          ? { file: request.hookFile }
+          : request.runHook === false
+            ? null
+            : await runHook(dockerDir, 'backup.sh', [], { signal: request.signal });
       const absent: string[] = [];
       let estimate = 0;
       for (const relative of paths) {
@@ -144,6 +150,35 @@ export class BackupService {
       this.logger.error({ id, code: error.code, err: error.message }, 'backup failed');
       throw error;
     }
+  }
+
+  /**
+   * docker/backup.sh alone (SPEC 8: it runs while the services still run); the file it reported,
+   * null when there is no backup.sh. Hand the file to create() as `hookFile`.
+   */
+  async runBackupHook(options: { signal?: AbortSignal } = {}): Promise<string | null> {
+    const hook = await runHook(this.options.dockerDir, 'backup.sh', [], { signal: options.signal });
+    return typeof hook?.file === 'string' ? hook.file : null;
+  }
+
+  /**
+   * docker/restore.sh alone, with the file backup.sh reported for backup `id`: after a restore
+   * that left it out (runHook: false), so that its failure is told apart from nuwax's own restore.
+   * Null when that backup ran no backup.sh.
+   */
+  async runRestoreHook(id: number, options: { signal?: AbortSignal } = {}): Promise<{ file: string } | null> {
+    const hookFile = this.completeRow(id).hookFile;
+    if (!hookFile) return null;
+    try {
+      await runHook(this.options.dockerDir, 'restore.sh', [`--file=${hookFile}`], { signal: options.signal });
+    } catch (error) {
+      const failure = toNuwaxError(error, ErrorCodes.E_RESTORE);
+      throw new NuwaxError(failure.code, failure.message, {
+        cause: error,
+        details: { ...(failure.details as Record<string, unknown> | undefined), file: hookFile },
+      });
+    }
+    return { file: hookFile };
   }
 
   private completeRow(id: number): BackupRow & { path: string; sha256: string } {

@@ -70,6 +70,8 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
     },
     backups: {
       create: (request) => backups.create(request),
+      runBackupHook: (hookOptions) => backups.runBackupHook(hookOptions),
+      runRestoreHook: (id) => backups.runRestoreHook(id),
       restore: async (id, restoreOptions) => {
         await backups.restore(id, restoreOptions);
       },

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PlanEvent, UpgradeEvent, UpgradeListener } from '../events/index.js';
+import { outcomeText, type PlanEvent, type UpgradeEvent, type UpgradeListener } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 
 export interface WebhookOptions {
@@ -85,7 +85,7 @@ function resultText(result: Record<string, unknown> & { status: string }, plan: 
             ? `rolled back to ${from}`
             : 'NOT recovered: see the failure bundle';
       return (
-        `upgrade ${from} → ${plan ? plan.to : '?'} failed at ${String(result.step ?? '?')}` +
+        `upgrade ${from} → ${plan ? plan.to : '?'} ${outcomeText(result.status, result)}` +
         `: ${error?.code ?? '?'}: ${error?.message ?? ''} (${outcome})`
       );
     }

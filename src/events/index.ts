@@ -124,6 +124,55 @@ export interface StepTiming {
   ms: number;
 }
 
+/** SPEC 8: what happened, told apart beyond `status` (which keeps SPEC's values for scripts). */
+export type Outcome =
+  | 'success'
+  | 'partial_success'
+  | 'up_to_date'
+  | 'staged'
+  | 'failed'
+  | 'rolled_back'
+  | 'failed_unrecovered'
+  | 'cancelled';
+
+/** The outcome of a result, from its status and, for a failure, whether and how the box changed. */
+export function outcomeOf(result: { status: string } & Record<string, unknown>): Outcome {
+  if (result.status !== 'failed') return result.status as Outcome;
+  if ('changed' in result) {
+    const code = (result.error as { code?: string } | undefined)?.code;
+    return code === 'E_CANCELLED' || code === 'E_ABORTED' ? 'cancelled' : 'failed';
+  }
+  return result.recovered === true ? 'rolled_back' : 'failed_unrecovered';
+}
+
+/** The result with its `outcome` set (every result carries one, SPEC 8). */
+export function withOutcome<T extends { status: string }>(result: T): T & { outcome: Outcome } {
+  const outcome = outcomeOf(result as T & Record<string, unknown>);
+  return Object.assign(result, { outcome });
+}
+
+/**
+ * How history, status and webhooks name a finished upgrade: the outcome (stored results of older
+ * versions lack it: derived), and for a failure the step that failed, not the last one journaled.
+ */
+export function outcomeText(status: string, result: unknown): string {
+  if (!result || typeof result !== 'object' || !('status' in result)) return status;
+  const stored = result as Record<string, unknown> & { status: string };
+  const outcome = typeof stored.outcome === 'string' ? stored.outcome : outcomeOf(stored);
+  return stored.status === 'failed' && typeof stored.step === 'string' ? `${outcome} at ${stored.step}` : outcome;
+}
+
+/** What every result carries besides its status-specific fields. */
+type ResultCommon = {
+  outcome?: Outcome;
+  /** What the run did with docker/traffic.sh, once it reached it. */
+  traffic?: TrafficRecord;
+  /** The strategy decision's warnings (e.g. an unverified package installed under allow_unverified). */
+  warnings?: string[];
+  /** Packages of the manifest the decision could not use, and why. */
+  unusable?: unknown[];
+};
+
 /** SPEC 8 results, as printed with --json, stored in SQLite and carried by the last event. */
 /** One call of docker/traffic.sh (`off` before the services stop, `on` once they are healthy again). */
 export interface TrafficCall {
@@ -138,51 +187,50 @@ export interface TrafficRecord {
   on: TrafficCall | null;
 }
 
-/** Every result of a run that reached traffic.sh carries what it did (`traffic`). */
-export type UpgradeResult = UpgradeResultBody & { traffic?: TrafficRecord };
-
-type UpgradeResultBody =
-  | {
-      status: 'success';
-      from: string | null;
-      version: string;
-      strategy: string;
-      executed_scripts: string[];
-      backup_id: number | null;
-      downtime_ms: number;
-      steps: StepTiming[];
-      fallback_reason?: string;
-      upgrade_id: number;
-    }
-  | { status: 'up_to_date'; version: string | null; offered: string; reason: string }
-  | { status: 'staged'; version: string; strategy: string; package: string; upgrade_id: number; steps: StepTiming[] }
-  | {
-      status: 'partial_success';
-      from: string | null;
-      version: string;
-      strategy: string;
-      healthy_services: string[];
-      unhealthy_services: string[];
-      severity: 'non-critical';
-      recommendation: string;
-      backup_id: number | null;
-      downtime_ms: number;
-      steps: StepTiming[];
-      upgrade_id: number;
-    }
-  | { status: 'failed'; error: { code: string; message: string }; step: string; changed: false; upgrade_id?: number }
-  | {
-      status: 'failed';
-      error: { code: string; message: string };
-      step: string;
-      recovered: boolean;
-      previous_version: string | null;
-      backup_id: number | null;
-      diagnosis: Diagnosis;
-      bundle?: string;
-      manual_steps?: string[];
-      upgrade_id: number;
-    };
+export type UpgradeResult = ResultCommon &
+  (
+    | {
+        status: 'success';
+        from: string | null;
+        version: string;
+        strategy: string;
+        executed_scripts: string[];
+        backup_id: number | null;
+        downtime_ms: number;
+        steps: StepTiming[];
+        fallback_reason?: string;
+        upgrade_id: number;
+      }
+    | { status: 'up_to_date'; version: string | null; offered: string; reason: string }
+    | { status: 'staged'; version: string; strategy: string; package: string; upgrade_id: number; steps: StepTiming[] }
+    | {
+        status: 'partial_success';
+        from: string | null;
+        version: string;
+        strategy: string;
+        healthy_services: string[];
+        unhealthy_services: string[];
+        severity: 'non-critical';
+        recommendation: string;
+        backup_id: number | null;
+        downtime_ms: number;
+        steps: StepTiming[];
+        upgrade_id: number;
+      }
+    | { status: 'failed'; error: { code: string; message: string }; step: string; changed: false; upgrade_id?: number }
+    | {
+        status: 'failed';
+        error: { code: string; message: string };
+        step: string;
+        recovered: boolean;
+        previous_version: string | null;
+        backup_id: number | null;
+        diagnosis: Diagnosis;
+        bundle?: string;
+        manual_steps?: string[];
+        upgrade_id: number;
+      }
+  );
 
 export type UpgradeEvent = PlanEvent | StepEvent | ProgressEvent | LogEvent | ResultEvent;
 export type UpgradeListener = (event: UpgradeEvent) => void;

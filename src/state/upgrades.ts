@@ -1,3 +1,4 @@
+import { withOutcome } from '../events/index.js';
 import { type Db, nowIso } from './db.js';
 
 export type UpgradeStatus =
@@ -125,10 +126,16 @@ export class UpgradeRepository {
       .run({ ...columns, id });
   }
 
-  finish(id: number, status: UpgradeStatus, result: unknown): void {
+  /** Stores the result with its `outcome` (set on the object itself, so the caller returns the same). */
+  finish<T extends { status: string }>(id: number, status: UpgradeStatus, result: T): void {
     this.db
       .prepare('UPDATE upgrades SET status = ?, result = ?, finished_at = ? WHERE id = ?')
-      .run(status, JSON.stringify(result), nowIso(), id);
+      .run(status, JSON.stringify(withOutcome(result)), nowIso(), id);
+  }
+
+  /** Replaces the stored result of a finished upgrade (fields known only to the caller, as the decision's warnings). */
+  amendResult<T extends { status: string }>(id: number, result: T): void {
+    this.db.prepare('UPDATE upgrades SET result = ? WHERE id = ?').run(JSON.stringify(withOutcome(result)), id);
   }
 
   get(id: number): UpgradeRow | undefined {

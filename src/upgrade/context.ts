@@ -80,8 +80,6 @@ export interface UpgradeStep extends StepInfo {
   timeoutMs?(config: Config): number;
   /** A failure is logged and the upgrade goes on (after the commit, nothing may fail it). */
   mayFail?: boolean;
-  /** Its failure leaves the box as it was (it runs before anything changes): the upgrade ends `changed: false`. */
-  failsUnchanged?: boolean;
   /** Runs once the old version is up and healthy again after a rollback, for a step that began (newest first). */
   afterRestart?(context: StepContext, undoing: Undoing): Promise<void>;
   run(context: StepContext, signal: AbortSignal): Promise<StepOutcome | undefined>;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Config, HomePaths } from '../config/index.js';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
-import type { UpgradeListener } from '../events/index.js';
+import { type UpgradeListener, withOutcome } from '../events/index.js';
 import type { FetchedManifest } from '../manifest/index.js';
 import { decide } from './check.js';
 import {
@@ -24,9 +24,16 @@ import {
   refreshStaged,
   sweepUnstaged,
 } from './staged.js';
-import { asStepFailure, collectProblems, journaledListener, StepRunner, undoSteps } from './step-runner.js';
+import {
+  afterRestartSteps,
+  asStepFailure,
+  collectProblems,
+  journaledListener,
+  StepRunner,
+  undoSteps,
+} from './step-runner.js';
 import { checkRelease } from './steps/checking.js';
-import { failsUnchanged, listSteps, stepsOf } from './steps/index.js';
+import { listSteps, stepsOf } from './steps/index.js';
 
 export type { UpgradeOptions } from './context.js';
 
@@ -42,9 +49,21 @@ export async function runUpgrade(options: UpgradeOptions): Promise<UpgradeResult
   const recovered = await recoverUnfinished({ ...options, onEvent: emit });
   if (recovered) logger.info({ recovered }, 'finished an interrupted upgrade first');
   await sweepUnstaged(store, paths, logger);
-  const result = await upgrade(options, emit, (id) => {
-    upgradeId = id;
-  });
+  let decision: { warnings: string[]; unusable: unknown[] } | undefined;
+  const result = await upgrade(
+    options,
+    emit,
+    (id) => {
+      upgradeId = id;
+    },
+    (decided) => {
+      decision = decided;
+    },
+  );
+  withOutcome(result);
+  if (decision && decision.warnings.length > 0) result.warnings = decision.warnings;
+  if (decision && decision.unusable.length > 0) result.unusable = decision.unusable;
+  if (upgradeId !== null && (result.warnings || result.unusable)) store.upgrades.amendResult(upgradeId, result);
   emit({ type: 'result', result });
   return result;
 }
@@ -53,11 +72,13 @@ async function upgrade(
   options: UpgradeOptions,
   emit: UpgradeListener,
   recorded: (upgradeId: number) => void,
+  decided: (decision: { warnings: string[]; unusable: unknown[] }) => void,
 ): Promise<UpgradeResult> {
   const { store, paths, logger } = options;
   const check = await runChecking(options, emit);
   if ('status' in check) return check;
   const { decision, fetched, current } = check;
+  decided(decision);
   await forgetWithdrawn(store, paths, logger, fetched.manifest.version, !check.usedStaged && !options.fetched);
   if (decision.strategy === 'none')
     return { status: 'up_to_date', version: current, offered: decision.offered, reason: decision.reason };
@@ -190,7 +211,14 @@ async function runPhases(options: UpgradeOptions, context: StepContext): Promise
     await runner.runSteps(stepsOf('switch'), context);
   } catch (error) {
     const failure = asStepFailure(error, 'applying');
-    if (failsUnchanged(failure.step)) return failedUnchanged(context, upgradeId, failure, failure.step);
+    if (!plan.servicesStopped && !plan.applyStarted) {
+      // traffic.sh off or backup.sh failed while the old version still ran: nothing on the box changed (SPEC 8).
+      const { undoing, problems } = collectProblems(context, failure);
+      await undoSteps(stepsOf('switch'), runner.started, context, undoing);
+      await afterRestartSteps(stepsOf('switch'), runner.started, context, undoing);
+      if (problems.length > 0) logger.warn({ problems }, 'undoing the backup left problems');
+      return failedUnchanged(context, upgradeId, failure, failure.step);
+    }
     const outcome = await rollBack(context, runner, failure.step, runner.started, failure);
     return failAfterChange(context, failure, failure.step, outcome, context.health ?? null);
   }

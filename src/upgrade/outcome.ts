@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type NuwaxError, toNuwaxError } from '../errors/index.js';
-import type { StepName } from '../events/index.js';
+import { type StepName, withOutcome } from '../events/index.js';
 import type { StepContext } from './context.js';
 import { diagnose, writeFailureBundle } from './diagnosis.js';
 import type { HealthFacts } from './ports.js';
@@ -51,7 +51,27 @@ export async function failAfterChange(
     upgrade_id: upgradeId,
     traffic: plan.traffic,
   };
-  if (!outcome.recovered) {
+  const hook = plan.restoreHookFailure;
+  const previousHealthy = (outcome.health?.healthy ?? false) && outcome.problems.length === 1;
+  if (!outcome.recovered && hook && previousHealthy) {
+    // Only the application's own restore failed: say what is back and the one thing left to do.
+    result.diagnosis = {
+      cause:
+        `${diagnosis.cause} The rollback restored nuwax's backup #${String(plan.backupId)} ` +
+        `(docker/ files and data) and the previous version ${plan.from ?? '(none)'} runs healthy, ` +
+        `but docker/restore.sh failed, so the application's own data may not be back: ${hook.message}` +
+        `${hook.output ? `; restore.sh output: ${hook.output.trim().slice(-400)}` : ''}`,
+      recommendations: [
+        `Run docker/restore.sh again with the recorded file: cd ${paths.dockerDir} && ` +
+          `./restore.sh --file=${hook.file ?? '<the file backup.sh reported>'} --format=json`,
+        ...diagnosis.recommendations,
+      ],
+    };
+    result.manual_steps = [
+      `Run docker/restore.sh again: cd ${paths.dockerDir} && ` +
+        `./restore.sh --file=${hook.file ?? '<the file backup.sh reported>'} --format=json`,
+    ];
+  } else if (!outcome.recovered) {
     result.manual_steps = [
       ...outcome.problems.map((problem) => `Resolve: ${problem}`),
       plan.backupId !== null
@@ -62,6 +82,7 @@ export async function failAfterChange(
     if (plan.traffic?.off?.success && !plan.traffic.on?.success)
       result.manual_steps.push('Once the application works, let the traffic back in: ./traffic.sh on (in docker/)');
   }
+  withOutcome(result);
   let diagnostics: Record<string, unknown> = {};
   try {
     diagnostics = await collaborators.runtime.diagnostics();

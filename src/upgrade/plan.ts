@@ -24,6 +24,10 @@ export interface UpgradePlan {
   skipBackup: boolean;
   servicesStopped: boolean;
   applyStarted: boolean;
+  /** Up scripts whose down script the rollback ran (absent in plans of older versions). */
+  reversedScripts?: string[];
+  /** The rollback restored nuwax's own backup, but docker/restore.sh failed: its file and output. */
+  restoreHookFailure?: { file: string | null; message: string; output: string } | null;
   executedScripts: string[];
   partial: { healthy: string[]; unhealthy: string[] } | null;
   downtimeStartedAt: number | null;

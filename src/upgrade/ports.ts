@@ -56,8 +56,17 @@ export interface BackupPort {
     upgradeId: number;
     signal?: AbortSignal;
     onProgress?: ProgressListener;
+    /** backup.sh ran already: its file (null: no backup.sh). */
+    hookFile?: string | null;
   }): Promise<{ id: number }>;
-  restore(id: number, options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<void>;
+  /** docker/backup.sh, while the services run; the file it reported, null without a backup.sh. */
+  runBackupHook(options: { signal?: AbortSignal }): Promise<string | null>;
+  restore(
+    id: number,
+    options: { signal?: AbortSignal; onProgress?: ProgressListener; runHook?: boolean },
+  ): Promise<void>;
+  /** docker/restore.sh with the file backup.sh reported; null when the backup ran none. */
+  runRestoreHook(id: number): Promise<{ file: string } | null>;
   prune(options: { keepIds: number[] }): Promise<void>;
 }
 

@@ -205,9 +205,18 @@ describe('webhooks (SPEC 10: every event)', () => {
     });
     assert.equal(
       eventText(failed({ recovered: true, previous_version: '1.0.0' }), 'h', plan),
-      'nuwax on h: upgrade 1.0.0 → 1.1.0 failed at health_check: E_HEALTH: web unhealthy (rolled back to 1.0.0)',
+      'nuwax on h: upgrade 1.0.0 → 1.1.0 rolled_back at health_check: E_HEALTH: web unhealthy (rolled back to 1.0.0)',
     );
-    assert.match(eventText(failed({ recovered: false, previous_version: '1.0.0' }), 'h', plan), /NOT recovered/);
+    assert.match(
+      eventText(failed({ recovered: false, previous_version: '1.0.0' }), 'h', plan),
+      /failed_unrecovered at health_check: .*NOT recovered/,
+    );
+    const cancelled = failed({
+      changed: false,
+      error: { code: 'E_CANCELLED', message: 'Cancelled' },
+      step: 'stopping',
+    });
+    assert.match(eventText(cancelled, 'h', plan), /1\.1\.0 cancelled at stopping/);
     assert.equal(
       eventText({ type: 'result', result: { status: 'staged', version: '1.1.0', strategy: 'patch' } }, 'h'),
       'nuwax on h: release 1.1.0 staged (patch); it installs at the next switch',

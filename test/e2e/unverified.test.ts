@@ -95,6 +95,14 @@ describe('a package without a SHA-256 (allow_unverified)', { skip, concurrency: 
     assert.equal(run.json().version, '1.0.0');
     assert.equal(await page(), 'A');
     assert.match(run.stderr, /installed unverified because security\.allow_unverified is true/);
+    assert.match(String((run.json().warnings as string[])[0]), /installed unverified/);
+    assert.equal(run.json().outcome, 'success');
+    const history = await runCli(['--home', homeDir, '--json', 'history']);
+    const rows = history.json() as unknown as Array<{ outcome: string; warnings: string[] }>;
+    assert.equal(rows[0]?.outcome, 'success');
+    assert.match(String(rows[0]?.warnings[0]), /installed unverified/);
+    const text = await runCli(['--home', homeDir, 'history']);
+    assert.match(text.stdout, /success .*warning: .*installed unverified/);
 
     const check = await runCli(['--home', homeDir, '--json', 'check', '--force-full']);
     assert.equal(check.code, 0, check.stderr);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -160,6 +160,23 @@ async function deployment(homeDir: string): Promise<Record<string, string>> {
   return tree;
 }
 
+/** Each container of a compose project with the time it started: a stop and start changes both. */
+function containers(project: string): string[] {
+  const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], {
+    encoding: 'utf8',
+  })
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+  if (ids.length === 0) return [];
+  return execFileSync('docker', ['inspect', '--format', '{{.Id}} {{.State.StartedAt}} {{.State.Status}}', ...ids], {
+    encoding: 'utf8',
+  })
+    .trim()
+    .split('\n')
+    .sort();
+}
+
 /** Installs A, ready for an upgrade scenario; the data folder holds the app's state. */
 async function installA(name: string): Promise<string> {
   const { home: homeDir } = await home(name, channels.a!);
@@ -241,13 +258,17 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
       assert.equal(result.status, 'failed');
       assert.equal(result.step, step);
       assert.equal(result.recovered, true);
+      assert.equal(result.outcome, 'rolled_back');
       assert.equal(result.previous_version, '1.0.0');
       const after = await deployment(homeDir);
       if (channelName === 'migrationFails') {
-        assert.equal(
-          readFileSync(path.join(homeDir, 'trace.log'), 'utf8'),
-          'up-1.0.5\nup-1.1.0\ndown-1.1.0\ndown-1.0.5\n',
-        );
+        // SPEC 8: the down scripts of the up scripts that completed; the failed up-1.1.0's own does not run.
+        assert.equal(readFileSync(path.join(homeDir, 'trace.log'), 'utf8'), 'up-1.0.5\nup-1.1.0\ndown-1.0.5\n');
+        const bundle = path.join(homeDir, 'logs', 'failures', String(result.upgrade_id));
+        const plan = JSON.parse(readFileSync(path.join(bundle, 'plan.json'), 'utf8')) as { executedScripts: string[] };
+        assert.deepEqual(plan.executedScripts, ['up-1.0.5.sh']);
+        // The failed script's output is kept in the bundle.
+        assert.match(readFileSync(path.join(bundle, 'events.json'), 'utf8'), /up-1\.1\.0\.sh/);
       }
       assert.deepEqual(after, before);
       assert.equal(await page(), 'A');
@@ -265,20 +286,55 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
     assert.equal(await page(), 'C');
   });
 
-  test('8: backup.sh fails → nothing changed, old services up, exit 4', async () => {
+  test('8: backup.sh fails → failed, changed: false, exit 1, the services never stopped', async () => {
     const homeDir = await installA('backuphook');
+    const project = projects.at(-1)!;
     writeFileSync(
       path.join(homeDir, 'docker', 'backup.sh'),
       '#!/bin/sh\necho \'{"success": false, "error": "database dump failed"}\'\nexit 1\n',
       { mode: 0o755 },
     );
     const before = await deployment(homeDir);
+    const running = containers(project);
+    assert.ok(running.length > 0);
     setChannel(homeDir, channels.c!);
     const run = await upgrade(homeDir);
-    assert.equal(run.code, 4, run.stdout + run.stderr);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.equal(run.json().status, 'failed');
+    assert.equal(run.json().changed, false);
+    assert.equal(run.json().outcome, 'failed');
     assert.equal(run.json().step, 'backing_up');
     assert.match(JSON.stringify(run.json().error), /database dump failed/);
     assert.deepEqual(await deployment(homeDir), before);
+    assert.deepEqual(containers(project), running, 'the same containers, never restarted');
+    assert.equal(await page(), 'A');
+    const history = await runCli(['--home', homeDir, 'history']);
+    assert.match(history.stdout, /1\.0\.0 → 1\.1\.0 full failed at backing_up/);
+  });
+
+  test('8b: restore.sh fails after nuwax restored its backup → recovered: false (exit 5), saying exactly that', async () => {
+    const homeDir = await installA('restorehook');
+    writeFileSync(path.join(homeDir, 'docker', 'backup.sh'), '#!/bin/sh\necho \'{"file": "dump-7.sql"}\'\n', {
+      mode: 0o755,
+    });
+    writeFileSync(
+      path.join(homeDir, 'docker', 'restore.sh'),
+      '#!/bin/sh\necho \'{"success": false, "error": "dump-7.sql not found"}\'\nexit 1\n',
+      { mode: 0o755 },
+    );
+    setChannel(homeDir, channels.critical!);
+    const run = await upgrade(homeDir);
+    assert.equal(run.code, 5, run.stdout + run.stderr);
+    const result = run.json() as Record<string, unknown> & { diagnosis: { cause: string; recommendations: string[] } };
+    assert.equal(result.recovered, false);
+    assert.equal(result.outcome, 'failed_unrecovered');
+    assert.match(result.diagnosis.cause, /restored nuwax's backup #\d+/);
+    assert.match(result.diagnosis.cause, /previous version 1\.0\.0 runs healthy/);
+    assert.match(result.diagnosis.cause, /dump-7\.sql not found/);
+    assert.doesNotMatch(JSON.stringify(result), /did NOT complete|Restore the pre-upgrade backup by hand/);
+    assert.deepEqual(result.manual_steps, [
+      `Run docker/restore.sh again: cd ${path.join(homeDir, 'docker')} && ./restore.sh --file=dump-7.sql --format=json`,
+    ]);
     assert.equal(await page(), 'A');
   });
 

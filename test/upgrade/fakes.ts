@@ -102,6 +102,12 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
         await writeFile(path.join(dockerDir, 'VERSION'), backup.version);
         await writeFile(path.join(dockerDir, 'data', 'db'), backup.data);
       },
+      async runBackupHook() {
+        return null;
+      },
+      async runRestoreHook() {
+        return null;
+      },
       async prune() {
         calls.push('prune');
       },

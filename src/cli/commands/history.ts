@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { outcomeText } from '../../events/index.js';
 import { action } from '../context.js';
 
 export function registerHistory(program: Command): void {
@@ -18,6 +19,8 @@ export function registerHistory(program: Command): void {
           started_by: row.startedBy,
           reason: row.reason,
           status: row.status,
+          outcome: outcomeText(row.status, row.result).split(' ')[0],
+          warnings: (row.result as { warnings?: string[] } | null)?.warnings ?? [],
           step: row.step,
           backup_id: row.backupId,
           started_at: row.startedAt,
@@ -30,11 +33,18 @@ export function registerHistory(program: Command): void {
             : rows.map(
                 (row) =>
                   `#${row.id} ${row.startedAt} ${row.fromVersion ?? '(none)'} → ${row.toVersion ?? '?'} ` +
-                  `${row.strategy ?? ''} ${row.status}` +
-                  `${row.status === 'failed' || row.status === 'running' ? ` at ${row.step}` : ''} ` +
-                  `(${row.trigger}${row.startedBy ? ` by ${row.startedBy}` : ''})`,
+                  `${row.strategy ?? ''} ${outcomeText(row.status, row.result)}` +
+                  `${row.status === 'running' ? ` at ${row.step}` : ''} ` +
+                  `(${row.trigger}${row.startedBy ? ` by ${row.startedBy}` : ''})` +
+                  warningsText(row.result),
               );
         context.print(human, json);
       }),
     );
+}
+
+/** The decision's warnings (an unverified package installed), on the line of the upgrade they concern. */
+function warningsText(result: unknown): string {
+  const warnings = (result as { warnings?: unknown } | null)?.warnings;
+  return Array.isArray(warnings) && warnings.length > 0 ? ` warning: ${warnings.join('; ')}` : '';
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 // Only the small status module: the updater's index loads undici, and status must start fast.
+import { outcomeText } from '../../events/index.js';
 import { clientUpdateStatus } from '../../selfupdate/status.js';
 import { CLIENT_VERSION } from '../client-version.js';
 import { action, type CliContext } from '../context.js';
@@ -87,6 +88,7 @@ export function registerStatus(program: Command): void {
                 from: last.fromVersion,
                 to: last.toVersion,
                 status: last.status,
+                outcome: outcomeText(last.status, last.result).split(' ')[0],
                 step: last.step,
                 trigger: last.trigger,
                 started_at: last.startedAt,
@@ -108,7 +110,7 @@ export function registerStatus(program: Command): void {
         human.push(
           last
             ? `last:     #${last.id} ${last.fromVersion ?? '(none)'} → ${last.toVersion ?? '?'} ` +
-                `${last.status} at ${last.finishedAt ?? last.startedAt}`
+                `${outcomeText(last.status, last.result)}, ${last.finishedAt ?? last.startedAt}`
             : 'last:     (no upgrade yet)',
         );
         context.print(human, json);

@@ -54,11 +54,6 @@ export function listSteps(options: { downloadOnly?: boolean } = {}): StepInfo[] 
   );
 }
 
-/** A failure of this step leaves the box as it was: the upgrade ends `changed: false` (exit 1). */
-export function failsUnchanged(step: StepName): boolean {
-  return UPGRADE_STEPS.some((row) => row.name === step && 'run' in row && row.failsUnchanged === true);
-}
-
 /** Past the point of no return an interrupted upgrade is rolled back or committed, not abandoned (SPEC 9). */
 export function pastPointOfNoReturn(step: StepName): boolean {
   return step === 'rolling_back' || UPGRADE_STEPS.some((row) => row.name === step && row.noReturn);

@@ -14,9 +14,8 @@ export const migrating: UpgradeStep = {
     const { plan, store, upgradeId, paths, config } = context;
     const executed = store.deployment.get().executedScripts;
     for (const migration of await pendingMigrations(paths.dockerDir, plan.from, plan.to, executed)) {
-      // Recorded before it runs: a kill -9 mid-script still runs its down script on rollback.
-      plan.executedScripts.push(migration.up);
-      savePlan(store, upgradeId, plan);
+      // Recorded as executed once it completed: SPEC 8 runs the down scripts of those only; the
+      // restore covers what a failed (or killed) one half did.
       const run = await runScript(paths.dockerDir, migration.up, {
         from: plan.from,
         to: plan.to,
@@ -29,7 +28,10 @@ export const migrating: UpgradeStep = {
         ms: run.ms,
         output: run.output,
       });
-      if (run.code !== 0) {
+      if (run.code === 0) {
+        plan.executedScripts.push(migration.up);
+        savePlan(store, upgradeId, plan);
+      } else {
         const tail = run.output.trim().split('\n').slice(-3).join(' | ');
         throw new NuwaxError(
           ErrorCodes.E_MIGRATION,
@@ -42,8 +44,11 @@ export const migrating: UpgradeStep = {
   },
   async undo(context, undoing) {
     const { plan, store, upgradeId, paths, config } = context;
-    // Before the file changes are undone: the new files ship the down scripts.
+    // Before the file changes are undone: the new files ship the down scripts. executedScripts stays
+    // as it was (the failure bundle shows it); reversedScripts keeps a second rollback from repeating one.
+    const reversed = plan.reversedScripts ?? [];
     for (const script of [...plan.executedScripts].reverse()) {
+      if (reversed.includes(script)) continue;
       const down = script.replace(/^up-/, 'down-');
       await undoing.attempt(`run ${down}`, async () => {
         const run = await runScript(paths.dockerDir, down, {
@@ -58,9 +63,10 @@ export const migrating: UpgradeStep = {
         if (run && run.code !== 0)
           throw new NuwaxError(ErrorCodes.E_MIGRATION, `${down} exited with ${run.code}: ${run.output.slice(-400)}`);
       });
+      reversed.push(script);
+      plan.reversedScripts = reversed;
+      savePlan(store, upgradeId, plan);
     }
-    plan.executedScripts = [];
-    savePlan(store, upgradeId, plan);
   },
 };
 

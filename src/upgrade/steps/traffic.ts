@@ -41,7 +41,6 @@ export const trafficOff: UpgradeStep = {
   phase: 'switch',
   downtime: false,
   noReturn: false,
-  failsUnchanged: true,
   summary: 'docker/traffic.sh off: protect the traffic (e.g. a maintenance page) before the services stop',
   skip: (context) => (context.collaborators.traffic ? undefined : 'no traffic protection'),
   async run(context, signal) {
