@@ -14,12 +14,14 @@ describe('the upgrade step table', () => {
       'staging',
       'rebuilding_images',
       'loading_images',
+      'traffic_off',
       'backing_up',
       'stopping',
       'applying',
       'migrating',
       'starting',
       'health_check',
+      'traffic_on',
       'committing',
       'cleaning_up',
     ]);
@@ -43,6 +45,7 @@ describe('the upgrade step table', () => {
       'migrating',
       'starting',
       'health_check',
+      'traffic_on',
       'committing',
       'cleaning_up',
       'rolling_back',
@@ -56,6 +59,14 @@ describe('the upgrade step table', () => {
     );
     assert.equal(listSteps().length, UPGRADE_STEPS.length);
     assert.ok(listSteps().every((step) => step.summary.length > 0 && !('run' in step)));
+  });
+
+  test('traffic.sh: off first in the switch (its failure changes nothing), on first in the commit', () => {
+    assert.equal(stepsOf('switch')[0]!.name, 'traffic_off');
+    assert.equal(stepsOf('switch')[0]!.noReturn, false, 'its failure is before the point of no return');
+    assert.ok(stepsOf('switch')[0]!.afterRestart, 'the rollback lets the traffic back in');
+    assert.equal(stepsOf('commit')[0]!.name, 'traffic_on');
+    assert.equal(stepsOf('commit')[0]!.mayFail, true);
   });
 
   test('the switch steps that change files or data can be undone; the loop runs only rows with a run', () => {

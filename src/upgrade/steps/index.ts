@@ -13,6 +13,7 @@ import { rebuildingImages } from './rebuilding-images.js';
 import { staging } from './staging.js';
 import { starting } from './starting.js';
 import { stopping } from './stopping.js';
+import { trafficOff, trafficOn } from './traffic.js';
 import { verifying } from './verifying.js';
 
 /**
@@ -27,12 +28,14 @@ export const UPGRADE_STEPS: readonly (StepInfo | UpgradeStep)[] = [
   staging,
   rebuildingImages,
   loadingImages,
+  trafficOff,
   backingUp,
   stopping,
   applying,
   migrating,
   starting,
   healthCheck,
+  trafficOn,
   committing,
   cleaningUp,
 ];
