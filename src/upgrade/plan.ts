@@ -1,4 +1,5 @@
 import type { ApplyPlan } from '../apply/index.js';
+import type { TrafficRecord } from '../events/index.js';
 import type { PatchOperations } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
 
@@ -33,6 +34,8 @@ export interface UpgradePlan {
   /** How long `docker compose down` took, for the downtime breakdown (absent in plans of older versions). */
   stopMs?: number | null;
   fallbackReason: string | null;
+  /** traffic.sh's calls; absent until `traffic_off` ran (and in plans of older versions). */
+  traffic?: TrafficRecord;
 }
 
 export function savePlan(store: Store, upgradeId: number, plan: UpgradePlan): void {
