@@ -1,11 +1,14 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { commitVersionToConfig, parseConfig } from '../config/index.js';
+import { whenAbsent } from '../fsutil/index.js';
 import { type NuwaxError, toNuwaxError } from '../errors/index.js';
 import { type StepName, withOutcome } from '../events/index.js';
 import type { StepContext } from './context.js';
 import { diagnose, writeFailureBundle } from './diagnosis.js';
 import type { HealthFacts } from './ports.js';
 import { errorJson, type UpgradeResult } from './result.js';
-import type { RollbackOutcome } from './rollback.js';
+import { type RollbackOutcome, rollBack } from './rollback.js';
 import { asStepFailure, type StepRunner } from './step-runner.js';
 import { stepsOf } from './steps/index.js';
 
@@ -106,28 +109,17 @@ export async function finishCommitted(
   context: StepContext,
   runner: StepRunner,
   downtimeMs: number,
+  began: readonly StepName[] = runner.started,
 ): Promise<UpgradeResult> {
   const { plan, store, upgradeId } = context;
   try {
     await runner.runSteps(stepsOf('commit'), context);
   } catch (error) {
-    // The new version runs and is healthy; only the record failed. Say so loudly, never silently.
+    // The version could not be recorded: roll back, so the running and the recorded version agree.
     const failure = asStepFailure(error, 'committing');
-    const result: UpgradeResult = {
-      status: 'failed',
-      error: errorJson(failure),
-      step: failure.step,
-      recovered: false,
-      previous_version: plan.from,
-      backup_id: plan.backupId,
-      diagnosis: {
-        cause: `The new version ${plan.to} runs but could not be recorded: ${failure.message}`,
-        recommendations: ['Fix the problem (disk space, permissions on config.toml), then run `nuwax status`.'],
-      },
-      upgrade_id: upgradeId,
-    };
-    store.upgrades.finish(upgradeId, 'failed', result);
-    return result;
+    const outcome = await rollBack(context, runner, failure.step, began, failure);
+    await uncommitConfig(context, outcome);
+    return failAfterChange(context, failure, failure.step, outcome, null);
   }
   const common = {
     from: plan.from,
@@ -157,4 +149,19 @@ export async function finishCommitted(
   }
   store.upgrades.finish(upgradeId, result.status, result);
   return result;
+}
+
+/** config.toml written but SQLite not: put the previous version back in config.toml too. */
+async function uncommitConfig(context: StepContext, outcome: RollbackOutcome): Promise<void> {
+  const { plan, paths } = context;
+  if (plan.from === null) return;
+  try {
+    const recorded = parseConfig(await readFile(paths.configFile, 'utf8').catch(whenAbsent('')), paths.configFile)
+      .versions.docker_service;
+    if (recorded === plan.to) await commitVersionToConfig(paths.configFile, plan.from);
+  } catch (caught) {
+    const error = toNuwaxError(caught);
+    outcome.problems.push(`put ${plan.from} back in config.toml: ${error.code}: ${error.message}`);
+    outcome.recovered = false;
+  }
 }

@@ -19,6 +19,7 @@ import {
 } from '../../src/upgrade/index.js';
 import type { UpgradeEvent } from '../../src/events/index.js';
 import { withTempDir } from '../helpers/cli.js';
+import { makeImmutable, makeMutable } from '../helpers/readonly.js';
 import { ReleaseServer } from '../helpers/release-server.js';
 import { fakeCollaborators, type FakeOptions } from './fakes.js';
 
@@ -253,6 +254,74 @@ describe('upgrade decision tree (SPEC 8)', () => {
       const box = await upgrade(home, {}, { confirm: async () => false });
       assert.equal(exitCodeFor(box.result), 1);
       assert.ok(!box.calls.includes('down'));
+    }));
+
+  test('config.toml read-only (immutable): refused before the switch with E_CONFIG_READONLY, nothing changed, exit 1', (t) =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const config = path.join(home, 'config.toml');
+      const before = await readFile(config, 'utf8');
+      if (!makeImmutable(config)) return t.skip('chattr +i is not supported here');
+      let box: Box;
+      try {
+        box = await upgrade(home, {});
+      } finally {
+        makeMutable(config);
+      }
+      assert.equal(box.result.status, 'failed');
+      if (box.result.status !== 'failed') return;
+      assert.equal(box.result.error.code, ErrorCodes.E_CONFIG_READONLY);
+      assert.equal('changed' in box.result && box.result.changed, false);
+      assert.equal(exitCodeFor(box.result), 1);
+      assert.ok(!box.calls.includes('down'), 'no service was stopped');
+      assert.ok(!box.calls.includes('backup'), 'no backup was taken');
+      assert.ok(!box.calls.includes('apply'));
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+      assert.equal(await readFile(config, 'utf8'), before);
+      assert.deepEqual(await readdir(home).then((names) => names.filter((name) => name.endsWith('.tmp'))), []);
+    }));
+
+  test('the commit fails after the switch (config.toml made read-only meanwhile): rolled back, versions agree', (t) =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const config = path.join(home, 'config.toml');
+      let immutable = false;
+      let unsupported = false;
+      let box: Box;
+      try {
+        box = await upgrade(
+          home,
+          {},
+          {
+            onEvent: (event) => {
+              if (event.type === 'step' && event.step === 'health_check' && event.status === 'running') {
+                immutable = makeImmutable(config);
+                unsupported = !immutable;
+              }
+            },
+          },
+        );
+      } finally {
+        if (immutable) makeMutable(config);
+      }
+      if (unsupported) return t.skip('chattr +i is not supported here');
+      assert.equal(box.result.status, 'failed');
+      if (box.result.status !== 'failed' || !('recovered' in box.result)) return assert.fail('a rolled-back result');
+      assert.equal(box.result.step, 'committing');
+      assert.equal(box.result.error.code, ErrorCodes.E_PERMISSION);
+      assert.equal(box.result.recovered, true);
+      assert.equal(exitCodeFor(box.result), 4);
+      // The old version runs again and is the one recorded, in config.toml and in SQLite.
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+      assert.equal(box.calls.at(-2), 'up:1.0.0');
+      assert.match(await box.read('config.toml'), /docker_service = "1\.0\.0"/);
+      const store = openStore(path.join(home, 'data', 'nuwax.db'));
+      try {
+        assert.notEqual(store.deployment.get().version, '1.1.0');
+        assert.equal(store.upgrades.list(1)[0]?.status, 'failed');
+      } finally {
+        store.close();
+      }
     }));
 
   test('an unreachable server fails at checking with changed:false, exit 1', () =>
