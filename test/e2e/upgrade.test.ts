@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dockerReachable, type SampleVersion } from '../../scripts/lib/sample-app.js';
 import { CLI_PATH, runCli } from '../helpers/cli.js';
+import { makeImmutable, makeMutable } from '../helpers/readonly.js';
 import { snapshot } from '../helpers/tree.js';
 import { buildRelease, cleanup, cli, makeImage, type Releases, startReleases, uniqueId, writeHome } from './fixture.js';
 
@@ -310,6 +311,34 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
     assert.equal(await page(), 'A');
     const history = await runCli(['--home', homeDir, 'history']);
     assert.match(history.stdout, /1\.0\.0 → 1\.1\.0 full failed at backing_up/);
+  });
+
+  test('8c: config.toml read-only (chattr +i) → refused before the switch, E_CONFIG_READONLY, nothing changed, exit 1', async (t) => {
+    const homeDir = await installA('readonlyconfig');
+    const project = projects.at(-1)!;
+    setChannel(homeDir, channels.c!);
+    const config = path.join(homeDir, 'config.toml');
+    const configBefore = readFileSync(config, 'utf8');
+    const before = await deployment(homeDir);
+    const running = containers(project);
+    assert.ok(running.length > 0);
+    if (!makeImmutable(config)) return t.skip('chattr +i is not supported on this filesystem');
+    let run: Awaited<ReturnType<typeof upgrade>>;
+    try {
+      run = await upgrade(homeDir);
+    } finally {
+      makeMutable(config);
+    }
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.equal(run.json().status, 'failed');
+    assert.equal(run.json().changed, false);
+    assert.match(JSON.stringify(run.json().error), /"code":"E_CONFIG_READONLY"/);
+    assert.deepEqual(await deployment(homeDir), before);
+    assert.deepEqual(containers(project), running, 'the same containers, never restarted');
+    assert.equal(readFileSync(config, 'utf8'), configBefore);
+    assert.equal(await page(), 'A');
+    const status = await runCli(['--home', homeDir, '--json', 'status']);
+    assert.equal(status.json().version, '1.0.0');
   });
 
   test('8b: restore.sh fails after nuwax restored its backup → recovered: false (exit 5), saying exactly that', async () => {
