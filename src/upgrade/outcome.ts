@@ -39,7 +39,9 @@ export async function failAfterChange(
   health: HealthFacts | null,
 ): Promise<UpgradeResult> {
   const { store, plan, upgradeId, collaborators, paths } = context;
-  const diagnosis = diagnose(error, health ?? outcome.health);
+  const evidence = outcome.evidence && 'services' in outcome.evidence ? outcome.evidence : null;
+  const compose = evidence?.compose ?? 'docker compose';
+  const diagnosis = diagnose(error, health ?? outcome.health, { evidence, backupRestored: plan.backupId !== null });
   const bundle = path.join(paths.failuresDir, String(upgradeId));
   const result: UpgradeResult = {
     status: 'failed',
@@ -78,7 +80,7 @@ export async function failAfterChange(
       plan.backupId !== null
         ? `Restore the pre-upgrade backup by hand: nuwax backup restore ${plan.backupId}`
         : 'No backup exists: restore docker/ and data/ from your own copies.',
-      'Then start the services: docker compose up -d (in docker/), and check: nuwax status',
+      `Then start the services: ${compose} up -d (in docker/), and check: nuwax status`,
     ];
   }
   withOutcome(result);
@@ -96,6 +98,7 @@ export async function failAfterChange(
       plan,
       health: health ?? outcome.health,
       containers: diagnostics,
+      ...evidenceFiles(outcome),
     });
   } catch (caught) {
     context.logger.error({ err: caught }, 'cannot write the failure bundle');
@@ -164,4 +167,15 @@ async function uncommitConfig(context: StepContext, outcome: RollbackOutcome): P
     outcome.problems.push(`put ${plan.from} back in config.toml: ${error.code}: ${error.message}`);
     outcome.recovered = false;
   }
+}
+
+/** evidence.json and logs/<service>.log of the failed release, for the failure bundle. */
+function evidenceFiles(outcome: RollbackOutcome): Record<string, unknown> {
+  const files: Record<string, unknown> = {};
+  if (!outcome.evidence) return files;
+  files['evidence.json'] = outcome.evidence;
+  for (const service of 'services' in outcome.evidence ? outcome.evidence.services : []) {
+    files[`logs/${service.service}.log`] = service.logs.length > 0 ? `${service.logs.join('\n')}\n` : '';
+  }
+  return files;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -187,6 +187,54 @@ async function installA(name: string): Promise<string> {
   return homeDir;
 }
 
+interface Evidence {
+  compose: string;
+  services: Array<{
+    service: string;
+    status: string;
+    exitCode: number;
+    oomKilled: boolean;
+    restartCount: number;
+    health: string | null;
+    healthcheck: string | null;
+    healthLog: Array<{ exitCode: number; output: string }>;
+    logs: string[];
+  }>;
+}
+
+/**
+ * The bundle keeps what the failed release's containers looked like before the rollback removed them,
+ * and the diagnosis names the failing probe from it, advising only about the service that failed.
+ */
+function assertHealthEvidence(homeDir: string, result: Record<string, unknown>): void {
+  const bundle = path.join(homeDir, 'logs', 'failures', String(result.upgrade_id));
+  const evidence = JSON.parse(readFileSync(path.join(bundle, 'evidence.json'), 'utf8')) as Evidence;
+  const web = evidence.services.find((item) => item.service === 'web');
+  assert.ok(web, JSON.stringify(evidence));
+  assert.equal(web.status, 'running');
+  assert.equal(web.oomKilled, false);
+  assert.equal(typeof web.restartCount, 'number');
+  assert.notEqual(web.health, 'healthy');
+  assert.match(web.healthcheck ?? '', /^wget -q -O \/dev\/null http:\/\/127\.0\.0\.1:\d+\/missing\.txt$/);
+  assert.ok(web.healthLog.length > 0);
+  assert.ok(web.healthLog.every((entry) => entry.exitCode !== 0));
+  assert.match(web.healthLog.at(-1)!.output, /404/);
+  // The release of C (its image) is what ran, not the previous version started by the rollback.
+  assert.ok(evidence.services.some((item) => item.service === 'worker' && item.status === 'running'));
+  assert.ok(existsSync(path.join(bundle, 'logs', 'web.log')));
+  assert.ok(existsSync(path.join(bundle, 'logs', 'worker.log')));
+  const diagnosis = result.diagnosis as { cause: string; recommendations: string[] };
+  assert.match(
+    diagnosis.cause,
+    /web: HEALTHCHECK `wget -q -O \/dev\/null http:\/\/127\.0\.0\.1:\d+\/missing\.txt` failed (once|\d+ times): .*404/,
+  );
+  assert.match(diagnosis.recommendations[0]!, /^web: HEALTHCHECK/);
+  assert.ok(!diagnosis.recommendations.some((line) => /worker|init/.test(line)), diagnosis.recommendations.join('\n'));
+  assert.ok(diagnosis.recommendations.some((line) => line.includes(`\`${evidence.compose} ps\``)));
+  const installed = spawnSync('docker', ['compose', 'version']).status === 0 ? 'docker compose' : 'docker-compose';
+  assert.equal(evidence.compose, installed);
+}
+
 describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, concurrency: false }, () => {
   test('1-3: fresh install → A (full), A → B by patch, B → C full with data/ untouched', async () => {
     const { home: homeDir } = await home('happy', channels.a!);
@@ -271,6 +319,7 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
         // The failed script's output is kept in the bundle.
         assert.match(readFileSync(path.join(bundle, 'events.json'), 'utf8'), /up-1\.1\.0\.sh/);
       }
+      if (channelName === 'critical') assertHealthEvidence(homeDir, result);
       assert.deepEqual(after, before);
       assert.equal(await page(), 'A');
       assert.ok(existsSync(path.join(homeDir, 'logs', 'failures', String(result.upgrade_id), 'result.json')));

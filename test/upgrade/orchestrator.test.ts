@@ -197,6 +197,28 @@ describe('upgrade decision tree (SPEC 8)', () => {
       assert.equal(bundle.status, 'failed');
     }));
 
+  test('a rollback reads the containers first; with --skip-backup the diagnosis never says a backup was restored', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home, { 'up-1.1.0.sh': log('up-1.1.0', 3), 'down-1.1.0.sh': log('down-1.1.0') });
+      const box = await upgrade(home, {}, { skipBackup: true });
+      assert.equal(box.result.status, 'failed');
+      if (box.result.status !== 'failed' || !('diagnosis' in box.result)) return assert.fail('a rolled-back result');
+      assert.equal(box.result.error.code, 'E_MIGRATION');
+      const text = [box.result.diagnosis.cause, ...box.result.diagnosis.recommendations].join('\n');
+      assert.doesNotMatch(text, /backup was restored/);
+      assert.match(text, /no backup was taken/);
+      // The evidence is read once, before the rollback stops the new services or undoes anything.
+      const evidence = box.calls.indexOf('evidence');
+      assert.ok(evidence >= 0 && box.calls.lastIndexOf('evidence') === evidence, box.calls.join(' '));
+      assert.ok(evidence < box.calls.lastIndexOf('down') && evidence < box.calls.indexOf('undo'), box.calls.join(' '));
+      const bundle = path.join(home, 'logs', 'failures', String(box.result.upgrade_id));
+      assert.deepEqual(JSON.parse(await readFile(path.join(bundle, 'evidence.json'), 'utf8')), {
+        project: 'fake',
+        compose: 'docker compose',
+        services: [],
+      });
+    }));
+
   test('compose up fails: rolled back, exit 4', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);
