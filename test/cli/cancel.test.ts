@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { dockerReachable } from '../../scripts/lib/sample-app.js';
 import { CLI_PATH, runCli, withTempDir } from '../helpers/cli.js';
 import { snapshot } from '../helpers/tree.js';
 
@@ -12,13 +13,25 @@ import { snapshot } from '../helpers/tree.js';
  * A cancel before the switch, through the real CLI: a "no" at the confirmation (on a terminal) or a
  * SIGTERM while the package downloads. The box is left as it was and the upgrade is `cancelled`.
  */
+// The confirmation comes after the images are checked, which needs the engine; script(1) gives a terminal.
+const docker = dockerReachable();
+if (!docker && process.env.NUWAX_REQUIRE_DOCKER === '1')
+  throw new Error('NUWAX_REQUIRE_DOCKER=1 but Docker is not reachable');
+const hasScript = spawnSync('script', ['--version']).status === 0;
 let server: Server;
 let url = '';
 const stalled: ServerResponse[] = [];
+/** A real release, published by the test that needs it (path → bytes); the rest stalls. */
+const published = new Map<string, Buffer>();
 let packageRequested: () => void = () => undefined;
 
 before(async () => {
   server = createServer((request, response) => {
+    const file = published.get(request.url ?? '');
+    if (file) {
+      response.end(file);
+      return;
+    }
     if (request.url === '/manifest.json') {
       const entry = { url: 'full.tar.gz', hash: 'c'.repeat(64), size: 1_000_000 };
       response.end(JSON.stringify({ version: '1.1.0', platforms: { x86_64: entry, aarch64: entry } }));
@@ -38,14 +51,14 @@ after(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-async function box(directory: string): Promise<string> {
+async function box(directory: string, manifest = 'manifest.json'): Promise<string> {
   const home = path.join(directory, 'home');
   await mkdir(path.join(home, 'docker', 'web'), { recursive: true });
   await writeFile(path.join(home, 'docker', 'docker-compose.yml'), 'services: {}\n');
   await writeFile(path.join(home, 'docker', 'web', 'index.html'), 'A\n');
   await writeFile(
     path.join(home, 'config.toml'),
-    `[versions]\ndocker_service = "1.0.0"\n\n[server]\nmanifest_url = "${url}/manifest.json"\n\n` +
+    `[versions]\ndocker_service = "1.0.0"\n\n[server]\nmanifest_url = "${url}/${manifest}"\n\n` +
       '[download]\nretries = 0\n',
   );
   return home;
@@ -100,4 +113,56 @@ describe('cancelling an upgrade before the switch (CLI)', () => {
       assert.equal(result.step, 'downloading');
       assert.deepEqual(await state(home), before);
     }));
+
+  const why = !docker ? 'Docker is not reachable' : !hasScript ? 'script(1) is not installed' : false;
+  test(
+    '"no" at the confirmation on a terminal: outcome cancelled in the result and history, nothing changed',
+    { skip: why },
+    () =>
+      withTempDir('cancel', async (directory) => {
+        const work = path.join(directory, 'work');
+        await mkdir(path.join(work, 'v1.1.0', 'web'), { recursive: true });
+        await writeFile(path.join(work, 'v1.1.0', 'docker-compose.yml'), 'version: "2.4"\nservices: {}\n');
+        await writeFile(path.join(work, 'v1.1.0', 'web', 'index.html'), 'B\n');
+        const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+        const pack = path.join(work, 'full.tar.gz');
+        const release = path.join(work, 'release.json');
+        const packed = await runCli(
+          ['release', 'pack', path.join(work, 'v1.1.0'), '--version', '1.1.0'].concat(['--arch', arch, '-o', pack]),
+        );
+        assert.equal(packed.code, 0, packed.stderr);
+        const made = await runCli(['release', 'manifest', '--version', '1.1.0', '-o', release, pack]);
+        assert.equal(made.code, 0, made.stderr);
+        published.set('/confirm/release.json', await readFile(release));
+        published.set('/confirm/full.tar.gz', await readFile(pack));
+        const home = await box(directory, 'confirm/release.json');
+        const before = await state(home);
+        // script(1) gives nuwax a terminal, so it asks; the answer goes in through that terminal.
+        const command = `stty cols 120 rows 40; exec "${process.execPath}" "${CLI_PATH}" --home "${home}" upgrade`;
+        const child = spawn('script', ['-qfec', command, '/dev/null'], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+          env: { ...process.env, NUWAX_DEFAULT_BASE_URL: 'http://127.0.0.1:9', TERM: 'xterm', COLUMNS: '120' },
+        });
+        let screen = '';
+        let answered = false;
+        child.stdout.on('data', (chunk: Buffer) => {
+          screen += chunk.toString();
+          if (!answered && screen.includes('[y/N]')) {
+            answered = true;
+            child.stdin.write('n');
+          }
+        });
+        const code = await new Promise<number>((resolve) => child.on('exit', (exit) => resolve(exit ?? -1)));
+        child.stdin.end();
+        assert.ok(answered, screen.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, ''));
+        const history = await runCli(['--home', home, '--json', 'history']);
+        const lines = history.stdout.trim();
+        const rows = JSON.parse(lines) as Array<{ outcome: string; result: Record<string, unknown> }>;
+        assert.equal(rows.length, 1, lines);
+        assert.equal(rows[0]!.outcome, 'cancelled');
+        assert.equal((rows[0]!.result.error as { code: string }).code, 'E_CANCELLED');
+        await assertCancelled(home, code, rows[0]!.result);
+        assert.deepEqual(await state(home), before);
+      }),
+  );
 });
