@@ -5,6 +5,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { stripVTControlCharacters } from 'node:util';
 import { dockerReachable } from '../../scripts/lib/sample-app.js';
 import { CLI_PATH, runCli, withTempDir } from '../helpers/cli.js';
 import { snapshot } from '../helpers/tree.js';
@@ -154,7 +155,7 @@ describe('cancelling an upgrade before the switch (CLI)', () => {
         });
         const code = await new Promise<number>((resolve) => child.on('exit', (exit) => resolve(exit ?? -1)));
         child.stdin.end();
-        assert.ok(answered, screen.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, ''));
+        assert.ok(answered, stripVTControlCharacters(screen));
         const history = await runCli(['--home', home, '--json', 'history']);
         const lines = history.stdout.trim();
         const rows = JSON.parse(lines) as Array<{ outcome: string; result: Record<string, unknown> }>;
