@@ -75,6 +75,8 @@ async function main(): Promise<void> {
       imageTag: tags[0]!,
       page: 'Hello from 1.0.0',
       files: { 'app/config.ini': 'mode=a\n' },
+      // A maintenance flag while the services switch (a reverse proxy would show a maintenance page).
+      traffic: 'ok',
     };
     const B: SampleVersion = {
       ...A,
@@ -198,11 +200,32 @@ async function main(): Promise<void> {
     ]);
     nuwax(['release', 'sign', path.join(site, 'stable', 'manifest.json'), '-k', path.join(work, 'signing.key')]);
 
+    say('What would the upgrade do? `nuwax upgrade --dry-run` changes nothing');
+    nuwax(['--home', home, 'upgrade', '--dry-run']);
     say('Upgrade 1.0.0 → 1.0.0.1 (the TUI in a terminal, plain lines otherwise)');
     nuwax(['--home', home, 'upgrade', '--yes']);
     console.log(
       `web serves: ${await fetch(`http://127.0.0.1:${appPort}/index.html`).then((response) => response.text())}`,
     );
+    console.log(
+      'traffic.sh calls (off before the stop, on once healthy):\n' +
+        readFileSync(path.join(home, 'traffic.log'), 'utf8'),
+    );
+    say('Something is wrong: web was stopped by hand. `nuwax repair failed-startup` brings it back');
+    const web = spawnSync(
+      'docker',
+      [
+        'ps',
+        '-q',
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+        '--filter',
+        'label=com.docker.compose.service=web',
+      ],
+      { encoding: 'utf8' },
+    ).stdout.trim();
+    spawnSync('docker', ['stop', web], { stdio: 'ignore' });
+    nuwax(['--home', home, 'repair', 'failed-startup', '--yes']);
     nuwax(['--home', home, 'status']);
     nuwax(['--home', home, 'history']);
     say('Done: the box runs 1.0.0.1; its backups, journal and logs are in the home folder');

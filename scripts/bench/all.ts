@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-for (const name of ['status', 'download', 'backup', 'apply', 'fleet']) {
+for (const name of ['status', 'download', 'backup', 'apply', 'fleet', 'image-delta']) {
   const script = fileURLToPath(new URL(`./${name}.js`, import.meta.url));
   if (!existsSync(script)) continue;
   console.log(`\n== ${name} ==`);

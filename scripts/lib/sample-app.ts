@@ -27,6 +27,31 @@ export interface SampleVersion {
   brokenWorker?: boolean;
   /** Write a compose file that `docker compose up` rejects at start (a missing device). */
   brokenUp?: boolean;
+  /** docker/traffic.sh: a maintenance flag while the services switch; `failing-off` as if the proxy were down. */
+  traffic?: 'ok' | 'failing-off';
+}
+
+/**
+ * The sample's traffic.sh: `off` writes data/maintenance.flag (a reverse proxy in front would serve a
+ * maintenance page while it exists), `on` removes it. Each call is traced in ../traffic.log (the
+ * home, outside what an upgrade or a restore touches) with whether web answered at that moment.
+ */
+export function trafficScript(port: number, mode: 'ok' | 'failing-off' = 'ok'): string {
+  const failing =
+    mode === 'failing-off' ? 'off) echo \'{"success": false, "error": "proxy unreachable"}\'; exit 1 ;;\n  ' : '';
+  return `#!/bin/sh
+# nuwax calls "./traffic.sh off --format=json" before the services stop, "on" once they are healthy.
+state="$1"
+if busybox wget -q -O /dev/null "http://127.0.0.1:${port}/index.html" 2>/dev/null; then web=up; else web=down; fi
+echo "$state web=$web" >> ../traffic.log
+mkdir -p data
+case "$state" in
+  ${failing}off) date > data/maintenance.flag ;;
+  on) rm -f data/maintenance.flag ;;
+  *) echo '{"success": false, "error": "usage: traffic.sh off|on"}'; exit 2 ;;
+esac
+echo '{"success": true}'
+`;
 }
 
 function run(command: string, args: string[], input?: Buffer): string {
@@ -100,6 +125,8 @@ export function writeSampleVersion(directory: string, sample: SampleVersion): vo
     mkdirSync(path.dirname(path.join(directory, name)), { recursive: true });
     writeFileSync(path.join(directory, name), body);
   }
+  if (sample.traffic)
+    writeFileSync(path.join(directory, 'traffic.sh'), trafficScript(sample.port, sample.traffic), { mode: 0o755 });
   if (sample.migrations) {
     mkdirSync(path.join(directory, 'migrations'), { recursive: true });
     for (const [name, body] of Object.entries(sample.migrations))

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { exists } from '../fsutil/index.js';
 
-export type HookScript = 'backup.sh' | 'restore.sh';
+export type HookScript = 'backup.sh' | 'restore.sh' | 'traffic.sh';
 
 const OUTPUT_LIMIT = 65_536;
 
@@ -37,7 +37,11 @@ export async function runHook(
   args: string[],
   options: { signal?: AbortSignal; timeoutMs?: number } = {},
 ): Promise<Record<string, unknown> | null> {
-  const errorCode = script === 'backup.sh' ? ErrorCodes.E_BACKUP : ErrorCodes.E_RESTORE;
+  const errorCode = {
+    'backup.sh': ErrorCodes.E_BACKUP,
+    'restore.sh': ErrorCodes.E_RESTORE,
+    'traffic.sh': ErrorCodes.E_TRAFFIC,
+  }[script];
   const file = path.join(dockerDir, script);
   if (!(await exists(file))) return null;
   const executable = await access(file, constants.X_OK).then(

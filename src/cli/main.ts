@@ -39,6 +39,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   serve: async () => (await import('./commands/serve.js')).registerServe,
   daemon: async () => (await import('./commands/daemon.js')).registerDaemon,
   backup: async () => (await import('./commands/backup.js')).registerBackup,
+  repair: async () => (await import('./commands/repair.js')).registerRepair,
   'self-update': async () => (await import('./commands/self-update.js')).registerSelfUpdate,
 };
 

@@ -9,7 +9,7 @@ import {
   undoApply,
   validatePlan,
 } from '../apply/index.js';
-import { BackupService } from '../backup/index.js';
+import { BackupService, runHook } from '../backup/index.js';
 import { download } from '../downloader/index.js';
 import { createDispatcher } from '../manifest/index.js';
 import { DockerRuntime, dockerAvailable } from '../runtime/index.js';
@@ -93,6 +93,10 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
       health: (healthOptions) => runtime.health(healthOptions),
       diagnostics: () => runtime.collectDiagnostics(),
       evidence: () => runtime.evidence(),
+    },
+    traffic: {
+      switch: (state, signal) =>
+        runHook(paths.dockerDir, 'traffic.sh', [state], { signal, timeoutMs: config.upgrade.phase_timeout * 1000 }),
     },
   };
 }

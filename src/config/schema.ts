@@ -145,8 +145,12 @@ export const configSchema = z.looseObject({
       settle: duration(10),
       critical: z.array(z.string()).optional(),
       http: z.array(z.object({ url: z.url(), status: z.number().int().default(200) })).default([]),
+      // The daemon's look at the live application between upgrades; 0 = never.
+      watch: duration(0),
+      auto_repair: z.boolean().default(false),
+      auto_repair_max_per_hour: z.number().int().min(1).default(3),
     })
-    .default({ timeout: 180, settle: 10, http: [] }),
+    .default({ timeout: 180, settle: 10, http: [], watch: 0, auto_repair: false, auto_repair_max_per_hour: 3 }),
   notify: z.looseObject({ webhooks: z.array(z.url()).default([]) }).default({ webhooks: [] }),
   // node_exporter's textfile collector, e.g. /var/lib/node_exporter/textfile_collector/nuwax.prom.
   metrics: z.looseObject({ textfile: z.string().min(1).optional() }).default({}),

@@ -5,6 +5,7 @@ import type { Logger } from '../log/index.js';
 import { formatWindow } from './cycle.js';
 import { acquireLock } from './lock.js';
 import { type CycleOutcome, CycleRunner, type CycleRunnerOptions } from './runner.js';
+import { startWatch, type WatchOptions } from './watch.js';
 
 export interface DaemonOptions extends CycleRunnerOptions {
   /** data/nuwax.lock: one daemon or upgrade per home. */
@@ -17,6 +18,8 @@ export interface DaemonOptions extends CycleRunnerOptions {
   signals?: EventEmitter;
   /** After each cycle, skipped ones too (the CLI prints and reports them); errors are logged. */
   afterCycle?: (outcome: CycleOutcome) => Promise<void> | void;
+  /** `[health] watch`: the live application's look between upgrades. */
+  watch?: WatchOptions;
 }
 
 export interface DaemonHandle {
@@ -157,8 +160,10 @@ async function scheduleCycles(runner: CycleRunner, options: DaemonOptions, stopp
     },
     'daemon: started',
   );
+  const watch = options.watch ? startWatch(options.watch, runner) : null;
   await stopped;
   await task.destroy();
+  await watch?.stop();
   await inflight;
   logger.info({ cycles: runner.cycles }, 'daemon: stopped');
   return 0;

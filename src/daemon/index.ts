@@ -17,6 +17,7 @@ export {
   startDaemon,
   validateSchedule,
 } from './daemon.js';
+export { decideWatch, startWatch, type WatchDecision, type WatchGuard, type WatchOptions } from './watch.js';
 export { acquireLock, type HeldLock, isStaleHolder, type LockHolder, readLockHolder } from './lock.js';
 export { createWebhookNotifier, eventText, type WebhookNotifier, type WebhookOptions } from './notify.js';
 export {

@@ -22,6 +22,8 @@ export interface WebhookOptions {
 
 export interface WebhookNotifier {
   listener: UpgradeListener;
+  /** Sends an event now, outside any upgrade run (the watch's auto-repairs). */
+  announce(event: UpgradeEvent): void;
   /** Waits for the queue to drain, at most timeoutMs; then cancels what is left. */
   flush(timeoutMs: number): Promise<void>;
 }
@@ -206,6 +208,9 @@ export function createWebhookNotifier(urls: string[], logger: Logger, options: W
 
   return {
     listener,
+    announce: (event) => {
+      if (urls.length > 0) enqueue(event);
+    },
     async flush(timeoutMs) {
       if (running) {
         const timer = new AbortController();

@@ -12,7 +12,7 @@ export {
 } from './compose-ports.js';
 export { doctorDocker } from './docker.js';
 export { type DoctorDocker, type DoctorOptions, gatherFacts } from './gather.js';
-export { CLOCK_SKEW_LIMIT_MS, DISK_MARGIN, exitCodeOf, judgeFacts, verdictOf } from './judge.js';
+export { CLOCK_SKEW_LIMIT_MS, DISK_MARGIN, exitCodeOf, judgeFacts, verdictOf, withRepair } from './judge.js';
 export { probePort } from './probe.js';
 export type * from './types.js';
 

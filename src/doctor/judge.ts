@@ -384,6 +384,20 @@ export function judgePorts(fact: PortsFact): DoctorCheck {
   );
 }
 
+/** The `nuwax repair` that fits a failed check; its hint names it. */
+export const REPAIRS: Partial<Record<string, string>> = {
+  home: 'permissions',
+  ports: 'failed-startup',
+  services: 'failed-startup',
+};
+
+export function withRepair(check: DoctorCheck): DoctorCheck {
+  const repair = REPAIRS[check.id];
+  if (check.status !== 'fail' || repair === undefined) return check;
+  const hint = `nuwax repair ${repair} --dry-run shows what the repair would do`;
+  return { ...check, hint: check.hint ? `${check.hint}; ${hint}` : hint };
+}
+
 function serviceList(services: LiveService[]): string {
   return listed(services.map((item) => `${item.service} ${item.detail}`));
 }
@@ -413,7 +427,7 @@ export function judgeServices(fact: ServicesFact, compose: ComposeFact): DoctorC
 
 /** The whole of doctor's judgement: facts in, one line per check and the verdict out. */
 export function judgeFacts(facts: DoctorFacts): DoctorReport {
-  const checks = [
+  const judged = [
     judgeDocker(facts.docker),
     judgeCompose(facts.compose),
     judgeComposeFile(facts.composeFile),
@@ -425,5 +439,6 @@ export function judgeFacts(facts: DoctorFacts): DoctorReport {
     judgePorts(facts.ports),
     judgeServices(facts.services, facts.compose),
   ];
+  const checks = judged.map(withRepair);
   return { verdict: verdictOf(checks), checks };
 }

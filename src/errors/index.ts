@@ -43,6 +43,8 @@ export const ErrorCodes = {
   E_LOCKED: 'E_LOCKED',
   E_CANCELLED: 'E_CANCELLED',
   E_INTERNAL: 'E_INTERNAL',
+  // nuwax repair and traffic protection
+  E_TRAFFIC: 'E_TRAFFIC',
   // nuwax's own update (self-update): an install that is not from a release archive, a failed self-test
   E_SELF_UPDATE: 'E_SELF_UPDATE',
   // config.toml cannot be written, so an upgrade could not record its version; EPERM/EACCES elsewhere

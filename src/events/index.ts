@@ -13,13 +13,16 @@ export const STEPS = [
   'downloading',
   'verifying',
   'staging',
+  'rebuilding_images',
   'loading_images',
+  'traffic_off',
   'backing_up',
   'stopping',
   'applying',
   'migrating',
   'starting',
   'health_check',
+  'traffic_on',
   'committing',
   'cleaning_up',
   'rolling_back',
@@ -34,7 +37,7 @@ export type StepName = KnownStepName | (string & {});
  * stops the upgrade, the switch ends or rolls back (SPEC 10, 11).
  */
 export function isSwitchStep(step: StepName): boolean {
-  return STEPS.indexOf(step as KnownStepName) >= STEPS.indexOf('backing_up');
+  return STEPS.indexOf(step as KnownStepName) >= STEPS.indexOf('traffic_off');
 }
 
 export interface ProgressEvent {
@@ -83,6 +86,8 @@ export interface PlanEvent {
   to: string;
   strategy: 'full' | 'patch' | 'none';
   size: number | null;
+  /** The full package's size for this arch, from the manifest: what a patch is measured against. */
+  fullSize?: number;
   notes: string | null;
   downloadOnly: boolean;
   /** The steps this run goes through, in order, from the upgrade's table. */
@@ -163,6 +168,8 @@ export function outcomeText(status: string, result: unknown): string {
 /** What every result carries besides its status-specific fields. */
 type ResultCommon = {
   outcome?: Outcome;
+  /** What the run did with docker/traffic.sh, once it reached it. */
+  traffic?: TrafficRecord;
   /** The strategy decision's warnings (e.g. an unverified package installed under allow_unverified). */
   warnings?: string[];
   /** Packages of the manifest the decision could not use, and why. */
@@ -170,6 +177,19 @@ type ResultCommon = {
 };
 
 /** SPEC 8 results, as printed with --json, stored in SQLite and carried by the last event. */
+/** One call of docker/traffic.sh (`off` before the services stop, `on` once they are healthy again). */
+export interface TrafficCall {
+  success: boolean;
+  ms: number;
+  error?: { code: string; message: string };
+}
+
+/** What the upgrade did with traffic.sh; null for a call that did not happen. */
+export interface TrafficRecord {
+  off: TrafficCall | null;
+  on: TrafficCall | null;
+}
+
 export type UpgradeResult = ResultCommon &
   (
     | {

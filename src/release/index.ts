@@ -9,6 +9,7 @@ export {
 export { diffTrees, type TreeDiff } from './diff.js';
 export { type PackageSidecar, type PackOptions, packRelease, type ReleaseArch } from './pack.js';
 export { type PatchReleaseOptions, patchRelease } from './patch.js';
+export type { ThinImageReport } from './thin-images.js';
 export { parseRange, type StaticServer, startServer } from './serve.js';
 export {
   type BundledPackage,

@@ -51,6 +51,29 @@ export function openStore(file: string): Store {
   return new Store(openDatabase(file), file);
 }
 
+/**
+ * An in-memory store holding a copy of `store`'s small facts (the deployment row; kv: staged release,
+ * client id, manifest cache): a dry run hands it to code that records as it reads (doctor, the
+ * check), so the box's store is unchanged.
+ */
+export function scratchCopyOf(store: Store): Store {
+  const copy = openStore(':memory:');
+  copy.transaction(() => {
+    for (const table of ['deployment', 'kv']) {
+      copy.db.prepare(`DELETE FROM ${table}`).run();
+      for (const row of store.db.prepare(`SELECT * FROM ${table}`).all() as Array<Record<string, unknown>>) {
+        const columns = Object.keys(row);
+        copy.db
+          .prepare(
+            `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((name) => `@${name}`).join(', ')})`,
+          )
+          .run(row);
+      }
+    }
+  });
+  return copy;
+}
+
 export function storePathFor(home: string): string {
   return path.join(home, 'data', 'nuwax.db');
 }

@@ -21,6 +21,11 @@ export function mapArch(nodeArch: string): ManifestArch | null {
   return ARCHES[nodeArch] ?? null;
 }
 
+/** The size the manifest gives for the full package of an arch: what a patch saves is measured against it. */
+export function fullPackageSize(manifest: Manifest, arch: ManifestArch): number | null {
+  return (manifest.platforms?.[arch] ?? manifest.packages?.full)?.size ?? null;
+}
+
 const UNVERIFIED_PATCH = 'hash: none known ("external" or absent) and security.allow_unverified is false';
 
 /** Why an entry cannot be used; a patch without a known hash is optional, so it only falls back to full. */

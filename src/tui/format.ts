@@ -84,6 +84,7 @@ export const STEP_LABELS: Partial<Record<StepName, string>> = {
   downloading: 'Download',
   verifying: 'Verify',
   staging: 'Extract',
+  rebuilding_images: 'Rebuild images',
   loading_images: 'Load images',
   backing_up: 'Back up',
   stopping: 'Stop services',

@@ -148,10 +148,15 @@ export function describePlan(
   const title = cleanText(`${plan.from ?? 'none'} ${arrow} ${plan.to}`);
   const detail = [
     plan.strategy,
-    plan.size !== null ? `download ${formatBytes(plan.size)}` : null,
+    plan.size !== null ? `download ${formatBytes(plan.size)}${savedAgainst(plan)}` : null,
     plan.downloadOnly ? 'download only' : null,
   ]
     .filter((part): part is string => part !== null)
     .join(', ');
   return { title, detail, notes: firstLines(plan.notes, options.noteLines ?? 3) };
+}
+
+/** A patch against the full package it spares (thin images make it a fraction of it). */
+function savedAgainst(plan: PlanEvent): string {
+  return plan.strategy === 'patch' && plan.fullSize ? ` instead of ${formatBytes(plan.fullSize)}` : '';
 }

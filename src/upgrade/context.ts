@@ -80,6 +80,8 @@ export interface UpgradeStep extends StepInfo {
   timeoutMs?(config: Config): number;
   /** A failure is logged and the upgrade goes on (after the commit, nothing may fail it). */
   mayFail?: boolean;
+  /** Runs once the old version is up and healthy again after a rollback, for a step that began (newest first). */
+  afterRestart?(context: StepContext, undoing: Undoing): Promise<void>;
   run(context: StepContext, signal: AbortSignal): Promise<StepOutcome | undefined>;
   /**
    * Reverses what `run` changed, guarded by the plan (it also runs for the step that failed half

@@ -51,6 +51,26 @@ export async function rollbackToBackup(options: ManualRollbackOptions): Promise<
   const runner = new StepRunner(store, upgradeId, emit, options.logger, config.upgrade.phase_timeout * 1000, undefined);
   const timeoutMs = config.upgrade.phase_timeout * 1000;
   const started = Date.now();
+  const traffic = collaborators.traffic;
+  // As in an upgrade: traffic.sh off before the stop; a failing off changes nothing (SPEC 8, exit 1).
+  let trafficOff = false;
+  try {
+    if (traffic)
+      await runner.run('traffic_off', async () => {
+        trafficOff = (await traffic.switch('off')) !== null;
+      });
+  } catch (error) {
+    const failure = asStepFailure(error, 'traffic_off');
+    const result: UpgradeResult = {
+      status: 'failed',
+      error: errorJson(failure),
+      step: failure.step,
+      changed: false,
+      upgrade_id: upgradeId,
+    };
+    store.upgrades.finish(upgradeId, 'failed', result);
+    return result;
+  }
   try {
     await runner.run('stopping', () => collaborators.runtime.down({ timeoutMs }));
     await runner.run('applying', () => collaborators.backups.restore(backup.id, { onProgress: emit }));
@@ -63,6 +83,12 @@ export async function rollbackToBackup(options: ManualRollbackOptions): Promise<
           `Unhealthy after the rollback: ${health.criticalFailures.join(', ')}`,
         );
     });
+    if (traffic && trafficOff)
+      await runner
+        .run('traffic_on', async () => {
+          await traffic.switch('on');
+        })
+        .catch((error: unknown) => options.logger.error({ err: error }, 'traffic.sh on failed after the rollback'));
     await runner.run('committing', async () => {
       if (backup.version) await commitVersionToConfig(options.paths.configFile, backup.version);
       store.deployment.save({ version: backup.version, partial: false, partialDetail: null, lastUpgradeId: upgradeId });

@@ -3,6 +3,7 @@ import { assertConfigWritable, type Config, type HomePaths } from '../config/ind
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { type UpgradeListener, withOutcome } from '../events/index.js';
 import type { FetchedManifest } from '../manifest/index.js';
+import { fullPackageSize } from '../strategy/index.js';
 import { decide } from './check.js';
 import {
   composeTimeoutMs,
@@ -24,7 +25,14 @@ import {
   refreshStaged,
   sweepUnstaged,
 } from './staged.js';
-import { asStepFailure, collectProblems, journaledListener, StepRunner, undoSteps } from './step-runner.js';
+import {
+  afterRestartSteps,
+  asStepFailure,
+  collectProblems,
+  journaledListener,
+  StepRunner,
+  undoSteps,
+} from './step-runner.js';
 import { checkRelease } from './steps/checking.js';
 import { listSteps, stepsOf } from './steps/index.js';
 
@@ -138,6 +146,7 @@ function begin(
     to: decision.offered,
     strategy: decision.strategy,
     size: decision.package.size,
+    fullSize: fullPackageSize(fetched.manifest, decision.arch) ?? undefined,
     notes: fetched.manifest.release_notes ?? null,
     downloadOnly,
     steps: listSteps({ downloadOnly }),
@@ -212,9 +221,10 @@ async function runPhases(options: UpgradeOptions, context: StepContext): Promise
   } catch (error) {
     const failure = asStepFailure(error, 'applying');
     if (!plan.servicesStopped && !plan.applyStarted) {
-      // backup.sh failed while the old version still ran: nothing on the box changed (SPEC 8).
+      // traffic.sh off or backup.sh failed while the old version still ran: nothing on the box changed (SPEC 8).
       const { undoing, problems } = collectProblems(context, failure);
       await undoSteps(stepsOf('switch'), runner.started, context, undoing);
+      await afterRestartSteps(stepsOf('switch'), runner.started, context, undoing);
       if (problems.length > 0) logger.warn({ problems }, 'undoing the backup left problems');
       return failedUnchanged(context, upgradeId, failure, failure.step);
     }

@@ -14,7 +14,7 @@ import { stepsOf } from './steps/index.js';
 
 /** A failure before anything on the box changed (SPEC 8: `changed: false`, exit 1). */
 export function failedUnchanged(
-  context: Pick<StepContext, 'store'>,
+  context: Pick<StepContext, 'store'> & { plan?: Pick<StepContext['plan'], 'traffic'> },
   upgradeId: number,
   error: NuwaxError,
   step: StepName,
@@ -25,6 +25,7 @@ export function failedUnchanged(
     step,
     changed: false,
     upgrade_id: upgradeId,
+    traffic: context.plan?.traffic,
   };
   context.store.upgrades.finish(upgradeId, 'failed', result);
   return result;
@@ -53,6 +54,7 @@ export async function failAfterChange(
     diagnosis,
     bundle,
     upgrade_id: upgradeId,
+    traffic: plan.traffic,
   };
   const hook = plan.restoreHookFailure;
   const previousHealthy = (outcome.health?.healthy ?? false) && outcome.problems.length === 1;
@@ -82,6 +84,8 @@ export async function failAfterChange(
         : 'No backup exists: restore docker/ and data/ from your own copies.',
       `Then start the services: ${compose} up -d (in docker/), and check: nuwax status`,
     ];
+    if (plan.traffic?.off?.success && !plan.traffic.on?.success)
+      result.manual_steps.push('Once the application works, let the traffic back in: ./traffic.sh on (in docker/)');
   }
   withOutcome(result);
   let diagnostics: Record<string, unknown> = {};
@@ -132,6 +136,7 @@ export async function finishCommitted(
     downtime_ms: downtimeMs,
     steps: runner.timings,
     upgrade_id: upgradeId,
+    traffic: plan.traffic,
   };
   let result: UpgradeResult;
   if (plan.partial) {

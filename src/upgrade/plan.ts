@@ -1,4 +1,5 @@
 import type { ApplyPlan } from '../apply/index.js';
+import type { TrafficRecord } from '../events/index.js';
 import type { PatchOperations } from '../manifest/index.js';
 import type { Store } from '../state/index.js';
 
@@ -31,6 +32,8 @@ export interface UpgradePlan {
   partial: { healthy: string[]; unhealthy: string[] } | null;
   downtimeStartedAt: number | null;
   fallbackReason: string | null;
+  /** traffic.sh's calls; absent until `traffic_off` ran (and in plans of older versions). */
+  traffic?: TrafficRecord;
 }
 
 export function savePlan(store: Store, upgradeId: number, plan: UpgradePlan): void {

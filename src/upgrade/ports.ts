@@ -117,9 +117,16 @@ export interface RuntimePort {
   evidence(): Promise<ContainerEvidence>;
 }
 
+/** docker/traffic.sh: `off` before the services stop, `on` once they are healthy; null when there is no script. */
+export interface TrafficPort {
+  switch(state: 'off' | 'on', signal?: AbortSignal): Promise<Record<string, unknown> | null>;
+}
+
 export interface Collaborators {
   downloader: DownloaderPort;
   packages: PackagePort;
   backups: BackupPort;
   runtime: RuntimePort;
+  /** Absent: no traffic protection (tests, tools that never stop services). */
+  traffic?: TrafficPort;
 }

@@ -11,7 +11,7 @@ import type { UpgradePlan } from './plan.js';
 import type { Collaborators } from './ports.js';
 import type { UpgradeResult } from './result.js';
 import { restartOldServices, rollBack } from './rollback.js';
-import { StepRunner } from './step-runner.js';
+import { afterRestartSteps, collectProblems, StepRunner } from './step-runner.js';
 import { pastPointOfNoReturn, stepsOf } from './steps/index.js';
 
 /** A recovery that keeps failing ends terminally instead of retrying at every start. */
@@ -67,7 +67,12 @@ export async function recoverUnfinished(options: RecoveryOptions): Promise<Upgra
     journal.filter((entry) => entry.status === 'done' || entry.status === 'skipped').map((entry) => entry.step),
   );
   if (!began.some(pastPointOfNoReturn) && !plan.applyStarted) {
-    await restartOldServices(context);
+    const restarted = await restartOldServices(context);
+    if (restarted.recovered) {
+      const { undoing, problems } = collectProblems(context, new NuwaxError(ErrorCodes.E_CANCELLED, 'interrupted'));
+      await afterRestartSteps(stepsOf('switch'), began, context, undoing);
+      if (problems.length) logger.warn({ problems }, 'recovery: the old version runs, with problems');
+    }
     return abandon(options, row, `interrupted during ${row.step ?? 'preparation'}, before anything changed`);
   }
   const switchPassed = stepsOf('switch').every((step) => passed.has(step.name));

@@ -3,7 +3,7 @@ import type { StepName } from '../events/index.js';
 import { exists } from '../fsutil/index.js';
 import { composeTimeoutMs, healthOptions, type StepContext } from './context.js';
 import type { ContainerEvidence, HealthFacts } from './ports.js';
-import { collectProblems, type StepRunner, undoSteps } from './step-runner.js';
+import { afterRestartSteps, collectProblems, type StepRunner, undoSteps } from './step-runner.js';
 import { pastPointOfNoReturn, stepsOf } from './steps/index.js';
 
 export interface RollbackOutcome {
@@ -35,6 +35,7 @@ export async function rollBack(
   if (!pastPointOfNoReturn(failed)) {
     await undoSteps(stepsOf('switch'), began, context, undoing);
     const restarted = await restartOldServices(context);
+    if (restarted.recovered) await afterRestartSteps(stepsOf('switch'), began, context, undoing);
     return {
       ...restarted,
       problems: [...problems, ...restarted.problems],
@@ -60,6 +61,7 @@ export async function rollBack(
                 ErrorCodes.E_HEALTH,
                 `previous version unhealthy: ${health.criticalFailures.join(', ')}`,
               );
+            await afterRestartSteps(stepsOf('switch'), began, context, undoing);
           });
         }
         if (problems.length > 0) throw new NuwaxError(ErrorCodes.E_ROLLBACK, problems.join('; '));

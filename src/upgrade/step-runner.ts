@@ -141,6 +141,17 @@ export async function undoSteps(
   }
 }
 
+/** Once the old version runs again: the `afterRestart` of each step that began, newest first (traffic on). */
+export async function afterRestartSteps(
+  steps: readonly UpgradeStep[],
+  began: readonly StepName[],
+  context: StepContext,
+  undoing: Undoing,
+): Promise<void> {
+  for (const step of [...steps].reverse())
+    if (step.afterRestart && began.includes(step.name)) await step.afterRestart(context, undoing);
+}
+
 /** Records every non-progress event in SQLite and forwards everything to the listener. */
 export function journaledListener(
   store: Store,

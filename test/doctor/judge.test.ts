@@ -11,6 +11,7 @@ import {
   type PortProbe,
   type Verdict,
   verdictOf,
+  withRepair,
 } from '../../src/doctor/index.js';
 import type { LiveService } from '../../src/services/index.js';
 
@@ -643,4 +644,20 @@ describe('the verdict and the exit code', () => {
 test('the clock limit is 5 minutes and the disk margin matches the upgrade', () => {
   assert.equal(CLOCK_SKEW_LIMIT_MS, 5 * 60_000);
   assert.equal(DISK_MARGIN, 256 * MiB);
+});
+
+describe('a failed check names the repair that fits it', () => {
+  const rows: Array<{ id: CheckId; status: 'ok' | 'warn' | 'fail'; repair: string | null }> = [
+    { id: 'home', status: 'fail', repair: 'permissions' },
+    { id: 'ports', status: 'fail', repair: 'failed-startup' },
+    { id: 'ports', status: 'warn', repair: null },
+    { id: 'server', status: 'fail', repair: null },
+  ];
+  for (const row of rows) {
+    test(`${row.id} ${row.status}: ${row.repair ?? 'no repair'}`, () => {
+      const check = withRepair({ id: row.id, title: row.id, status: row.status, message: 'm', hint: 'do this' });
+      if (row.repair === null) assert.equal(check.hint, 'do this');
+      else assert.equal(check.hint, `do this; nuwax repair ${row.repair} --dry-run shows what the repair would do`);
+    });
+  }
 });

@@ -71,6 +71,17 @@ describe('upgrade TUI frames', () => {
     assert.doesNotMatch(frame, /Roll back/);
   });
 
+  test("a patch's header sets its download against the full package's size", async () => {
+    const tui = mount();
+    await tui.send({ ...plan, size: 6.1 * MiB, fullSize: 1024 * MiB });
+    assert.match(tui.frame(), /patch, download 6\.1 MiB instead of 1\.0 GiB/);
+    cleanup();
+    const full = mount();
+    await full.send({ ...plan, strategy: 'full', size: 1024 * MiB, fullSize: 1024 * MiB });
+    assert.match(full.frame(), /full, download 1\.0 GiB/);
+    assert.doesNotMatch(full.frame(), /instead of/);
+  });
+
   test('a running download shows a progress bar with percent, bytes, speed and ETA', async () => {
     const tui = mount();
     await tui.send(...checked, { type: 'step', step: 'downloading', status: 'running' }, progress(12.15 * MiB));

@@ -42,7 +42,7 @@ describe('TUI view state', () => {
     const state = reduceView(initialView(), { ...plan, downloadOnly: true }, 0);
     assert.deepEqual(
       state.steps.map((row) => row.step),
-      ['checking', 'downloading', 'verifying', 'staging', 'loading_images'],
+      ['checking', 'downloading', 'verifying', 'staging', 'rebuilding_images', 'loading_images'],
     );
   });
 

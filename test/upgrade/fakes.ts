@@ -1,5 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ErrorCodes, NuwaxError } from '../../src/errors/index.js';
 import type { Collaborators, HealthFacts } from '../../src/upgrade/index.js';
 
 /**
@@ -13,6 +14,8 @@ export interface FakeOptions {
   failUp?: 'new' | 'always';
   unhealthy?: 'critical' | 'noncritical';
   failRestore?: boolean;
+  /** A docker/traffic.sh stand-in: `traffic:off`, `traffic:on` in the calls; one of them may fail. */
+  traffic?: 'ok' | 'fail_off' | 'fail_on';
   to: string;
 }
 
@@ -140,6 +143,14 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
       async evidence() {
         calls.push('evidence');
         return { project: 'fake', compose: 'docker compose', services: [] };
+      },
+    },
+    traffic: options.traffic && {
+      async switch(state) {
+        calls.push(`traffic:${state}`);
+        if (options.traffic === `fail_${state}`)
+          throw new NuwaxError(ErrorCodes.E_TRAFFIC, `docker/traffic.sh failed: ${state}`);
+        return { success: true };
       },
     },
   };

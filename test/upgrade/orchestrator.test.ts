@@ -14,6 +14,7 @@ import {
   listSteps,
   readStaged,
   recoverUnfinished,
+  rollbackToBackup,
   runUpgrade,
   type UpgradeResult,
 } from '../../src/upgrade/index.js';
@@ -360,6 +361,109 @@ describe('upgrade decision tree (SPEC 8)', () => {
     }));
 });
 
+describe('traffic.sh around the switch', () => {
+  test('off before the services stop, on once the new version is healthy; the result records both', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { traffic: 'ok' });
+      assert.equal(box.result.status, 'success');
+      const at = (call: string) => box.calls.indexOf(call);
+      assert.ok(
+        at('traffic:off') >= 0 && at('traffic:off') < at('down') && at('down') < at('backup'),
+        box.calls.join(),
+      );
+      assert.ok(at('traffic:on') > at('health:1.1.0'), box.calls.join());
+      assert.equal(box.result.traffic?.off?.success, true);
+      assert.equal(box.result.traffic?.on?.success, true);
+    }));
+
+  test('a failing off ends the upgrade with nothing changed (exit 1): no stop, no backup, no on', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { traffic: 'fail_off' });
+      assert.equal(box.result.status, 'failed');
+      assert.equal(exitCodeFor(box.result), 1);
+      assert.equal(box.result.status === 'failed' && box.result.step, 'traffic_off');
+      assert.equal(box.result.status === 'failed' && box.result.error.code, 'E_TRAFFIC');
+      for (const call of ['backup', 'down', 'apply', 'traffic:on']) assert.ok(!box.calls.includes(call), call);
+      assert.equal(box.result.traffic?.off?.success, false);
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+    }));
+
+  test('a rollback lets the traffic back in once the old version is healthy', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { traffic: 'ok', unhealthy: 'critical' });
+      assert.equal(exitCodeFor(box.result), 4);
+      assert.deepEqual(box.calls.slice(-3), ['up:1.0.0', 'health:1.0.0', 'traffic:on']);
+      assert.equal(box.calls.filter((call) => call === 'traffic:on').length, 1);
+      assert.equal(box.result.traffic?.on?.success, true);
+    }));
+
+  test('a failed backup restarts the old services, then lets the traffic back in', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { traffic: 'ok', failBackup: true });
+      assert.deepEqual(box.calls.slice(-3), ['backup', 'up:1.0.0', 'traffic:on']);
+    }));
+
+  test('a failing on after a healthy switch is reported, the new version kept', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { traffic: 'fail_on' });
+      assert.equal(box.result.status, 'success');
+      assert.equal(box.result.traffic?.on?.success, false);
+      assert.equal(await box.read('docker/VERSION'), '1.1.0');
+    }));
+});
+
+describe('traffic.sh around nuwax rollback', () => {
+  async function rollback(home: string, traffic: 'ok' | 'fail_off') {
+    const { config, file } = await loadConfig(home);
+    const paths = homePaths(home, config, file);
+    const store = openStore(paths.dbFile);
+    const calls: string[] = [];
+    // The fake backup lives in a file of its own; the rollback looks for a complete record.
+    const id = store.backups.begin({ version: '1.0.0', kind: 'pre-upgrade', paths: ['VERSION'] });
+    store.backups.complete(id, { path: null, size: 1, sha256: null, files: 1 });
+    try {
+      const result = await rollbackToBackup({
+        config,
+        paths,
+        store,
+        collaborators: fakeCollaborators(paths.dockerDir, { to: '1.1.0', traffic }, calls),
+        logger: silentLogger,
+        backupId: id,
+        startedBy: 'test',
+      });
+      return { result, calls };
+    } finally {
+      store.close();
+    }
+  }
+
+  test('off before the stop, on once the restored version is healthy', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status, 'success');
+      const { result, calls } = await rollback(home, 'ok');
+      assert.equal(result.status, 'success', JSON.stringify(result));
+      assert.deepEqual(calls, ['traffic:off', 'down', 'restore', 'up:1.0.0', 'health:1.0.0', 'traffic:on']);
+    }));
+
+  test('a failing off changes nothing: no stop, no restore (exit 1)', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, {});
+      assert.equal(box.result.status, 'success');
+      const { result, calls } = await rollback(home, 'fail_off');
+      assert.equal(exitCodeFor(result), 1);
+      assert.deepEqual(calls, ['traffic:off']);
+      assert.equal(await box.read('docker/VERSION'), '1.1.0');
+    }));
+});
+
 describe('staged releases: disk and trust', () => {
   const stagingOf = (home: string) => path.join(home, 'cache', 'staging');
   const entries = async (folder: string) => (await readdir(folder).catch(() => [] as string[])).sort();
@@ -639,6 +743,7 @@ describe('staged releases: disk and trust', () => {
         'downloading',
         'verifying',
         'staging',
+        'rebuilding_images',
         'loading_images',
       ]);
       const box = await upgrade(home, {});

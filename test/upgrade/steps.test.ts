@@ -12,13 +12,16 @@ describe('the upgrade step table', () => {
       'downloading',
       'verifying',
       'staging',
+      'rebuilding_images',
       'loading_images',
+      'traffic_off',
       'backing_up',
       'stopping',
       'applying',
       'migrating',
       'starting',
       'health_check',
+      'traffic_on',
       'committing',
       'cleaning_up',
     ]);
@@ -42,6 +45,7 @@ describe('the upgrade step table', () => {
       'migrating',
       'starting',
       'health_check',
+      'traffic_on',
       'committing',
       'cleaning_up',
       'rolling_back',
@@ -51,10 +55,18 @@ describe('the upgrade step table', () => {
   test('the plan is listed without running anything; a download-only plan has only the prepare steps', () => {
     assert.deepEqual(
       listSteps({ downloadOnly: true }).map((step) => step.name),
-      ['checking', 'downloading', 'verifying', 'staging', 'loading_images'],
+      ['checking', 'downloading', 'verifying', 'staging', 'rebuilding_images', 'loading_images'],
     );
     assert.equal(listSteps().length, UPGRADE_STEPS.length);
     assert.ok(listSteps().every((step) => step.summary.length > 0 && !('run' in step)));
+  });
+
+  test('traffic.sh: off first in the switch (its failure changes nothing), on first in the commit', () => {
+    assert.equal(stepsOf('switch')[0]!.name, 'traffic_off');
+    assert.equal(stepsOf('switch')[0]!.noReturn, false, 'its failure is before the point of no return');
+    assert.ok(stepsOf('switch')[0]!.afterRestart, 'the rollback lets the traffic back in');
+    assert.equal(stepsOf('commit')[0]!.name, 'traffic_on');
+    assert.equal(stepsOf('commit')[0]!.mayFail, true);
   });
 
   test('the switch steps that change files or data can be undone; the loop runs only rows with a run', () => {
@@ -66,7 +78,7 @@ describe('the upgrade step table', () => {
     );
     assert.deepEqual(
       stepsOf('prepare').map((step) => step.name),
-      ['downloading', 'verifying', 'staging', 'loading_images'],
+      ['downloading', 'verifying', 'staging', 'rebuilding_images', 'loading_images'],
       'checking runs before the upgrade is recorded',
     );
   });

@@ -7,6 +7,7 @@ import { action } from '../context.js';
 import { withLock } from '../locked.js';
 import { createBackupService } from '../wiring.js';
 import { confirmInTerminal } from './confirm.js';
+import { printRestorePlan } from './plan.js';
 
 function describe(row: BackupRow): string {
   const size = row.size !== null ? formatBytes(row.size) : '';
@@ -67,11 +68,13 @@ export function registerBackup(program: Command): void {
     .command('restore')
     .argument('<id>', 'backup id', (value) => Number.parseInt(value, 10))
     .option('-y, --yes', 'do not ask for confirmation')
+    .option('--dry-run', 'print the plan (what is replaced, scripts, disk) and change nothing')
     .description(
       'restore the paths a backup covers (files only; use `nuwax rollback ID` to also stop and start the services)',
     )
     .action(
-      action(async (context, id: number, options: { yes?: boolean }) => {
+      action(async (context, id: number, options: { yes?: boolean; dryRun?: boolean }) => {
+        if (options.dryRun) return printRestorePlan(context, 'backup restore', id);
         if (!options.yes && !(await confirmInTerminal(`Replace the files covered by backup #${id}? [y/N] `))) {
           context.print('cancelled: nothing was changed', {
             status: 'failed',

@@ -3,7 +3,7 @@ import { serverChoice } from '../../config/index.js';
 import { formatBytes } from '../../fsutil/index.js';
 import { createDispatcher } from '../../manifest/index.js';
 import { boxClientId } from '../../state/index.js';
-import { rolloutStatus } from '../../strategy/index.js';
+import { fullPackageSize, rolloutStatus } from '../../strategy/index.js';
 import { checkForUpdate } from '../../upgrade/check.js';
 import { CLIENT_VERSION } from '../client-version.js';
 import { action } from '../context.js';
@@ -58,6 +58,10 @@ export function registerCheck(program: Command): void {
         if (rollout) human.push(`rollout:    ${rollout.percent} % (this box: ${rollout.bucket.toFixed(2)})`);
         if (chosen)
           human.push(`package:    ${chosen.url}${chosen.size !== null ? ` (${formatBytes(chosen.size)})` : ''}`);
+        // A patch with thin images is a fraction of the full package: say how much is saved.
+        const fullSize = fullPackageSize(manifest, decision.arch);
+        if (decision.strategy === 'patch' && chosen?.size != null && fullSize)
+          human.push(`download:   patch ${formatBytes(chosen.size)} instead of ${formatBytes(fullSize)}`);
         human.push(`server:     ${server.url}${serverNote}`);
         human.push(`signature:  ${fetched.signed ? 'verified' : 'not checked (no public key configured)'}`);
         for (const warning of decision.warnings) human.push(`warning:    ${warning}`);

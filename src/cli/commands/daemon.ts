@@ -18,6 +18,7 @@ import { createJsonRenderer } from '../render/json.js';
 import { createPlainRenderer } from '../render/plain.js';
 import { createCollaborators } from '../wiring.js';
 import { selfUpdateContext } from './self-update.js';
+import { watchOptions } from './watch.js';
 
 interface DaemonFlags {
   once?: boolean;
@@ -100,6 +101,10 @@ export async function runDaemonCommand(context: CliContext, flags: DaemonFlags):
     once: flags.once ?? false,
     jitter: !flags.once || flags.jitter === true,
     afterCycle,
+    watch: watchOptions(context, (event) => {
+      render(event);
+      notifier.announce(event);
+    }),
   });
   try {
     const code = await daemon.done;

@@ -1,5 +1,8 @@
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { type DoctorCheck, doctorDocker, exitCodeOf, runDoctor } from '../../doctor/index.js';
+import { type DoctorCheck, type DoctorReport, doctorDocker, exitCodeOf, runDoctor } from '../../doctor/index.js';
+import { writeFileAtomic } from '../../fsutil/index.js';
 import { createDispatcher } from '../../manifest/index.js';
 import { DockerRuntime } from '../../runtime/index.js';
 import { openStore, type Store } from '../../state/index.js';
@@ -26,12 +29,19 @@ function storeFor(context: CliContext): { store: Store; temporary: boolean } {
   }
 }
 
+/** `--output FILE`: the report with when and where it was taken, written atomically (a support ticket's attachment). */
+async function exportReport(file: string, report: DoctorReport): Promise<void> {
+  const exported = { host: os.hostname(), generated_at: new Date().toISOString(), client: CLIENT_VERSION, ...report };
+  await writeFileAtomic(path.resolve(file), `${JSON.stringify(exported, null, 2)}\n`);
+}
+
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description('check that this box is ready for unattended upgrades: READY, READY_WITH_WARNINGS or NOT_READY')
+    .option('--output <file>', 'also write the report, as JSON, to this file')
     .action(
-      action(async (context) => {
+      action(async (context, options: { output?: string }) => {
         const { config, paths, logger } = context;
         const runtime = new DockerRuntime({
           dockerDir: paths.dockerDir,
@@ -52,6 +62,7 @@ export function registerDoctor(program: Command): void {
             dispatcher,
           });
           context.print([...report.checks.map(renderCheck), '', report.verdict], report);
+          if (options.output) await exportReport(options.output, report);
           return exitCodeOf(report.verdict);
         } finally {
           if (temporary) store.close();

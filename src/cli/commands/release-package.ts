@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { formatBytes } from '../../fsutil/index.js';
-import { packRelease, patchRelease } from '../../release/index.js';
+import { packRelease, patchRelease, type ThinImageReport } from '../../release/index.js';
 import { action } from '../context.js';
 import { parseArch } from './release.js';
 
@@ -59,6 +59,7 @@ export function registerReleasePackage(release: Command): void {
           options: { from: string; to: string; arch: string; output: string },
         ) => {
           const output = path.resolve(options.output);
+          const images: ThinImageReport[] = [];
           const sidecar = await patchRelease({
             oldDir: path.resolve(oldDir),
             newDir: path.resolve(newDir),
@@ -66,11 +67,17 @@ export function registerReleasePackage(release: Command): void {
             to: options.to,
             arch: parseArch(options.arch),
             output,
+            onImage: (report) => images.push(report),
           });
           context.print(
             [
               `wrote ${output} (${formatBytes(sidecar.size)}, sha256 ${sidecar.sha256}) and ${output}.release.json`,
               `${options.from} → ${options.to}: ${countOperations(sidecar.operations!)}`,
+              ...images.map(
+                (image) =>
+                  `${image.file}: ${image.thin ? 'thin' : 'whole'}, ` +
+                  `${formatBytes(image.shippedSize)} of ${formatBytes(image.fullSize)}`,
+              ),
             ],
             { file: output, ...sidecar },
           );

@@ -6,6 +6,7 @@ import { createPlainRenderer } from '../render/plain.js';
 import { withLock } from '../locked.js';
 import { createCollaborators } from '../wiring.js';
 import { confirmInTerminal } from './confirm.js';
+import { printRestorePlan } from './plan.js';
 
 export function registerRollback(program: Command): void {
   program
@@ -13,8 +14,10 @@ export function registerRollback(program: Command): void {
     .description('go back to a backup (default: the newest pre-upgrade backup): stop, restore, start, check health')
     .argument('[backup-id]', 'backup id (see `nuwax backup list`)', (value) => Number.parseInt(value, 10))
     .option('-y, --yes', 'do not ask for confirmation')
+    .option('--dry-run', 'print the plan (what is replaced, scripts, disk, past downtime) and change nothing')
     .action(
-      action(async (context, backupId: number | undefined, options: { yes?: boolean }) => {
+      action(async (context, backupId: number | undefined, options: { yes?: boolean; dryRun?: boolean }) => {
+        if (options.dryRun) return printRestorePlan(context, 'rollback', backupId);
         if (
           !options.yes &&
           !(await confirmInTerminal(

@@ -8,6 +8,7 @@ import { CLIENT_VERSION } from '../client-version.js';
 import { action, type CliContext, safeUser } from '../context.js';
 import { createJsonRenderer } from '../render/json.js';
 import { createPlainRenderer } from '../render/plain.js';
+import { printUpgradePlan } from './plan.js';
 import { createCollaborators } from '../wiring.js';
 
 interface UpgradeFlags {
@@ -35,7 +36,12 @@ export function registerUpgrade(program: Command): void {
     .option('--allow-downgrade', 'accept a version lower than the installed one')
     .option('--ignore-rollout', 'take the release even when its staged rollout has not reached this box yet')
     .option('-y, --yes', 'do not ask for confirmation before the switch')
-    .action(action(async (context, flags: UpgradeFlags) => runUpgradeCommand(context, flags)));
+    .option('--dry-run', 'print the plan (steps, files, scripts, images, disk, past downtime); change nothing')
+    .action(
+      action(async (context, flags: UpgradeFlags & { dryRun?: boolean }) =>
+        flags.dryRun ? printUpgradePlan(context, flags) : runUpgradeCommand(context, flags),
+      ),
+    );
 }
 
 export async function runUpgradeCommand(context: CliContext, flags: UpgradeFlags): Promise<number> {

@@ -9,9 +9,11 @@ import { downloading } from './downloading.js';
 import { healthCheck } from './health-check.js';
 import { loadingImages } from './loading-images.js';
 import { migrating } from './migrating.js';
+import { rebuildingImages } from './rebuilding-images.js';
 import { staging } from './staging.js';
 import { starting } from './starting.js';
 import { stopping } from './stopping.js';
+import { trafficOff, trafficOn } from './traffic.js';
 import { verifying } from './verifying.js';
 
 /**
@@ -24,13 +26,16 @@ export const UPGRADE_STEPS: readonly (StepInfo | UpgradeStep)[] = [
   downloading,
   verifying,
   staging,
+  rebuildingImages,
   loadingImages,
+  trafficOff,
   backingUp,
   stopping,
   applying,
   migrating,
   starting,
   healthCheck,
+  trafficOn,
   committing,
   cleaningUp,
 ];

@@ -1,7 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { ErrorCodes, NuwaxError } from '../../errors/index.js';
-import type { StrategyDecision } from '../../strategy/index.js';
-import { type InstallDecision, prepareState, type StepContext, type UpgradeStep } from '../context.js';
+import { prepareState, type StepContext, type StepOutcome, type UpgradeStep } from '../context.js';
 import { applyPlanOf, savePlan } from '../plan.js';
 import { detachExtraction, stagedExtraction } from '../staged.js';
 
@@ -23,22 +22,7 @@ export const staging: UpgradeStep = {
     const { patchInfo } = prepare.staged;
     if (plan.strategy === 'patch' && patchInfo?.base) {
       const base = await collaborators.packages.checkBase(paths.dockerDir, patchInfo);
-      if (!base.ok) {
-        const full = fullInstead(prepare.redecide(true), base.mismatches);
-        plan.fallbackReason =
-          `The box differs from the patch's base (${changedPaths(base.mismatches)}); ` +
-          'installed the full package instead';
-        context.emit({ type: 'log', level: 'warn', message: plan.fallbackReason });
-        Object.assign(plan, {
-          strategy: 'full',
-          operations: null,
-          packageUrl: full.package.url,
-          packageSha256: full.package.sha256,
-        });
-        store.upgrades.update(upgradeId, { strategy: 'full', reason: plan.fallbackReason });
-        prepare.decision = full;
-        return { again: 'downloading' };
-      }
+      if (!base.ok) return fullPackageInstead(context, changedPaths(base.mismatches));
     }
     plan.stagedRoot = prepare.staged.root;
     savePlan(store, upgradeId, plan);
@@ -87,11 +71,28 @@ function changedPaths(mismatches: Array<{ path: string }>): string {
     .join(', ');
 }
 
-function fullInstead(decision: StrategyDecision, mismatches: Array<{ path: string }>): InstallDecision {
-  if (decision.strategy !== 'full')
+/**
+ * A patch that does not fit the box (files edited by hand, image layers it lacks) gives way to the
+ * full package of the same release: the plan says so, and the loop goes back to download it.
+ */
+export function fullPackageInstead(context: StepContext, changed: string): StepOutcome {
+  const { plan, store, upgradeId } = context;
+  const prepare = prepareState(context);
+  const full = prepare.redecide(true);
+  if (full.strategy !== 'full')
     throw new NuwaxError(
       ErrorCodes.E_BASE_MISMATCH,
-      `Files changed by hand (${changedPaths(mismatches)}) and no full package to fall back to`,
+      `Files changed by hand (${changed}) and no full package to fall back to`,
     );
-  return decision;
+  plan.fallbackReason = `The box differs from the patch's base (${changed}); installed the full package instead`;
+  context.emit({ type: 'log', level: 'warn', message: plan.fallbackReason });
+  Object.assign(plan, {
+    strategy: 'full',
+    operations: null,
+    packageUrl: full.package.url,
+    packageSha256: full.package.sha256,
+  });
+  store.upgrades.update(upgradeId, { strategy: 'full', reason: plan.fallbackReason });
+  prepare.decision = full;
+  return { again: 'downloading' };
 }
