@@ -92,6 +92,7 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
       },
       health: (healthOptions) => runtime.health(healthOptions),
       diagnostics: () => runtime.collectDiagnostics(),
+      evidence: () => runtime.evidence(),
     },
     traffic: {
       switch: (state, signal) =>

@@ -1,5 +1,6 @@
 export { isInsideWindow, parseDuration, parseWindow, type TimeWindow } from './duration.js';
 export {
+  assertConfigWritable,
   commitVersionToConfig,
   type LoadedConfig,
   loadConfig,

@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
-import { writeFileAtomic } from '../fsutil/index.js';
+import { errnoOf, temporaryPathFor, writeFileAtomic } from '../fsutil/index.js';
 import { type Config, configSchema, defaultBaseUrl, isNuwaxCliConfigWithoutServer } from './schema.js';
 
 export interface LoadedConfig {
@@ -139,4 +139,33 @@ export async function commitVersionToConfig(file: string, version: string): Prom
   const updated = setVersionInToml(text, version);
   parseConfig(updated, file);
   await writeFileAtomic(file, updated);
+}
+
+/**
+ * Refuses early what commitVersionToConfig would fail on after the switch: the commit writes a
+ * temp file beside config.toml and renames it over, so both the folder and the file must be writable
+ * (an immutable file or a read-only mount fails here, not after the new version runs).
+ */
+export async function assertConfigWritable(file: string): Promise<void> {
+  const refuse = (error: unknown, what: string) =>
+    new NuwaxError(
+      ErrorCodes.E_CONFIG_READONLY,
+      `${what} is not writable (${errnoOf(error) ?? String(error)}), so the upgrade could not record ` +
+        'the new version: nothing was changed. Make it writable (chattr -i, a read-write mount) and retry.',
+      { cause: error, details: { file } },
+    );
+  try {
+    const handle = await open(file, 'r+');
+    await handle.close();
+  } catch (error) {
+    if (errnoOf(error) !== 'ENOENT') throw refuse(error, file);
+  }
+  const temporary = temporaryPathFor(file);
+  try {
+    const handle = await open(temporary, 'wx', 0o600);
+    await handle.close();
+  } catch (error) {
+    throw refuse(error, `The folder of ${file}`);
+  }
+  await rm(temporary, { force: true });
 }

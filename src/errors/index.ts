@@ -47,6 +47,9 @@ export const ErrorCodes = {
   E_TRAFFIC: 'E_TRAFFIC',
   // nuwax's own update (self-update): an install that is not from a release archive, a failed self-test
   E_SELF_UPDATE: 'E_SELF_UPDATE',
+  // config.toml cannot be written, so an upgrade could not record its version; EPERM/EACCES elsewhere
+  E_CONFIG_READONLY: 'E_CONFIG_READONLY',
+  E_PERMISSION: 'E_PERMISSION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -89,6 +92,10 @@ export function toNuwaxError(error: unknown, fallback: ErrorCode = ErrorCodes.E_
       `I/O error (${message}); if it names a file, check that storage (read-only or failing)`,
       { cause: error },
     );
+  }
+  if ((errno === 'EPERM' || errno === 'EACCES') && fallback === ErrorCodes.E_INTERNAL) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new NuwaxError(ErrorCodes.E_PERMISSION, `Permission denied (${message})`, { cause: error });
   }
   if ((error as Error | undefined)?.name === 'AbortError') {
     return new NuwaxError(ErrorCodes.E_ABORTED, 'The operation was cancelled', { cause: error });

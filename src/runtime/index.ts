@@ -24,4 +24,10 @@ export {
   withoutArchSuffix,
 } from './images.js';
 export { CRASH_LOOP_RESTARTS, type ContainerFacts, judge, portInUse, type Verdict } from './judge.js';
-export { DockerRuntime, normaliseProjectName, type RuntimeOptions } from './runtime.js';
+export {
+  type ContainerEvidence,
+  DockerRuntime,
+  normaliseProjectName,
+  type RuntimeOptions,
+  type ServiceEvidence,
+} from './runtime.js';

@@ -1,7 +1,12 @@
 /** The part of `docker inspect` the health rules read. */
 export interface ContainerFacts {
   Id: string;
-  Config: { Labels: Record<string, string> | null; Cmd?: string[] | null; Env?: string[] | null };
+  Config: {
+    Labels: Record<string, string> | null;
+    Cmd?: string[] | null;
+    Env?: string[] | null;
+    Healthcheck?: { Test?: string[] | null } | null;
+  };
   HostConfig: {
     RestartPolicy?: { Name?: string };
     Memory?: number;
@@ -15,7 +20,11 @@ export interface ContainerFacts {
     OOMKilled: boolean;
     ExitCode: number;
     StartedAt: string;
-    Health?: { Status: string } | null;
+    Health?: {
+      Status: string;
+      FailingStreak?: number;
+      Log?: Array<{ ExitCode: number; Output: string; Start?: string; End?: string }> | null;
+    } | null;
   };
 }
 

@@ -39,6 +39,27 @@ function tail(text: string, lines = 5): string {
   return text.trim().split('\n').slice(-lines).join(' | ');
 }
 
+export interface ServiceEvidence {
+  service: string;
+  container: string;
+  status: string;
+  exitCode: number;
+  oomKilled: boolean;
+  restartCount: number;
+  health: string | null;
+  /** The HEALTHCHECK command, as a line; null without one. */
+  healthcheck: string | null;
+  healthLog: Array<{ exitCode: number; output: string; end: string | null }>;
+  logs: string[];
+}
+
+export interface ContainerEvidence {
+  project: string;
+  /** The compose command this box has (`docker compose` or `docker-compose`). */
+  compose: string;
+  services: ServiceEvidence[];
+}
+
 /** The Docker side of an upgrade: compose, images, health (SPEC 5, 8). */
 export class DockerRuntime {
   private readonly logger: Logger;
@@ -177,6 +198,39 @@ export class DockerRuntime {
 
   async health(options: HealthOptions): Promise<HealthReport> {
     return checkHealth(await this.projectName(), await this.services(), options);
+  }
+
+  /**
+   * What each container of the project looked like at the failure, read before anything stops it:
+   * its state, the HEALTHCHECK and its log, the last lines of its output.
+   */
+  async evidence(lines = 200): Promise<ContainerEvidence> {
+    const project = await this.projectName();
+    const compose = await detectCompose(undefined, this.options.env).then(
+      (found) => [found.command, ...found.args].join(' '),
+      () => 'docker compose',
+    );
+    const services: ServiceEvidence[] = [];
+    for (const container of await inspectProject(project)) {
+      const test = container.Config.Healthcheck?.Test ?? null;
+      services.push({
+        service: container.Config.Labels?.['com.docker.compose.service'] ?? container.Id.slice(0, 12),
+        container: container.Id,
+        status: container.State.Status,
+        exitCode: container.State.ExitCode,
+        oomKilled: container.State.OOMKilled,
+        restartCount: container.RestartCount,
+        health: container.State.Health?.Status ?? null,
+        healthcheck: test && test[0] !== 'NONE' ? test.slice(1).join(' ') : null,
+        healthLog: (container.State.Health?.Log ?? []).map((entry) => ({
+          exitCode: entry.ExitCode,
+          output: entry.Output,
+          end: entry.End ?? null,
+        })),
+        logs: await lastLogLines(container.Id, lines),
+      });
+    }
+    return { project, compose, services };
   }
 
   /** For failure bundles: compose config, the containers' inspect output and their last log lines. */

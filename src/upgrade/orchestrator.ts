@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Config, HomePaths } from '../config/index.js';
+import { assertConfigWritable, type Config, type HomePaths } from '../config/index.js';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import { type UpgradeListener, withOutcome } from '../events/index.js';
 import type { FetchedManifest } from '../manifest/index.js';
@@ -202,6 +202,13 @@ async function runPhases(options: UpgradeOptions, context: StepContext): Promise
     };
     store.upgrades.finish(upgradeId, 'staged', result);
     return result;
+  }
+
+  try {
+    // The commit writes config.toml after the new version runs: refuse now if it could not.
+    await assertConfigWritable(paths.configFile);
+  } catch (error) {
+    return failedUnchanged(context, upgradeId, toNuwaxError(error), 'stopping');
   }
 
   if (options.confirm && !(await options.confirm({ from: plan.from, to: plan.to, strategy: plan.strategy }))) {

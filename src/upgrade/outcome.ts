@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { commitVersionToConfig, parseConfig } from '../config/index.js';
+import { whenAbsent } from '../fsutil/index.js';
 import { type NuwaxError, toNuwaxError } from '../errors/index.js';
 import { type StepName, withOutcome } from '../events/index.js';
 import type { StepContext } from './context.js';
@@ -6,7 +9,7 @@ import { diagnose, writeFailureBundle } from './diagnosis.js';
 import { downtimeBreakdown } from './downtime.js';
 import type { HealthFacts } from './ports.js';
 import { errorJson, type UpgradeResult } from './result.js';
-import type { RollbackOutcome } from './rollback.js';
+import { type RollbackOutcome, rollBack } from './rollback.js';
 import { asStepFailure, type StepRunner } from './step-runner.js';
 import { stepsOf } from './steps/index.js';
 
@@ -38,7 +41,9 @@ export async function failAfterChange(
   health: HealthFacts | null,
 ): Promise<UpgradeResult> {
   const { store, plan, upgradeId, collaborators, paths } = context;
-  const diagnosis = diagnose(error, health ?? outcome.health);
+  const evidence = outcome.evidence && 'services' in outcome.evidence ? outcome.evidence : null;
+  const compose = evidence?.compose ?? 'docker compose';
+  const diagnosis = diagnose(error, health ?? outcome.health, { evidence, backupRestored: plan.backupId !== null });
   const bundle = path.join(paths.failuresDir, String(upgradeId));
   const result: UpgradeResult = {
     status: 'failed',
@@ -78,7 +83,7 @@ export async function failAfterChange(
       plan.backupId !== null
         ? `Restore the pre-upgrade backup by hand: nuwax backup restore ${plan.backupId}`
         : 'No backup exists: restore docker/ and data/ from your own copies.',
-      'Then start the services: docker compose up -d (in docker/), and check: nuwax status',
+      `Then start the services: ${compose} up -d (in docker/), and check: nuwax status`,
     ];
     if (plan.traffic?.off?.success && !plan.traffic.on?.success)
       result.manual_steps.push('Once the application works, let the traffic back in: ./traffic.sh on (in docker/)');
@@ -98,6 +103,7 @@ export async function failAfterChange(
       plan,
       health: health ?? outcome.health,
       containers: diagnostics,
+      ...evidenceFiles(outcome),
     });
   } catch (caught) {
     context.logger.error({ err: caught }, 'cannot write the failure bundle');
@@ -111,28 +117,17 @@ export async function finishCommitted(
   context: StepContext,
   runner: StepRunner,
   downtimeMs: number,
+  began: readonly StepName[] = runner.started,
 ): Promise<UpgradeResult> {
   const { plan, store, upgradeId } = context;
   try {
     await runner.runSteps(stepsOf('commit'), context);
   } catch (error) {
-    // The new version runs and is healthy; only the record failed. Say so loudly, never silently.
+    // The version could not be recorded: roll back, so the running and the recorded version agree.
     const failure = asStepFailure(error, 'committing');
-    const result: UpgradeResult = {
-      status: 'failed',
-      error: errorJson(failure),
-      step: failure.step,
-      recovered: false,
-      previous_version: plan.from,
-      backup_id: plan.backupId,
-      diagnosis: {
-        cause: `The new version ${plan.to} runs but could not be recorded: ${failure.message}`,
-        recommendations: ['Fix the problem (disk space, permissions on config.toml), then run `nuwax status`.'],
-      },
-      upgrade_id: upgradeId,
-    };
-    store.upgrades.finish(upgradeId, 'failed', result);
-    return result;
+    const outcome = await rollBack(context, runner, failure.step, began, failure);
+    await uncommitConfig(context, outcome);
+    return failAfterChange(context, failure, failure.step, outcome, null);
   }
   const common = {
     from: plan.from,
@@ -164,4 +159,30 @@ export async function finishCommitted(
   }
   store.upgrades.finish(upgradeId, result.status, result);
   return result;
+}
+
+/** config.toml written but SQLite not: put the previous version back in config.toml too. */
+async function uncommitConfig(context: StepContext, outcome: RollbackOutcome): Promise<void> {
+  const { plan, paths } = context;
+  if (plan.from === null) return;
+  try {
+    const recorded = parseConfig(await readFile(paths.configFile, 'utf8').catch(whenAbsent('')), paths.configFile)
+      .versions.docker_service;
+    if (recorded === plan.to) await commitVersionToConfig(paths.configFile, plan.from);
+  } catch (caught) {
+    const error = toNuwaxError(caught);
+    outcome.problems.push(`put ${plan.from} back in config.toml: ${error.code}: ${error.message}`);
+    outcome.recovered = false;
+  }
+}
+
+/** evidence.json and logs/<service>.log of the failed release, for the failure bundle. */
+function evidenceFiles(outcome: RollbackOutcome): Record<string, unknown> {
+  const files: Record<string, unknown> = {};
+  if (!outcome.evidence) return files;
+  files['evidence.json'] = outcome.evidence;
+  for (const service of 'services' in outcome.evidence ? outcome.evidence.services : []) {
+    files[`logs/${service.service}.log`] = service.logs.length > 0 ? `${service.logs.join('\n')}\n` : '';
+  }
+  return files;
 }

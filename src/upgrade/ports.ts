@@ -1,5 +1,8 @@
 import type { ApplyPlan, PatchInfo } from '../apply/index.js';
 import type { ProgressListener } from '../events/index.js';
+import type { ContainerEvidence } from '../runtime/index.js';
+
+export type { ContainerEvidence, ServiceEvidence } from '../runtime/index.js';
 
 export type { ApplyPlan, PatchInfo };
 
@@ -110,6 +113,8 @@ export interface RuntimePort {
     signal?: AbortSignal;
   }): Promise<HealthFacts>;
   diagnostics(): Promise<Record<string, unknown>>;
+  /** Each container's state, HEALTHCHECK log and last log lines, read before a rollback touches them. */
+  evidence(): Promise<ContainerEvidence>;
 }
 
 /** docker/traffic.sh: `off` before the services stop, `on` once they are healthy; null when there is no script. */

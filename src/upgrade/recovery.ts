@@ -76,7 +76,7 @@ export async function recoverUnfinished(options: RecoveryOptions): Promise<Upgra
     return abandon(options, row, `interrupted during ${row.step ?? 'preparation'}, before anything changed`);
   }
   const switchPassed = stepsOf('switch').every((step) => passed.has(step.name));
-  if (switchPassed && !began.includes('rolling_back')) return finishCommitted(context, runner, 0);
+  if (switchPassed && !began.includes('rolling_back')) return finishCommitted(context, runner, 0, began);
   const error = new NuwaxError(
     ErrorCodes.E_CANCELLED,
     `nuwax was interrupted during ${row.step ?? 'the switch'}; rolled back`,

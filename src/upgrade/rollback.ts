@@ -2,7 +2,7 @@ import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { StepName } from '../events/index.js';
 import { exists } from '../fsutil/index.js';
 import { composeTimeoutMs, healthOptions, type StepContext } from './context.js';
-import type { HealthFacts } from './ports.js';
+import type { ContainerEvidence, HealthFacts } from './ports.js';
 import { afterRestartSteps, collectProblems, type StepRunner, undoSteps } from './step-runner.js';
 import { pastPointOfNoReturn, stepsOf } from './steps/index.js';
 
@@ -10,6 +10,8 @@ export interface RollbackOutcome {
   recovered: boolean;
   problems: string[];
   health: HealthFacts | null;
+  /** The failed release's containers as they were when the rollback began; null when not read. */
+  evidence?: ContainerEvidence | { error: string } | null;
 }
 
 /**
@@ -28,6 +30,8 @@ export async function rollBack(
 ): Promise<RollbackOutcome> {
   const { collaborators, paths, config } = context;
   const { undoing, problems } = collectProblems(context, failure);
+  // The evidence goes once the new containers stop: read it before any part of the rollback runs.
+  const evidence = pastPointOfNoReturn(failed) ? await readEvidence(context) : null;
   if (!pastPointOfNoReturn(failed)) {
     await undoSteps(stepsOf('switch'), began, context, undoing);
     const restarted = await restartOldServices(context);
@@ -67,7 +71,7 @@ export async function rollBack(
     .catch((error: unknown) => {
       if (problems.length === 0) problems.push(toNuwaxError(error).message);
     });
-  return { recovered: problems.length === 0, problems, health };
+  return { recovered: problems.length === 0, problems, health, evidence };
 }
 
 /** Nothing on the box changed: start the old services again if they were stopped. */
@@ -81,4 +85,14 @@ export async function restartOldServices(context: StepContext): Promise<Rollback
     },
   );
   return { recovered: restarted, problems: restarted ? [] : ['the old services did not start again'], health: null };
+}
+
+async function readEvidence(context: StepContext): Promise<ContainerEvidence | { error: string }> {
+  try {
+    return await context.collaborators.runtime.evidence();
+  } catch (caught) {
+    const error = toNuwaxError(caught);
+    context.logger.warn({ err: error }, 'cannot read the containers before the rollback');
+    return { error: `${error.code}: ${error.message}` };
+  }
 }

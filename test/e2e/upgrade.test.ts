@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dockerReachable, type SampleVersion } from '../../scripts/lib/sample-app.js';
 import { CLI_PATH, runCli } from '../helpers/cli.js';
+import { makeImmutable, makeMutable } from '../helpers/readonly.js';
 import { snapshot } from '../helpers/tree.js';
 import { buildRelease, cleanup, cli, makeImage, type Releases, startReleases, uniqueId, writeHome } from './fixture.js';
 
@@ -186,6 +187,54 @@ async function installA(name: string): Promise<string> {
   return homeDir;
 }
 
+interface Evidence {
+  compose: string;
+  services: Array<{
+    service: string;
+    status: string;
+    exitCode: number;
+    oomKilled: boolean;
+    restartCount: number;
+    health: string | null;
+    healthcheck: string | null;
+    healthLog: Array<{ exitCode: number; output: string }>;
+    logs: string[];
+  }>;
+}
+
+/**
+ * The bundle keeps what the failed release's containers looked like before the rollback removed them,
+ * and the diagnosis names the failing probe from it, advising only about the service that failed.
+ */
+function assertHealthEvidence(homeDir: string, result: Record<string, unknown>): void {
+  const bundle = path.join(homeDir, 'logs', 'failures', String(result.upgrade_id));
+  const evidence = JSON.parse(readFileSync(path.join(bundle, 'evidence.json'), 'utf8')) as Evidence;
+  const web = evidence.services.find((item) => item.service === 'web');
+  assert.ok(web, JSON.stringify(evidence));
+  assert.equal(web.status, 'running');
+  assert.equal(web.oomKilled, false);
+  assert.equal(typeof web.restartCount, 'number');
+  assert.notEqual(web.health, 'healthy');
+  assert.match(web.healthcheck ?? '', /^wget -q -O \/dev\/null http:\/\/127\.0\.0\.1:\d+\/missing\.txt$/);
+  assert.ok(web.healthLog.length > 0);
+  assert.ok(web.healthLog.every((entry) => entry.exitCode !== 0));
+  assert.match(web.healthLog.at(-1)!.output, /404/);
+  // The release of C (its image) is what ran, not the previous version started by the rollback.
+  assert.ok(evidence.services.some((item) => item.service === 'worker' && item.status === 'running'));
+  assert.ok(existsSync(path.join(bundle, 'logs', 'web.log')));
+  assert.ok(existsSync(path.join(bundle, 'logs', 'worker.log')));
+  const diagnosis = result.diagnosis as { cause: string; recommendations: string[] };
+  assert.match(
+    diagnosis.cause,
+    /web: HEALTHCHECK `wget -q -O \/dev\/null http:\/\/127\.0\.0\.1:\d+\/missing\.txt` failed (once|\d+ times): .*404/,
+  );
+  assert.match(diagnosis.recommendations[0]!, /^web: HEALTHCHECK/);
+  assert.ok(!diagnosis.recommendations.some((line) => /worker|init/.test(line)), diagnosis.recommendations.join('\n'));
+  assert.ok(diagnosis.recommendations.some((line) => line.includes(`\`${evidence.compose} ps\``)));
+  const installed = spawnSync('docker', ['compose', 'version']).status === 0 ? 'docker compose' : 'docker-compose';
+  assert.equal(evidence.compose, installed);
+}
+
 describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, concurrency: false }, () => {
   test('1-3: fresh install → A (full), A → B by patch, B → C full with data/ untouched', async () => {
     const { home: homeDir } = await home('happy', channels.a!);
@@ -270,6 +319,7 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
         // The failed script's output is kept in the bundle.
         assert.match(readFileSync(path.join(bundle, 'events.json'), 'utf8'), /up-1\.1\.0\.sh/);
       }
+      if (channelName === 'critical') assertHealthEvidence(homeDir, result);
       assert.deepEqual(after, before);
       assert.equal(await page(), 'A');
       assert.ok(existsSync(path.join(homeDir, 'logs', 'failures', String(result.upgrade_id), 'result.json')));
@@ -310,6 +360,34 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
     assert.equal(await page(), 'A');
     const history = await runCli(['--home', homeDir, 'history']);
     assert.match(history.stdout, /1\.0\.0 → 1\.1\.0 full failed at backing_up/);
+  });
+
+  test('8c: config.toml read-only (chattr +i) → refused before the switch, E_CONFIG_READONLY, nothing changed, exit 1', async (t) => {
+    const homeDir = await installA('readonlyconfig');
+    const project = projects.at(-1)!;
+    setChannel(homeDir, channels.c!);
+    const config = path.join(homeDir, 'config.toml');
+    const configBefore = readFileSync(config, 'utf8');
+    const before = await deployment(homeDir);
+    const running = containers(project);
+    assert.ok(running.length > 0);
+    if (!makeImmutable(config)) return t.skip('chattr +i is not supported on this filesystem');
+    let run: Awaited<ReturnType<typeof upgrade>>;
+    try {
+      run = await upgrade(homeDir);
+    } finally {
+      makeMutable(config);
+    }
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.equal(run.json().status, 'failed');
+    assert.equal(run.json().changed, false);
+    assert.match(JSON.stringify(run.json().error), /"code":"E_CONFIG_READONLY"/);
+    assert.deepEqual(await deployment(homeDir), before);
+    assert.deepEqual(containers(project), running, 'the same containers, never restarted');
+    assert.equal(readFileSync(config, 'utf8'), configBefore);
+    assert.equal(await page(), 'A');
+    const status = await runCli(['--home', homeDir, '--json', 'status']);
+    assert.equal(status.json().version, '1.0.0');
   });
 
   test('8b: restore.sh fails after nuwax restored its backup → recovered: false (exit 5), saying exactly that', async () => {

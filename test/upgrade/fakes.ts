@@ -148,6 +148,10 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
       async diagnostics() {
         return { upCount };
       },
+      async evidence() {
+        calls.push('evidence');
+        return { project: 'fake', compose: 'docker compose', services: [] };
+      },
     },
     traffic: options.traffic && {
       async switch(state) {

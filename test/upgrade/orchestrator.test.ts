@@ -20,6 +20,7 @@ import {
 } from '../../src/upgrade/index.js';
 import type { UpgradeEvent } from '../../src/events/index.js';
 import { withTempDir } from '../helpers/cli.js';
+import { makeImmutable, makeMutable } from '../helpers/readonly.js';
 import { ReleaseServer } from '../helpers/release-server.js';
 import { fakeCollaborators, type FakeOptions } from './fakes.js';
 
@@ -221,6 +222,28 @@ describe('upgrade decision tree (SPEC 8)', () => {
       assert.equal(bundle.status, 'failed');
     }));
 
+  test('a rollback reads the containers first; with --skip-backup the diagnosis never says a backup was restored', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home, { 'up-1.1.0.sh': log('up-1.1.0', 3), 'down-1.1.0.sh': log('down-1.1.0') });
+      const box = await upgrade(home, {}, { skipBackup: true });
+      assert.equal(box.result.status, 'failed');
+      if (box.result.status !== 'failed' || !('diagnosis' in box.result)) return assert.fail('a rolled-back result');
+      assert.equal(box.result.error.code, 'E_MIGRATION');
+      const text = [box.result.diagnosis.cause, ...box.result.diagnosis.recommendations].join('\n');
+      assert.doesNotMatch(text, /backup was restored/);
+      assert.match(text, /no backup was taken/);
+      // The evidence is read once, before the rollback stops the new services or undoes anything.
+      const evidence = box.calls.indexOf('evidence');
+      assert.ok(evidence >= 0 && box.calls.lastIndexOf('evidence') === evidence, box.calls.join(' '));
+      assert.ok(evidence < box.calls.lastIndexOf('down') && evidence < box.calls.indexOf('undo'), box.calls.join(' '));
+      const bundle = path.join(home, 'logs', 'failures', String(box.result.upgrade_id));
+      assert.deepEqual(JSON.parse(await readFile(path.join(bundle, 'evidence.json'), 'utf8')), {
+        project: 'fake',
+        compose: 'docker compose',
+        services: [],
+      });
+    }));
+
   test('compose up fails: rolled back, exit 4', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);
@@ -278,6 +301,74 @@ describe('upgrade decision tree (SPEC 8)', () => {
       const box = await upgrade(home, {}, { confirm: async () => false });
       assert.equal(exitCodeFor(box.result), 1);
       assert.ok(!box.calls.includes('down'));
+    }));
+
+  test('config.toml read-only (immutable): refused before the switch with E_CONFIG_READONLY, nothing changed, exit 1', (t) =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const config = path.join(home, 'config.toml');
+      const before = await readFile(config, 'utf8');
+      if (!makeImmutable(config)) return t.skip('chattr +i is not supported here');
+      let box: Box;
+      try {
+        box = await upgrade(home, {});
+      } finally {
+        makeMutable(config);
+      }
+      assert.equal(box.result.status, 'failed');
+      if (box.result.status !== 'failed') return;
+      assert.equal(box.result.error.code, ErrorCodes.E_CONFIG_READONLY);
+      assert.equal('changed' in box.result && box.result.changed, false);
+      assert.equal(exitCodeFor(box.result), 1);
+      assert.ok(!box.calls.includes('down'), 'no service was stopped');
+      assert.ok(!box.calls.includes('backup'), 'no backup was taken');
+      assert.ok(!box.calls.includes('apply'));
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+      assert.equal(await readFile(config, 'utf8'), before);
+      assert.deepEqual(await readdir(home).then((names) => names.filter((name) => name.endsWith('.tmp'))), []);
+    }));
+
+  test('the commit fails after the switch (config.toml made read-only meanwhile): rolled back, versions agree', (t) =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const config = path.join(home, 'config.toml');
+      let immutable = false;
+      let unsupported = false;
+      let box: Box;
+      try {
+        box = await upgrade(
+          home,
+          {},
+          {
+            onEvent: (event) => {
+              if (event.type === 'step' && event.step === 'health_check' && event.status === 'running') {
+                immutable = makeImmutable(config);
+                unsupported = !immutable;
+              }
+            },
+          },
+        );
+      } finally {
+        if (immutable) makeMutable(config);
+      }
+      if (unsupported) return t.skip('chattr +i is not supported here');
+      assert.equal(box.result.status, 'failed');
+      if (box.result.status !== 'failed' || !('recovered' in box.result)) return assert.fail('a rolled-back result');
+      assert.equal(box.result.step, 'committing');
+      assert.equal(box.result.error.code, ErrorCodes.E_PERMISSION);
+      assert.equal(box.result.recovered, true);
+      assert.equal(exitCodeFor(box.result), 4);
+      // The old version runs again and is the one recorded, in config.toml and in SQLite.
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+      assert.equal(box.calls.at(-2), 'up:1.0.0');
+      assert.match(await box.read('config.toml'), /docker_service = "1\.0\.0"/);
+      const store = openStore(path.join(home, 'data', 'nuwax.db'));
+      try {
+        assert.notEqual(store.deployment.get().version, '1.1.0');
+        assert.equal(store.upgrades.list(1)[0]?.status, 'failed');
+      } finally {
+        store.close();
+      }
     }));
 
   test('an unreachable server fails at checking with changed:false, exit 1', () =>
