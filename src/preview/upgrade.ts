@@ -178,7 +178,8 @@ export function renderUpgradePreview(preview: UpgradePreview): string[] {
   ];
   for (const step of preview.steps)
     lines.push(
-      `  ${step.skipped ? '-' : '·'} ${step.name.padEnd(14)} ${step.skipped ? `skipped: ${step.skipped}` : step.summary}`,
+      `  ${step.skipped ? '-' : '·'} ${step.name.padEnd(14)} ` +
+        `${step.skipped ? `skipped: ${step.skipped}` : step.summary}`,
     );
   const listed = (what: string, items: string[]) => lines.push(`${what}: ${items.length ? items.join(', ') : 'none'}`);
   listed('replace', preview.files.replace);
@@ -188,7 +189,8 @@ export function renderUpgradePreview(preview: UpgradePreview): string[] {
   lines.push(`images: ${preview.images === null ? 'known after the download' : preview.images.join(', ') || 'none'}`);
   const { disk } = preview;
   lines.push(
-    `disk: about ${formatBytes(disk.needed)} needed (${disk.parts.map((part) => `${part.what} ${formatBytes(part.bytes)}`).join(', ')}), ` +
+    `disk: about ${formatBytes(disk.needed)} needed ` +
+      `(${disk.parts.map((part) => `${part.what} ${formatBytes(part.bytes)}`).join(', ')}), ` +
       `${formatBytes(disk.free)} free${disk.enough ? '' : ' — NOT ENOUGH'}`,
   );
   lines.push(describeDowntime(preview.downtime));

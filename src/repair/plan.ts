@@ -23,7 +23,9 @@ export function describeAction(action: RepairAction): string {
     case 'wait_health':
       return 'wait until the services are healthy';
     case 'mkdir':
-      return `create ${action.path} (mode ${octal(action.mode)}${action.owner ? `, owner ${owner(action.owner)}` : ''})`;
+      return (
+        `create ${action.path} (mode ${octal(action.mode)}` + `${action.owner ? `, owner ${owner(action.owner)}` : ''})`
+      );
     case 'chown':
       return `give ${action.path} to ${owner(action.owner)}`;
     case 'chmod':
