@@ -3,19 +3,10 @@
  * numbers the same way. No ANSI, no I/O: strings in, strings out.
  */
 import type { ProgressEvent, StepName } from '../events/index.js';
+import { formatBytes } from '../fsutil/index.js';
 
-const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** `27.0 MiB`; whole bytes below 1 KiB. */
-export function formatBytes(bytes: number): string {
-  let value = Math.max(0, bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
-}
+// The one byte formatter: the TUI, the plain lines and every other message say sizes alike.
+export { formatBytes };
 
 /** A step or downtime duration: `0.3s`, `42.1s`, `3m 05s`, `1h 02m`. */
 export function formatDuration(ms: number): string {
