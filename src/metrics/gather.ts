@@ -45,9 +45,7 @@ export function countDownloads(store: Store): number {
 }
 
 function lastUpgradeOf(store: Store): MetricsFacts['lastUpgrade'] {
-  for (const row of store.upgrades.list(50)) {
-    // A repair is in history too, but it is not a switch of versions.
-    if (row.trigger === 'repair') continue;
+  for (const row of store.upgrades.listVersionChanges(50)) {
     const outcome = outcomeOf(row);
     if (outcome === null || row.finishedAt === null) continue;
     const result = row.result as { downtime_ms?: number } | null;

@@ -155,6 +155,15 @@ export class UpgradeRepository {
     return (this.db.prepare('SELECT * FROM upgrades ORDER BY id DESC LIMIT ?').all(limit) as RawUpgrade[]).map(fromRaw);
   }
 
+  /** The newest switch of versions, upgrades and rollbacks; a repair is in history but changes no version. */
+  listVersionChanges(limit = 20): UpgradeRow[] {
+    return (
+      this.db
+        .prepare(`SELECT * FROM upgrades WHERE trigger != 'repair' ORDER BY id DESC LIMIT ?`)
+        .all(limit) as RawUpgrade[]
+    ).map(fromRaw);
+  }
+
   /** Journal: one row per step attempt, written before the step runs. */
   startStep(upgradeId: number, step: string, detail?: unknown): number {
     return this.db.transaction(() => {

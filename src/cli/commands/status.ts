@@ -67,7 +67,7 @@ export function registerStatus(program: Command): void {
         }
         const services = await servicesOf(context);
         const deployment = store.deployment.get();
-        const [last] = store.upgrades.list(1);
+        const [last] = store.upgrades.listVersionChanges(1);
         const staged = store.kv.get<Record<string, unknown>>('staged');
         const waiting = store.kv.get<Record<string, unknown>>('daemon:waiting');
         const client = clientUpdateStatus(store);
