@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Dispatcher, getGlobalDispatcher, interceptors } from 'undici';
 import { createProgressReporter } from '../events/index.js';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { ensureFreeSpace } from '../fsutil/index.js';
-import { type Logger, silentLogger } from '../log/index.js';
+import type { Logger } from '../log/index.js';
 import type { DownloadRow } from '../state/index.js';
 import { type AttemptOutcome, classifyNetworkError, runAttempt } from './attempt.js';
 import { createSink, defaultEngine, type Engine } from './engine.js';
@@ -23,6 +22,7 @@ import { COLLECT_EVERY_BYTES, collectSocketGarbage } from './runtime.js';
 import type { Sink } from './sink.js';
 import { backoffDelay, RateLimiter } from './throttle.js';
 import type { DownloadOptions, DownloadResult, UnverifiedDownloadOptions } from './types.js';
+import { type Dispatcher, getGlobalDispatcher, redirectInterceptor } from './undici-core.js';
 
 /** Free space kept beyond what the download still needs (SPEC 7: a free-space check before start). */
 const SPACE_MARGIN = 32 * 1024 * 1024;
@@ -36,6 +36,9 @@ const MAX_RESTARTS = 3;
 export const DEFAULT_MIN_RATE = { bytesPerSecond: 1024, windowMs: 60_000 };
 
 type Reporter = ReturnType<typeof createProgressReporter>;
+/** What the download logs through; pino's silent logger would load pino (~7 MiB) for nothing. */
+type DownloadLogger = Pick<Logger, 'debug' | 'info' | 'warn'>;
+const SILENT: DownloadLogger = { debug() {}, info() {}, warn() {} };
 
 function unverifiedKey(url: string): string {
   return createHash('sha256').update(`unverified:${url}`).digest('hex');
@@ -76,7 +79,7 @@ export class DownloadJob {
   readonly partPath: string;
   readonly finalPath: string;
   private readonly expectedSize: number | null;
-  private readonly logger: Logger;
+  private readonly logger: DownloadLogger;
   private readonly dispatcher: Dispatcher;
   private readonly limiter: RateLimiter | null;
   private row: DownloadRow;
@@ -98,11 +101,11 @@ export class DownloadJob {
     this.verified = options.sha256 !== null;
     this.sha256 = options.sha256 !== null ? normaliseSha256(options.sha256) : unverifiedKey(options.urls[0]!);
     this.expectedSize = options.size ?? null;
-    this.logger = options.logger ?? silentLogger;
+    this.logger = options.logger ?? SILENT;
     this.partPath = partialPathFor(options.directory, this.sha256);
     this.finalPath = finalPathFor(options.directory, this.sha256, options.urls, options.fileName);
     this.dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(
-      interceptors.redirect({ maxRedirections: options.maxRedirections ?? 5 }),
+      redirectInterceptor({ maxRedirections: options.maxRedirections ?? 5 }),
     );
     this.limiter = options.rateLimit && options.rateLimit > 0 ? new RateLimiter(options.rateLimit) : null;
     const existing = options.store.downloads.findByHash(this.sha256);
