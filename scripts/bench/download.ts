@@ -58,6 +58,7 @@ async function child([url, sha256, size, directory, engine]: string[]): Promise<
     JSON.stringify({
       seconds,
       maxRssMiB: peakRssMiB(),
+      cpuSeconds: cpuSeconds(),
       fetched: result.fetchedBytes,
       resumedFrom: result.resumedFrom,
     }),
@@ -77,14 +78,30 @@ function peakRssMiB(): number {
 interface Measured {
   seconds: number;
   rssMiB: number;
+  /** User + system CPU time: what a busy machine moves far less than the wall clock. */
+  cpuSeconds: number;
+}
+
+function cpuSeconds(): number {
+  const usage = process.resourceUsage();
+  return (usage.userCPUTime + usage.systemCPUTime) / 1e6;
+}
+
+/** The sum of two steps run one after the other (curl, then openssl). */
+function both(first: Measured, second: Measured): Measured {
+  return {
+    seconds: first.seconds + second.seconds,
+    rssMiB: Math.max(first.rssMiB, second.rssMiB),
+    cpuSeconds: first.cpuSeconds + second.cpuSeconds,
+  };
 }
 
 function timed(command: string, args: string[]): Measured {
   const started = performance.now();
-  const result = spawnSync('/usr/bin/time', ['-f', '%M', command, ...args], { encoding: 'utf8' });
+  const result = spawnSync('/usr/bin/time', ['-f', '%M %U %S', command, ...args], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
-  const rssKiB = Number(result.stderr.trim().split('\n').at(-1));
-  return { seconds: (performance.now() - started) / 1000, rssMiB: rssKiB / 1024 };
+  const [rssKiB, user, system] = result.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { seconds: (performance.now() - started) / 1000, rssMiB: rssKiB! / 1024, cpuSeconds: user! + system! };
 }
 
 function nuwaxChild(
@@ -102,12 +119,14 @@ function nuwaxChild(
   const report = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as {
     seconds: number;
     maxRssMiB: number;
+    cpuSeconds: number;
     fetched: number;
     resumedFrom: number;
   };
   return {
     seconds: (performance.now() - started) / 1000,
     rssMiB: report.maxRssMiB,
+    cpuSeconds: report.cpuSeconds,
     fetched: report.fetched,
     resumedFrom: report.resumedFrom,
     inProcess: report.seconds,
@@ -209,7 +228,7 @@ async function checkpointChild([file, stateFile, offset, sha256]: string[]): Pro
   }
   closeSync(fd);
   if (hasher.digest('hex') !== sha256) throw new Error("the checkpoint did not give the file's hash");
-  console.log(JSON.stringify({ maxRssMiB: peakRssMiB() }));
+  console.log(JSON.stringify({ maxRssMiB: peakRssMiB(), cpuSeconds: cpuSeconds() }));
 }
 
 async function measureHashEngines(): Promise<void> {
@@ -258,6 +277,7 @@ function summarise(
     const seconds = median(measured.map((run) => run.seconds));
     console.log(
       `  ${name.padEnd(58)} ${secs(seconds)}   peak RSS ${mib(median(measured.map((run) => run.rssMiB)))}` +
+        `   CPU ${secs(median(measured.map((run) => run.cpuSeconds)))}` +
         `   ${(referenceSeconds / seconds).toFixed(2)}x, ${(durableSeconds / seconds).toFixed(2)}x with sync` +
         `; per run ${measured.map((run, index) => (reference[index]!.seconds / run.seconds).toFixed(2)).join(' ')}x`,
     );
@@ -276,7 +296,8 @@ function perRun(reference: Measured[], ours: Measured[], tool: string): string[]
   return ours.map(
     (run, index) =>
       `${tool} ${secs(reference[index]!.seconds)}, nuwax ${secs(run.seconds)}` +
-      ` (${(reference[index]!.seconds / run.seconds).toFixed(2)}x), peak RSS ${mib(run.rssMiB)}`,
+      ` (${(reference[index]!.seconds / run.seconds).toFixed(2)}x), peak RSS ${mib(run.rssMiB)}` +
+      `; CPU ${secs(reference[index]!.cpuSeconds)} vs ${secs(run.cpuSeconds)}`,
   );
 }
 
@@ -292,7 +313,7 @@ function compareFull(root: string, file: Served): void {
     const target = path.join(download, 'curl.bin');
     const fetched = timed('curl', ['-s', '-o', target, file.url]);
     const hashed = timed('openssl', ['dgst', '-sha256', target]);
-    curl.push({ seconds: fetched.seconds + hashed.seconds, rssMiB: Math.max(fetched.rssMiB, hashed.rssMiB) });
+    curl.push(both(fetched, hashed));
     // nuwax fsyncs before the rename (SPEC 7); `sync FILE` gives curl the same durability.
     durable.push(fetched.seconds + hashed.seconds + timed('sync', [target]).seconds);
     for (const engine of engines) ours[engine]!.push(nuwaxChild(file, fresh(download), engine));
@@ -301,7 +322,7 @@ function compareFull(root: string, file: Served): void {
   console.log(`\n${file.name}, ${runs} runs, medians:`);
   console.log(
     `  curl -o && openssl dgst: ${secs(median(curl.map((run) => run.seconds)))}` +
-      `, peak RSS ${mib(median(curl.map((run) => run.rssMiB)))}`,
+      `, peak RSS ${mib(median(curl.map((run) => run.rssMiB)))}, CPU ${secs(median(curl.map((run) => run.cpuSeconds)))}`,
   );
   const labels: Record<string, string> = {
     default: 'nuwax, default engine (fsync)',
@@ -386,7 +407,7 @@ async function compareResume(root: string, file: Served): Promise<void> {
     spawnSync('sync');
     const fetched = timed('curl', ['-s', '-C', '-', '-o', target, file.url]);
     const hashed = timed('openssl', ['dgst', '-sha256', target]);
-    curl.push({ seconds: fetched.seconds + hashed.seconds, rssMiB: Math.max(fetched.rssMiB, hashed.rssMiB) });
+    curl.push(both(fetched, hashed));
     durable.push(fetched.seconds + hashed.seconds + timed('sync', [target]).seconds);
     for (const engine of engines) {
       await prepareHalf(file, directory);
@@ -399,12 +420,19 @@ async function compareResume(root: string, file: Served): Promise<void> {
       encoding: 'utf8',
     });
     if (bound.status !== 0) throw new Error(`the checkpoint's lower bound failed: ${bound.stderr}`);
-    const { maxRssMiB } = JSON.parse(bound.stdout.trim().split('\n').at(-1)!) as { maxRssMiB: number };
-    checkpoint.push({ seconds: (performance.now() - started) / 1000, rssMiB: maxRssMiB });
+    const report = JSON.parse(bound.stdout.trim().split('\n').at(-1)!) as { maxRssMiB: number; cpuSeconds: number };
+    checkpoint.push({
+      seconds: (performance.now() - started) / 1000,
+      rssMiB: report.maxRssMiB,
+      cpuSeconds: report.cpuSeconds,
+    });
   }
   rmSync(directory, { recursive: true, force: true });
   console.log(`\nresume of ${file.name} from 50 %, ${runs} runs, medians:`);
-  console.log(`  curl -C - && openssl dgst (whole file): ${secs(median(curl.map((run) => run.seconds)))}`);
+  console.log(
+    `  curl -C - && openssl dgst (whole file): ${secs(median(curl.map((run) => run.seconds)))}` +
+      `, CPU ${secs(median(curl.map((run) => run.cpuSeconds)))}`,
+  );
   const labels: Record<string, string> = {
     default: 'nuwax, default engine (follow; fsync)',
     inline: 'nuwax, inline engine (prefix re-hashed first; fsync)',
