@@ -36,7 +36,7 @@ const MAX_RESTARTS = 3;
 export const DEFAULT_MIN_RATE = { bytesPerSecond: 1024, windowMs: 60_000 };
 
 type Reporter = ReturnType<typeof createProgressReporter>;
-/** What the download logs through; pino's silent logger would load pino (~7 MiB) for nothing. */
+/** What the download logs through; pino's silent logger would load pino, and its memory, for nothing. */
 type DownloadLogger = Pick<Logger, 'debug' | 'info' | 'warn'>;
 const SILENT: DownloadLogger = { debug() {}, info() {}, warn() {} };
 

@@ -2,10 +2,10 @@ import { createRequire } from 'node:module';
 import type { Dispatcher, getGlobalDispatcher as GetGlobalDispatcher, interceptors } from 'undici';
 
 /**
- * The two pieces of undici a download uses, loaded from their own modules: undici's index also
- * loads fetch, WebSocket, the caches and the mocks, ~8 MiB and 0.1-0.25 s before the first byte
- * (scripts/bench/README.md, "download"). undici 7 has no "exports" map, so these paths are its
- * public files; the global dispatcher is the same object whichever way undici is loaded.
+ * The two pieces of undici a download uses, from their own files: undici's index also loads
+ * fetch, WebSocket, the caches and the mocks, memory and start-up time that count in a download's
+ * peak (scripts/bench/README.md, "download"). undici 7 has no "exports" map, so these paths are
+ * reachable; the global dispatcher is the same object whichever way undici is loaded.
  */
 const require = createRequire(import.meta.url);
 
