@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Dispatcher, getGlobalDispatcher, interceptors } from '../http/index.js';
 import { createProgressReporter } from '../events/index.js';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { ensureFreeSpace } from '../fsutil/index.js';
@@ -22,7 +23,6 @@ import { COLLECT_EVERY_BYTES, collectSocketGarbage } from './runtime.js';
 import type { Sink } from './sink.js';
 import { backoffDelay, RateLimiter } from './throttle.js';
 import type { DownloadOptions, DownloadResult, UnverifiedDownloadOptions } from './types.js';
-import { type Dispatcher, getGlobalDispatcher, redirectInterceptor } from './undici-core.js';
 
 /** Free space kept beyond what the download still needs (SPEC 7: a free-space check before start). */
 const SPACE_MARGIN = 32 * 1024 * 1024;
@@ -105,7 +105,7 @@ export class DownloadJob {
     this.partPath = partialPathFor(options.directory, this.sha256);
     this.finalPath = finalPathFor(options.directory, this.sha256, options.urls, options.fileName);
     this.dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(
-      redirectInterceptor({ maxRedirections: options.maxRedirections ?? 5 }),
+      interceptors.redirect({ maxRedirections: options.maxRedirections ?? 5 }),
     );
     this.limiter = options.rateLimit && options.rateLimit > 0 ? new RateLimiter(options.rateLimit) : null;
     const existing = options.store.downloads.findByHash(this.sha256);
