@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Dispatcher, getGlobalDispatcher, interceptors } from 'undici';
+import { type Dispatcher, getGlobalDispatcher, interceptors } from '../http/index.js';
 import { createProgressReporter } from '../events/index.js';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { ensureFreeSpace } from '../fsutil/index.js';
