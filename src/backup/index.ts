@@ -73,6 +73,12 @@ async function syncFilesystem(directory: string): Promise<void> {
   await promisify(execFile)('sync', ['-f', directory], { timeout: 600_000 });
 }
 
+/** `rm -rf` in a process of its own: fs.rm's recursion grows this process's memory with the tree. */
+async function removeTree(directory: string): Promise<void> {
+  if (process.platform === 'win32') return rm(directory, { recursive: true, force: true });
+  await promisify(execFile)('rm', ['-rf', '--', directory], { timeout: 3_600_000 });
+}
+
 /** Checked, without duplicates, and outermost only: `app` covers `app/config`. */
 function normalisePaths(paths: string[]): string[] {
   const checked = [...new Set(paths.map((item) => checkRelativePath(item, 'backup path')))].sort();
@@ -102,7 +108,7 @@ export class BackupService {
   private deleteAside(aside: string): void {
     const deletion = syncFilesystem(this.options.dockerDir)
       .then(
-        () => rm(aside, { recursive: true, force: true }),
+        () => removeTree(aside),
         (error: unknown) =>
           // Not durable yet: the old tree stays until the next restore removes it.
           this.logger.warn({ err: error, folder: aside }, 'could not sync the restored tree; kept the replaced one'),
