@@ -342,7 +342,8 @@ class Supervisor {
       for (const time of missed)
         this.logger.warn(
           { at: new Date(time).toISOString() },
-          'daemon: missed the cycle at this time (the machine slept or its clock moved); the next one runs on schedule',
+          'daemon: missed the cycle at this time (the machine slept or its clock moved); ' +
+            'the next one runs on schedule',
         );
       if (due !== null) return;
     }

@@ -57,7 +57,7 @@ export function daemonPorts(context: CliContext, daemonPid: number = process.pid
   };
 }
 
-/** What runs around each cycle: the output, the webhooks, and what follows a cycle (metrics, reports, client update). */
+/** What runs around each cycle: the output, the webhooks, and what follows it (metrics, reports, client update). */
 export interface CycleHooks {
   onEvent: (event: UpgradeEvent) => void;
   /** To the output and the webhooks outside any run (the watch's repairs). */
