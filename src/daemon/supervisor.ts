@@ -214,10 +214,16 @@ class Supervisor {
   }
 
   private spawn(role: ChildRole): ChildRun {
-    const run = watchChild(this.options.spawnChild(role), this.logger);
+    const child = this.options.spawnChild(role);
+    const run = watchChild(child, this.logger);
     this.current = run;
-    void run.exited.then(() => {
+    this.logger.debug({ role, pid: child.pid }, 'daemon: child process started');
+    void run.exited.then((exit) => {
       if (this.current === run) this.current = null;
+      this.logger.debug(
+        { role, pid: child.pid, exitCode: exit.code, signal: exit.signal },
+        'daemon: child process exited',
+      );
     });
     return run;
   }
