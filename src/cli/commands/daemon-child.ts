@@ -5,6 +5,7 @@ import {
   type ChildMessage,
   type ChildRole,
   CycleRunner,
+  type DaemonPorts,
   type DaemonSettings,
   formatWindow,
   lookOnce,
@@ -14,12 +15,12 @@ import {
   STOP_SIGNALS,
   validateSchedule,
 } from '../../daemon/index.js';
-import { toNuwaxError } from '../../errors/index.js';
-import { createLogger } from '../../log/index.js';
+import { ErrorCodes, NuwaxError, toNuwaxError } from '../../errors/index.js';
+import { createLogger, type Logger, type LogLevel } from '../../log/index.js';
 import { CLIENT_RESTART_EXIT_CODE } from '../../selfupdate/index.js';
 import { recoverUnfinished } from '../../upgrade/index.js';
 import { CliContext, createContext } from '../context.js';
-import { globalOptions, reportError } from '../options.js';
+import { globalOptions, isUsage, reportError } from '../options.js';
 import { createCollaborators } from '../wiring.js';
 import { type CycleHooks, cycleHooks, daemonPorts } from './daemon-work.js';
 import { watchOptions } from './watch.js';
@@ -93,6 +94,8 @@ export async function runDaemonChild(command: Command, role: ChildRole): Promise
   let context: CliContext | undefined;
   let code = 0;
   try {
+    if (!process.send)
+      throw new NuwaxError(ErrorCodes.E_USAGE, "--child is the daemon's own: it starts its children with it");
     const settings = role === 'start' ? await startSettings(command) : undefined;
     context = settings?.context;
     const job = await receiveJob(settings?.settings);
@@ -101,29 +104,20 @@ export async function runDaemonChild(command: Command, role: ChildRole): Promise
       await send({ type: 'done', nextRuns: await nextRuns(job.settings.schedule, PLANNED_RUNS) });
     } else if (job?.settings) {
       working = true;
-      const config = job.settings.config as Config;
-      const { home, configFile } = job.settings;
-      context ??= new CliContext(
-        home,
-        config,
-        configFile,
-        homePaths(home, config, configFile),
-        options.json === true,
-        logger,
-        level,
-      );
+      context ??= childContext(job.settings, options.json === true, logger, level);
       hooks = cycleHooks(context, {});
+      const ports = daemonPorts(context, job.daemonPid);
       runner = new CycleRunner({
-        config,
-        home,
+        config: context.config,
+        home: context.home,
         store: context.store,
         logger: context.logger,
-        ports: daemonPorts(context, job.daemonPid),
+        ports,
         onEvent: hooks.onEvent,
         jitter: false,
       });
       if (stopSignal) runner.stop();
-      const done = await work(job, context, runner, hooks);
+      const done = await work(job, context, { runner, hooks, ports });
       await hooks.flush(stopSignal ? FLUSH_ON_STOP_MS : FLUSH_MS);
       ended = true;
       // The next times from now, after this work: those it ran over are skipped, as node-cron's noOverlap did.
@@ -131,13 +125,20 @@ export async function runDaemonChild(command: Command, role: ChildRole): Promise
     }
   } catch (error) {
     reportError(error, options, undefined, context?.logger ?? logger);
-    code = 1;
+    code = isUsage(error) ? 2 : 1;
   } finally {
     ended = true;
     context?.close();
   }
   // Nothing may keep this process alive after its work (an HTTP keep-alive socket): the daemon waits for it.
   process.exit(code);
+}
+
+/** The context of a cycle or a look: the config the daemon loaded at its start, not the file as it is now. */
+function childContext(settings: DaemonSettings, json: boolean, logger: Logger, level: LogLevel): CliContext {
+  const config = settings.config as Config;
+  const paths = homePaths(settings.home, config, settings.configFile);
+  return new CliContext(settings.home, config, settings.configFile, paths, json, logger, level);
 }
 
 async function startSettings(command: Command): Promise<{ context: CliContext; settings: DaemonSettings }> {
@@ -149,11 +150,9 @@ async function startSettings(command: Command): Promise<{ context: CliContext; s
 async function work(
   job: ChildJob,
   context: CliContext,
-  runner: CycleRunner,
-  hooks: CycleHooks,
+  { runner, hooks, ports }: { runner: CycleRunner; hooks: CycleHooks; ports: DaemonPorts },
 ): Promise<Omit<DoneMessage, 'type'>> {
   const { logger, config, paths, store } = context;
-  const ports = daemonPorts(context, job.daemonPid);
   switch (job.role) {
     case 'plan':
       return {};
