@@ -7,7 +7,7 @@
  * (goal: nuwax <= compose + 0.5 s). RUNS (default 3). Needs Docker; skips without it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,15 +19,25 @@ import {
   type SampleVersion,
   writeSampleVersion,
 } from '../lib/sample-app.js';
+import { median, reportRow } from './report.js';
 
 const RUNS = Number(process.env.RUNS ?? 3);
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 
 function nuwax(args: string[]): string {
-  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  return nuwaxMeasured(args).stdout;
+}
+
+/** Runs nuwax under GNU time (when present) for its peak RSS, in KiB (0 without it). */
+function nuwaxMeasured(args: string[]): { stdout: string; peakKiB: number } {
+  const timed = existsSync('/usr/bin/time');
+  const command = timed ? '/usr/bin/time' : process.execPath;
+  const prefix = timed ? ['-f', '@@peak %M', process.execPath] : [];
+  const result = spawnSync(command, [...prefix, cli, ...args], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`nuwax ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
-  return result.stdout;
+  const peak = /@@peak (\d+)/.exec(result.stderr)?.[1];
+  return { stdout: result.stdout, peakKiB: Number(peak ?? 0) };
 }
 
 function freePort(): Promise<number> {
@@ -61,6 +71,7 @@ function healthOf(project: string): string {
 
 interface Run {
   nuwaxMs: number;
+  peakKiB: number;
   breakdown: Record<string, number>;
   composeMs: number;
 }
@@ -149,7 +160,8 @@ async function oneRun(tag: string): Promise<Run> {
     nuwax(['release', 'manifest', '--version', '1.0.0.1', '-o', manifest, full('1.0.0.1'), patch]);
     nuwax(['release', 'sign', manifest, '-k', key]);
     // --json prints the events, one a line, the result last.
-    const lines = nuwax(['--home', home, '--json', 'upgrade', '--yes']).trim().split('\n');
+    const upgraded = nuwaxMeasured(['--home', home, '--json', 'upgrade', '--yes']);
+    const lines = upgraded.stdout.trim().split('\n');
     const last = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
     const result = (last.type === 'result' ? last.result : last) as {
       status: string;
@@ -168,7 +180,7 @@ async function oneRun(tag: string): Promise<Run> {
     spawnSync('docker-compose', [...compose, 'up', '-d'], { stdio: 'ignore' });
     await waitFor(() => healthOf(project) === 'healthy', 'compose up healthy');
     const composeMs = Number(process.hrtime.bigint() - started) / 1e6;
-    return { nuwaxMs: result.downtime_ms, breakdown: result.downtime ?? {}, composeMs };
+    return { nuwaxMs: result.downtime_ms, peakKiB: upgraded.peakKiB, breakdown: result.downtime ?? {}, composeMs };
   } finally {
     server?.kill('SIGTERM');
     const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], {
@@ -181,8 +193,8 @@ async function oneRun(tag: string): Promise<Run> {
   }
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const GOAL_MS = 500;
 
 if (!dockerReachable()) {
   console.log('downtime: Docker is not reachable, skipped');
@@ -190,6 +202,7 @@ if (!dockerReachable()) {
   const tag = `nuwax-bench-downtime-${process.pid}:1`;
   importBusyboxImage(tag);
   const runs: Run[] = [];
+  const described: string[] = [];
   try {
     for (let index = 0; index < RUNS; index += 1) {
       const run = await oneRun(tag);
@@ -197,10 +210,12 @@ if (!dockerReachable()) {
       const parts = Object.entries(run.breakdown)
         .map(([name, ms]) => `${name} ${ms}`)
         .join(', ');
-      console.log(
-        `run ${index + 1}: nuwax ${seconds(run.nuwaxMs)} (${parts})  compose stop+up+healthy ${seconds(run.composeMs)}` +
-          `  ratio ${(run.nuwaxMs / run.composeMs).toFixed(2)}x  difference ${seconds(run.nuwaxMs - run.composeMs)}`,
+      described.push(
+        `nuwax ${seconds(run.nuwaxMs)} (${parts}), compose ${seconds(run.composeMs)}, ` +
+          `${(run.nuwaxMs / run.composeMs).toFixed(2)}x, difference ${seconds(run.nuwaxMs - run.composeMs)}, ` +
+          `peak RSS ${(run.peakKiB / 1024).toFixed(0)} MiB`,
       );
+      console.log(`run ${index + 1}: ${described.at(-1)}`);
     }
   } finally {
     removeImages([tag]);
@@ -208,9 +223,15 @@ if (!dockerReachable()) {
   const nuwaxMs = median(runs.map((run) => run.nuwaxMs));
   const composeMs = median(runs.map((run) => run.composeMs));
   const differenceMs = median(runs.map((run) => run.nuwaxMs - run.composeMs));
-  console.log(
-    `median of ${RUNS}: nuwax downtime ${seconds(nuwaxMs)}, compose ${seconds(composeMs)}, ` +
-      `ratio ${(nuwaxMs / composeMs).toFixed(2)}x, difference ${seconds(differenceMs)} ` +
-      `(goal <= +0.50 s: ${differenceMs <= 500 ? 'met' : 'missed'})`,
-  );
+  const peakMiB = Math.max(...runs.map((run) => run.peakKiB)) / 1024;
+  reportRow({
+    what: "downtime of the demo's patch upgrade",
+    standard: `\`docker-compose stop\` + \`up -d\` + time to healthy: ${seconds(composeMs)}`,
+    nuwax:
+      `${seconds(nuwaxMs)} (${(nuwaxMs / composeMs).toFixed(2)}x, ${differenceMs >= 0 ? '+' : ''}` +
+      `${seconds(differenceMs)}), peak RSS ${peakMiB.toFixed(0)} MiB`,
+    goal: '<= compose + 0.5 s',
+    met: differenceMs <= GOAL_MS,
+    runs: described,
+  });
 }

@@ -87,6 +87,10 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
       down: async (downOptions) => {
         await runtime.down(downOptions);
       },
+      stop: async (stopOptions) => {
+        await runtime.stop(stopOptions);
+      },
+      switchNeedsDown: (composeFile, signal) => runtime.switchNeedsDown(composeFile, signal),
       up: async (upOptions) => {
         await runtime.up(upOptions);
       },

@@ -101,11 +101,11 @@ interface Observation {
 
 async function observe(
   project: string,
-  services: string[],
+  serviceList: Promise<string[]>,
   settleMs: number,
   signal?: AbortSignal,
 ): Promise<Map<string, Observation>> {
-  const containers = await inspectProject(project, signal);
+  const [services, containers] = await Promise.all([serviceList, inspectProject(project, signal)]);
   const now = Date.now();
   return new Map(
     services.map((service) => {
@@ -127,15 +127,24 @@ async function observe(
  * answers, a critical service has failed, or the timeout passes (SPEC 8). Then reports each service
  * with the facts a diagnosis needs: exit code, OOMKilled, restarts, last log lines, a port in use.
  */
-export async function checkHealth(project: string, services: string[], options: HealthOptions): Promise<HealthReport> {
+export async function checkHealth(
+  project: string,
+  services: string[] | Promise<string[]>,
+  options: HealthOptions,
+): Promise<HealthReport> {
   const deadline = Date.now() + options.timeoutMs;
-  const critical = new Set(options.critical ?? services);
+  const serviceList = Promise.resolve(services);
+  // Its failure surfaces at the first observation; this only keeps an abort before it from leaving
+  // the rejection unhandled.
+  serviceList.catch(() => undefined);
+  let critical = new Set(options.critical);
   let observations = new Map<string, Observation>();
   let probes: ProbeResult[] = [];
   let stoppedBy = '';
   for (;;) {
     throwIfAborted(options.signal);
-    observations = await observe(project, services, options.settleMs, options.signal);
+    observations = await observe(project, serviceList, options.settleMs, options.signal);
+    if (!options.critical) critical = new Set(observations.keys());
     probes = await Promise.all((options.http ?? []).map((item) => probe(item.url, item.status, options.signal)));
     const verdicts = [...observations.entries()];
     const allDecided = verdicts.every(([, { verdict }]) => verdict.decided);
