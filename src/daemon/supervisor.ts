@@ -8,7 +8,7 @@ import { jitterDelayMs, reachedRuns, STOP_MESSAGES, STOP_SIGNALS } from './timin
 import type { WatchState } from './watch.js';
 
 /*
- * The long-running `nuwax daemon` as two processes: this parent only waits (the cron schedule, the
+ * The long-running `nuwax daemon` as two processes: this parent only waits (the schedule's times, the
  * jitter, the watch interval, the home's lock) and every piece of work (the recovery at start, each
  * cycle with what follows it, each look of the watch) runs in a child process of the same program
  * that exits when it is done, so the upgrade machinery never stays resident while the daemon waits.
@@ -111,10 +111,15 @@ function watchChild(child: ChildProcess, logger: LineLogger): ChildRun {
       onDone = resolve;
     }),
     exited: new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      const exited = (code: number | null, signal: NodeJS.Signals | null) => {
         onReady(null);
         onDone(null);
         resolve({ code, signal });
+      };
+      child.once('exit', exited);
+      // A fork that could not start at all (EAGAIN, ENOMEM) has no pid and never emits 'exit'.
+      child.once('error', () => {
+        if (child.pid === undefined) exited(null, null);
       });
     }),
     isReady: false,
@@ -139,11 +144,11 @@ function watchChild(child: ChildProcess, logger: LineLogger): ChildRun {
       onDone(message);
     }
   });
-  // A fork that cannot start at all (EAGAIN, ENOMEM) emits 'error' and maybe no 'exit'.
-  child.once('error', (error) => {
-    logger.error({ err: error, code: toNuwaxError(error).code }, 'daemon: cannot start a child process');
-    onReady(null);
-    onDone(null);
+  child.on('error', (error) => {
+    logger.error(
+      { err: error, code: toNuwaxError(error).code },
+      'daemon: a child process failed to start or to listen',
+    );
   });
   return run;
 }

@@ -48,7 +48,10 @@ export function serializeError(error: unknown, seen = new Set<unknown>()): unkno
 }
 
 /** Records at `level` and above to stderr, synchronously (nothing is lost at exit). */
-export function createLineLogger(level: LogLevel = 'warn', write = (line: string) => process.stderr.write(line)) {
+export function createLineLogger(
+  level: LogLevel = 'warn',
+  write: (line: string) => unknown = (line) => process.stderr.write(line),
+) {
   const threshold = LEVELS[level];
   const at =
     (value: number) =>
