@@ -254,7 +254,8 @@ if (!dockerReachable()) {
       const { stop, up, healthy, settled } = run.compose;
       described.push(
         `nuwax ${seconds(run.nuwaxMs)} (${parts}), compose ${seconds(run.composeMs)} ` +
-          `(stop ${stop}, up ${up}, healthy ${healthy}; nuwax's settle rule +${settled}), ` +
+          `(stop ${stop}, up ${up}, healthy ${healthy}; with nuwax's settle rule +${settled}: ` +
+          `${seconds(run.composeMs + settled)}, difference ${seconds(run.nuwaxMs - run.composeMs - settled)}), ` +
           `${(run.nuwaxMs / run.composeMs).toFixed(2)}x, difference ${seconds(run.nuwaxMs - run.composeMs)}, ` +
           `peak RSS ${(run.peakKiB / 1024).toFixed(0)} MiB, load ${run.load.map((value) => value.toFixed(1)).join(' ')}`,
       );
