@@ -94,6 +94,9 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
       up: async (upOptions) => {
         await runtime.up(upOptions);
       },
+      rememberServices: async (composeFile, signal) => {
+        await runtime.services(composeFile, signal);
+      },
       health: (healthOptions) => runtime.health(healthOptions),
       diagnostics: () => runtime.collectDiagnostics(),
       evidence: () => runtime.evidence(),

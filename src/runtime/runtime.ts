@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProgressListener } from '../events/index.js';
@@ -43,6 +44,13 @@ function topLevelBlock(yaml: string, key: string): string {
   return lines.slice(start, end < 0 ? undefined : end).join('\n');
 }
 
+function serviceLines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+}
+
 /** The last lines of a compose error, where compose says what is wrong. */
 function tail(text: string, lines = 5): string {
   return text.trim().split('\n').slice(-lines).join(' | ');
@@ -72,6 +80,12 @@ export interface ContainerEvidence {
 /** The Docker side of an upgrade: compose, images, health (SPEC 5, 8). */
 export class DockerRuntime {
   private readonly logger: Logger;
+  /**
+   * compose's `config` answers by their arguments and the text of the compose file and its `.env`:
+   * asked again only when those change. compose v1 is a second of python per call, and the health
+   * check after the switch needs the services' list while the services are down.
+   */
+  private readonly configAnswers = new Map<string, Promise<string>>();
 
   constructor(private readonly options: RuntimeOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -115,8 +129,36 @@ export class DockerRuntime {
     });
   }
 
-  /** `config` variants fail with E_COMPOSE_INVALID and compose's own words. */
+  /** `config` variants fail with E_COMPOSE_INVALID and compose's own words; remembered by content. */
   private async config(args: string[], composeFile?: string, signal?: AbortSignal): Promise<string> {
+    const key = await this.configKey(args, composeFile);
+    const remembered = this.configAnswers.get(key);
+    if (remembered) return remembered;
+    const answer = this.askConfig(args, composeFile, signal);
+    this.configAnswers.set(key, answer);
+    // A failure (or an abort) is not remembered: the next call asks compose again.
+    answer.catch(() => this.configAnswers.delete(key));
+    return answer;
+  }
+
+  /**
+   * The list of services does not depend on where the file lies, so the list read from the staged
+   * file before the stop answers for the same text once it is docker/'s own.
+   */
+  private async configKey(args: string[], composeFile?: string): Promise<string> {
+    const file = composeFile ?? this.options.composeFile;
+    const projectDir = composeFile ? path.dirname(path.resolve(composeFile)) : this.options.dockerDir;
+    const [text, env] = await Promise.all([
+      readFile(file, 'utf8').catch(whenAbsent(null)),
+      readFile(path.join(projectDir, '.env'), 'utf8').catch(whenAbsent(null)),
+    ]);
+    const where = args.includes('--services') ? [] : [path.resolve(file), path.resolve(projectDir)];
+    return createHash('sha256')
+      .update(JSON.stringify([args, where, text, env]))
+      .digest('hex');
+  }
+
+  private async askConfig(args: string[], composeFile?: string, signal?: AbortSignal): Promise<string> {
     const output = await this.compose(['config', ...args], {
       timeoutMs: CONFIG_TIMEOUT_MS,
       composeFile: composeFile || undefined,
@@ -135,21 +177,24 @@ export class DockerRuntime {
 
   /** `config -q` on the new compose file while the old version still runs (SPEC 8: nothing stops for a bad file). */
   async validate(composeFile?: string, signal?: AbortSignal): Promise<void> {
-    await this.config(['-q'], composeFile, signal);
+    // The full output validates as `-q` does, and the image check and the switch's mode read it next.
+    await this.normalisedConfig(composeFile, signal);
   }
 
   /** compose's normalised configuration (`.env` read, variables resolved): JSON from v2, YAML from v1. */
-  async normalisedConfig(composeFile?: string): Promise<{ format: 'json' | 'yaml'; text: string }> {
-    const compose = await detectCompose(undefined, this.options.env ?? process.env);
-    if (compose.version === 'v2') return { format: 'json', text: await this.config(['--format', 'json'], composeFile) };
-    return { format: 'yaml', text: await this.config([], composeFile) };
+  async normalisedConfig(
+    composeFile?: string,
+    signal?: AbortSignal,
+  ): Promise<{ format: 'json' | 'yaml'; text: string }> {
+    const compose = await detectCompose(signal, this.options.env ?? process.env);
+    if (compose.version === 'v2')
+      return { format: 'json', text: await this.config(['--format', 'json'], composeFile, signal) };
+    return { format: 'yaml', text: await this.config([], composeFile, signal) };
   }
 
-  async services(composeFile?: string): Promise<string[]> {
-    return (await this.config(['--services'], composeFile))
-      .split('\n')
-      .map((line) => line.trim())
-      .filter(Boolean);
+  /** In compose's order; read before the stop, the health check after the switch needs no compose call. */
+  async services(composeFile?: string, signal?: AbortSignal): Promise<string[]> {
+    return serviceLines(await this.config(['--services'], composeFile, signal));
   }
 
   /** The images the compose file names, from compose's normalised output (no YAML parser needed). */
@@ -244,8 +289,15 @@ export class DockerRuntime {
   }
 
   async health(options: HealthOptions): Promise<HealthReport> {
-    // compose v1 takes about half a second to list the services: let the first polls run meanwhile.
-    return checkHealth(await this.projectName(), this.services(), options);
+    // Unless remembered, compose v1 takes about a second to list the services: the first poll runs meanwhile.
+    return checkHealth(
+      await this.projectName(),
+      {
+        services: this.services(undefined, options.signal),
+        fresh: () => this.askConfig(['--services'], undefined, options.signal).then(serviceLines),
+      },
+      options,
+    );
   }
 
   /**

@@ -109,6 +109,8 @@ export interface RuntimePort {
   /** Why the switch to this compose file needs `down` rather than `stop`; null when it does not. */
   switchNeedsDown(composeFile: string, signal?: AbortSignal): Promise<string | null>;
   up(options: { signal?: AbortSignal; timeoutMs: number }): Promise<void>;
+  /** Lists the services of the compose file the switch will start: the health check after it then asks no compose. */
+  rememberServices(composeFile: string, signal?: AbortSignal): Promise<void>;
   health(options: {
     critical?: string[];
     timeoutMs: number;

@@ -153,6 +153,7 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
           throw Object.assign(new Error(`compose up failed for ${version}`), { code: 'E_COMPOSE' });
         }
       },
+      async rememberServices() {},
       async health() {
         await pause(options.slowMs);
         calls.push(`health:${version}`);

@@ -47,7 +47,13 @@ export const loadingImages: UpgradeStep = {
       await collaborators.runtime.validate(stagedCompose, signal);
       await collaborators.runtime.checkImages(plan.arch, stagedCompose);
     }
-    plan.stopWith = await stopMode(context, stagedCompose, signal);
+    // The services the switch will start, listed while the old version runs: after the stop it is downtime.
+    const nextCompose = (await exists(stagedCompose)) ? stagedCompose : paths.composeFile;
+    const remember =
+      !prepareState(context).downloadOnly && (await exists(nextCompose))
+        ? collaborators.runtime.rememberServices(nextCompose, signal)
+        : undefined;
+    [plan.stopWith] = await Promise.all([stopMode(context, stagedCompose, signal), remember]);
     savePlan(context.store, context.upgradeId, plan);
     return undefined;
   },
