@@ -9,7 +9,18 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ROW_PREFIX, type Row } from './report.js';
 
-const ALL = ['status', 'download', 'prestage', 'backup', 'apply', 'fleet', 'image-delta', 'downtime', 'daemon-idle'];
+const ALL = [
+  'status',
+  'download',
+  'prestage',
+  'backup',
+  'restore',
+  'apply',
+  'fleet',
+  'image-delta',
+  'downtime',
+  'daemon-idle',
+];
 const only = process.env.ONLY?.split(',').filter(Boolean);
 const rows: Row[] = [];
 

@@ -7,6 +7,7 @@
  * jitter window, the origin's peak requests per second, bytes per idle poll and the share of boxes
  * that took a release at rollout 10 %, 50 % and 100 %.
  */
+import { reportRow } from './report.js';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -212,6 +213,16 @@ async function main(): Promise<void> {
     [100, at100],
   ].every(([percent, value]) => Math.abs(percent! - value!) <= 1);
   if (!within || !kept) process.exitCode = 1;
+  reportRow({
+    what: `fleet of ${BOXES} boxes, jitter ${JITTER}, one origin`,
+    standard: `without jitter: ${BOXES * 2} requests in one second`,
+    nuwax:
+      `origin peak ${peakBoxes * 2} requests/s; ${Math.round(idleBytes)} B per idle poll; took the release at ` +
+      `10/50/100 %: ${at10.toFixed(2)} / ${at50.toFixed(2)} / ${at100.toFixed(2)} %`,
+    goal: 'rollout shares within 1 point, the 10 % kept at 50 %',
+    met: within && kept,
+    runs: [`one seeded run (identical across runs), ${(wallMs / 1000).toFixed(1)} s of wall time`],
+  });
   await dispatcher.close();
   await relay.close();
   await origin.close();

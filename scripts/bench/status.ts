@@ -7,14 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, reportRow } from './report.js';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const runs = Number(process.env.RUNS ?? 9);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 function time(args: string[]): number {
   const started = process.hrtime.bigint();
@@ -40,6 +36,14 @@ try {
   console.log(
     `nuwax status     median ${statusMs.toFixed(0)} ms (${(statusMs / nodeMs).toFixed(2)}x node -e 0; target < 500 ms)`,
   );
+  reportRow({
+    what: '`nuwax status`',
+    standard: `\`node -e 0\` ${nodeMs.toFixed(0)} ms`,
+    nuwax: `${statusMs.toFixed(0)} ms (median of ${runs})`,
+    goal: '< 500 ms',
+    met: statusMs < 500,
+    runs: status.map((ms, index) => `${ms.toFixed(0)} ms (node ${node[index]!.toFixed(0)} ms)`),
+  });
 } finally {
   rmSync(home, { recursive: true, force: true });
 }

@@ -25,6 +25,8 @@ export interface SampleVersion {
   brokenWeb?: boolean;
   /** Make the worker exit 1 in a loop (a broken non-critical service). */
   brokenWorker?: boolean;
+  /** The release drops the worker service. */
+  withoutWorker?: boolean;
   /** Write a compose file that `docker compose up` rejects at start (a missing device). */
   brokenUp?: boolean;
   /** docker/traffic.sh: a maintenance flag while the services switch; `failing-off` as if the proxy were down. */
@@ -85,7 +87,15 @@ export function composeFile(sample: SampleVersion): string {
   // A device that does not exist: `config -q` accepts the file, `up` fails when it creates the container.
   const devices = sample.brokenUp ? '\n    devices: ["/dev/nuwax-missing-device:/dev/missing"]' : '';
   const healthPath = sample.brokenWeb ? 'missing.txt' : 'index.html';
-  const worker = sample.brokenWorker ? 'echo worker failing; exit 1' : 'while true; do sleep 1; done';
+  const loop = sample.brokenWorker ? 'echo worker failing; exit 1' : 'while true; do sleep 1; done';
+  const worker = sample.withoutWorker
+    ? ''
+    : `
+  worker:
+    image: ${sample.imageTag}
+    command: ["sh", "-c", "${loop}"]
+    network_mode: host
+    restart: unless-stopped`;
   return `version: "2.4"
 services:
   web:
@@ -99,12 +109,7 @@ services:
       interval: 1s
       timeout: 2s
       retries: 2
-      start_period: 1s
-  worker:
-    image: ${sample.imageTag}
-    command: ["sh", "-c", "${worker}"]
-    network_mode: host
-    restart: unless-stopped
+      start_period: 1s${worker}
   init:
     image: ${sample.imageTag}
     command: ["sh", "-c", "echo init ${sample.version} >> /data/init.log"]

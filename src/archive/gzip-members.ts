@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import vm from 'node:vm';
 import zlib from 'node:zlib';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
+import { garbageMeter } from './collect.js';
 
 const gzip = promisify(zlib.gzip);
 const gunzip = promisify(zlib.gunzip);
@@ -195,6 +196,7 @@ export async function* inflateFile(file: string, options: InflateOptions = {}): 
 async function* inflateMembers(handle: FileHandle, size: number, options: InflateOptions): AsyncGenerator<Buffer> {
   const pending: Array<Promise<Buffer>> = [];
   const inFlight = parallelism() + 1;
+  const collect = garbageMeter();
   let position = 0;
   try {
     while (position < size) {
@@ -223,7 +225,11 @@ async function* inflateMembers(handle: FileHandle, size: number, options: Inflat
       const job = gunzip(member, { maxOutputLength: MAX_MEMBER_OUTPUT, chunkSize: MEMBER_INPUT + 1024 });
       job.catch(() => undefined);
       pending.push(job);
-      if (pending.length >= inFlight) yield await pending.shift()!;
+      if (pending.length >= inFlight) {
+        const inflated = await pending.shift()!;
+        yield inflated;
+        collect(inflated.length);
+      }
     }
     while (pending.length > 0) yield await pending.shift()!;
   } catch (error) {
@@ -239,6 +245,7 @@ async function* inflateStream(file: string, options: InflateOptions): AsyncGener
   });
   const inflater = zlib.createGunzip({ chunkSize: 1 << 18 });
   let read = 0;
+  const collect = garbageMeter();
   source.on('data', (chunk: string | Buffer) => {
     if (typeof chunk === 'string') return;
     options.onRaw?.(chunk);
@@ -248,7 +255,10 @@ async function* inflateStream(file: string, options: InflateOptions): AsyncGener
   source.on('error', (error) => inflater.destroy(error));
   source.pipe(inflater);
   try {
-    for await (const chunk of inflater) yield chunk as Buffer;
+    for await (const chunk of inflater) {
+      yield chunk as Buffer;
+      collect((chunk as Buffer).length);
+    }
   } catch (error) {
     if (error instanceof NuwaxError) throw error;
     throw new NuwaxError(ErrorCodes.E_ARCHIVE, `Corrupt gzip data: ${(error as Error).message}`, { cause: error });

@@ -26,7 +26,6 @@ export interface ExtractResult {
   directories: number;
   symlinks: number;
   bytes: number;
-  entries: string[];
   /** sha256 of the archive file as read (tar and tar.gz). */
   sha256: string | null;
 }
@@ -78,12 +77,14 @@ function unsafe(rawName: string, why: string): NuwaxError {
  * created with O_EXCL|O_NOFOLLOW, hard links only to files this extraction wrote.
  */
 export class SafeWriter {
-  readonly result: ExtractResult = { files: 0, directories: 0, symlinks: 0, bytes: 0, entries: [], sha256: null };
+  readonly result: ExtractResult = { files: 0, directories: 0, symlinks: 0, bytes: 0, sha256: null };
   private readonly root: string;
   /** Real directories inside the root, checked or made by this extraction. */
   private readonly directories = new Set<string>();
-  /** Regular files this extraction wrote, with their pending write. */
-  private readonly files = new Map<string, Promise<void>>();
+  /** Writes still running, by path: bounded by the concurrency, not by the number of entries. */
+  private readonly pending = new Map<string, Promise<void>>();
+  /** Regular files this extraction wrote (hard links may point only at them), relative to the root. */
+  private readonly written = new Set<string>();
   private readonly links: Array<[string, string]> = [];
   private readonly directoryFacts: Array<[string, Date, number]> = [];
   private readonly inFlight = new Set<Promise<void>>();
@@ -171,7 +172,7 @@ export class SafeWriter {
    * entry of the same name) is replaced; a symlink or a folder there is refused.
    */
   private async replaceable(absolute: string, rawName: string, create: () => Promise<void>): Promise<void> {
-    await this.files.get(absolute);
+    await this.pending.get(absolute);
     try {
       await create();
     } catch (error) {
@@ -200,11 +201,11 @@ export class SafeWriter {
     if (kind === 'other') throw unsafe(rawName, 'is a device, fifo or other special file');
     const absolute = this.absoluteOf(relative);
     await this.prepareParent(absolute, rawName);
-    this.result.entries.push(relative);
     if (kind === 'directory') return this.directory(absolute, rawName, facts);
     if (kind === 'symlink') return this.symlink(absolute, rawName, facts.linkname ?? '');
     if (kind === 'link') return this.hardLink(absolute, rawName, facts.linkname ?? '');
     this.checkSize(facts.size, rawName);
+    this.written.add(relative);
     const content = body ? body() : null;
     if (facts.size <= SMALL_FILE) {
       // Creating many small files one after another is what makes a naive restore slow:
@@ -267,11 +268,11 @@ export class SafeWriter {
       throw unsafe(rawName, `is a hard link to "${linkname}" (${(error as Error).message})`);
     }
     const source = target === null ? null : this.absoluteOf(target);
-    if (source === null || !this.files.has(source))
+    if (source === null || target === null || !this.written.has(target))
       throw unsafe(rawName, `is a hard link to "${linkname}", which is not a file extracted before it`);
-    await this.files.get(source);
+    await this.pending.get(source);
     await this.replaceable(absolute, rawName, () => link(source, absolute));
-    this.files.set(absolute, Promise.resolve());
+    this.written.add(path.relative(this.root, absolute).split(path.sep).join('/'));
     this.result.files += 1;
   }
 
@@ -324,22 +325,25 @@ export class SafeWriter {
         await handle.close();
       }
     })();
-    this.files.set(absolute, writing);
-    await writing;
+    this.pending.set(absolute, writing);
+    try {
+      await writing;
+    } finally {
+      this.pending.delete(absolute);
+    }
   }
 
   private background(absolute: string, work: Promise<void>): void {
-    const tracked = work.then(
-      () => {
-        this.inFlight.delete(tracked);
-      },
-      (error: unknown) => {
-        this.inFlight.delete(tracked);
-        this.failure ??= error;
-      },
-    );
+    const done = () => {
+      this.inFlight.delete(tracked);
+      if (this.pending.get(absolute) === tracked) this.pending.delete(absolute);
+    };
+    const tracked: Promise<void> = work.then(done, (error: unknown) => {
+      done();
+      this.failure ??= error;
+    });
     this.inFlight.add(tracked);
-    this.files.set(absolute, tracked);
+    this.pending.set(absolute, tracked);
   }
 
   private inside(resolved: string): boolean {

@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { checkArchive, createTarGz, extractArchive } from '../archive/index.js';
 import { ErrorCodes, isNuwaxError, NuwaxError, toNuwaxError } from '../errors/index.js';
 import type { ProgressListener } from '../events/index.js';
@@ -62,6 +64,21 @@ export interface CreateBackupRequest {
   hookFile?: string | null;
 }
 
+/**
+ * The restored files are written without an fsync each (one per file would cost more than the
+ * extraction): one syncfs of the filesystem makes them durable before the old tree is deleted.
+ */
+async function syncFilesystem(directory: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  await promisify(execFile)('sync', ['-f', directory], { timeout: 600_000 });
+}
+
+/** `rm -rf` in a process of its own: fs.rm's recursion grows this process's memory with the tree. */
+async function removeTree(directory: string): Promise<void> {
+  if (process.platform === 'win32') return rm(directory, { recursive: true, force: true });
+  await promisify(execFile)('rm', ['-rf', '--', directory], { timeout: 3_600_000 });
+}
+
 /** Checked, without duplicates, and outermost only: `app` covers `app/config`. */
 function normalisePaths(paths: string[]): string[] {
   const checked = [...new Set(paths.map((item) => checkRelativePath(item, 'backup path')))].sort();
@@ -89,7 +106,13 @@ export class BackupService {
    * leaves a folder that the next restore removes (removeStaleRestoreFolders).
    */
   private deleteAside(aside: string): void {
-    const deletion = rm(aside, { recursive: true, force: true })
+    const deletion = syncFilesystem(this.options.dockerDir)
+      .then(
+        () => removeTree(aside),
+        (error: unknown) =>
+          // Not durable yet: the old tree stays until the next restore removes it.
+          this.logger.warn({ err: error, folder: aside }, 'could not sync the restored tree; kept the replaced one'),
+      )
       .catch((error: unknown) => this.logger.warn({ err: error, folder: aside }, 'could not delete the replaced tree'))
       .finally(() => this.deletions.delete(deletion));
     this.deletions.add(deletion);

@@ -3,16 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { type Config, type HomePaths, homePaths, loadConfig, resolveHome } from '../config/index.js';
-import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
+import { ErrorCodes, NuwaxError } from '../errors/index.js';
 import { createLogger, type Logger, type LogLevel } from '../log/index.js';
 import { openStore, type Store } from '../state/index.js';
+import { commandPath, globalOptions, isDaemon, isUsage, reportError } from './options.js';
 
-export interface GlobalOptions {
-  home?: string;
-  config?: string;
-  json?: boolean;
-  logLevel?: LogLevel;
-}
+export { commandPath, type GlobalOptions, globalOptions, reportError } from './options.js';
 
 /** What every command gets: the home, its config, the store (opened on first use), a logger, output. */
 export class CliContext {
@@ -43,34 +39,7 @@ export class CliContext {
     this.openedStore?.close();
   }
 }
-
-const GLOBAL_KEYS = ['home', 'config', 'json', 'logLevel'] as const;
-
-/**
- * The global options wherever they were given: each command defines them too, and the one nearest
- * the command wins (`nuwax --json status --home /opt/app`). commander's optsWithGlobals lets the
- * program's value win instead, which would ignore what comes after the command.
- */
-export function globalOptions(command: Command): GlobalOptions {
-  const chain: Command[] = [];
-  for (let current: Command | null = command; current; current = current.parent) chain.unshift(current);
-  const merged: Record<string, unknown> = {};
-  for (const item of chain) {
-    const options = item.opts();
-    for (const key of GLOBAL_KEYS) if (options[key] !== undefined) merged[key] = options[key];
-  }
-  return merged as GlobalOptions;
-}
-
-/** Commands that only read: they never create a home, and a home without config.toml is an error. */
 const READ_ONLY = new Set(['status', 'check', 'history', 'doctor', 'backup list']);
-
-/** `backup list` for the list subcommand of backup; the program's own name left out. */
-export function commandPath(command: Command): string {
-  const names: string[] = [];
-  for (let current: Command | null = command; current?.parent; current = current.parent) names.unshift(current.name());
-  return names.join(' ');
-}
 
 /**
  * A read-only command pointed at the wrong folder must say so, not report an empty box (and create
@@ -96,11 +65,6 @@ async function requireConfiguredHome(home: string, configFile: string | undefine
     throw new NuwaxError(ErrorCodes.E_CONFIG, `No config file in the home ${home}: ${file} does not exist ${where}`, {
       details: { home, config: file },
     });
-}
-
-/** The daemon's stderr is its log: NDJSON only, for journald and log shippers (README). */
-function isDaemon(command: Command): boolean {
-  return commandPath(command) === 'daemon';
 }
 
 export async function createContext(command: Command): Promise<CliContext> {
@@ -139,32 +103,6 @@ export function action<A extends unknown[]>(run: (context: CliContext, ...args: 
       context?.close();
     }
   };
-}
-
-function isUsage(error: unknown): boolean {
-  return error instanceof NuwaxError && error.code === ErrorCodes.E_USAGE;
-}
-
-/** With `log` (the daemon), stderr gets the error as one NDJSON record instead of a line for a person. */
-export function reportError(error: unknown, options: GlobalOptions, step?: string, log?: Logger): void {
-  const nuwaxError = toNuwaxError(error);
-  if (options.json) {
-    const result: Record<string, unknown> = { status: 'failed', error: nuwaxError.toJSON(), changed: false };
-    if (step) result.step = step;
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  }
-  if (log) {
-    log.error({ err: error, code: nuwaxError.code }, `${nuwaxError.code}: ${nuwaxError.message}`);
-    return;
-  }
-  process.stderr.write(`nuwax: ${nuwaxError.code}: ${nuwaxError.message}\n`);
-  if (options.logLevel === 'debug' || options.logLevel === 'trace') {
-    process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n`);
-    if ((error as Error)?.cause)
-      process.stderr.write(
-        `caused by: ${((error as Error).cause as Error)?.stack ?? String((error as Error).cause)}\n`,
-      );
-  }
 }
 
 /** Who started an upgrade, for its record; a container without a passwd entry has only a uid. */

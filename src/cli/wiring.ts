@@ -87,8 +87,15 @@ export function createCollaborators(context: CliContext, options: { signalRateLi
       down: async (downOptions) => {
         await runtime.down(downOptions);
       },
+      stop: async (stopOptions) => {
+        await runtime.stop(stopOptions);
+      },
+      switchNeedsDown: (composeFile, signal) => runtime.switchNeedsDown(composeFile, signal),
       up: async (upOptions) => {
         await runtime.up(upOptions);
+      },
+      rememberServices: async (composeFile, signal) => {
+        await runtime.services(composeFile, signal);
       },
       health: (healthOptions) => runtime.health(healthOptions),
       diagnostics: () => runtime.collectDiagnostics(),

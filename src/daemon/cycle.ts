@@ -4,6 +4,8 @@
  */
 import { isInsideWindow, type TimeWindow } from '../config/index.js';
 
+export { jitterDelayMs } from './timing.js';
+
 /** Why a cycle only pre-stages: what a staged release is waiting for. */
 export type WaitingFor = 'auto_apply' | 'window' | 'updates_lock';
 
@@ -80,16 +82,6 @@ export function rateLimitFor(
 ): number {
   if (!insideWindow && limits.outsideWindow !== undefined) return limits.outsideWindow;
   return limits.download;
-}
-
-/**
- * A random delay in [0, jitter] so a fleet on the same cron line does not hit the server at once.
- * The random source is clamped, so a faulty one can never push the delay out of bounds.
- */
-export function jitterDelayMs(jitterSeconds: number, random: () => number = Math.random): number {
-  const value = random();
-  const fraction = Number.isFinite(value) ? Math.max(0, Math.min(1, value)) : 0;
-  return Math.floor(fraction * Math.max(0, jitterSeconds) * 1000);
 }
 
 /** Cycles to skip after `failures` consecutive server failures: 0, 1, 3, 7, 15, … capped at `cap`. */

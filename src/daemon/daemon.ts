@@ -1,11 +1,14 @@
 import type { EventEmitter } from 'node:events';
 import cron from 'node-cron';
-import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';
-import type { Logger } from '../log/index.js';
+import { toNuwaxError } from '../errors/index.js';
 import { formatWindow } from './cycle.js';
 import { acquireLock } from './lock.js';
+import { cronLogger, validateSchedule } from './schedule.js';
+import { STOP_MESSAGES, STOP_SIGNALS } from './timing.js';
 import { type CycleOutcome, CycleRunner, type CycleRunnerOptions } from './runner.js';
 import { startWatch, type WatchOptions } from './watch.js';
+
+export { validateSchedule } from './schedule.js';
 
 export interface DaemonOptions extends CycleRunnerOptions {
   /** data/nuwax.lock: one daemon or upgrade per home. */
@@ -29,32 +32,6 @@ export interface DaemonHandle {
   done: Promise<number>;
 }
 
-const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
-
-/** node-cron's own warnings (missed executions after a suspend) go to our log, not the console. */
-function cronLogger(logger: Logger) {
-  return {
-    info: (message: string) => logger.debug({ source: 'node-cron' }, message),
-    warn: (message: string) => logger.warn({ source: 'node-cron' }, message),
-    error: (message: string | Error, error?: Error) =>
-      logger.error({ source: 'node-cron', err: error ?? message }, String(message)),
-    debug: (message: string | Error, error?: Error) =>
-      logger.debug({ source: 'node-cron', err: error }, String(message)),
-  };
-}
-
-/** `[schedule] check` must be a cron line node-cron accepts (5 fields, or 6 with seconds). */
-export function validateSchedule(expression: string): void {
-  const validation = cron.validateDetailed(expression);
-  if (!validation.valid) {
-    const problems = validation.errors.map((error) => `${error.field}: ${error.message}`).join('; ');
-    throw new NuwaxError(
-      ErrorCodes.E_CONFIG,
-      `schedule.check: "${expression}" is not a cron expression (${problems || 'expected 5 or 6 fields'})`,
-    );
-  }
-}
-
 /** The exit code of a `--once` cycle: the result's (SPEC 8), or 0 when it was stopped or had nothing to do. */
 export async function exitCodeOf(outcome: CycleOutcome): Promise<number> {
   if (!outcome.result || outcome.aborted) return 0;
@@ -62,12 +39,6 @@ export async function exitCodeOf(outcome: CycleOutcome): Promise<number> {
   const { exitCodeFor } = await import('../upgrade/index.js');
   return exitCodeFor(outcome.result);
 }
-
-const STOP_MESSAGES = {
-  idle: 'daemon: stopping',
-  aborting: 'daemon: stopping; the download stops now and resumes at the next run',
-  finishing: 'daemon: stopping after the switch in progress finishes or rolls back',
-} as const;
 
 /**
  * `nuwax daemon` (SPEC 10): takes the home's lock, finishes an interrupted upgrade, then runs a

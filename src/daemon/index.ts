@@ -17,7 +17,26 @@ export {
   startDaemon,
   validateSchedule,
 } from './daemon.js';
-export { decideWatch, startWatch, type WatchDecision, type WatchGuard, type WatchOptions } from './watch.js';
+export {
+  decideWatch,
+  lookOnce,
+  startWatch,
+  type WatchDecision,
+  type WatchGuard,
+  type WatchOptions,
+  type WatchState,
+} from './watch.js';
+export { nextRuns } from './schedule.js';
+export { STOP_MESSAGES, STOP_SIGNALS } from './timing.js';
+export type {
+  BackoffState,
+  ChildJob,
+  ChildMessage,
+  ChildRole,
+  DaemonSettings,
+  SupervisorOptions,
+} from './supervisor.js';
+export { PLANNED_RUNS } from './supervisor.js';
 export { acquireLock, type HeldLock, isStaleHolder, type LockHolder, readLockHolder } from './lock.js';
 export { createWebhookNotifier, eventText, type WebhookNotifier, type WebhookOptions } from './notify.js';
 export {

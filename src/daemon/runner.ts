@@ -127,7 +127,8 @@ export class CycleRunner {
     return 'aborting';
   }
 
-  async tick(): Promise<CycleOutcome> {
+  /** With `waited`, the jitter was waited already (by the daemon's parent process): the cycle starts now. */
+  async tick(waited?: { jitterMs: number }): Promise<CycleOutcome> {
     const started = Date.now();
     const cycle = ++this.cycles;
     const outcome = (fields: Partial<CycleOutcome>): CycleOutcome => ({
@@ -156,9 +157,10 @@ export class CycleRunner {
         );
         return this.record(outcome({ skipped: 'backoff' }));
       }
-      const jitterMs =
-        this.options.jitter === false ? 0 : jitterDelayMs(this.options.config.schedule.jitter, this.options.random);
-      if (jitterMs > 0 && !(await this.wait(jitterMs))) return outcome({ skipped: 'stopping', jitterMs });
+      let jitterMs = waited?.jitterMs ?? 0;
+      if (!waited && this.options.jitter !== false)
+        jitterMs = jitterDelayMs(this.options.config.schedule.jitter, this.options.random);
+      if (!waited && jitterMs > 0 && !(await this.wait(jitterMs))) return outcome({ skipped: 'stopping', jitterMs });
       const controller = new AbortController();
       this.current = { controller, switching: false };
       return this.record(await this.run(controller, jitterMs, outcome));

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Dispatcher, getGlobalDispatcher, interceptors } from 'undici';
+import { type Dispatcher, getGlobalDispatcher, interceptors } from '../http/index.js';
 import { createProgressReporter } from '../events/index.js';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { ensureFreeSpace } from '../fsutil/index.js';
-import { type Logger, silentLogger } from '../log/index.js';
+import type { Logger } from '../log/index.js';
 import type { DownloadRow } from '../state/index.js';
 import { type AttemptOutcome, classifyNetworkError, runAttempt } from './attempt.js';
 import { createSink, defaultEngine, type Engine } from './engine.js';
@@ -36,6 +36,9 @@ const MAX_RESTARTS = 3;
 export const DEFAULT_MIN_RATE = { bytesPerSecond: 1024, windowMs: 60_000 };
 
 type Reporter = ReturnType<typeof createProgressReporter>;
+/** What the download logs through; pino's silent logger would load pino, and its memory, for nothing. */
+type DownloadLogger = Pick<Logger, 'debug' | 'info' | 'warn'>;
+const SILENT: DownloadLogger = { debug() {}, info() {}, warn() {} };
 
 function unverifiedKey(url: string): string {
   return createHash('sha256').update(`unverified:${url}`).digest('hex');
@@ -76,7 +79,7 @@ export class DownloadJob {
   readonly partPath: string;
   readonly finalPath: string;
   private readonly expectedSize: number | null;
-  private readonly logger: Logger;
+  private readonly logger: DownloadLogger;
   private readonly dispatcher: Dispatcher;
   private readonly limiter: RateLimiter | null;
   private row: DownloadRow;
@@ -98,7 +101,7 @@ export class DownloadJob {
     this.verified = options.sha256 !== null;
     this.sha256 = options.sha256 !== null ? normaliseSha256(options.sha256) : unverifiedKey(options.urls[0]!);
     this.expectedSize = options.size ?? null;
-    this.logger = options.logger ?? silentLogger;
+    this.logger = options.logger ?? SILENT;
     this.partPath = partialPathFor(options.directory, this.sha256);
     this.finalPath = finalPathFor(options.directory, this.sha256, options.urls, options.fileName);
     this.dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(

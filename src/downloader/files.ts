@@ -56,11 +56,9 @@ export async function sizeOf(file: string): Promise<number | null> {
 /**
  * Hashes the first `length` bytes of a file: a final file found on disk, and the prefix of a
  * resume with the 'inline' engine. node:crypto cannot export its state, so after a restart of the
- * process the prefix on disk is hashed again. Measured (scripts/bench/download.ts prints it):
- * node:crypto ~900 MiB/s, hash-wasm ~140 MiB/s. Re-reading half of a 1 GiB file costs ~0.6 s with
- * node:crypto, while hashing the whole stream with hash-wasm (whose state could be saved in the
- * row's hash_state) would cost ~7 s: node:crypto wins. A resume by default does this re-hash on
- * another thread, during the fetch (follower.ts).
+ * process the prefix on disk is hashed again; hash-wasm's saveable state was measured and loses
+ * (it hashes several times slower: scripts/bench/README.md, "download"). A resume by default does
+ * this re-hash on another thread, during the fetch (follower.ts).
  */
 export async function hashPrefix(file: string, length: number, signal?: AbortSignal): Promise<Hash> {
   const hash = createHash('sha256');

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { checkRelativePath, exists, whenAbsent } from '../fsutil/index.js';
 import { runCommand } from '../runtime/index.js';
@@ -91,39 +89,83 @@ async function locateBase(
   return found;
 }
 
-async function* rangeOf(file: string, entry: RawEntry): AsyncGenerator<Buffer> {
-  if (entry.size === 0) return;
-  yield* createReadStream(file, {
-    start: entry.dataStart,
-    end: entry.dataStart + entry.size - 1,
-    highWaterMark: 1 << 20,
-  });
+const COPY_BUFFER = 1 << 20;
+
+/**
+ * Writes the full archive: headers from the description, bodies from the thin archive or, for base
+ * layers, from the box (hashed as they are copied). One buffer is read into and written from for
+ * the whole archive, so memory stays flat whatever the layers weigh: a fresh 1 MiB buffer per read
+ * left ~30 MiB of them waiting for a collection.
+ */
+class ArchiveWriter {
+  readonly hash = createHash('sha256');
+  size = 0;
+  private readonly buffer = Buffer.allocUnsafe(COPY_BUFFER);
+  private readonly sources = new Map<string, FileHandle>();
+
+  constructor(
+    private readonly output: FileHandle,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  async write(bytes: Buffer): Promise<void> {
+    this.hash.update(bytes);
+    this.size += bytes.length;
+    let written = 0;
+    while (written < bytes.length)
+      written += (await this.output.write(bytes, written, bytes.length - written)).bytesWritten;
+  }
+
+  /** Copies `size` bytes of `file` from `start`, feeding each chunk to `check` before it is written. */
+  async copy(file: string, start: number, size: number, check?: (chunk: Buffer) => void): Promise<void> {
+    let source = this.sources.get(file);
+    if (!source) {
+      source = await open(file, 'r');
+      this.sources.set(file, source);
+    }
+    let done = 0;
+    while (done < size) {
+      throwIfAborted(this.signal);
+      const { bytesRead } = await source.read(this.buffer, 0, Math.min(COPY_BUFFER, size - done), start + done);
+      if (bytesRead === 0)
+        throw new NuwaxError(ErrorCodes.E_IMAGE_LOAD, `${file} ends before the layer it indexes`, {
+          details: { file },
+        });
+      const chunk = this.buffer.subarray(0, bytesRead);
+      check?.(chunk);
+      await this.write(chunk);
+      done += bytesRead;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const source of this.sources.values()) await source.close();
+    this.sources.clear();
+  }
 }
 
-async function* fullBytes(
+async function writeFull(
+  writer: ArchiveWriter,
   name: string,
   thin: { file: string; index: TarIndex },
   description: ThinDescription,
   base: Map<string, Located>,
-): AsyncGenerator<Buffer> {
+): Promise<void> {
   const bodies = new Map(thin.index.entries.map((entry) => [entry.name, entry]));
   for (const [position, item] of description.entries.entries()) {
-    yield Buffer.from(item.header, 'base64');
+    await writer.write(Buffer.from(item.header, 'base64'));
     if (item.body === 'thin') {
       if (item.size > 0) {
         const entry = bodies.get(bodyName(position));
         if (!entry || entry.size !== item.size)
           throw new NuwaxError(ErrorCodes.E_IMAGE_LOAD, `${name}: the thin archive lacks entry ${position}`);
-        yield* rangeOf(thin.file, entry);
+        await writer.copy(thin.file, entry.dataStart, entry.size);
       }
     } else {
       // Checked while copied, before anything reaches docker load: a tampered layer is a base mismatch.
       const located = base.get(item.digest)!;
       const hash = createHash('sha256');
-      for await (const chunk of rangeOf(located.file, located.entry)) {
-        hash.update(chunk);
-        yield chunk;
-      }
+      await writer.copy(located.file, located.entry.dataStart, located.entry.size, (chunk) => hash.update(chunk));
       const actual = `sha256:${hash.digest('hex')}`;
       if (located.entry.size !== item.size || actual !== item.digest)
         throw mismatch(name, `the base layer ${item.digest} on the box has other content (${actual})`, {
@@ -132,9 +174,9 @@ async function* fullBytes(
           source: located.file,
         });
     }
-    yield Buffer.alloc(paddingOf(item.size));
+    await writer.write(Buffer.alloc(paddingOf(item.size)));
   }
-  yield Buffer.alloc(description.trailer);
+  await writer.write(Buffer.alloc(description.trailer));
 }
 
 /** Rebuilds one full archive from a thin one; returns the layer bytes taken from the box. */
@@ -151,20 +193,16 @@ async function rebuildOne(
   temporaries.push(output);
   try {
     const base = await locateBase(name, description, dockerDir, path.dirname(file), options, temporaries);
-    const hash = createHash('sha256');
-    let size = 0;
-    const measured = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        size += chunk.length;
-        yield chunk;
-      }
-    };
-    await pipeline(fullBytes(name, { file, index }, description, base), measured, createWriteStream(output), {
-      signal: options.signal,
-    });
-    const sha256 = hash.digest('hex');
-    if (size !== description.size || sha256 !== description.sha256)
+    const handle = await open(output, 'w');
+    const writer = new ArchiveWriter(handle, options.signal);
+    try {
+      await writeFull(writer, name, { file, index }, description, base);
+    } finally {
+      await writer.close();
+      await handle.close();
+    }
+    const sha256 = writer.hash.digest('hex');
+    if (writer.size !== description.size || sha256 !== description.sha256)
       throw mismatch(name, 'the rebuilt archive does not match the published one', {
         expected: description.sha256,
         actual: sha256,

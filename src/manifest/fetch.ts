@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from '../http/index.js';
 import type { Config } from '../config/index.js';
 import { ErrorCodes, NuwaxError, throwIfAborted, toNuwaxError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';

@@ -1,4 +1,4 @@
-import { type Dispatcher, getGlobalDispatcher, request } from 'undici';
+import { type Dispatcher, getGlobalDispatcher, request } from '../http/index.js';
 import { ErrorCodes, NuwaxError, UNREACHABLE_CODES } from '../errors/index.js';
 
 const USER_AGENT = 'nuwax';

@@ -55,15 +55,22 @@ const LOG_LINES = 20;
 
 /** The containers of a compose project, one-off `run` containers left out. */
 export async function inspectProject(project: string, signal?: AbortSignal): Promise<ContainerFacts[]> {
+  return (await inspectIds(await listProject(project, signal), signal)) ?? [];
+}
+
+async function listProject(project: string, signal?: AbortSignal): Promise<string[]> {
   const filters = ['--filter', `label=com.docker.compose.project=${project}`];
   const listed = await runCommand('docker', ['ps', '-aq', ...filters], { timeoutMs: 30_000, signal });
   if (listed.code !== 0)
     throw new NuwaxError(ErrorCodes.E_DOCKER, `docker ps failed: ${listed.stderr.trim().slice(-500)}`);
-  const ids = listed.stdout.split('\n').filter(Boolean);
+  return listed.stdout.split('\n').filter(Boolean);
+}
+
+/** null when one of the containers is gone (inspect then fails for all): the caller lists them again. */
+async function inspectIds(ids: string[], signal?: AbortSignal): Promise<ContainerFacts[] | null> {
   if (ids.length === 0) return [];
   const output = await runCommand('docker', ['inspect', ...ids], { timeoutMs: 30_000, signal });
-  // A container removed between ps and inspect makes inspect fail for all: the next poll sees the truth.
-  if (output.code !== 0) return [];
+  if (output.code !== 0) return null;
   return (JSON.parse(output.stdout) as ContainerFacts[]).filter(
     (item) => item.Config.Labels?.['com.docker.compose.oneoff'] !== 'True',
   );
@@ -99,27 +106,50 @@ interface Observation {
   verdict: Verdict;
 }
 
-async function observe(
-  project: string,
-  services: string[],
-  settleMs: number,
-  signal?: AbortSignal,
-): Promise<Map<string, Observation>> {
-  const containers = await inspectProject(project, signal);
-  const now = Date.now();
-  return new Map(
-    services.map((service) => {
-      const container =
-        containers.find((item) => item.Config.Labels?.['com.docker.compose.service'] === service) ?? null;
-      return [
-        service,
-        {
-          container,
-          verdict: container ? judge(container, settleMs, now) : { decided: false, reason: 'no container' },
-        },
-      ];
-    }),
-  );
+const serviceOf = (container: ContainerFacts) => container.Config.Labels?.['com.docker.compose.service'];
+
+/**
+ * The project's containers across polls: listed once (`docker ps`), then one `docker inspect` of the
+ * known ids per poll, a docker CLI start less while the services are down; listed again when one of
+ * them is gone or a service has none.
+ */
+class ProjectContainers {
+  private ids: string[] | null = null;
+
+  constructor(
+    private readonly project: string,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  async read(): Promise<ContainerFacts[]> {
+    if (this.ids !== null) {
+      const known = await inspectIds(this.ids, this.signal);
+      if (known !== null) return known;
+    }
+    this.ids = await listProject(this.project, this.signal);
+    return (await inspectIds(this.ids, this.signal)) ?? [];
+  }
+
+  forget(): void {
+    this.ids = null;
+  }
+}
+
+/** When a running container without a HEALTHCHECK will have run for the settle time (epoch ms), or null. */
+function settlesAt(container: ContainerFacts | null, settleMs: number): number | null {
+  const state = container?.State;
+  if (!state?.Running || state.Restarting || state.Health) return null;
+  return Date.parse(state.StartedAt) + settleMs;
+}
+
+/**
+ * The services' list and where it comes from: compose, or remembered from before the switch (compose
+ * v1 takes about a second of CPU to list them, time the services are down). `fresh` asks compose
+ * again, once, if the containers disagree with a remembered list.
+ */
+export interface ServiceList {
+  services: string[] | Promise<string[]>;
+  fresh?: () => Promise<string[]>;
 }
 
 /**
@@ -127,15 +157,40 @@ async function observe(
  * answers, a critical service has failed, or the timeout passes (SPEC 8). Then reports each service
  * with the facts a diagnosis needs: exit code, OOMKilled, restarts, last log lines, a port in use.
  */
-export async function checkHealth(project: string, services: string[], options: HealthOptions): Promise<HealthReport> {
+export async function checkHealth(project: string, list: ServiceList, options: HealthOptions): Promise<HealthReport> {
   const deadline = Date.now() + options.timeoutMs;
-  const critical = new Set(options.critical ?? services);
+  let serviceList = Promise.resolve(list.services);
+  let fresh = list.fresh;
+  // Its failure surfaces at the first observation; this only keeps an abort before it from leaving
+  // the rejection unhandled.
+  serviceList.catch(() => undefined);
+  const containersOf = new ProjectContainers(project, options.signal);
+  let critical = new Set(options.critical);
   let observations = new Map<string, Observation>();
   let probes: ProbeResult[] = [];
   let stoppedBy = '';
   for (;;) {
     throwIfAborted(options.signal);
-    observations = await observe(project, services, options.settleMs, options.signal);
+    const [services, containers] = await Promise.all([serviceList, containersOf.read()]);
+    const labelled = new Set(containers.map(serviceOf));
+    const missing = services.some((service) => !labelled.has(service));
+    if (missing) containersOf.forget();
+    if (fresh && (missing || [...labelled].some((service) => service && !services.includes(service)))) {
+      serviceList = fresh();
+      fresh = undefined;
+      continue;
+    }
+    const now = Date.now();
+    observations = new Map(
+      services.map((service) => {
+        const container = containers.find((item) => serviceOf(item) === service) ?? null;
+        const verdict: Verdict = container
+          ? judge(container, options.settleMs, now)
+          : { decided: false, reason: 'no container' };
+        return [service, { container, verdict }];
+      }),
+    );
+    if (!options.critical) critical = new Set(observations.keys());
     probes = await Promise.all((options.http ?? []).map((item) => probe(item.url, item.status, options.signal)));
     const verdicts = [...observations.entries()];
     const allDecided = verdicts.every(([, { verdict }]) => verdict.decided);
@@ -149,9 +204,13 @@ export async function checkHealth(project: string, services: string[], options: 
         : `timed out after ${Math.round(options.timeoutMs / 1000)} s`;
       break;
     }
-    await sleep(Math.max(50, Math.min(options.pollMs ?? HEALTH_POLL_MS, deadline - Date.now())), undefined, {
-      signal: options.signal,
-    }).catch(() => throwIfAborted(options.signal));
+    // A settle time ends at a known moment: look then rather than up to a poll later.
+    const settles = verdicts
+      .filter(([, { verdict }]) => !verdict.decided)
+      .map(([, { container }]) => settlesAt(container, options.settleMs))
+      .filter((at): at is number => at !== null && at > now);
+    const wait = Math.min(options.pollMs ?? HEALTH_POLL_MS, deadline - now, Math.min(...settles) - now + 5);
+    await sleep(Math.max(20, wait), undefined, { signal: options.signal }).catch(() => throwIfAborted(options.signal));
   }
   const report: HealthReport = {
     healthy: true,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProgressListener } from '../events/index.js';
@@ -16,7 +17,7 @@ export interface RuntimeOptions {
   projectName?: string;
   logger?: Logger;
   commandTimeoutMs?: number;
-  /** Seconds `down` gives a container between SIGTERM and SIGKILL (config `[docker] stop_timeout`, default 10). */
+  /** Seconds `stop`/`down` give a container between SIGTERM and SIGKILL (`[docker] stop_timeout`, default 10). */
   stopTimeoutSeconds?: number;
   env?: NodeJS.ProcessEnv;
 }
@@ -32,6 +33,22 @@ const CONFIG_TIMEOUT_MS = 60_000;
 /** compose's own normalisation of a project name: lowercase, only [a-z0-9_-]. */
 export function normaliseProjectName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9_-]/g, '');
+}
+
+/** A top-level block of compose's normalised YAML (v1 writes each top-level key at column 0). */
+function topLevelBlock(yaml: string, key: string): string {
+  const lines = yaml.split('\n');
+  const start = lines.findIndex((line) => line === `${key}:` || line.startsWith(`${key}: `));
+  if (start < 0) return '';
+  const end = lines.findIndex((line, index) => index > start && /^\S/.test(line));
+  return lines.slice(start, end < 0 ? undefined : end).join('\n');
+}
+
+function serviceLines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
 }
 
 /** The last lines of a compose error, where compose says what is wrong. */
@@ -63,6 +80,12 @@ export interface ContainerEvidence {
 /** The Docker side of an upgrade: compose, images, health (SPEC 5, 8). */
 export class DockerRuntime {
   private readonly logger: Logger;
+  /**
+   * compose's `config` answers by their arguments and the text of the compose file and its `.env`:
+   * asked again only when those change. compose v1 is a second of python per call, and the health
+   * check after the switch needs the services' list while the services are down.
+   */
+  private readonly configAnswers = new Map<string, Promise<string>>();
 
   constructor(private readonly options: RuntimeOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -72,9 +95,9 @@ export class DockerRuntime {
    * As nuwax-cli derives it, so nuwax manages the containers the old client started: -p / config,
    * then the compose file's top-level `name:`, then the folder name.
    */
-  async projectName(): Promise<string> {
+  async projectName(composeFile = this.options.composeFile): Promise<string> {
     if (this.options.projectName) return normaliseProjectName(this.options.projectName);
-    const text = await readFile(this.options.composeFile, 'utf8').catch(whenAbsent(''));
+    const text = await readFile(composeFile, 'utf8').catch(whenAbsent(''));
     const named = /^name:[ \t]*["']?([^"'\s#]+)/m.exec(text)?.[1];
     return normaliseProjectName(named ?? path.basename(path.resolve(this.options.dockerDir)));
   }
@@ -106,8 +129,36 @@ export class DockerRuntime {
     });
   }
 
-  /** `config` variants fail with E_COMPOSE_INVALID and compose's own words. */
+  /** `config` variants fail with E_COMPOSE_INVALID and compose's own words; remembered by content. */
   private async config(args: string[], composeFile?: string, signal?: AbortSignal): Promise<string> {
+    const key = await this.configKey(args, composeFile);
+    const remembered = this.configAnswers.get(key);
+    if (remembered) return remembered;
+    const answer = this.askConfig(args, composeFile, signal);
+    this.configAnswers.set(key, answer);
+    // A failure (or an abort) is not remembered: the next call asks compose again.
+    answer.catch(() => this.configAnswers.delete(key));
+    return answer;
+  }
+
+  /**
+   * The list of services does not depend on where the file lies, so the list read from the staged
+   * file before the stop answers for the same text once it is docker/'s own.
+   */
+  private async configKey(args: string[], composeFile?: string): Promise<string> {
+    const file = composeFile ?? this.options.composeFile;
+    const projectDir = composeFile ? path.dirname(path.resolve(composeFile)) : this.options.dockerDir;
+    const [text, env] = await Promise.all([
+      readFile(file, 'utf8').catch(whenAbsent(null)),
+      readFile(path.join(projectDir, '.env'), 'utf8').catch(whenAbsent(null)),
+    ]);
+    const where = args.includes('--services') ? [] : [path.resolve(file), path.resolve(projectDir)];
+    return createHash('sha256')
+      .update(JSON.stringify([args, where, text, env]))
+      .digest('hex');
+  }
+
+  private async askConfig(args: string[], composeFile?: string, signal?: AbortSignal): Promise<string> {
     const output = await this.compose(['config', ...args], {
       timeoutMs: CONFIG_TIMEOUT_MS,
       composeFile: composeFile || undefined,
@@ -126,21 +177,24 @@ export class DockerRuntime {
 
   /** `config -q` on the new compose file while the old version still runs (SPEC 8: nothing stops for a bad file). */
   async validate(composeFile?: string, signal?: AbortSignal): Promise<void> {
-    await this.config(['-q'], composeFile, signal);
+    // The full output validates as `-q` does, and the image check and the switch's mode read it next.
+    await this.normalisedConfig(composeFile, signal);
   }
 
   /** compose's normalised configuration (`.env` read, variables resolved): JSON from v2, YAML from v1. */
-  async normalisedConfig(composeFile?: string): Promise<{ format: 'json' | 'yaml'; text: string }> {
-    const compose = await detectCompose(undefined, this.options.env ?? process.env);
-    if (compose.version === 'v2') return { format: 'json', text: await this.config(['--format', 'json'], composeFile) };
-    return { format: 'yaml', text: await this.config([], composeFile) };
+  async normalisedConfig(
+    composeFile?: string,
+    signal?: AbortSignal,
+  ): Promise<{ format: 'json' | 'yaml'; text: string }> {
+    const compose = await detectCompose(signal, this.options.env ?? process.env);
+    if (compose.version === 'v2')
+      return { format: 'json', text: await this.config(['--format', 'json'], composeFile, signal) };
+    return { format: 'yaml', text: await this.config([], composeFile, signal) };
   }
 
-  async services(composeFile?: string): Promise<string[]> {
-    return (await this.config(['--services'], composeFile))
-      .split('\n')
-      .map((line) => line.trim())
-      .filter(Boolean);
+  /** In compose's order; read before the stop, the health check after the switch needs no compose call. */
+  async services(composeFile?: string, signal?: AbortSignal): Promise<string[]> {
+    return serviceLines(await this.config(['--services'], composeFile, signal));
   }
 
   /** The images the compose file names, from compose's normalised output (no YAML parser needed). */
@@ -158,27 +212,65 @@ export class DockerRuntime {
     return [...new Set([...text.matchAll(/^\s+image:\s*["']?([^"'\s]+)/gm)].map((match) => match[1]!))];
   }
 
-  /** Stops and removes the project's containers; a first install has nothing to stop (null). */
-  async down(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<CommandOutput | null> {
-    if (!(await exists(this.options.composeFile))) return null;
-    const output = await this.compose(
-      ['down', '--remove-orphans', '-t', String(this.options.stopTimeoutSeconds ?? 10)],
-      options,
-    );
+  /** A compose verb whose failure is E_COMPOSE with compose's own last words. */
+  private async composeOrThrow(args: string[], call: ComposeCall): Promise<CommandOutput> {
+    const output = await this.compose(args, call);
     if (output.code !== 0)
-      throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose down failed: ${tail(output.stderr)}`, {
+      throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose ${args[0]} failed: ${tail(output.stderr)}`, {
         details: { stdout: output.stdout, stderr: output.stderr },
       });
     return output;
   }
 
+  /**
+   * Stops and removes the project's containers and networks (repair, rollback, and a switch that
+   * changes the project or its networks); a first install has nothing to stop (null).
+   */
+  async down(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<CommandOutput | null> {
+    if (!(await exists(this.options.composeFile))) return null;
+    const timeout = String(this.options.stopTimeoutSeconds ?? 10);
+    return this.composeOrThrow(['down', '--remove-orphans', '-t', timeout], options);
+  }
+
+  /**
+   * Stops the project's containers and keeps them (same form in v1 and v2): the next `up -d` starts
+   * the unchanged ones as they were and recreates only those whose config or image changed.
+   */
+  async stop(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<CommandOutput | null> {
+    if (!(await exists(this.options.composeFile))) return null;
+    return this.composeOrThrow(['stop', '-t', String(this.options.stopTimeoutSeconds ?? 10)], options);
+  }
+
+  /** `--remove-orphans`: the container of a service the release removed goes, stopped or running. */
   async up(options: { signal?: AbortSignal; timeoutMs?: number; composeFile?: string } = {}): Promise<CommandOutput> {
-    const output = await this.compose(['up', '-d', '--remove-orphans'], options);
-    if (output.code !== 0)
-      throw new NuwaxError(ErrorCodes.E_COMPOSE, `compose up failed: ${tail(output.stderr)}`, {
-        details: { stdout: output.stdout, stderr: output.stderr },
-      });
-    return output;
+    return this.composeOrThrow(['up', '-d', '--remove-orphans'], options);
+  }
+
+  /**
+   * Why switching to `composeFile` needs `down` rather than `stop`, or null: another project name
+   * would leave the old containers behind, and compose refuses to change an existing network.
+   */
+  async switchNeedsDown(composeFile: string, signal?: AbortSignal): Promise<string | null> {
+    if (!(await exists(this.options.composeFile))) return null;
+    const [current, next] = await Promise.all([this.projectName(), this.projectName(composeFile)]);
+    if (current !== next) return `the project name changes from ${current} to ${next}`;
+    const [before, after] = await Promise.all([
+      this.networksOf(undefined, signal),
+      this.networksOf(composeFile, signal),
+    ]);
+    return before === after ? null : 'the networks change';
+  }
+
+  /** The top-level `networks` of compose's normalised configuration, as comparable text. */
+  private async networksOf(composeFile: string | undefined, signal?: AbortSignal): Promise<string> {
+    const compose = await detectCompose(signal, this.options.env ?? process.env);
+    if (compose.version === 'v2') {
+      const parsed = JSON.parse(await this.config(['--format', 'json'], composeFile, signal)) as {
+        networks?: unknown;
+      };
+      return JSON.stringify(parsed.networks ?? null);
+    }
+    return topLevelBlock(await this.config([], composeFile, signal), 'networks');
   }
 
   loadImages(
@@ -197,7 +289,15 @@ export class DockerRuntime {
   }
 
   async health(options: HealthOptions): Promise<HealthReport> {
-    return checkHealth(await this.projectName(), await this.services(), options);
+    // Unless remembered, compose v1 takes about a second to list the services: the first poll runs meanwhile.
+    return checkHealth(
+      await this.projectName(),
+      {
+        services: this.services(undefined, options.signal),
+        fresh: () => this.askConfig(['--services'], undefined, options.signal).then(serviceLines),
+      },
+      options,
+    );
   }
 
   /**

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { type Dispatcher, request } from 'undici';
+import { type Dispatcher, request } from '../http/index.js';
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { type Dispatcher, request } from 'undici';
+import { type Dispatcher, request } from '../http/index.js';
 import type { Config } from '../config/index.js';
 import { download } from '../downloader/index.js';
 import { ErrorCodes, NuwaxError, toNuwaxError } from '../errors/index.js';

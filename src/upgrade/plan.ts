@@ -31,7 +31,12 @@ export interface UpgradePlan {
   executedScripts: string[];
   partial: { healthy: string[]; unhealthy: string[] } | null;
   downtimeStartedAt: number | null;
-  /** How long `docker compose down` took, for the downtime breakdown (absent in plans of older versions). */
+  /**
+   * How the switch stops the old version, decided before it (loading_images): `stop` keeps the
+   * containers for `up` to restart; absent (plans of older versions, no decision) means `down`.
+   */
+  stopWith?: 'stop' | 'down';
+  /** How long the stop took, for the downtime breakdown (absent in plans of older versions). */
   stopMs?: number | null;
   fallbackReason: string | null;
   /** traffic.sh's calls; absent until `traffic_off` ran (and in plans of older versions). */

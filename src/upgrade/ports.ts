@@ -104,7 +104,13 @@ export interface RuntimePort {
   ): Promise<{ loaded: string[]; skipped: string[] }>;
   checkImages(arch: 'x86_64' | 'aarch64', composeFile: string): Promise<void>;
   down(options: { signal?: AbortSignal; timeoutMs: number }): Promise<void>;
+  /** Stops the services and keeps their containers, for `up` to start again or recreate what changed. */
+  stop(options: { signal?: AbortSignal; timeoutMs: number }): Promise<void>;
+  /** Why the switch to this compose file needs `down` rather than `stop`; null when it does not. */
+  switchNeedsDown(composeFile: string, signal?: AbortSignal): Promise<string | null>;
   up(options: { signal?: AbortSignal; timeoutMs: number }): Promise<void>;
+  /** Lists the services of the compose file the switch will start: the health check after it then asks no compose. */
+  rememberServices(composeFile: string, signal?: AbortSignal): Promise<void>;
   health(options: {
     critical?: string[];
     timeoutMs: number;

@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { request } from '../http/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import type { UpgradeResult } from './result.js';

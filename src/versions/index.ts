@@ -1,4 +1,8 @@
-import semver from 'semver';
+// The two functions, not semver's index: the index loads every range and comparator helper, ~6 MiB
+// of an edge box's memory in every command (scripts/bench/README.md, "Where a command's memory starts").
+import type SemVer from 'semver/classes/semver.js';
+import compare from 'semver/functions/compare.js';
+import parse from 'semver/functions/parse.js';
 
 /**
  * SPEC 3: nuwax's `M.m.p` or `M.m.p.b` (optional leading `v`; `b` is the patch level on base
@@ -7,7 +11,7 @@ import semver from 'semver';
  */
 export interface Version {
   raw: string;
-  base: semver.SemVer;
+  base: SemVer;
   level: number;
 }
 
@@ -18,10 +22,10 @@ export function parseVersion(text: string): Version | null {
   const trimmed = text.trim();
   const four = FOUR_PART.exec(trimmed);
   if (four) {
-    const base = semver.parse(`${Number(four[1])}.${Number(four[2])}.${Number(four[3])}`);
+    const base = parse(`${Number(four[1])}.${Number(four[2])}.${Number(four[3])}`);
     return base ? { raw: trimmed, base, level: Number(four[4]) } : null;
   }
-  const base = semver.parse(trimmed);
+  const base = parse(trimmed);
   return base ? { raw: trimmed, base, level: 0 } : null;
 }
 
@@ -38,10 +42,10 @@ function mustParse(text: string): Version {
 export function compareVersions(a: string | Version, b: string | Version): number {
   const left = typeof a === 'string' ? mustParse(a) : a;
   const right = typeof b === 'string' ? mustParse(b) : b;
-  return semver.compare(left.base, right.base) || Math.sign(left.level - right.level);
+  return compare(left.base, right.base) || Math.sign(left.level - right.level);
 }
 
 /** nuwax's patch rule: same base `M.m.p`, lower patch level. */
 export function sameBase(a: Version, b: Version): boolean {
-  return semver.compare(a.base, b.base) === 0;
+  return compare(a.base, b.base) === 0;
 }

@@ -145,6 +145,8 @@ describe('backups under failure', () => {
       assert.ok((await readdir(home)).some((name) => name.startsWith('.nuwax-restore-')));
       await service.restore(row.id);
       assert.deepEqual(await snapshot(dockerDir), before);
+      // The replaced tree is synced, then deleted, after the restore returned.
+      await service.settled();
       assert.deepEqual((await readdir(home)).sort(), ['backups', 'data', 'docker']);
       store.close();
     }));

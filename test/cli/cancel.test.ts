@@ -55,7 +55,7 @@ after(async () => {
 async function box(directory: string, manifest = 'manifest.json'): Promise<string> {
   const home = path.join(directory, 'home');
   await mkdir(path.join(home, 'docker', 'web'), { recursive: true });
-  await writeFile(path.join(home, 'docker', 'docker-compose.yml'), 'services: {}\n');
+  await writeFile(path.join(home, 'docker', 'docker-compose.yml'), 'version: "2.4"\nservices: {}\n');
   await writeFile(path.join(home, 'docker', 'web', 'index.html'), 'A\n');
   await writeFile(
     path.join(home, 'config.toml'),

@@ -1,5 +1,7 @@
 // A separate process for the kill -9 and disk-full tests: one download() from the compiled tree;
-// prints the result or the error as one JSON line.
+// prints the result or the error as one JSON line (with the CommonJS modules loaded, for the
+// test that keeps the download's imports small).
+import { createRequire } from 'node:module';
 import { downloadFile } from '../../src/downloader/download.js';
 import { openStore } from '../../src/state/index.js';
 
@@ -26,7 +28,8 @@ try {
     },
     engine === 'inline' || engine === 'follow' ? engine : undefined,
   );
-  process.stdout.write(`${JSON.stringify({ ok: true, result })}\n`);
+  const modules = Object.keys(createRequire(import.meta.url).cache);
+  process.stdout.write(`${JSON.stringify({ ok: true, result, modules })}\n`);
 } catch (error) {
   const { code, message } = error as { code?: string; message: string };
   process.stdout.write(`${JSON.stringify({ ok: false, code, message })}\n`);

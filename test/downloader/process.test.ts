@@ -69,6 +69,29 @@ describe('downloader (SPEC 7): across processes', () => {
       }
     }));
 
+  test('a download loads neither pino nor the whole of undici: their ~15 MiB would count in its peak RSS', () =>
+    scenario([], async ({ server, options, home }) => {
+      const running = runChild(process.execPath, [
+        child,
+        server.url,
+        sha256,
+        String(content.length),
+        options.directory,
+        path.join(home, 'nuwax.db'),
+      ]);
+      const { code, output } = await running.exited;
+      assert.equal(code, 0, output);
+      const report = JSON.parse(output.trim().split('\n').at(-1)!) as {
+        result: { path: string };
+        modules: string[];
+      };
+      await assertCompleteFile(report.result.path);
+      const loaded = (name: string) => report.modules.some((file) => file.includes(`${path.sep}${name}`));
+      assert.ok(loaded(path.join('undici', 'lib', 'global.js')), 'the list holds the CommonJS modules loaded');
+      assert.equal(loaded(path.join('undici', 'index.js')), false, "undici's index (fetch, WebSocket, caches)");
+      assert.equal(loaded(`pino${path.sep}`), false, 'pino');
+    }));
+
   for (const engine of ['inline', 'follow'] as const) {
     test(
       `a full disk during the write (EFBIG under a file-size limit) is E_DISK_FULL and keeps the partial file for a resume (${engine} hashing)`,

@@ -119,6 +119,13 @@ before(async () => {
       'down-1.1.0.sh': trace('down-1.1.0'),
     },
   });
+  channels.withoutWorker = await channel(
+    'without-worker',
+    { ...B, version: '1.0.0.2', withoutWorker: true },
+    {
+      patchFrom: B,
+    },
+  );
   channels.upFails = await channel('up-fails', { ...C, brokenUp: true });
   channels.critical = await channel('critical', { ...C, brokenWeb: true });
   channels.noncritical = await channel('noncritical', { ...C, brokenWorker: true });
@@ -176,6 +183,28 @@ function containers(project: string): string[] {
     .trim()
     .split('\n')
     .sort();
+}
+
+/** Each service's container (stopped ones too): id and start time. */
+function containersByService(project: string): Record<string, { id: string; startedAt: string }> {
+  const lines = execFileSync(
+    'docker',
+    ['ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`],
+    { encoding: 'utf8' },
+  )
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+  if (lines.length === 0) return {};
+  const format = '{{index .Config.Labels "com.docker.compose.service"}} {{.Id}} {{.State.StartedAt}}';
+  const inspected = execFileSync('docker', ['inspect', '--format', format, ...lines], { encoding: 'utf8' });
+  return Object.fromEntries(
+    inspected
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' '))
+      .map(([service, containerId, startedAt]) => [service!, { id: containerId!, startedAt: startedAt! }]),
+  );
 }
 
 /** Installs A, ready for an upgrade scenario; the data folder holds the app's state. */
@@ -290,6 +319,35 @@ describe('end-to-end upgrades against a real Docker engine (issue 6)', { skip, c
     console.log(`# B → C full downtime ${third.json().downtime_ms} ms`);
     const status = await runCli(['--home', homeDir, '--json', 'status']);
     assert.equal(status.json().version, '1.1.0');
+  });
+
+  test('2b: a patch restarts the containers whose image and config it leaves alone (same container), and removes the container of a service it drops', async () => {
+    const { home: homeDir, project } = await home('keep', channels.a!);
+    assert.equal((await upgrade(homeDir)).code, 0);
+    const before = containersByService(project);
+    assert.deepEqual(Object.keys(before).sort(), ['init', 'web', 'worker']);
+    setChannel(homeDir, channels.b!);
+    const patched = await upgrade(homeDir);
+    assert.equal(patched.code, 0, patched.stdout + patched.stderr);
+    assert.equal(patched.json().strategy, 'patch');
+    assert.equal(await page(), 'B');
+    const after = containersByService(project);
+    for (const service of ['web', 'worker']) {
+      assert.equal(after[service]?.id, before[service]!.id, `${service}: started again, not recreated`);
+      assert.notEqual(after[service]?.startedAt, before[service]!.startedAt, `${service} was restarted`);
+    }
+    // B's init command names its version: compose recreates the one service whose config changed.
+    assert.notEqual(after.init?.id, before.init!.id);
+
+    setChannel(homeDir, channels.withoutWorker!);
+    const dropped = await upgrade(homeDir);
+    assert.equal(dropped.code, 0, dropped.stdout + dropped.stderr);
+    assert.equal(dropped.json().strategy, 'patch');
+    assert.equal(dropped.json().version, '1.0.0.2');
+    const left = containersByService(project);
+    assert.deepEqual(Object.keys(left).sort(), ['init', 'web'], 'the dropped worker has no container, running or not');
+    assert.equal(left.web?.id, before.web!.id);
+    assert.equal(await page(), 'B');
   });
 
   for (const [name, channelName, code, step] of [

@@ -14,7 +14,11 @@ export interface FakeOptions {
   failUp?: 'new' | 'always';
   unhealthy?: 'critical' | 'noncritical';
   failRestore?: boolean;
-  /** ms that the backup, compose down, compose up and each health check take (a real box's are seconds). */
+  /** Why the release needs compose down rather than stop; default null (stop). */
+  switchNeedsDown?: string;
+  /** Files the staged release holds (by default none: a patch that leaves compose and .env alone). */
+  stagedFiles?: Record<string, string>;
+  /** ms that the backup, compose stop/down, compose up and each health check take (a real box's are seconds). */
   slowMs?: number;
   /** A docker/traffic.sh stand-in: `traffic:off`, `traffic:on` in the calls; one of them may fail. */
   traffic?: 'ok' | 'fail_off' | 'fail_on';
@@ -52,6 +56,8 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
       async stage(_file, stagingDir) {
         calls.push('stage');
         await mkdir(path.join(stagingDir, 'root'), { recursive: true });
+        for (const [name, text] of Object.entries(options.stagedFiles ?? {}))
+          await writeFile(path.join(stagingDir, 'root', name), text);
         return { root: path.join(stagingDir, 'root'), patchInfo: null };
       },
       async patchInfo() {
@@ -131,6 +137,13 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
         await pause(options.slowMs);
         calls.push('down');
       },
+      async stop() {
+        await pause(options.slowMs);
+        calls.push('stop');
+      },
+      async switchNeedsDown() {
+        return options.switchNeedsDown ?? null;
+      },
       async up() {
         await pause(options.slowMs);
         upCount += 1;
@@ -140,6 +153,7 @@ export function fakeCollaborators(dockerDir: string, options: FakeOptions, calls
           throw Object.assign(new Error(`compose up failed for ${version}`), { code: 'E_COMPOSE' });
         }
       },
+      async rememberServices() {},
       async health() {
         await pause(options.slowMs);
         calls.push(`health:${version}`);

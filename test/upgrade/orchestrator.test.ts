@@ -175,6 +175,41 @@ describe('upgrade decision tree (SPEC 8)', () => {
       );
     }));
 
+  test('the switch stops the old services and keeps their containers; the rollback removes them (down)', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home, { 'up-1.1.0.sh': log('up-1.1.0', 3) });
+      const box = await upgrade(home, { stagedFiles: { 'docker-compose.yml': 'services: {}\n' } });
+      assert.equal(box.result.status, 'failed');
+      const switched = box.calls.indexOf('stop');
+      assert.ok(switched >= 0 && switched < box.calls.indexOf('backup'), box.calls.join(' '));
+      assert.ok(box.calls.indexOf('down') > box.calls.indexOf('apply'), box.calls.join(' '));
+      assert.equal(box.calls.filter((call) => call === 'stop').length, 1);
+      assert.equal(await box.read('docker/VERSION'), '1.0.0');
+    }));
+
+  test('a release that changes the project or its networks switches with compose down', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, {
+        switchNeedsDown: 'the networks change',
+        stagedFiles: { 'docker-compose.yml': 'services: {}\nnetworks: { back: { internal: true } }\n' },
+      });
+      assert.equal(box.result.status, 'success', JSON.stringify(box.result));
+      assert.ok(!box.calls.includes('stop'), box.calls.join(' '));
+      assert.ok(box.calls.indexOf('down') < box.calls.indexOf('backup'), box.calls.join(' '));
+      assert.ok(
+        box.events.some((event) => event.type === 'log' && /compose down\): the networks change/.test(event.message)),
+      );
+    }));
+
+  test('a release that replaces .env without its compose file switches with compose down', () =>
+    withTempDir('orch', async (home) => {
+      await setUp(home);
+      const box = await upgrade(home, { stagedFiles: { '.env': 'NET=back\n' } });
+      assert.equal(box.result.status, 'success', JSON.stringify(box.result));
+      assert.ok(!box.calls.includes('stop') && box.calls.includes('down'), box.calls.join(' '));
+    }));
+
   test('a second run is up_to_date', () =>
     withTempDir('orch', async (home) => {
       await setUp(home);
@@ -300,7 +335,7 @@ describe('upgrade decision tree (SPEC 8)', () => {
       await setUp(home);
       const box = await upgrade(home, {}, { confirm: async () => false });
       assert.equal(exitCodeFor(box.result), 1);
-      assert.ok(!box.calls.includes('down'));
+      assert.ok(!box.calls.includes('down') && !box.calls.includes('stop'));
     }));
 
   test('config.toml read-only (immutable): refused before the switch with E_CONFIG_READONLY, nothing changed, exit 1', (t) =>
@@ -320,7 +355,7 @@ describe('upgrade decision tree (SPEC 8)', () => {
       assert.equal(box.result.error.code, ErrorCodes.E_CONFIG_READONLY);
       assert.equal('changed' in box.result && box.result.changed, false);
       assert.equal(exitCodeFor(box.result), 1);
-      assert.ok(!box.calls.includes('down'), 'no service was stopped');
+      assert.ok(!box.calls.includes('down') && !box.calls.includes('stop'), 'no service was stopped');
       assert.ok(!box.calls.includes('backup'), 'no backup was taken');
       assert.ok(!box.calls.includes('apply'));
       assert.equal(await box.read('docker/VERSION'), '1.0.0');
@@ -393,7 +428,7 @@ describe('traffic.sh around the switch', () => {
       assert.equal(box.result.status, 'success');
       const at = (call: string) => box.calls.indexOf(call);
       assert.ok(
-        at('traffic:off') >= 0 && at('traffic:off') < at('down') && at('down') < at('backup'),
+        at('traffic:off') >= 0 && at('traffic:off') < at('stop') && at('stop') < at('backup'),
         box.calls.join(),
       );
       assert.ok(at('traffic:on') > at('health:1.1.0'), box.calls.join());
@@ -409,7 +444,7 @@ describe('traffic.sh around the switch', () => {
       assert.equal(exitCodeFor(box.result), 1);
       assert.equal(box.result.status === 'failed' && box.result.step, 'traffic_off');
       assert.equal(box.result.status === 'failed' && box.result.error.code, 'E_TRAFFIC');
-      for (const call of ['backup', 'down', 'apply', 'traffic:on']) assert.ok(!box.calls.includes(call), call);
+      for (const call of ['backup', 'down', 'stop', 'apply', 'traffic:on']) assert.ok(!box.calls.includes(call), call);
       assert.equal(box.result.traffic?.off?.success, false);
       assert.equal(await box.read('docker/VERSION'), '1.0.0');
     }));
@@ -555,7 +590,7 @@ describe('staged releases: disk and trust', () => {
       assert.equal(installed.result.status, 'success', JSON.stringify(installed.result));
       assert.deepEqual(
         installed.calls.slice(0, 3),
-        ['download', 'down', 'backup'],
+        ['download', 'stop', 'backup'],
         'the package found again and verified; no extraction',
       );
       assert.ok(installed.calls.includes('apply') && !installed.calls.includes('stage'));
@@ -668,7 +703,10 @@ describe('staged releases: disk and trust', () => {
       };
       const failed = await upgrade(home, {}, { collaborators });
       assert.equal(failed.result.status === 'failed' && failed.result.error.code, 'E_APPLY');
-      assert.ok(!calls.includes('stage') && !calls.includes('down'), 'the staged extraction was used; nothing stopped');
+      assert.ok(
+        !calls.includes('stage') && !calls.includes('down') && !calls.includes('stop'),
+        'the staged extraction was used; nothing stopped',
+      );
       const staged = await stagedRecord(home);
       assert.equal(staged?.version, '1.1.0', 'still staged');
       assert.equal(staged?.stagedRoot, null, 'its extraction is not trusted again');

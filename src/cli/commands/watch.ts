@@ -5,7 +5,11 @@ import type { CliContext } from '../context.js';
 import { recordRepair, repair, runtimeFor } from './repair.js';
 
 /** Production wiring of `[health] watch` and `auto_repair` for the daemon; undefined when the watch is off. */
-export function watchOptions(context: CliContext, announce: (event: LogEvent) => void): WatchOptions | undefined {
+export function watchOptions(
+  context: CliContext,
+  announce: (event: LogEvent) => void,
+  daemonPid: number = process.pid,
+): WatchOptions | undefined {
   const { health } = context.config;
   if (health.watch <= 0) return undefined;
   const docker = repairDocker(runtimeFor(context), context.config);
@@ -17,7 +21,7 @@ export function watchOptions(context: CliContext, announce: (event: LogEvent) =>
     // The daemon holds the home's lock already; the watch runs only between its cycles.
     repair: async () => {
       const result = await repair(context, ['failed-startup'], false);
-      const id = recordRepair(context, ['failed-startup'], result, `nuwax daemon (pid ${process.pid}) auto-repair`);
+      const id = recordRepair(context, ['failed-startup'], result, `nuwax daemon (pid ${daemonPid}) auto-repair`);
       return `repair failed-startup #${id}: ${result.status}, doctor ${result.verdict}`;
     },
     announce,

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ensureFreeSpace, exists, formatBytes, treeSize } from '../../fsutil/index.js';
-import { prepareState, type UpgradeStep } from '../context.js';
+import { prepareState, type StepContext, type UpgradeStep } from '../context.js';
+import { savePlan } from '../plan.js';
 
 /** Margin kept free on top of every estimate (the disk budget; doctor keeps the same). */
 export const DISK_MARGIN = 256 * 1024 * 1024;
@@ -46,6 +47,33 @@ export const loadingImages: UpgradeStep = {
       await collaborators.runtime.validate(stagedCompose, signal);
       await collaborators.runtime.checkImages(plan.arch, stagedCompose);
     }
+    // The services the switch will start, listed while the old version runs: after the stop it is downtime.
+    const nextCompose = (await exists(stagedCompose)) ? stagedCompose : paths.composeFile;
+    const remember =
+      !prepareState(context).downloadOnly && (await exists(nextCompose))
+        ? collaborators.runtime.rememberServices(nextCompose, signal)
+        : undefined;
+    [plan.stopWith] = await Promise.all([stopMode(context, stagedCompose, signal), remember]);
+    savePlan(context.store, context.upgradeId, plan);
     return undefined;
   },
 };
+
+/**
+ * The switch only stops the old containers (`up` restarts the unchanged ones and recreates the
+ * rest), unless the release changes the project or its networks, which only `down` applies.
+ */
+async function stopMode(context: StepContext, stagedCompose: string, signal: AbortSignal): Promise<'stop' | 'down'> {
+  let reason: string | null = null;
+  if (await exists(stagedCompose)) reason = await context.collaborators.runtime.switchNeedsDown(stagedCompose, signal);
+  // A new .env alone may rename networks, and its compose file cannot be read without the live one.
+  else if (await exists(path.join(path.dirname(stagedCompose), '.env'))) reason = 'the release replaces .env';
+  if (reason === null) return 'stop';
+  context.emit({
+    type: 'log',
+    level: 'info',
+    step: 'loading_images',
+    message: `The switch removes the old containers (compose down): ${reason}`,
+  });
+  return 'down';
+}

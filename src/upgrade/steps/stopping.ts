@@ -8,7 +8,9 @@ export async function stopServices(context: StepContext, signal: AbortSignal): P
   plan.servicesStopped = true;
   plan.downtimeStartedAt = Date.now();
   savePlan(store, upgradeId, plan);
-  await context.collaborators.runtime.down({ signal, timeoutMs: composeTimeoutMs(context.config) });
+  const { runtime } = context.collaborators;
+  const options = { signal, timeoutMs: composeTimeoutMs(context.config) };
+  await (plan.stopWith === 'stop' ? runtime.stop(options) : runtime.down(options));
   plan.stopMs = Date.now() - plan.downtimeStartedAt;
 }
 
@@ -17,7 +19,9 @@ export const stopping: UpgradeStep = {
   phase: 'switch',
   downtime: true,
   noReturn: true,
-  summary: 'docker compose down the old version (if the backup has not already)',
+  summary:
+    'docker compose stop the old version, keeping its containers (down when the project or its networks ' +
+    'change), if the backup has not already',
   async run(context, signal) {
     await stopServices(context, signal);
     return undefined;
