@@ -17,8 +17,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { encodeHeader, paddingFor } from '../../src/archive/tar-header.js';
-import { BackupService } from '../../src/backup/index.js';
-import { openStore } from '../../src/state/index.js';
 import { median, reportRow } from './report.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -38,6 +36,9 @@ async function child(mode: string, home: string, id: string | undefined, paths?:
   v8.setFlagsFromString('--liftoff-only');
   v8.setFlagsFromString('--expose-gc');
   v8.setFlagsFromString('--semi-space-growth-factor=1');
+  // Loaded after the flags, as the CLI loads a command's modules.
+  const { BackupService } = await import('../../src/backup/index.js');
+  const { openStore } = await import('../../src/state/index.js');
   const store = openStore(path.join(home, 'data', 'nuwax.db'));
   const service = new BackupService({
     home,

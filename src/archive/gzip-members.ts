@@ -13,7 +13,6 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import vm from 'node:vm';
 import zlib from 'node:zlib';
 import { ErrorCodes, NuwaxError, throwIfAborted } from '../errors/index.js';
 import { garbageMeter } from './collect.js';
@@ -27,23 +26,6 @@ const MAX_MEMBER_OUTPUT = 4 * MEMBER_INPUT;
 const MAX_MEMBER_SIZE = 2 * MEMBER_INPUT;
 /** 10-byte gzip header + XLEN (2) + subfield id (2) + length (2) + value (4). */
 const HEADER = 20;
-
-/**
- * zlib hands every member back in a fresh 1.1 MiB buffer, and the few still queued when a young
- * collection runs are promoted: left to V8, they pile up (~40 MiB) until external memory forces a
- * full collection. A full collection of the small heap every few members costs ~1 ms.
- */
-const COLLECT_EVERY_MEMBERS = 2;
-let collector: ((options: { type: 'major' }) => void) | null | undefined;
-
-/** Needs `--expose-gc`, which the CLI entry sets (src/cli/main.ts); without it a no-op. */
-function collectGarbage(): void {
-  if (collector === undefined) {
-    const found: unknown = vm.runInNewContext('typeof gc === "function" ? gc : null');
-    collector = typeof found === 'function' ? (found as (options: { type: 'major' }) => void) : null;
-  }
-  collector?.({ type: 'major' });
-}
 
 /** Compression jobs in flight: one per core (at most 4, libuv's default threadpool size). */
 function parallelism(): number {
@@ -89,7 +71,6 @@ export class GzipMemberWriter {
   private readonly spare: Buffer[] = [];
   private readonly hash: Hash = createHash('sha256');
   private written = 0;
-  private members = 0;
 
   constructor(
     private readonly handle: FileHandle,
@@ -145,8 +126,6 @@ export class GzipMemberWriter {
     await this.handle.writev(parts);
     this.written += parts[0]!.length + parts[1]!.length;
     this.spare.push(block);
-    this.members += 1;
-    if (this.members % COLLECT_EVERY_MEMBERS === 0) collectGarbage();
   }
 
   /** Flushes the last block and waits for every member; returns the compressed size and sha256. */
