@@ -2,7 +2,7 @@
  * Backups (SPEC 8): nuwax's backup create and restore against GNU tar at the same gzip
  * level, measured in the same run. The tree: FILES files of 1-64 KiB (half text, half random) and
  * BIG files of BIG_MIB MiB (defaults 20,000 and 3 × 100 MiB; `--small` for 2,000 and 3 × 10 MiB).
- * nuwax runs in a child process so that its peak RSS (process.resourceUsage().maxRSS) is its own.
+ * nuwax runs in a child process so that its peak RSS (VmHWM) is its own.
  * Reference points: `tar -czf`, `tar -I pigz` (when pigz is installed), `tar -xzf`. Neither tar nor
  * nuwax fsyncs extracted files; nuwax's restore includes its own sha256 check of the archive.
  * Then the memory of a backup of MANY_FILES small files (default 1,000,000; `--small` 100,000),
@@ -11,7 +11,16 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +37,16 @@ interface ChildReport {
   id?: number;
   file?: string;
   size?: number;
+}
+
+/**
+ * The child's own peak: VmHWM. getrusage's maxRSS is not: Linux carries it over from the process
+ * that forked the child (the bench's parent, which wrote the trees), so it read the parent's peak.
+ */
+function peakRssMiB(): number {
+  const status = existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '';
+  const peak = /^VmHWM:\s+(\d+) kB/m.exec(status);
+  return peak ? Number(peak[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
 }
 
 /** Child mode: one nuwax operation, reported as JSON on stdout. */
@@ -61,7 +80,7 @@ async function child(mode: string, home: string, id: string | undefined, paths?:
     await service.restore(Number(id), { runHook: false });
   }
   report.ms = Number(process.hrtime.bigint() - started) / 1e6;
-  report.maxRssMiB = process.resourceUsage().maxRSS / 1024;
+  report.maxRssMiB = peakRssMiB();
   store.close();
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
