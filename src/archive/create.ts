@@ -1,12 +1,21 @@
-import { constants, type Dirent, type Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import { lstat, mkdir, open, readdir, readlink, rename, rm } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  type Dirent,
+  fstatSync,
+  lstatSync,
+  opendirSync,
+  openSync,
+  readlinkSync,
+  type Stats,
+} from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, NuwaxError, throwIfAborted, toNuwaxError } from '../errors/index.js';
 import { createProgressReporter, type ProgressListener, type StepName } from '../events/index.js';
 import { checkRelativePath, fsyncDirectory, temporaryPathFor } from '../fsutil/index.js';
 import { GzipMemberWriter } from './gzip-members.js';
-import { END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar-header.js';
+import { BLOCK, END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar-header.js';
 
 export interface CreateOptions {
   /** gzip level 0-9, default 6. */
@@ -38,38 +47,19 @@ export interface CreateResult {
   skipped: string[];
 }
 
-/** Files up to this size are read whole, several at once, ahead of the packer. */
-const SMALL_FILE = 256 * 1024;
-const READ_AHEAD = 32;
-const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+/**
+ * Folders of up to this many entries are archived in name order (the same tree gives the same
+ * archive); larger ones in the directory's own order, as GNU tar does, so that memory does not
+ * grow with the size of a folder.
+ */
+const SORTED_FOLDER = 4096;
+// O_NONBLOCK: a file replaced by a fifo since it was listed must not block the open.
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 interface Item {
   name: string;
   absolute: string;
   kind: 'file' | 'directory' | 'symlink' | 'other';
-  /** For files: opened (never through a symlink) and read ahead of the packer. */
-  content?: Promise<{ stats: Stats; data: Buffer | null; handle: FileHandle | null }>;
-}
-
-/** Opens without following a symlink; small files are read whole, large ones stay open to stream. */
-async function readAhead(absolute: string): Promise<{ stats: Stats; data: Buffer | null; handle: FileHandle | null }> {
-  const handle = await open(absolute, constants.O_RDONLY | O_NOFOLLOW);
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile() || stats.size > SMALL_FILE) return { stats, data: null, handle };
-    const data = Buffer.allocUnsafe(stats.size);
-    let offset = 0;
-    while (offset < data.length) {
-      const { bytesRead } = await handle.read(data, offset, data.length - offset, offset);
-      if (bytesRead === 0) break;
-      offset += bytesRead;
-    }
-    await handle.close();
-    return { stats, data: data.subarray(0, offset), handle: null };
-  } catch (error) {
-    await handle.close();
-    throw error;
-  }
 }
 
 function kindOf(entry: Dirent | Stats): Item['kind'] {
@@ -79,20 +69,49 @@ function kindOf(entry: Dirent | Stats): Item['kind'] {
   return 'other';
 }
 
-/** Depth-first, names sorted: the same tree always gives the same entry order. */
-async function* walk(root: string, relative: string, name: string, kind: Item['kind']): AsyncGenerator<Item> {
-  const absolute = path.join(root, ...relative.split('/'));
+const byName = (a: Dirent, b: Dirent) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** A folder's entries, read a batch at a time (opendir), never all at once beyond SORTED_FOLDER. */
+function* entriesOf(absolute: string): Generator<Dirent> {
+  const dir = opendirSync(absolute, { bufferSize: 128 });
+  let open = true;
+  try {
+    const first: Dirent[] = [];
+    let entry = dir.readSync();
+    while (entry !== null && first.length < SORTED_FOLDER) {
+      first.push(entry);
+      entry = dir.readSync();
+    }
+    if (entry === null) {
+      // Read to its end: closed before its subfolders are walked.
+      dir.closeSync();
+      open = false;
+      yield* first.sort(byName);
+      return;
+    }
+    yield* first;
+    while (entry !== null) {
+      yield entry;
+      entry = dir.readSync();
+    }
+  } finally {
+    if (open) dir.closeSync();
+  }
+}
+
+/** Depth-first; only the folders on the way down are open: memory does not grow with the tree. */
+function* walk(absolute: string, name: string, kind: Item['kind']): Generator<Item> {
   yield { name, absolute, kind };
   if (kind !== 'directory') return;
-  const children = (await readdir(absolute, { withFileTypes: true })).sort((a, b) =>
-    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-  );
-  for (const child of children) yield* walk(root, `${relative}/${child.name}`, `${name}/${child.name}`, kindOf(child));
+  for (const child of entriesOf(absolute))
+    yield* walk(`${absolute}${path.sep}${child.name}`, `${name}/${child.name}`, kindOf(child));
 }
 
 class Packer {
   readonly result: CreateResult = { files: 0, bytes: 0, size: 0, sha256: '', entries: 0, missing: [], skipped: [] };
   private readonly report;
+  /** The header block, reused for every entry without pax records. */
+  private readonly header = Buffer.alloc(BLOCK);
 
   constructor(
     private readonly gzip: GzipMemberWriter,
@@ -107,60 +126,54 @@ class Packer {
       this.result.skipped.push(item.name);
       return;
     }
+    if (item.kind === 'file') return this.addFile(item);
     this.result.entries += 1;
-    if (item.kind === 'directory' || item.kind === 'symlink') {
-      const stats = await lstat(item.absolute);
-      const linkname = item.kind === 'symlink' ? await readlink(item.absolute) : undefined;
-      await this.gzip.write(
-        encodeHeader({
-          name: item.name,
-          type: item.kind,
-          size: 0,
-          mode: stats.mode,
-          mtime: stats.mtime,
-          linkname,
-        }),
-      );
-      return;
-    }
-    const { stats, data, handle } = await item.content!;
-    if (!stats.isFile()) {
-      // Replaced by something else since the folder was listed.
-      await handle?.close();
-      this.result.skipped.push(item.name);
-      this.result.entries -= 1;
-      return;
-    }
-    const size = data ? data.length : stats.size;
+    const stats = lstatSync(item.absolute);
+    const linkname = item.kind === 'symlink' ? readlinkSync(item.absolute) : undefined;
+    const header = { name: item.name, type: item.kind, size: 0, mode: stats.mode, mtime: stats.mtimeMs, linkname };
+    await this.gzip.write(encodeHeader(header, this.header));
+  }
+
+  /**
+   * Opened without following a symlink, then read straight into the gzip blocks. Synchronous
+   * calls: four per small file, each cheaper than a round trip through the threadpool.
+   */
+  private async addFile(item: Item): Promise<void> {
+    const fd = openSync(item.absolute, OPEN_FLAGS);
     try {
+      const stats = fstatSync(fd);
+      if (!stats.isFile()) {
+        // Replaced by something else since the folder was listed.
+        this.result.skipped.push(item.name);
+        return;
+      }
+      const size = stats.size;
       await this.gzip.write(
-        encodeHeader({ name: item.name, type: 'file', size, mode: stats.mode, mtime: stats.mtime }),
+        encodeHeader({ name: item.name, type: 'file', size, mode: stats.mode, mtime: stats.mtimeMs }, this.header),
       );
-      if (data) await this.gzip.write(data);
-      else await this.stream(handle!, size, item.name);
+      await this.copy(fd, size, item.name);
       await this.gzip.write(END_OF_ARCHIVE.subarray(0, paddingFor(size)));
+      this.result.entries += 1;
+      this.result.files += 1;
+      this.result.bytes += size;
+      this.report.update(this.result.bytes, { files: this.result.files });
     } finally {
-      await handle?.close();
+      closeSync(fd);
     }
-    this.result.files += 1;
-    this.result.bytes += size;
-    this.report.update(this.result.bytes, { files: this.result.files });
   }
 
   /** Exactly `size` bytes: the header already announced them. */
-  private async stream(handle: FileHandle, size: number, name: string): Promise<void> {
-    const buffer = Buffer.allocUnsafe(1 << 20);
+  private async copy(fd: number, size: number, name: string): Promise<void> {
     let offset = 0;
     while (offset < size) {
       throwIfAborted(this.options.signal);
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - offset), offset);
+      const bytesRead = await this.gzip.read(fd, offset, size - offset);
       if (bytesRead === 0)
         throw new NuwaxError(ErrorCodes.E_ARCHIVE, `${name} shrank while it was being archived`, {
           details: { entry: name },
         });
-      await this.gzip.write(buffer.subarray(0, bytesRead));
       offset += bytesRead;
-      this.report.update(this.result.bytes + offset, { files: this.result.files });
+      if (offset < size) this.report.update(this.result.bytes + offset, { files: this.result.files });
     }
   }
 
@@ -169,36 +182,17 @@ class Packer {
   }
 }
 
-/** Lists and reads ahead while the packer writes: file reads overlap compression and each other. */
+/** One entry at a time, in walk order: the walk, the reads and the compression queue are all bounded. */
 async function packPaths(root: string, paths: string[], prefix: string, packer: Packer): Promise<void> {
-  const queue: Item[] = [];
-  const drain = async (limit: number) => {
-    while (queue.length > limit) await packer.add(queue.shift()!);
-  };
-  try {
-    for (const relative of paths) {
-      const checked = checkRelativePath(relative, 'archive path');
-      const stats = await lstat(path.join(root, ...checked.split('/'))).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return null;
-        throw error;
-      });
-      if (!stats) {
-        packer.result.missing.push(relative);
-        continue;
-      }
-      for await (const item of walk(root, checked, `${prefix}${checked}`, kindOf(stats))) {
-        if (item.kind === 'file') {
-          item.content = readAhead(item.absolute);
-          item.content.catch(() => undefined);
-        }
-        queue.push(item);
-        await drain(READ_AHEAD);
-      }
+  for (const relative of paths) {
+    const checked = checkRelativePath(relative, 'archive path');
+    const absolute = path.join(root, ...checked.split('/'));
+    const stats = lstatSync(absolute, { throwIfNoEntry: false });
+    if (!stats) {
+      packer.result.missing.push(relative);
+      continue;
     }
-    await drain(0);
-  } finally {
-    // On failure, close what was opened ahead.
-    await Promise.allSettled(queue.map(async (item) => (await item.content)?.handle?.close()));
+    for (const item of walk(absolute, `${prefix}${checked}`, kindOf(stats))) await packer.add(item);
   }
 }
 

@@ -12,7 +12,8 @@ export interface TarHeader {
   type: TarEntryType;
   size: number;
   mode: number;
-  mtime: Date;
+  /** A Date, or milliseconds since the epoch (Stats.mtimeMs). */
+  mtime: Date | number;
   linkname?: string;
 }
 
@@ -26,16 +27,19 @@ function writeOctal(block: Buffer, value: number, offset: number, width: number)
   block[offset + width - 1] = 0;
 }
 
-function encodeBlock(fields: {
-  name: string;
-  prefix: string;
-  linkname: string;
-  size: number;
-  mode: number;
-  mtime: number;
-  flag: string;
-}): Buffer {
-  const block = Buffer.alloc(BLOCK);
+function encodeBlock(
+  fields: {
+    name: string;
+    prefix: string;
+    linkname: string;
+    size: number;
+    mode: number;
+    mtime: number;
+    flag: string;
+  },
+  block: Buffer = Buffer.alloc(BLOCK),
+): Buffer {
+  block.fill(0, 0, BLOCK);
   block.write(fields.name, 0, 100, 'utf8');
   writeOctal(block, fields.mode & 0o7777, 100, 8);
   writeOctal(block, 0, 108, 8);
@@ -79,8 +83,12 @@ function padding(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
 }
 
-/** The header block(s) for one entry; the caller writes the data and `paddingFor(size)` zero bytes. */
-export function encodeHeader(header: TarHeader): Buffer {
+/**
+ * The header block(s) for one entry; the caller writes the data and `paddingFor(size)` zero bytes.
+ * With `into` (a 512-byte block the caller reuses), a header without pax records is written there:
+ * no allocation per entry when a million are archived.
+ */
+export function encodeHeader(header: TarHeader, into?: Buffer): Buffer {
   const name = header.type === 'directory' && !header.name.endsWith('/') ? `${header.name}/` : header.name;
   const linkname = header.linkname ?? '';
   const split = splitName(name);
@@ -88,16 +96,20 @@ export function encodeHeader(header: TarHeader): Buffer {
   if (!split) records.push(paxRecord('path', name));
   if (Buffer.byteLength(linkname) > 100) records.push(paxRecord('linkpath', linkname));
   if (header.size > MAX_OCTAL_SIZE) records.push(paxRecord('size', String(header.size)));
-  const mtime = Math.max(0, Math.floor(header.mtime.getTime() / 1000));
-  const main = encodeBlock({
-    name: split ? split.name : name.slice(0, 99),
-    prefix: split ? split.prefix : '',
-    linkname: Buffer.byteLength(linkname) > 100 ? '' : linkname,
-    size: header.size > MAX_OCTAL_SIZE ? 0 : header.size,
-    mode: header.mode,
-    mtime,
-    flag: TYPE_FLAGS[header.type],
-  });
+  const mtimeMs = typeof header.mtime === 'number' ? header.mtime : header.mtime.getTime();
+  const mtime = Math.max(0, Math.floor(mtimeMs / 1000));
+  const main = encodeBlock(
+    {
+      name: split ? split.name : name.slice(0, 99),
+      prefix: split ? split.prefix : '',
+      linkname: Buffer.byteLength(linkname) > 100 ? '' : linkname,
+      size: header.size > MAX_OCTAL_SIZE ? 0 : header.size,
+      mode: header.mode,
+      mtime,
+      flag: TYPE_FLAGS[header.type],
+    },
+    records.length === 0 ? into : undefined,
+  );
   if (records.length === 0) return main;
   const pax = Buffer.from(records.join(''));
   const paxHeader = encodeBlock({

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm, statfs } from 'node:fs/promises';
+import { createReadStream, type Dir } from 'node:fs';
+import { lstat, mkdir, open, opendir, rename, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, NuwaxError } from '../errors/index.js';
@@ -103,23 +103,50 @@ export async function sha256File(file: string, signal?: AbortSignal): Promise<{ 
   return { sha256: hash.digest('hex'), size };
 }
 
+/** lstat calls in flight while a tree is sized. */
+const SIZE_BATCH = 64;
+
 /**
- * Bytes under `target`, links not followed (a link counts its own size), absent counts 0. The
- * walk keeps 64 lstat calls in flight over the whole tree, not 64 per folder, so memory stays
- * bounded on wide trees (scripts/bench/README.md, backup).
+ * Bytes under `target`, links not followed (a link counts its own size), absent counts 0.
+ * Depth-first through opendir: only the folders on the way down are open and at most SIZE_BATCH
+ * names wait for their lstat, so memory stays flat whatever the number of files
+ * (scripts/bench/README.md, backup).
  */
 export async function treeSize(target: string): Promise<number> {
+  const top = await lstat(target).catch(whenAbsent(null));
+  if (!top) return 0;
+  if (!top.isDirectory()) return top.size;
   let total = 0;
-  const pending = [target];
-  while (pending.length > 0) {
-    await Promise.all(
-      pending.splice(0, 64).map(async (item) => {
-        const info = await lstat(item).catch(whenAbsent(null));
-        if (!info) return;
-        if (!info.isDirectory()) total += info.size;
-        else for (const name of await readdir(item)) pending.push(path.join(item, name));
-      }),
-    );
+  const sizeOf = async (file: string) => {
+    const info = await lstat(file).catch(whenAbsent(null));
+    total += info?.size ?? 0;
+  };
+  const stack: Dir[] = [await opendir(target, { bufferSize: 128 })];
+  try {
+    while (stack.length > 0) {
+      const dir = stack.at(-1)!;
+      const batch: string[] = [];
+      let entry = await dir.read();
+      // A batch of names, cut short by a subfolder: it is walked before this folder goes on.
+      while (entry !== null) {
+        const child = path.join(dir.path, entry.name);
+        if (entry.isDirectory()) {
+          const opened = await opendir(child, { bufferSize: 128 }).catch(whenAbsent(null, 'ENOTDIR'));
+          if (opened) {
+            stack.push(opened);
+            break;
+          }
+        } else {
+          batch.push(child);
+          if (batch.length === SIZE_BATCH) break;
+        }
+        entry = await dir.read();
+      }
+      await Promise.all(batch.map(sizeOf));
+      if (entry === null) await stack.pop()!.close();
+    }
+  } finally {
+    await Promise.allSettled(stack.map((dir) => dir.close()));
   }
   return total;
 }
