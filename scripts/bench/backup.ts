@@ -37,7 +37,6 @@ async function child(mode: string, home: string, id: string | undefined, paths?:
   // The process-wide V8 flags of the CLI entry (src/cli/main.ts), as `nuwax backup` runs with them.
   v8.setFlagsFromString('--liftoff-only');
   v8.setFlagsFromString('--expose-gc');
-  v8.setFlagsFromString('--semi-space-growth-factor=1');
   const store = openStore(path.join(home, 'data', 'nuwax.db'));
   const service = new BackupService({
     home,
