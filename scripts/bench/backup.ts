@@ -10,8 +10,7 @@
  * (default 1: peak RSS does not depend on the machine's load). MANY_FILES=0 leaves it out.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import { encodeHeader, paddingFor } from '../../src/archive/tar-header.js';
 import { BackupService } from '../../src/backup/index.js';
 import { openStore } from '../../src/state/index.js';
 import { median, reportRow } from './report.js';
+import { buildTree, textOf } from './tree.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const LEVEL = 6;
@@ -62,45 +62,6 @@ async function child(mode: string, home: string, id: string | undefined, paths?:
   report.maxRssMiB = process.resourceUsage().maxRSS / 1024;
   store.close();
   process.stdout.write(`${JSON.stringify(report)}\n`);
-}
-
-const WORDS = (
-  'the quick brown fox jumps over a lazy dog while nuwax keeps every edge box up to date ' +
-  'and never leaves it broken'
-).split(' ');
-
-function textOf(size: number): Buffer {
-  const parts: string[] = [];
-  let length = 0;
-  while (length < size) {
-    const words = Array.from({ length: 12 }, () => WORDS[Math.floor(Math.random() * WORDS.length)]);
-    const line = `${words.join(' ')} ${length}\n`;
-    parts.push(line);
-    length += line.length;
-  }
-  return Buffer.from(parts.join('')).subarray(0, size);
-}
-
-function buildTree(root: string, files: number, big: number, bigMiB: number): number {
-  let bytes = 0;
-  for (let index = 0; index < files; index += 1) {
-    const folder = path.join(root, 'data', `d${index % 50}`, `e${index % 7}`);
-    if (index < 350) mkdirSync(folder, { recursive: true });
-    const size = 1024 + Math.floor(Math.random() * 63 * 1024);
-    writeFileSync(
-      path.join(folder, `f${index}.${index % 2 ? 'bin' : 'txt'}`),
-      index % 2 ? randomBytes(size) : textOf(size),
-    );
-    bytes += size;
-  }
-  mkdirSync(path.join(root, 'images'), { recursive: true });
-  for (let index = 0; index < big; index += 1) {
-    const file = path.join(root, 'images', `image${index}.tar`);
-    for (let mib = 0; mib < bigMiB; mib += 1)
-      writeFileSync(file, mib % 2 ? randomBytes(1 << 20) : textOf(1 << 20), { flag: 'a' });
-    bytes += bigMiB << 20;
-  }
-  return bytes;
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms: number; stdout: string } {
