@@ -10,23 +10,14 @@
  * (default 1: peak RSS does not depend on the machine's load). MANY_FILES=0 leaves it out.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { encodeHeader, paddingFor } from '../../src/archive/tar-header.js';
 import { median, reportRow } from './report.js';
+import { buildTree, textOf } from './tree.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const LEVEL = 6;
@@ -54,7 +45,6 @@ async function child(mode: string, home: string, id: string | undefined, paths?:
   // The process-wide V8 flags of the CLI entry (src/cli/main.ts), as `nuwax backup` runs with them.
   v8.setFlagsFromString('--liftoff-only');
   v8.setFlagsFromString('--expose-gc');
-  v8.setFlagsFromString('--semi-space-growth-factor=1');
   // Loaded after the flags, as the CLI loads a command's modules.
   const { BackupService } = await import('../../src/backup/index.js');
   const { openStore } = await import('../../src/state/index.js');
@@ -83,45 +73,6 @@ async function child(mode: string, home: string, id: string | undefined, paths?:
   report.maxRssMiB = peakRssMiB();
   store.close();
   process.stdout.write(`${JSON.stringify(report)}\n`);
-}
-
-const WORDS = (
-  'the quick brown fox jumps over a lazy dog while nuwax keeps every edge box up to date ' +
-  'and never leaves it broken'
-).split(' ');
-
-function textOf(size: number): Buffer {
-  const parts: string[] = [];
-  let length = 0;
-  while (length < size) {
-    const words = Array.from({ length: 12 }, () => WORDS[Math.floor(Math.random() * WORDS.length)]);
-    const line = `${words.join(' ')} ${length}\n`;
-    parts.push(line);
-    length += line.length;
-  }
-  return Buffer.from(parts.join('')).subarray(0, size);
-}
-
-function buildTree(root: string, files: number, big: number, bigMiB: number): number {
-  let bytes = 0;
-  for (let index = 0; index < files; index += 1) {
-    const folder = path.join(root, 'data', `d${index % 50}`, `e${index % 7}`);
-    if (index < 350) mkdirSync(folder, { recursive: true });
-    const size = 1024 + Math.floor(Math.random() * 63 * 1024);
-    writeFileSync(
-      path.join(folder, `f${index}.${index % 2 ? 'bin' : 'txt'}`),
-      index % 2 ? randomBytes(size) : textOf(size),
-    );
-    bytes += size;
-  }
-  mkdirSync(path.join(root, 'images'), { recursive: true });
-  for (let index = 0; index < big; index += 1) {
-    const file = path.join(root, 'images', `image${index}.tar`);
-    for (let mib = 0; mib < bigMiB; mib += 1)
-      writeFileSync(file, mib % 2 ? randomBytes(1 << 20) : textOf(1 << 20), { flag: 'a' });
-    bytes += bigMiB << 20;
-  }
-  return bytes;
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms: number; stdout: string } {

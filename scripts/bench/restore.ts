@@ -8,13 +8,13 @@
  * replaced tree is synced then deleted after it). RUNS (default 3).
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { median, reportRow } from './report.js';
+import { buildTree } from './tree.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const MiB = 1024 * 1024;
@@ -106,45 +106,6 @@ async function child(mode: string, home: string, id: string | undefined): Promis
     after: after.peaks,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
-}
-
-const WORDS = (
-  'the quick brown fox jumps over a lazy dog while nuwax keeps every edge box up to date ' +
-  'and never leaves it broken'
-).split(' ');
-
-function textOf(size: number): Buffer {
-  const parts: string[] = [];
-  let length = 0;
-  while (length < size) {
-    const words = Array.from({ length: 12 }, () => WORDS[Math.floor(Math.random() * WORDS.length)]);
-    const line = `${words.join(' ')} ${length}\n`;
-    parts.push(line);
-    length += line.length;
-  }
-  return Buffer.from(parts.join('')).subarray(0, size);
-}
-
-function buildTree(root: string, files: number, big: number, bigMiB: number): number {
-  let bytes = 0;
-  for (let index = 0; index < files; index += 1) {
-    const folder = path.join(root, 'data', `d${index % 50}`, `e${index % 7}`);
-    if (index < 350) mkdirSync(folder, { recursive: true });
-    const size = 1024 + Math.floor(Math.random() * 63 * 1024);
-    writeFileSync(
-      path.join(folder, `f${index}.${index % 2 ? 'bin' : 'txt'}`),
-      index % 2 ? randomBytes(size) : textOf(size),
-    );
-    bytes += size;
-  }
-  mkdirSync(path.join(root, 'images'), { recursive: true });
-  for (let index = 0; index < big; index += 1) {
-    const file = path.join(root, 'images', `image${index}.tar`);
-    for (let mib = 0; mib < bigMiB; mib += 1)
-      writeFileSync(file, mib % 2 ? randomBytes(MiB) : textOf(MiB), { flag: 'a' });
-    bytes += bigMiB * MiB;
-  }
-  return bytes;
 }
 
 function run(command: string, args: string[]): { ms: number; stdout: string } {

@@ -6,12 +6,11 @@ import { CLIENT_VERSION } from './client-version.js';
 // Process-wide V8 flags, set here and nowhere else, before undici's first connection. Liftoff
 // alone compiles undici's llhttp parser without TurboFan's ~35 MiB of zone memory; gc lets a
 // download free socket buffers as it goes (src/downloader/runtime.ts). Both keep a download's
-// memory flat on an edge box (scripts/bench/README.md, "download"). A young generation that does
-// not grow past its first 1 MiB semi-space keeps a backup of a million files from holding 32 MiB
-// of it ("backup").
+// memory flat on an edge box (scripts/bench/README.md, "download"). A young generation kept at
+// 1 MiB (--semi-space-growth-factor=1) helped a backup of a million files but promoted a restore's
+// inflated buffers to the old generation (peak 93-100 -> 138-139 MiB), so it is not set ("backup").
 v8.setFlagsFromString('--liftoff-only');
 v8.setFlagsFromString('--expose-gc');
-v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 type Register = (program: Command) => unknown;
 

@@ -262,11 +262,22 @@ export interface ContainerState {
 
 /** The project's containers as the engine sees them, to assert the state after an operation. */
 export async function projectContainers(project: string): Promise<ContainerState[]> {
-  const ids = (await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`])).stdout
-    .split('\n')
-    .filter(Boolean);
-  if (ids.length === 0) return [];
-  const inspected = JSON.parse(await docker(['inspect', ...ids])) as Array<{
+  // A container removed between the listing and the inspect (compose recreating it while a test
+  // polls) is listed again, not a failure.
+  for (let attempt = 1; ; attempt += 1) {
+    const ids = (await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`])).stdout
+      .split('\n')
+      .filter(Boolean);
+    if (ids.length === 0) return [];
+    const inspect = await run('docker', ['inspect', ...ids]);
+    if (inspect.code !== 0 && /No such object/.test(inspect.stderr) && attempt < 5) continue;
+    if (inspect.code !== 0) throw new Error(`docker inspect exited ${inspect.code}: ${inspect.stderr.trim()}`);
+    return containerStates(inspect.stdout);
+  }
+}
+
+function containerStates(json: string): ContainerState[] {
+  const inspected = JSON.parse(json) as Array<{
     Id: string;
     RestartCount: number;
     Config: { Labels: Record<string, string> };
