@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import {
   type SampleVersion,
   writeSampleVersion,
 } from './lib/sample-app.js';
+import { freePort } from './lib/local-server.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
@@ -30,16 +30,6 @@ function nuwax(args: string[], options: { interactive?: boolean; allowFail?: boo
   const result = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit' });
   if (result.status !== 0 && !options.allowFail) throw new Error(`nuwax ${args[0]} exited ${result.status}`);
   return result.status ?? 1;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForServer(url: string): Promise<void> {

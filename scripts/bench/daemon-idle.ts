@@ -9,13 +9,13 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { dockerReachable, importBusyboxImage, removeImages, writeSampleVersion } from '../lib/sample-app.js';
 import { median, reportRow } from './report.js';
+import { freePort } from '../lib/local-server.js';
 
 const RUNS = Number(process.env.RUNS ?? 3);
 const GOAL_MIB = 60;
@@ -31,16 +31,6 @@ function nuwax(args: string[]): string {
   const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`nuwax ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
   return result.stdout;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function stop(child: ChildProcess): Promise<void> {

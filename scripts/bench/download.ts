@@ -21,12 +21,12 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { median, reportRow } from './report.js';
+import { freePort, startNginx } from '../lib/local-server.js';
 
 const MiB = 1024 * 1024;
 const runs = Number(process.env.RUNS ?? 3);
@@ -153,39 +153,6 @@ async function makeRandomFile(file: string, size: number): Promise<string> {
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   return hash.digest('hex');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function startNginx(root: string, port: number): Promise<ChildProcess> {
-  const config = path.join(root, 'nginx.conf');
-  const logs = path.join(root, 'logs');
-  mkdirSync(logs, { recursive: true });
-  writeFileSync(
-    config,
-    `daemon off; master_process off; worker_processes 1; error_log ${logs}/error.log; pid ${logs}/nginx.pid;
-events { worker_connections 64; }
-http { sendfile on; log_format bench '$request_uri $status $body_bytes_sent';
-  access_log ${logs}/access.log bench;
-  client_body_temp_path ${logs}; proxy_temp_path ${logs}; fastcgi_temp_path ${logs};
-  uwsgi_temp_path ${logs}; scgi_temp_path ${logs};
-  server { listen 127.0.0.1:${port}; root ${root}/www; } }\n`,
-  );
-  const nginx = spawn('/usr/sbin/nginx', ['-c', config, '-p', root], { stdio: 'ignore' });
-  for (let wait = 0; wait < 100; wait += 1) {
-    const probe = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/`], {
-      encoding: 'utf8',
-    });
-    if (probe.stdout.trim() !== '000') return nginx;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('nginx did not start');
 }
 
 /** Body bytes nginx sent, from its access log, for the requests logged after `skipLines`. */
@@ -498,7 +465,7 @@ async function main(): Promise<void> {
   try {
     await measureHashEngines();
     const port = await freePort();
-    nginx = await startNginx(root, port);
+    nginx = await startNginx(root, path.join(root, 'www'), port, { accessLog: true });
     const name = `${sizeMiB}MiB.bin`;
     const served = path.join(root, 'www', name);
     const file: Served = {

@@ -10,7 +10,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +22,7 @@ import {
   writeSampleVersion,
 } from '../lib/sample-app.js';
 import { median, reportRow } from './report.js';
+import { freePort } from '../lib/local-server.js';
 
 const RUNS = Number(process.env.RUNS ?? 3);
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -41,16 +41,6 @@ function nuwaxMeasured(args: string[]): { stdout: string; peakKiB: number } {
   if (result.status !== 0) throw new Error(`nuwax ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
   const peak = /@@peak (\d+)/.exec(result.stderr)?.[1];
   return { stdout: result.stdout, peakKiB: Number(peak ?? 0) };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitFor(check: () => Promise<boolean> | boolean, what: string, limitMs = 60_000): Promise<void> {

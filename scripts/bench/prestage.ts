@@ -11,12 +11,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { median, reportRow } from './report.js';
+import { freePort, startNginx } from '../lib/local-server.js';
 
 const MiB = 1024 * 1024;
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -54,39 +54,6 @@ function buildRelease(root: string, totalMiB: number): void {
     for (let mib = 0; mib < Math.floor(imageMiB / 4); mib += 1) writeSync(fd, randomFillSync(block));
     closeSync(fd);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** As bench:download serves its files (scripts/bench/download.ts). */
-async function startNginx(root: string, site: string, port: number): Promise<ChildProcess> {
-  const config = path.join(root, 'nginx.conf');
-  const logs = path.join(root, 'logs');
-  mkdirSync(logs, { recursive: true });
-  writeFileSync(
-    config,
-    `daemon off; master_process off; worker_processes 1; error_log ${logs}/error.log; pid ${logs}/nginx.pid;
-events { worker_connections 64; }
-http { sendfile on; access_log off;
-  client_body_temp_path ${logs}; proxy_temp_path ${logs}; fastcgi_temp_path ${logs};
-  uwsgi_temp_path ${logs}; scgi_temp_path ${logs};
-  server { listen 127.0.0.1:${port}; root ${site}; } }\n`,
-  );
-  const nginx = spawn('/usr/sbin/nginx', ['-c', config, '-p', root], { stdio: 'ignore' });
-  for (let wait = 0; wait < 100; wait += 1) {
-    const probe = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/`], {
-      encoding: 'utf8',
-    });
-    if (probe.stdout.trim() !== '000') return nginx;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('nginx did not start');
 }
 
 interface Measured {
