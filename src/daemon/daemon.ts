@@ -139,8 +139,3 @@ async function scheduleCycles(runner: CycleRunner, options: DaemonOptions, stopp
   logger.info({ cycles: runner.cycles }, 'daemon: stopped');
   return 0;
 }
-
-/** startDaemon, resolved with its exit code. */
-export function runDaemon(options: DaemonOptions): Promise<number> {
-  return startDaemon(options).done;
-}

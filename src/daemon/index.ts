@@ -13,7 +13,6 @@ export {
   type DaemonHandle,
   type DaemonOptions,
   exitCodeOf,
-  runDaemon,
   startDaemon,
   validateSchedule,
 } from './daemon.js';
