@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { BackupService } from '../../src/backup/index.js';
@@ -53,6 +53,35 @@ describe('backups: create, verify, restore (SPEC 8, 12)', () => {
       // Nothing left beside docker/: no staging, no set-aside folder (its deletion ends after the restore).
       await service.settled();
       assert.deepEqual((await readdir(home)).sort(), ['backups', 'data', 'docker']);
+      store.close();
+    }));
+
+  test('a restore whose sync fails keeps the replaced tree (not durable yet); the next restore removes it', () =>
+    withTempDir('backup', async (home) => {
+      const { dockerDir, store, service } = await setUpBox(home);
+      const before = await snapshot(dockerDir);
+      const row = await service.create({ paths: ['app', 'data'], kind: 'manual', version: '1.0.0' });
+      await writeFile(path.join(dockerDir, 'app', 'app.jar'), 'broken');
+      // A `sync` that fails, first on PATH: the restored files cannot be made durable.
+      const bin = path.join(home, 'bin');
+      await mkdir(bin);
+      await writeFile(path.join(bin, 'sync'), '#!/bin/sh\necho "sync: I/O error" >&2\nexit 1\n', { mode: 0o755 });
+      const pathBefore = process.env.PATH;
+      process.env.PATH = `${bin}:${pathBefore}`;
+      try {
+        await service.restore(row.id);
+        await service.settled();
+      } finally {
+        process.env.PATH = pathBefore;
+      }
+      assert.deepEqual(await snapshot(dockerDir), before);
+      const kept = (await readdir(home)).filter((name) => name.startsWith('.nuwax-restore-old-'));
+      assert.equal(kept.length, 1, 'the replaced tree is kept while the restored one is not synced');
+      assert.equal(await readFile(path.join(home, kept[0]!, 'app', 'app.jar'), 'utf8'), 'broken');
+      await service.restore(row.id);
+      await service.settled();
+      assert.deepEqual(await snapshot(dockerDir), before);
+      assert.deepEqual((await readdir(home)).sort(), ['backups', 'bin', 'data', 'docker']);
       store.close();
     }));
 
